@@ -1,0 +1,58 @@
+# Everything runs from .venv, which `make` creates and refreshes when pyproject.toml changes.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed.stamp
+LINT_PATHS = $(wildcard django_blinker tests testproject bench manage.py)
+TOX_ARGS ?=
+
+.PHONY: venv test test-postgres lint typecheck matrix demo bench clean
+
+venv: $(STAMP)
+
+$(VENV):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# PostgreSQL-only tests are deselected here; `make test-postgres` runs the whole suite.
+test: $(STAMP)
+	$(BIN)/pytest -m "not postgres"
+
+test-postgres: $(STAMP)
+	DJANGO_BLINKER_DB=postgres $(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Sequential by default: 2 cores, and timing-sensitive tests. `make matrix TOX_ARGS="-p 2"`
+# is safe too (each tox env gets its own PostgreSQL test database).
+matrix: $(STAMP)
+	$(BIN)/tox run $(TOX_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/python manage.py migrate
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+# Each bench/bench_*.py is a module run as `python -m bench.NAME`; other files are helpers.
+bench: $(STAMP)
+	@set -e; ran=0; \
+	for script in bench/bench_*.py; do \
+		[ -f "$$script" ] || continue; \
+		module="bench.$$(basename "$$script" .py)"; \
+		echo "== python -m $$module"; \
+		$(BIN)/python -m "$$module"; \
+		ran=1; \
+	done; \
+	[ "$$ran" = 1 ] || echo "No bench/bench_*.py scripts yet."
+
+clean:
+	rm -rf $(VENV) .tox .pytest_cache .mypy_cache .ruff_cache .hypothesis demo.sqlite3

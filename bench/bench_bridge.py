@@ -1,0 +1,103 @@
+"""Issue 2 benchmarks: the bridge against native Django receivers, in one process.
+
+P1: django-blinker installed and idle vs. not installed (save() and iterating 5,000 rows).
+P2: one Blinker receiver through the bridge vs. one native Django receiver on the model.
+Run: ``python -m bench.bench_bridge [--rounds N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench import harness
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=41)
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--saves", type=int, default=2000)
+    options = parser.parse_args()
+    harness.setup()
+
+    from django.apps import apps
+    from django.db.models import signals as django_signals
+
+    from bench.benchapp.models import Item
+
+    Item.objects.bulk_create(Item(name=f"item {n}", price=n) for n in range(options.rows))
+    item = Item.objects.first()
+    assert item is not None
+
+    def iterate() -> None:
+        for _ in Item.objects.all():
+            pass
+
+    def save() -> None:
+        for _ in range(options.saves):
+            item.save()
+
+    installed = list(apps.app_configs)
+    with_blinker = [*(a.name for a in apps.get_app_configs()), "django_blinker"]
+
+    def install() -> None:
+        apps.set_installed_apps(with_blinker)
+
+    def uninstall() -> None:
+        apps.unset_installed_apps()
+
+    assert "django_blinker" not in installed
+    ratios = {}
+    for label, body in (("iterate rows", iterate), ("save()", save)):
+        ratios[f"P1 {label}"] = harness.compare(
+            f"P1 {label}: installed and idle vs. not installed",
+            {
+                "not installed": (harness.nothing, body, harness.nothing),
+                "installed, idle": (install, body, uninstall),
+            },
+            options.rounds,
+            baseline="not installed",
+        )["installed, idle"]
+
+    install()
+    from django_blinker import signals
+
+    def native_receiver(sender, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+    def blinker_receiver(sender, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+    for label, body, django_signal, blinker_signal in (
+        ("iterate rows (post_init)", iterate, django_signals.post_init, signals.post_init),
+        ("save() (post_save)", save, django_signals.post_save, signals.post_save),
+    ):
+        ratios[f"P2 {label}"] = harness.compare(
+            f"P2 {label}: one receiver on Item",
+            {
+                "native Django receiver": (
+                    lambda s=django_signal: s.connect(native_receiver, sender=Item),
+                    body,
+                    lambda s=django_signal: s.disconnect(native_receiver, sender=Item),
+                ),
+                "Blinker receiver via bridge": (
+                    lambda s=blinker_signal: s.connect(blinker_receiver, sender=Item),
+                    body,
+                    lambda s=blinker_signal: s.disconnect(blinker_receiver, sender=Item),
+                ),
+            },
+            options.rounds,
+            baseline="native Django receiver",
+        )["Blinker receiver via bridge"]
+
+    print("\nSummary (target):")
+    targets = {"P1": 1.01, "P2 iterate": 1.10, "P2 save": 1.02}
+    for name, ratio in ratios.items():
+        target = next(v for k, v in targets.items() if name.startswith(k))
+        print(f"  {name:<34} {ratio:6.3f}  (at most {target})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

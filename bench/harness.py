@@ -1,0 +1,56 @@
+"""Shared timing harness: interleaved rounds, medians and ratios, printed as a table."""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import django
+
+
+def setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+
+
+def compare(
+    label: str,
+    variants: dict[str, tuple[Callable[[], None], Callable[[], None], Callable[[], None]]],
+    rounds: int,
+    baseline: str,
+) -> dict[str, float]:
+    """Time each variant's body in interleaved rounds; print medians and ratios to baseline.
+
+    Each variant is (enter, body, leave): enter/leave switch the variant on and off
+    around every round so that drift in the machine hits all variants alike.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for number in range(rounds):
+        # Alternate the order every round so that neither variant always runs first.
+        for name in names if number % 2 == 0 else reversed(names):
+            enter, body, leave = variants[name]
+            enter()
+            gc.collect()
+            gc.disable()
+            start = time.perf_counter()
+            body()
+            samples[name].append(time.perf_counter() - start)
+            gc.enable()
+            leave()
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    base = medians[baseline]
+    print(f"\n{label}  ({rounds} rounds, median)")
+    for name, value in medians.items():
+        print(f"  {name:<38} {value * 1000:9.3f} ms   ratio {value / base:6.3f}")
+    return {name: value / base for name, value in medians.items()}
+
+
+def nothing() -> None:
+    return None

@@ -1,0 +1,174 @@
+"""Receivers that run only once the transaction that sent the signal has committed.
+
+``on_commit(signal, receiver, sender=...)`` connects a strong wrapper that hands the call
+to ``transaction.on_commit(..., using=kwargs["using"])``: it runs after the outermost
+commit, never after a rollback, is dropped with a rolled-back savepoint and runs at once
+outside ``atomic``. Disconnect with :func:`disconnect` and the receiver you connected.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any, Literal, TypeVar, overload
+
+from asgiref.sync import async_to_sync, iscoroutinefunction
+from blinker import ANY, Signal
+from django.db import DEFAULT_DB_ALIAS, transaction
+
+from . import conf
+
+F = TypeVar("F", bound=Callable[..., Any])
+Mode = Literal["after_commit", "celery", "tasks"]
+
+logger = logging.getLogger("django_blinker")
+
+
+class DeferredReceiver:
+    """A wrapper connected in place of a receiver whose call is deferred.
+
+    ``__wrapped__`` is the user's receiver (``inspect.unwrap`` finds it) and
+    ``django_blinker_mode`` says how it runs: ``"after_commit"``, ``"celery"`` or ``"tasks"``.
+    """
+
+    django_blinker_mode: Mode = "after_commit"
+    __wrapped__: Callable[..., Any]
+
+    def __init__(self, signal: Signal, receiver: Callable[..., Any]) -> None:
+        functools.update_wrapper(self, receiver)
+        self.signal = signal
+
+    def __call__(self, sender: Any, /, **kwargs: Any) -> None:
+        call = functools.partial(self._run, sender, kwargs)
+        transaction.on_commit(call, using=kwargs.get("using") or DEFAULT_DB_ALIAS)
+
+    def _run(self, sender: Any, kwargs: dict[str, Any]) -> None:
+        receiver = self.__wrapped__
+        if iscoroutinefunction(receiver):
+            receiver = async_to_sync(receiver)
+        if not conf.robust():
+            receiver(sender, **kwargs)
+            return
+        try:
+            receiver(sender, **kwargs)
+        except Exception:
+            logger.exception(
+                "After-commit receiver %s.%s of signal %r raised for sender %r",
+                receiver.__module__,
+                receiver.__qualname__,
+                getattr(self.signal, "name", self.signal),
+                sender,
+            )
+
+    def __repr__(self) -> str:
+        target = self.__wrapped__
+        return f"<{self.django_blinker_mode} {target.__module__}.{target.__qualname__}>"
+
+
+_wrappers: dict[tuple[int, Hashable, str], DeferredReceiver] = {}
+_lock = threading.Lock()
+
+
+def _receiver_key(receiver: Callable[..., Any]) -> Hashable:
+    self = getattr(receiver, "__self__", None)
+    if self is not None and hasattr(receiver, "__func__"):
+        return id(receiver.__func__), id(self)
+    return id(receiver)
+
+
+def connect_deferred(
+    signal: Signal,
+    receiver: Callable[..., Any],
+    sender: Any,
+    kind: str,
+    make: Callable[[], DeferredReceiver],
+) -> DeferredReceiver:
+    """Connect the one ``kind`` of wrapper of ``receiver`` on ``signal`` (made on first use).
+
+    One wrapper per (signal, receiver, kind) serves every sender, as a receiver does.
+    """
+    if not callable(receiver):
+        raise TypeError(f"receiver must be callable, not {receiver!r} ({type(receiver).__name__})")
+    key = (id(signal), _receiver_key(receiver), kind)
+    with _lock:
+        wrapper = _wrappers.get(key)
+        if wrapper is None:
+            wrapper = _wrappers[key] = make()
+    try:
+        # A weakly connected wrapper would be collected at once and never run.
+        signal.connect(wrapper, sender=sender, weak=False)
+    except BaseException:
+        _forget_if_unused(signal, key, wrapper)
+        raise
+    return wrapper
+
+
+def disconnect_deferred(
+    signal: Signal, receiver: Callable[..., Any], sender: Any, kind: str
+) -> None:
+    """Undo :func:`connect_deferred` for ``sender`` (every sender when ``ANY``)."""
+    key = (id(signal), _receiver_key(receiver), kind)
+    wrapper = _wrappers.get(key)
+    if wrapper is None:
+        return
+    signal.disconnect(wrapper, sender=sender)
+    _forget_if_unused(signal, key, wrapper)
+
+
+def _forget_if_unused(signal: Signal, key: tuple[int, Hashable, str], wrapper: object) -> None:
+    if any(receiver is wrapper for receiver in signal.receivers.values()):
+        return
+    with _lock:
+        if _wrappers.get(key) is wrapper:
+            del _wrappers[key]
+
+
+def wrapper_of(signal: Signal, receiver: Callable[..., Any], kind: str) -> DeferredReceiver | None:
+    """The ``kind`` of wrapper connected for ``receiver`` on ``signal``, if any."""
+    return _wrappers.get((id(signal), _receiver_key(receiver), kind))
+
+
+@overload
+def on_commit(signal: Signal, receiver: F, *, sender: Any = ANY) -> F: ...
+
+
+@overload
+def on_commit(signal: Signal, receiver: None = None, *, sender: Any = ANY) -> Callable[[F], F]: ...
+
+
+def on_commit(
+    signal: Signal, receiver: F | None = None, *, sender: Any = ANY
+) -> F | Callable[[F], F]:
+    """Connect ``receiver`` to ``signal`` so that it runs after the sending transaction commits.
+
+    The call ``receiver(sender, **kwargs)`` is handed to ``transaction.on_commit`` on the
+    alias in the signal's ``using`` keyword (``DEFAULT_DB_ALIAS`` for signals without one).
+    ``sender`` filters as in :meth:`~django_blinker.BridgedSignal.connect`, lazy
+    ``"app_label.ModelName"`` labels included. The connection is strong; returns
+    ``receiver`` unchanged, so it also works as a decorator::
+
+        @on_commit(signals.post_save, sender="shop.Order")
+        def mail_receipt(sender, instance, created, **kwargs): ...
+
+    Undo with :func:`disconnect`. With ``DJANGO_BLINKER = {"ROBUST": True}`` an exception
+    raised at commit is logged on the ``django_blinker`` logger instead of propagating.
+    """
+
+    def connect(function: F) -> F:
+        connect_deferred(
+            signal, function, sender, "after_commit", lambda: DeferredReceiver(signal, function)
+        )
+        return function
+
+    return connect if receiver is None else connect(receiver)
+
+
+def disconnect(signal: Signal, receiver: Callable[..., Any], sender: Any = ANY) -> None:
+    """Disconnect a receiver connected with :func:`on_commit`, for ``sender`` or all senders.
+
+    Pass the receiver you connected, not its wrapper; ``signal.disconnect(receiver)`` does
+    not know the wrapper.
+    """
+    disconnect_deferred(signal, receiver, sender, "after_commit")

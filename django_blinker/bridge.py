@@ -1,0 +1,652 @@
+"""Blinker signals fed by Django signals, hooked into Django only while someone listens."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import logging
+import sys
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
+from blinker import ANY, NamedSignal, Namespace
+from django.db.models import Model
+from django.db.models.signals import ModelSignal
+from django.dispatch import Signal as DjangoSignal
+from django.utils.module_loading import import_string
+
+from . import conf, labels
+
+F = TypeVar("F", bound=Callable[..., Any])
+Receiver = Callable[..., Any]
+ReceiverRef = Callable[[], Receiver | None]
+Plan = tuple[ReceiverRef, ...]
+
+logger = logging.getLogger("django_blinker")
+
+namespace = Namespace()
+"""The Blinker namespace that holds every bridged Django signal."""
+
+_bridged: dict[DjangoSignal, BridgedSignal] = {}
+_bridged_lock = threading.Lock()
+
+
+def _key(obj: object) -> Hashable:
+    """Identity of a sender or receiver, matched the way Blinker matches them."""
+    if isinstance(obj, (str, int)):
+        return obj
+    if inspect.ismethod(obj):
+        return id(obj.__func__), id(obj.__self__)
+    return id(obj)
+
+
+_ANY_KEY = _key(ANY)
+
+
+def _cacheable(sender: object) -> bool:
+    # Only senders whose key cannot be reused by another object may key a cache.
+    return sender is None or isinstance(sender, (type, str, int))
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One receiver connected to a bridged signal for one sender (``ANY`` for all)."""
+
+    receiver: Receiver
+    sender: Any
+    weak: bool
+    is_async: bool
+
+
+PlanDecorator = Callable[["BridgedSignal", Receiver | None, ReceiverRef, bool], ReceiverRef]
+"""``(signal, receiver, ref, is_async) -> ref``: wraps a receiver's plan entry.
+
+Plans are rebuilt whenever the wiring, a setting or the decorators change, so a decorator
+that is not registered costs nothing on the dispatch path.
+"""
+
+_plan_decorators: list[PlanDecorator] = []
+
+
+def add_plan_decorator(decorator: PlanDecorator) -> None:
+    """Wrap every plan entry of every bridged signal with ``decorator`` from now on."""
+    if decorator not in _plan_decorators:
+        _plan_decorators.append(decorator)
+    _forget_all_plans()
+
+
+def remove_plan_decorator(decorator: PlanDecorator) -> None:
+    """Undo :func:`add_plan_decorator`."""
+    if decorator in _plan_decorators:
+        _plan_decorators.remove(decorator)
+    _forget_all_plans()
+
+
+def _forget_all_plans() -> None:
+    for bridged in bridged_signals():
+        bridged._forget_plans()
+
+
+@dataclass(eq=False)
+class _Connection:
+    ref: ReceiverRef
+    is_async: bool
+    weak: bool
+    order: int
+    senders: dict[Hashable, None] = field(default_factory=dict)
+
+
+class BridgedSignal(NamedSignal):
+    """A Blinker signal whose receivers are called whenever a Django signal is sent.
+
+    Receivers are called the Blinker way, ``receiver(sender, **kwargs)``, with exactly the
+    keyword arguments Django sent except ``signal``. The Django signal is hooked per sender
+    only while a receiver listens, so Django keeps its fast paths otherwise.
+    """
+
+    def __init__(self, name: str, source: DjangoSignal | str, doc: str | None = None) -> None:
+        self._muted = False
+        # One cache per hook, keyed by sender: (exact, is_async) -> {sender: plan}.
+        self._plans: dict[tuple[bool, bool], dict[Any, Plan]] = {
+            (exact, is_async): {} for exact in (False, True) for is_async in (False, True)
+        }
+        super().__init__(name, doc)
+        self._source = source
+        self._django_signal: DjangoSignal | None = None
+        self._lock = threading.RLock()
+        self._connections: dict[Hashable, _Connection] = {}
+        self._routes: dict[Hashable, dict[Hashable, None]] = {}
+        self._senders: dict[Hashable, Any] = {}
+        self._hook_counts: dict[tuple[Hashable, bool], int] = {}
+        self._dead: list[tuple[Hashable, object]] = []
+        self._order = itertools.count()
+        self._hooks = {
+            (exact, is_async): (self._async_hook if is_async else self._sync_hook)(
+                self._plans[exact, is_async], exact=exact
+            )
+            for exact, is_async in self._plans
+        }
+
+    @property  # type: ignore[override]
+    def is_muted(self) -> bool:
+        """While true (see :meth:`muted`), no receiver is called."""
+        return self._muted
+
+    @is_muted.setter
+    def is_muted(self, value: bool) -> None:
+        # Hooks read no flag on the hot path: muting swaps every plan for an empty one.
+        self._muted = value
+        self._forget_plans()
+
+    # The Django side ------------------------------------------------------------------
+
+    @property
+    def django_signal(self) -> DjangoSignal:
+        """The Django signal this one is fed by (imported on first use when given by path)."""
+        if self._django_signal is None:
+            source = self._source
+            self._django_signal = import_string(source) if isinstance(source, str) else source
+            with _bridged_lock:
+                _bridged.setdefault(self._django_signal, self)
+        return self._django_signal
+
+    @property
+    def is_model_signal(self) -> bool:
+        """True for Django's model signals, whose senders are model classes or labels."""
+        return isinstance(self.django_signal, ModelSignal)
+
+    def is_hooked(self) -> bool:
+        """Whether any hook of this signal is connected to Django right now."""
+        return bool(self._hook_counts)
+
+    def _hook_target(self, sender_key: Hashable) -> Hashable:
+        if sender_key != _ANY_KEY and self.is_model_signal:
+            return sender_key
+        return _ANY_KEY
+
+    def _count(self, sender_key: Hashable, is_async: bool, delta: int) -> None:
+        target = self._hook_target(sender_key)
+        slot = (target, is_async)
+        count = self._hook_counts.get(slot, 0) + delta
+        exact = target != _ANY_KEY
+        django_sender = self._senders[target] if exact else None
+        hook = self._hooks[exact, is_async]
+        if count:
+            self._hook_counts[slot] = count
+            if count == 1 and delta > 0:
+                self.django_signal.connect(hook, sender=django_sender, weak=False)
+        else:
+            self._hook_counts.pop(slot, None)
+            self.django_signal.disconnect(hook, sender=django_sender)
+
+    def _sync_hook(self, plans: dict[Any, Plan], *, exact: bool) -> Callable[..., None]:
+        bridged = self
+
+        def hook(signal: DjangoSignal, sender: Any, **kwargs: Any) -> None:
+            try:
+                plan = plans[sender]
+            except (KeyError, TypeError):
+                plan = bridged._plan(sender, exact=exact, is_async=False)
+            for ref in plan:
+                receiver = ref()
+                if receiver is None:
+                    bridged._forget_plans()
+                else:
+                    receiver(sender, **kwargs)
+
+        hook.__qualname__ = f"{self.name}.{'exact' if exact else 'any'}_sync_hook"
+        return hook
+
+    def _async_hook(
+        self, plans: dict[Any, Plan], *, exact: bool
+    ) -> Callable[..., Coroutine[Any, Any, None]]:
+        bridged = self
+
+        async def hook(signal: DjangoSignal, sender: Any, **kwargs: Any) -> None:
+            try:
+                plan = plans[sender]
+            except (KeyError, TypeError):
+                plan = bridged._plan(sender, exact=exact, is_async=True)
+            for ref in plan:
+                receiver = ref()
+                if receiver is None:
+                    bridged._forget_plans()
+                else:
+                    await receiver(sender, **kwargs)
+
+        hook.__qualname__ = f"{self.name}.{'exact' if exact else 'any'}_async_hook"
+        return hook
+
+    def _plan(self, sender: Any, *, exact: bool, is_async: bool) -> Plan:
+        """The receivers one hook calls for ``sender``, cached until the wiring changes."""
+        with self._lock:
+            self._reap()
+            sender_key = _key(sender)
+            for_any = self._routes.get(_ANY_KEY, {})
+            keys: list[Hashable] = []
+            if not exact:
+                keys.extend(for_any)
+            if exact or not self.is_model_signal:
+                keys.extend(k for k in self._routes.get(sender_key, ()) if k not in for_any)
+            chosen = sorted(
+                (c for c in map(self._connections.__getitem__, keys) if c.is_async == is_async),
+                key=lambda connection: connection.order,
+            )
+            plan: Plan = ()
+            if not self._muted:
+                robust = conf.robust()
+                refs = []
+                for connection in chosen:
+                    ref = connection.ref
+                    if robust:
+                        ref = self._robust_ref(ref, is_async)
+                    for decorate in _plan_decorators:
+                        ref = decorate(self, connection.ref(), ref, is_async)
+                    refs.append(ref)
+                plan = tuple(refs)
+            if _cacheable(sender):
+                self._plans[exact, is_async][sender] = plan
+            return plan
+
+    def _forget_plans(self) -> None:
+        for plans in self._plans.values():
+            plans.clear()
+
+    def _robust_ref(self, ref: ReceiverRef, is_async: bool) -> ReceiverRef:
+        """A plan entry that calls the receiver and logs its exception instead of raising."""
+        signal = self
+
+        def call(sender: Any, **kwargs: Any) -> Any:
+            receiver = ref()
+            if receiver is None:
+                return signal._forget_plans()
+            try:
+                return receiver(sender, **kwargs)
+            except Exception:
+                signal._log_failure(receiver, sender)
+                return None
+
+        async def call_async(sender: Any, **kwargs: Any) -> Any:
+            receiver = ref()
+            if receiver is None:
+                return signal._forget_plans()
+            try:
+                return await receiver(sender, **kwargs)
+            except Exception:
+                signal._log_failure(receiver, sender)
+                return None
+
+        return itertools.repeat(call_async if is_async else call).__next__
+
+    def _log_failure(self, receiver: Receiver, sender: Any) -> None:
+        name = getattr(receiver, "__qualname__", None) or repr(receiver)
+        logger.exception(
+            "Receiver %s.%s of signal %r raised for sender %r",
+            getattr(receiver, "__module__", "?"),
+            name,
+            self.name,
+            sender,
+        )
+
+    # Bookkeeping ----------------------------------------------------------------------
+
+    def _reference(self, receiver: Receiver, weak: bool) -> ReceiverRef:
+        if not weak:
+            # A C-level zero-argument callable: no Python frame on the dispatch path.
+            return itertools.repeat(receiver).__next__
+        on_death = self._on_receiver_death(_key(receiver))
+        try:
+            if inspect.ismethod(receiver):
+                return weakref.WeakMethod(receiver, on_death)
+            return weakref.ref(receiver, on_death)
+        except TypeError:
+            raise TypeError(
+                f"{receiver!r} cannot be weakly referenced; connect it with weak=False"
+            ) from None
+
+    def _on_receiver_death(self, receiver_key: Hashable) -> Callable[[object], None]:
+        # Runs inside garbage collection, possibly while this thread holds a lock:
+        # only note the death; _reap() undoes the wiring under the lock later.
+        def note(ref: object) -> None:
+            if not sys.is_finalizing():
+                self._dead.append((receiver_key, ref))
+                self._forget_plans()
+
+        return note
+
+    def _reap(self) -> None:
+        while self._dead:
+            receiver_key, ref = self._dead.pop()
+            connection = self._connections.get(receiver_key)
+            if connection is not None and connection.ref is ref:
+                for sender_key in list(connection.senders):
+                    self._unlink(receiver_key, sender_key)
+
+    def _link(self, receiver: Receiver, sender: Any, weak: bool) -> None:
+        receiver_key, sender_key = _key(receiver), _key(sender)
+        connection = self._connections.get(receiver_key)
+        if connection is None:
+            connection = _Connection(
+                ref=self._reference(receiver, weak),
+                is_async=iscoroutinefunction(receiver),
+                weak=weak,
+                order=next(self._order),
+            )
+            self._connections[receiver_key] = connection
+        elif connection.weak != weak:
+            connection.ref, connection.weak = self._reference(receiver, weak), weak
+        self.receivers[receiver_key] = receiver if not weak else connection.ref  # type: ignore[assignment]
+        routes = self._routes.setdefault(sender_key, {})
+        if receiver_key in routes:
+            return
+        routes[receiver_key] = None
+        connection.senders[sender_key] = None
+        self._senders.setdefault(sender_key, sender)
+        self._count(sender_key, connection.is_async, +1)
+
+    def _unlink(self, receiver_key: Hashable, sender_key: Hashable) -> None:
+        routes = self._routes.get(sender_key)
+        if routes is None or receiver_key not in routes:
+            return
+        connection = self._connections[receiver_key]
+        del routes[receiver_key]
+        del connection.senders[sender_key]
+        self._count(sender_key, connection.is_async, -1)
+        if not routes:
+            del self._routes[sender_key]
+            self._senders.pop(sender_key, None)
+        if not connection.senders:
+            del self._connections[receiver_key]
+            self.receivers.pop(receiver_key, None)
+
+    # Input checks ---------------------------------------------------------------------
+
+    def _check_sender(self, sender: Any) -> None:
+        if sender is ANY:
+            return
+        if isinstance(sender, int) and sender == 0:
+            raise ValueError(
+                f"sender={sender!r} would be confused with blinker.ANY; "
+                "pass blinker.ANY to listen to every sender, or another sender object"
+            )
+        if not self.is_model_signal:
+            return
+        if not (isinstance(sender, type) and issubclass(sender, Model)):
+            raise TypeError(
+                f"{self.name} senders are model classes: pass blinker.ANY, a model class or "
+                f"an 'app_label.ModelName' label, not {sender!r}"
+            )
+        if sender._meta.abstract:
+            raise ValueError(
+                f"{sender.__qualname__} is abstract and never sends {self.name}; "
+                "connect to its concrete subclasses or to blinker.ANY"
+            )
+
+    def _resolve(self, sender: Any) -> Any:
+        if isinstance(sender, str) and self.is_model_signal:
+            return labels.resolve(sender)
+        return sender
+
+    # Blinker's API --------------------------------------------------------------------
+
+    def connect(self, receiver: F, sender: Any = ANY, weak: bool = True) -> F:
+        """Call ``receiver(sender, **kwargs)`` whenever the Django signal is sent by ``sender``.
+
+        ``sender`` is ``blinker.ANY``, an object, or, for the model signals, a model class
+        or an ``"app_label.ModelName"`` label (resolved once the app registry is ready).
+        Weak by default, as in Blinker.
+        """
+        if not callable(receiver):
+            raise TypeError(
+                f"receiver must be callable, not {receiver!r} ({type(receiver).__name__})"
+            )
+        if isinstance(sender, str) and self.is_model_signal:
+            labels.when_ready(
+                labels.PendingConnection(
+                    self.name, sender, receiver, lambda model: self.connect(receiver, model, weak)
+                )
+            )
+            return receiver
+        self._check_sender(sender)
+        _watch_settings()
+        with self._lock:
+            self._reap()
+            self._link(receiver, sender, weak)
+            self._forget_plans()
+        if "receiver_connected" in self.__dict__ and self.receiver_connected.receivers:
+            try:
+                self.receiver_connected.send(self, receiver=receiver, sender=sender, weak=weak)
+            except TypeError:
+                self.disconnect(receiver, sender)
+                raise
+        return receiver
+
+    def disconnect(self, receiver: Receiver, sender: Any = ANY) -> None:
+        """Stop calling ``receiver`` for ``sender``, or for every sender when it is ``ANY``."""
+        if isinstance(sender, str) and self.is_model_signal:
+            from django.apps import apps
+
+            if not apps.models_ready:
+                labels.discard_pending(
+                    lambda pending: pending.signal_name == self.name
+                    and pending.label == sender
+                    and pending.receiver == receiver
+                )
+                return
+        sender = self._resolve(sender)
+        receiver_key = _key(receiver)
+        with self._lock:
+            self._reap()
+            connection = self._connections.get(receiver_key)
+            if connection is not None:
+                senders = list(connection.senders) if sender is ANY else [_key(sender)]
+                for sender_key in senders:
+                    self._unlink(receiver_key, sender_key)
+            self._forget_plans()
+        if "receiver_disconnected" in self.__dict__ and self.receiver_disconnected.receivers:
+            self.receiver_disconnected.send(self, receiver=receiver, sender=sender)
+
+    def has_receivers_for(self, sender: Any) -> bool:
+        """Whether a receiver is connected for ``sender`` or for ``ANY``."""
+        sender = self._resolve(sender)
+        if not self._connections:
+            return False
+        if _ANY_KEY in self._routes:
+            return True
+        return sender is not ANY and _key(sender) in self._routes
+
+    def receivers_for(self, sender: Any) -> Generator[Receiver, None, None]:
+        """Yield each live receiver for ``sender`` and for ``ANY``, in connect order."""
+        sender = self._resolve(sender)
+        with self._lock:
+            self._reap()
+            keys = dict.fromkeys(self._routes.get(_ANY_KEY, ()))
+            if sender is not ANY:
+                keys.update(dict.fromkeys(self._routes.get(_key(sender), ())))
+            connections = sorted(
+                (self._connections[key] for key in keys), key=lambda connection: connection.order
+            )
+        for connection in connections:
+            receiver = connection.ref()
+            if receiver is not None:
+                yield receiver
+
+    def send(
+        self,
+        sender: Any | None = None,
+        /,
+        *,
+        _async_wrapper: Callable[[Callable[..., Awaitable[Any]]], Receiver] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Receiver, Any]]:
+        """Call this signal's Blinker receivers directly; Django's receivers are not called.
+
+        Coroutine receivers run through asgiref's ``async_to_sync`` unless
+        ``_async_wrapper`` is given. Returns ``[(receiver, return value), ...]``.
+        """
+        if self.is_muted:
+            return []
+        robust = conf.robust()
+        results: list[tuple[Receiver, Any]] = []
+        for receiver in list(self.receivers_for(sender)):
+            call = receiver
+            if iscoroutinefunction(receiver):
+                call = (_async_wrapper or async_to_sync)(receiver)
+            try:
+                result = call(sender, **kwargs)
+            except Exception as error:
+                if not robust:
+                    raise
+                self._log_failure(receiver, sender)
+                result = error
+            results.append((receiver, result))
+        return results
+
+    async def send_async(
+        self,
+        sender: Any | None = None,
+        /,
+        *,
+        _sync_wrapper: Callable[[Receiver], Callable[..., Awaitable[Any]]] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Receiver, Any]]:
+        """Await this signal's Blinker receivers one at a time; Django's are not called.
+
+        Plain receivers run through asgiref's ``sync_to_async`` unless ``_sync_wrapper``
+        is given. Returns ``[(receiver, return value), ...]``.
+        """
+        if self.is_muted:
+            return []
+        robust = conf.robust()
+        results: list[tuple[Receiver, Any]] = []
+        for receiver in list(self.receivers_for(sender)):
+            try:
+                if iscoroutinefunction(receiver):
+                    result = await receiver(sender, **kwargs)
+                else:
+                    result = await (_sync_wrapper or sync_to_async)(receiver)(sender, **kwargs)
+            except Exception as error:
+                if not robust:
+                    raise
+                self._log_failure(receiver, sender)
+                result = error
+            results.append((receiver, result))
+        return results
+
+    def connections(self) -> list[Connection]:
+        """Every live (receiver, sender) pair, in connect order, for introspection."""
+        with self._lock:
+            self._reap()
+            pairs = [
+                (connection, self._senders.get(sender_key, ANY))
+                for connection in sorted(self._connections.values(), key=lambda c: c.order)
+                for sender_key in connection.senders
+            ]
+        found = []
+        for connection, sender in pairs:
+            receiver = connection.ref()
+            if receiver is not None:
+                found.append(Connection(receiver, sender, connection.weak, connection.is_async))
+        return found
+
+    def _clear_state(self) -> None:
+        """Disconnect every receiver and unhook from Django. Useful for tests."""
+        with self._lock:
+            self._reap()
+            for receiver_key, connection in list(self._connections.items()):
+                for sender_key in list(connection.senders):
+                    self._unlink(receiver_key, sender_key)
+            self._forget_plans()
+
+
+def bridge(
+    django_signal: DjangoSignal,
+    *,
+    name: str,
+    namespace: Namespace | None = None,
+    doc: str | None = None,
+) -> BridgedSignal:
+    """The Blinker signal fed by ``django_signal``, created on first request.
+
+    Asking again for the same Django signal returns the same Blinker signal. A name
+    already taken in ``namespace`` (django-blinker's own by default) is a ``ValueError``.
+    """
+    if not isinstance(django_signal, DjangoSignal):
+        raise TypeError(
+            f"bridge() takes a django.dispatch.Signal, not {django_signal!r} "
+            f"({type(django_signal).__name__})"
+        )
+    target = _default_namespace() if namespace is None else namespace
+    with _bridged_lock:
+        existing = _bridged.get(django_signal) or _unresolved_builtin(django_signal)
+        if existing is not None:
+            if existing.name != name or target.get(name) is not existing:
+                raise ValueError(
+                    f"{django_signal!r} is already bridged as {existing.name!r} in another "
+                    f"namespace or under another name; ask for bridge(..., name="
+                    f"{existing.name!r}) or use that signal"
+                )
+            return existing
+        taken = target.get(name)
+        if taken is not None:
+            raise ValueError(
+                f"the name {name!r} is already taken by {taken!r} in this namespace; "
+                "pick another name"
+            )
+        bridged = BridgedSignal(name, django_signal, doc)
+        bridged._django_signal = django_signal
+        _bridged[django_signal] = bridged
+        target[name] = bridged
+        return bridged
+
+
+_watching_settings = False
+
+
+def _watch_settings() -> None:
+    # Plans cache the ROBUST setting; override_settings must reach them. Connected on
+    # the first connect, so an idle install adds no Django receiver at all.
+    global _watching_settings
+    if _watching_settings:
+        return
+    from django.core.signals import setting_changed
+
+    def forget_plans(setting: str, **kwargs: Any) -> None:
+        if setting == conf.SETTING_NAME:
+            _forget_all_plans()
+
+    setting_changed.connect(forget_plans, weak=False, dispatch_uid="django_blinker.conf")
+    _watching_settings = True
+
+
+def _default_namespace() -> Namespace:
+    return namespace
+
+
+def _unresolved_builtin(django_signal: DjangoSignal) -> BridgedSignal | None:
+    # Built-ins named by import path are resolved lazily; a caller holding the Django
+    # signal object has imported its module already, so sys.modules is enough.
+    for bridged in list(namespace.values()):
+        if not isinstance(bridged, BridgedSignal) or not isinstance(bridged._source, str):
+            continue
+        if bridged._django_signal is not None:
+            continue
+        module_name, _, attribute = bridged._source.rpartition(".")
+        module = sys.modules.get(module_name)
+        if module is not None and getattr(module, attribute, None) is django_signal:
+            bridged._django_signal = django_signal
+            _bridged[django_signal] = bridged
+            return bridged
+    return None
+
+
+def bridged_signals() -> list[BridgedSignal]:
+    """Every bridged signal, in any namespace."""
+    with _bridged_lock:
+        found = dict.fromkeys(_bridged.values())
+    found.update(dict.fromkeys(s for s in namespace.values() if isinstance(s, BridgedSignal)))
+    return list(found)

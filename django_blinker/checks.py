@@ -1,0 +1,72 @@
+"""System checks for the ``DJANGO_BLINKER`` setting and lazy senders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
+
+from . import conf, labels
+
+
+def check_settings(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """E001: the setting is a dict; E002: every key is known; E003: every value has its type."""
+    value = getattr(settings, conf.SETTING_NAME, {})
+    if not isinstance(value, dict):
+        return [
+            checks.Error(
+                f"{conf.SETTING_NAME} must be a dict, not {type(value).__name__}: {value!r}.",
+                hint=f'For example {conf.SETTING_NAME} = {{"ROBUST": False}}.',
+                id="django_blinker.E001",
+            )
+        ]
+    errors = []
+    for key, item in value.items():
+        if key not in conf.DEFAULTS:
+            errors.append(
+                checks.Error(
+                    f"{conf.SETTING_NAME} has an unknown key {key!r}.",
+                    hint=f"Known keys: {', '.join(sorted(conf.DEFAULTS))}.",
+                    id="django_blinker.E002",
+                )
+            )
+            continue
+        _default, kind = conf.DEFAULTS[key]
+        if not isinstance(item, kind):
+            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            errors.append(
+                checks.Error(
+                    f"{conf.SETTING_NAME}[{key!r}] must be {expected}, not "
+                    f"{type(item).__name__}: {item!r}.",
+                    id="django_blinker.E003",
+                )
+            )
+    return errors
+
+
+def check_lazy_senders(
+    app_configs: list[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """E004: every ``"app_label.ModelName"`` sender resolved to an installed model."""
+    errors = []
+    for pending in labels.resolve_pending():
+        receiver = pending.receiver
+        name = f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', receiver)}"
+        errors.append(
+            checks.Error(
+                f"{name} was connected to {pending.signal_name} with the sender "
+                f"{pending.label!r}, but {labels.lookup_error(pending.label).args[0]}.",
+                hint="Use the 'app_label.ModelName' of a model in INSTALLED_APPS.",
+                obj=receiver,
+                id="django_blinker.E004",
+            )
+        )
+    return errors
+
+
+def register() -> None:
+    """Register the checks (from ``AppConfig.ready``)."""
+    checks.register(check_settings)
+    checks.register(check_lazy_senders)

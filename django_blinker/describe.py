@@ -1,0 +1,232 @@
+"""Readable descriptions of receivers and senders: names, source locations, how they run."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import site
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blinker import ANY
+from django.apps import apps
+from django.conf import settings
+from django.db.models import Model
+
+ANY_SENDER = "any"
+"""How a receiver that listens to every sender shows its sender."""
+
+_REPR_LIMIT = 80
+
+
+@dataclass(frozen=True)
+class ReceiverInfo:
+    """One receiver connected to one signal for one sender, described for people.
+
+    ``name`` is ``module.qualname`` of the code that runs (through decorators, partials
+    and bound methods); ``kind`` says what was connected; ``mode`` is how it runs:
+    ``"inline"``, or the ``django_blinker_mode`` of the wrapper that was connected
+    (``"after_commit"``, ``"celery"``, ``"tasks"``).
+    """
+
+    name: str
+    kind: str
+    file: str | None
+    line: int | None
+    sender: str
+    sender_model: str | None
+    weak: bool
+    is_async: bool
+    mode: str
+    dispatch_uid: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form used by ``manage.py signals --json``."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "file": self.file,
+            "line": self.line,
+            "sender": self.sender,
+            "sender_model": self.sender_model,
+            "weak": self.weak,
+            "async": self.is_async,
+            "mode": self.mode,
+            "dispatch_uid": self.dispatch_uid,
+        }
+
+
+def describe_receiver(
+    receiver: Any,
+    sender: Any,
+    *,
+    weak: bool,
+    is_async: bool,
+    dispatch_uid: str | None = None,
+) -> ReceiverInfo:
+    """Describe ``receiver`` connected for ``sender`` (``ANY`` or ``None`` for every sender)."""
+    kind, target = _kind_and_target(receiver)
+    file, line = source_location(target)
+    return ReceiverInfo(
+        name=receiver_name(receiver),
+        kind=kind,
+        file=file,
+        line=line,
+        sender=sender_label(sender),
+        sender_model=_model_label(sender),
+        weak=weak,
+        is_async=is_async,
+        mode=receiver_mode(receiver),
+        dispatch_uid=dispatch_uid,
+    )
+
+
+def receiver_mode(receiver: Any) -> str:
+    """``"inline"``, or the ``django_blinker_mode`` a wrapper along ``__wrapped__`` carries."""
+    seen: set[int] = set()
+    current = receiver
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        mode = getattr(current, "django_blinker_mode", None)
+        if isinstance(mode, str) and mode:
+            return mode
+        current = getattr(current, "__wrapped__", None)
+    return "inline"
+
+
+def receiver_name(receiver: Any) -> str:
+    """A dotted name for any callable: ``module.qualname``, ``partial(...)``, ``module.Class()``."""
+    if isinstance(receiver, functools.partial):
+        return f"partial({receiver_name(receiver.func)})"
+    unwrapped = _unwrap(receiver)
+    if unwrapped is not receiver:
+        return receiver_name(unwrapped)
+    if inspect.ismethod(receiver):
+        return _dotted(receiver.__func__)
+    if inspect.isfunction(receiver) or inspect.isclass(receiver) or inspect.isbuiltin(receiver):
+        return _dotted(receiver)
+    if hasattr(receiver, "__qualname__") and hasattr(receiver, "__module__"):
+        return _dotted(receiver)
+    return f"{_dotted(type(receiver))}()"
+
+
+def _dotted(obj: Any) -> str:
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+    if not isinstance(qualname, str):
+        return _short_repr(obj)
+    return f"{module}.{qualname}" if isinstance(module, str) and module else qualname
+
+
+def _unwrap(receiver: Any) -> Any:
+    try:
+        return inspect.unwrap(receiver)
+    except ValueError:
+        return receiver
+
+
+def _kind_and_target(receiver: Any) -> tuple[str, Any]:
+    """What was connected, and the object whose source shows where its code is."""
+    if isinstance(receiver, functools.partial):
+        return "partial", _kind_and_target(receiver.func)[1]
+    unwrapped = _unwrap(receiver)
+    if unwrapped is not receiver:
+        return "decorated " + _kind_and_target(unwrapped)[0], _kind_and_target(unwrapped)[1]
+    if inspect.ismethod(receiver):
+        return "bound method", receiver.__func__
+    if inspect.isfunction(receiver):
+        return ("lambda" if receiver.__name__ == "<lambda>" else "function"), receiver
+    if inspect.isclass(receiver):
+        return "class", receiver
+    if inspect.isbuiltin(receiver):
+        return "builtin", receiver
+    call = getattr(type(receiver), "__call__", None)  # noqa: B004
+    return "callable object", call if inspect.isfunction(call) else type(receiver)
+
+
+def source_location(obj: Any) -> tuple[str | None, int | None]:
+    """``(file, line)`` of a function's or class's code, the file relative to the project."""
+    code = getattr(obj, "__code__", None)
+    if code is not None:
+        return display_path(code.co_filename), code.co_firstlineno
+    if inspect.isclass(obj):
+        line = getattr(obj, "__firstlineno__", None)
+        try:
+            file = inspect.getsourcefile(obj)
+        except TypeError:
+            return None, None
+        return (display_path(file) if file else None), line if isinstance(line, int) else None
+    return None, None
+
+
+def display_path(filename: str) -> str:
+    """``filename`` relative to an installed-packages directory, ``BASE_DIR`` or the cwd."""
+    base = getattr(settings, "BASE_DIR", None)
+    return _display_path(filename, str(base) if base else None, os.getcwd())
+
+
+@functools.lru_cache(maxsize=4096)
+def _display_path(filename: str, base_dir: str | None, cwd: str) -> str:
+    path = Path(filename)
+    if not path.is_absolute():
+        return filename
+    roots = [*_package_roots(), *(Path(p) for p in (base_dir, cwd) if p)]
+    for root in roots:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            continue
+    return filename
+
+
+@functools.cache
+def _package_roots() -> tuple[Path, ...]:
+    found = [*site.getsitepackages(), site.getusersitepackages()]
+    found += [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["stdlib"]]
+    return tuple(dict.fromkeys(Path(p) for p in found if p))
+
+
+def sender_label(sender: Any) -> str:
+    """``app_label.Model`` for models, ``"any"`` for every sender, a short repr otherwise."""
+    if sender is ANY or sender is None:
+        return ANY_SENDER
+    label = _model_label(sender)
+    if label is not None:
+        return label
+    if inspect.isclass(sender):
+        return _dotted(sender)
+    return _short_repr(sender)
+
+
+def _model_label(sender: Any) -> str | None:
+    if isinstance(sender, type) and issubclass(sender, Model):
+        return sender._meta.label
+    return None
+
+
+def _short_repr(obj: Any) -> str:
+    try:
+        text = repr(obj)
+    except Exception:
+        text = f"<{type(obj).__qualname__} object>"
+    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 1] + "…"
+
+
+def unknown_sender_label(sender_id: object) -> str:
+    """How a sender known only by its ``id()`` is shown."""
+    if isinstance(sender_id, int):
+        return f"unknown sender (id {sender_id:#x})"
+    return f"unknown sender ({sender_id!r})"
+
+
+def model_senders_by_id() -> dict[int, type[Model]]:
+    """Every installed model by ``id()``, to name senders known only by their id."""
+    return {id(model): model for model in apps.get_models(include_auto_created=True)}
+
+
+def app_configs_by_id() -> dict[int, Any]:
+    """Every app config by ``id()``: ``post_migrate`` receivers are often scoped to one."""
+    return {id(config): config for config in apps.get_app_configs()}

@@ -1,0 +1,132 @@
+"""``manage.py signals``: every Blinker and Django signal of the project and its receivers."""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from django_blinker import discovery
+from django_blinker.describe import ReceiverInfo
+
+SCHEMA_VERSION = 1
+
+
+class Command(BaseCommand):
+    help = (
+        "List every Blinker and Django signal with its receivers: name, sender, source, "
+        "weak/strong, sync/async and how it runs. --json prints the same data as JSON."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+        parser.add_argument(
+            "--model",
+            metavar="APP_LABEL.MODEL",
+            help="Only what runs for this model's inits, saves, deletes and m2m changes.",
+        )
+        parser.add_argument("--namespace", help="Only signals of this namespace.")
+        parser.add_argument("--signal", help="Only signals with this name.")
+        parser.add_argument(
+            "--system", choices=discovery.SYSTEMS, help="Only Blinker or only Django signals."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        signals = discovery.discover()
+        namespace = options["namespace"]
+        if namespace is not None:
+            known = discovery.namespaces(signals)
+            if namespace not in known:
+                raise CommandError(
+                    f"{namespace!r} is not a known namespace; expected one of: {', '.join(known)}"
+                )
+            signals = [signal for signal in signals if signal.namespace == namespace]
+        if options["system"]:
+            signals = [signal for signal in signals if signal.system == options["system"]]
+        if options["signal"] is not None:
+            names = sorted({signal.name for signal in signals})
+            signals = [signal for signal in signals if signal.name == options["signal"]]
+            if not signals:
+                raise CommandError(
+                    f"no signal named {options['signal']!r}"
+                    + (f" in {namespace!r}" if namespace else "")
+                    + f"; known names: {', '.join(names)}"
+                )
+        if options["model"] is not None:
+            try:
+                model = discovery.find_model(options["model"])
+            except LookupError as error:
+                raise CommandError(error.args[0]) from None
+            self._show_model(model._meta.label, discovery.receivers_for_model(signals, model), options)
+            return
+        if options["json"]:
+            data = {"version": SCHEMA_VERSION, "signals": [signal.as_dict() for signal in signals]}
+            self.stdout.write(json.dumps(data, indent=2))
+            return
+        for signal in signals:
+            self._show_signal(signal)
+
+    def _show_signal(self, signal: discovery.SignalInfo) -> None:
+        count = len(signal.receivers)
+        heading = f"[{signal.system}] {signal.namespace} :: {signal.name}"
+        notes = [f"{count} receiver{'s' if count != 1 else ''}"]
+        if signal.counterpart:
+            notes.append("bridged with " + " :: ".join(signal.counterpart[1:]))
+        if signal.hooked:
+            notes.append("hooked")
+        self.stdout.write(self.style.MIGRATE_HEADING(heading) + f"  ({'; '.join(notes)})")
+        self._table([(receiver, "") for receiver in signal.receivers])
+
+    def _show_model(
+        self, label: str, found: list[discovery.ModelReceiver], options: dict[str, Any]
+    ) -> None:
+        if options["json"]:
+            data = {
+                "version": SCHEMA_VERSION,
+                "model": label,
+                "receivers": [
+                    {
+                        "signal": list(item.signal.key),
+                        "action": item.action,
+                        "reason": item.reason,
+                        **item.receiver.as_dict(),
+                    }
+                    for item in found
+                ],
+            }
+            self.stdout.write(json.dumps(data, indent=2))
+            return
+        self.stdout.write(self.style.MIGRATE_HEADING(f"What runs for {label}"))
+        if not found:
+            self.stdout.write("  nothing: no receiver of either system listens to this model")
+        for signal_key in dict.fromkeys(item.signal.key for item in found):
+            rows = [(item.receiver, item.reason) for item in found if item.signal.key == signal_key]
+            system, namespace, name = signal_key
+            self.stdout.write(f"[{system}] {namespace} :: {name}")
+            self._table(rows)
+
+    def _table(self, rows: list[tuple[ReceiverInfo, str]]) -> None:
+        if not rows:
+            self.stdout.write("    (no receivers)")
+            return
+        lines = [("receiver", "sender", "runs", "source")]
+        for receiver, reason in rows:
+            runs = ", ".join(
+                [
+                    "async" if receiver.is_async else "sync",
+                    "weak" if receiver.weak else "strong",
+                    receiver.mode,
+                    receiver.kind,
+                ]
+            )
+            source = f"{receiver.file}:{receiver.line}" if receiver.file else "?"
+            sender = receiver.sender + (f" ({reason})" if reason else "")
+            lines.append((receiver.name, sender, runs, source))
+        widths = [max(len(line[column]) for line in lines) for column in range(3)]
+        for number, line in enumerate(lines):
+            text = "    " + "  ".join(
+                [*(cell.ljust(width) for cell, width in zip(line, widths, strict=False)), line[3]]
+            )
+            self.stdout.write(self.style.HTTP_INFO(text) if number == 0 else text)

@@ -1,0 +1,62 @@
+"""Background receivers on Django's Tasks framework.
+
+``django.tasks`` on Django 6.0+, the ``django-tasks`` backport on 5.2
+(``pip install django-blinker[tasks]``). Connect with
+``in_background(signal, receiver, backend="tasks")`` or set
+``DJANGO_BLINKER = {"BACKGROUND_BACKEND": "tasks"}``. Each committed event is enqueued as
+one :data:`deliver_task` on the default task backend, so any backend works: for example
+``django-tasks-db``'s ``DatabaseBackend`` and its ``db_worker`` command.
+
+The Tasks framework has no retries: a receiver's exception fails the task (the backend
+records it) and is logged on the ``django_blinker`` logger with the event id, the payload
+and the traceback.
+
+This module imports without the Tasks framework (Celery's ``autodiscover_tasks`` imports
+every app's ``tasks`` module); it raises ``ImproperlyConfigured`` when used without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .background import Payload, deliver
+
+
+def _task_decorator() -> Any:
+    try:
+        from django.tasks import task  # Django 6.0+
+
+        return task
+    except ImportError:
+        pass
+    try:
+        from django_tasks import task
+
+        return task
+    except ImportError:
+        return None
+
+
+_task = _task_decorator()
+
+
+def _deliver(payload: Payload) -> None:
+    """Run the background receiver of ``payload`` in the task worker."""
+    deliver(payload)
+
+
+# The worker imports the task by its dotted path, django_blinker.tasks.deliver_task.
+_deliver.__name__ = _deliver.__qualname__ = "deliver_task"
+deliver_task: Any = _task(_deliver) if _task is not None else None
+
+
+def enqueue(payload: Payload) -> None:
+    """Enqueue ``payload`` on the default task backend now (called at commit)."""
+    if deliver_task is None:
+        raise ImproperlyConfigured(
+            "BACKGROUND_BACKEND 'tasks' needs Django's Tasks framework: Django 6.0+, or "
+            "pip install django-tasks (django-blinker[tasks]) on Django 5.2"
+        )
+    deliver_task.enqueue(payload)

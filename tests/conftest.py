@@ -1,0 +1,105 @@
+"""Service markers and the CI rule that nothing may be skipped.
+
+A test marked ``postgres``, ``redis``, ``celery`` or ``browser`` needs that service. When it
+is missing, the test is skipped on a laptop, and fails when ``CI=true``: CI starts every
+service, so a missing one there is a broken pipeline, not a reason to run fewer tests.
+With ``CI=true`` a run that skipped anything at all fails, listing what it skipped.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import socket
+
+import pytest
+from hypothesis import settings
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+REDIS_ADDRESS = ("127.0.0.1", 6379)
+
+# A loaded 2-core CI machine makes Hypothesis' per-example deadline a source of flakes.
+settings.register_profile("ci", deadline=None, print_blob=True)
+if IN_CI:
+    settings.load_profile("ci")
+
+
+def _postgres_missing() -> str | None:
+    if os.environ.get("DJANGO_BLINKER_DB") == "postgres":
+        return None
+    return "needs PostgreSQL: run with DJANGO_BLINKER_DB=postgres (make test-postgres)"
+
+
+@functools.cache
+def _redis_missing() -> str | None:
+    try:
+        with socket.create_connection(REDIS_ADDRESS, timeout=0.5):
+            return None
+    except OSError as exc:
+        return f"needs Redis at {REDIS_ADDRESS[0]}:{REDIS_ADDRESS[1]} ({exc})"
+
+
+@functools.cache
+def _browser_missing() -> str | None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "needs Playwright (pip install playwright)"
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        return "needs a Chromium executable on PATH (apt-get install chromium)"
+    return None
+
+
+SERVICES = {
+    "postgres": _postgres_missing,
+    "redis": _redis_missing,
+    "celery": _redis_missing,
+    "browser": _browser_missing,
+}
+
+
+def require_service(name: str) -> None:
+    """Skip the running test if service *name* is missing; fail instead when CI=true."""
+    reason = SERVICES[name]()
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true and a {name!r} test cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers():
+        if marker.name in SERVICES:
+            require_service(marker.name)
+
+
+def _skipped_reports(config: pytest.Config) -> list[pytest.TestReport]:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return []
+    return list(reporter.stats.get("skipped", []))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if IN_CI and _skipped_reports(session.config) and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    skipped = _skipped_reports(config)
+    if not (IN_CI and skipped):
+        return
+    terminalreporter.section("CI=true: skipped tests fail the run", red=True, bold=True)
+    for report in skipped:
+        _, _, reason = report.longrepr if isinstance(report.longrepr, tuple) else ("", 0, "")
+        terminalreporter.line(f"SKIPPED {report.nodeid}: {reason}", red=True)
+    terminalreporter.line(
+        f"{len(skipped)} test(s) skipped under CI=true; start the missing service "
+        "or deselect the tests explicitly (-m 'not ...').",
+        red=True,
+    )

@@ -1,0 +1,45 @@
+"""System checks for the DJANGO_BLINKER setting."""
+
+from __future__ import annotations
+
+import pytest
+from django.test.utils import override_settings
+
+from django_blinker.checks import check_lazy_senders, check_settings
+
+
+def ids(messages):
+    return [message.id for message in messages]
+
+
+def test_valid_and_missing_settings_pass():
+    assert check_settings() == []
+    with override_settings(DJANGO_BLINKER={"ROBUST": True}):
+        assert check_settings() == []
+
+
+def test_setting_must_be_a_dict():
+    with override_settings(DJANGO_BLINKER=["ROBUST"]):
+        [error] = check_settings()
+    assert error.id == "django_blinker.E001"
+    assert "must be a dict, not list: ['ROBUST']" in error.msg
+
+
+def test_unknown_key_is_named_with_the_known_ones():
+    with override_settings(DJANGO_BLINKER={"ROBUTS": True}):
+        [error] = check_settings()
+    assert error.id == "django_blinker.E002"
+    assert "unknown key 'ROBUTS'" in error.msg
+    assert "ROBUST" in error.hint
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_value_of_the_wrong_type_is_named(value):
+    with override_settings(DJANGO_BLINKER={"ROBUST": value}):
+        [error] = check_settings()
+    assert error.id == "django_blinker.E003"
+    assert f"DJANGO_BLINKER['ROBUST'] must be bool, not {type(value).__name__}: {value!r}" in error.msg
+
+
+def test_resolved_lazy_senders_pass():
+    assert check_lazy_senders() == []

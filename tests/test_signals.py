@@ -1,0 +1,185 @@
+"""Every built-in Django signal is a Blinker signal in one namespace, and really fires."""
+
+from __future__ import annotations
+
+import blinker
+import django
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connections, models
+from django.http import HttpResponse
+from django.template import Context, Template
+from django.test import Client
+from django.test.utils import isolate_apps, override_settings
+from django.urls import path
+
+from django_blinker import signals
+from django_blinker.bridge import BridgedSignal
+
+BUILTINS = [
+    "pre_init",
+    "post_init",
+    "pre_save",
+    "post_save",
+    "pre_delete",
+    "post_delete",
+    "m2m_changed",
+    "pre_migrate",
+    "post_migrate",
+    "class_prepared",
+    "request_started",
+    "request_finished",
+    "got_request_exception",
+    "setting_changed",
+    "template_rendered",
+    "connection_created",
+    "user_logged_in",
+    "user_logged_out",
+    "user_login_failed",
+]
+TASKS = ["task_enqueued", "task_started", "task_finished"]
+
+
+def ok(request):
+    return HttpResponse("ok")
+
+
+def broken(request):
+    raise ValueError("view failed")
+
+
+urlpatterns = [path("ok/", ok), path("broken/", broken)]
+
+
+class Seen:
+    def __init__(self, *names: str) -> None:
+        self.names = names
+        self.events: list[tuple[str, object, dict[str, object]]] = []
+
+    def __enter__(self) -> Seen:
+        for name in self.names:
+            signals.namespace[name].connect(self._receiver(name), weak=False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self.names:
+            signals.namespace[name]._clear_state()
+
+    def _receiver(self, name: str):
+        def receive(sender, **kwargs):
+            self.events.append((name, sender, kwargs))
+
+        return receive
+
+    def of(self, name: str) -> list[tuple[object, dict[str, object]]]:
+        return [(sender, kwargs) for event, sender, kwargs in self.events if event == name]
+
+
+def test_namespace_holds_every_builtin_under_djangos_name():
+    expected = BUILTINS + (TASKS if django.VERSION >= (6, 0) else [])
+    assert sorted(signals.namespace) == sorted(expected)
+    assert isinstance(signals.namespace, blinker.Namespace)
+    for name in expected:
+        signal = getattr(signals, name)
+        assert signals.namespace[name] is signal
+        assert isinstance(signal, BridgedSignal)
+        assert isinstance(signal, blinker.NamedSignal)
+        assert signal.name == name
+        assert signal.__doc__
+    assert signals.post_save.django_signal is models.signals.post_save
+
+
+@pytest.mark.django_db
+@override_settings(ROOT_URLCONF="tests.test_signals")
+def test_request_signals_fire():
+    client = Client(raise_request_exception=False)
+    with Seen("request_started", "request_finished", "got_request_exception") as seen:
+        assert client.get("/ok/").status_code == 200
+        assert client.get("/broken/").status_code == 500
+    assert len(seen.of("request_started")) == 2
+    assert "environ" in seen.of("request_started")[0][1]
+    assert len(seen.of("request_finished")) == 2
+    [(sender, kwargs)] = seen.of("got_request_exception")
+    assert sender is None
+    assert kwargs["request"].path == "/broken/"
+
+
+@pytest.mark.django_db
+def test_auth_signals_fire_with_their_senders():
+    user = get_user_model().objects.create_user("ann", password="secret")
+    client = Client()
+    with Seen("user_logged_in", "user_logged_out", "user_login_failed") as seen:
+        assert not client.login(username="ann", password="wrong")
+        assert client.login(username="ann", password="secret")
+        client.logout()
+    [(failed_sender, failed)] = seen.of("user_login_failed")
+    assert failed_sender == "django.contrib.auth"
+    assert failed["credentials"]["username"] == "ann"
+    assert [(s, k["user"]) for s, k in seen.of("user_logged_in")] == [(type(user), user)]
+    assert [k["user"] for _, k in seen.of("user_logged_out")] == [user]
+
+
+def test_setting_changed_fires():
+    with Seen("setting_changed") as seen, override_settings(SOME_SETTING=1):
+        pass
+    assert [(k["setting"], k["value"], k["enter"]) for _, k in seen.of("setting_changed")] == [
+        ("SOME_SETTING", 1, True),
+        ("SOME_SETTING", None, False),
+    ]
+
+
+def test_template_rendered_fires_under_the_test_runner():
+    template = Template("Hello {{ name }}")
+    with Seen("template_rendered") as seen:
+        assert template.render(Context({"name": "Ann"})) == "Hello Ann"
+    [(sender, kwargs)] = seen.of("template_rendered")
+    assert sender is template
+    assert kwargs["template"] is template
+
+
+@pytest.mark.django_db
+def test_connection_created_fires():
+    fresh = connections.create_connection("default")
+    with Seen("connection_created") as seen:
+        fresh.ensure_connection()
+    fresh.close()
+    [(sender, kwargs)] = seen.of("connection_created")
+    assert kwargs["connection"] is fresh
+    assert sender is type(fresh)
+
+
+@isolate_apps("tests.testapp")
+def test_class_prepared_fires():
+    with Seen("class_prepared") as seen:
+
+        class Ephemeral(models.Model):
+            class Meta:
+                app_label = "testapp"
+
+    assert [sender for sender, _ in seen.of("class_prepared")] == [Ephemeral]
+
+
+@pytest.mark.django_db
+def test_migrate_signals_fire_once_per_app():
+    with Seen("pre_migrate", "post_migrate") as seen:
+        call_command("migrate", verbosity=0)
+    for name in ("pre_migrate", "post_migrate"):
+        labels = {kwargs["app_config"].label for _, kwargs in seen.of(name)}
+        assert {"testapp", "auth", "django_blinker"} <= labels | {"django_blinker"}
+        assert all(sender is kwargs["app_config"] for sender, kwargs in seen.of(name))
+        assert apps.get_app_config("testapp") in [k["app_config"] for _, k in seen.of(name)]
+
+
+if django.VERSION >= (6, 0):  # django.tasks is new in 6.0; nothing to skip on 5.2
+
+    def test_task_signals_fire_on_django_6():
+        from tests.testapp.tasks import double
+
+        with Seen(*TASKS) as seen:
+            result = double.enqueue(21)
+        assert result.return_value == 42
+        for name in TASKS:
+            [(_, kwargs)] = seen.of(name)
+            assert kwargs["task_result"].id == result.id

@@ -33,9 +33,9 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Sequential by default: 2 cores, and timing-sensitive tests. `make matrix TOX_ARGS="-p 2"`
-# is safe too (each tox env gets its own PostgreSQL test database).
+# is safe too (each tox env gets its own PostgreSQL test database); TOX_ARGS="-e ENV" runs one.
 matrix: $(STAMP)
-	$(BIN)/tox run $(TOX_ARGS)
+	$(BIN)/tox $(TOX_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate

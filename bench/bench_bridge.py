@@ -18,6 +18,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=41)
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--saves", type=int, default=2000)
+    parser.add_argument("--only", choices=["P1", "P2"], help="run one group only")
     options = parser.parse_args()
     harness.setup()
 
@@ -49,7 +50,7 @@ def main() -> int:
 
     assert "django_blinker" not in installed
     ratios = {}
-    for label, body in (("iterate rows", iterate), ("save()", save)):
+    for label, body in (("iterate rows", iterate), ("save()", save)) if options.only != "P2" else ():
         ratios[f"P1 {label}"] = harness.compare(
             f"P1 {label}: installed and idle vs. not installed",
             {
@@ -69,10 +70,11 @@ def main() -> int:
     def blinker_receiver(sender, **kwargs):  # type: ignore[no-untyped-def]
         return None
 
-    for label, body, django_signal, blinker_signal in (
+    p2_cases = (
         ("iterate rows (post_init)", iterate, django_signals.post_init, signals.post_init),
         ("save() (post_save)", save, django_signals.post_save, signals.post_save),
-    ):
+    )
+    for label, body, django_signal, blinker_signal in p2_cases if options.only != "P1" else ():
         ratios[f"P2 {label}"] = harness.compare(
             f"P2 {label}: one receiver on Item",
             {

@@ -28,7 +28,8 @@ def compare(
     """Time each variant's body in interleaved rounds; print medians and ratios to baseline.
 
     Each variant is (enter, body, leave): enter/leave switch the variant on and off
-    around every round so that drift in the machine hits all variants alike.
+    around every round so that drift in the machine hits all variants alike. Samples are
+    this thread's CPU time, so other processes on a busy machine do not stretch them.
     """
     samples: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
@@ -39,14 +40,14 @@ def compare(
             enter()
             gc.collect()
             gc.disable()
-            start = time.perf_counter()
+            start = time.thread_time()
             body()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(time.thread_time() - start)
             gc.enable()
             leave()
     medians = {name: statistics.median(values) for name, values in samples.items()}
     base = medians[baseline]
-    print(f"\n{label}  ({rounds} rounds, median)")
+    print(f"\n{label}  ({rounds} rounds, median CPU time)")
     for name, value in medians.items():
         print(f"  {name:<38} {value * 1000:9.3f} ms   ratio {value / base:6.3f}")
     return {name: value / base for name, value in medians.items()}

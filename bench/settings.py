@@ -1,7 +1,24 @@
-"""Minimal settings for the benchmarks: django-blinker is installed by the scripts."""
+"""Minimal settings for the benchmarks: django-blinker is installed by the scripts.
+
+SQLite in memory; DJANGO_BLINKER_DB=postgres switches to PostgreSQL at 127.0.0.1:5432.
+"""
+
+import os
 
 SECRET_KEY = "bench"
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "bench.benchapp"]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+if os.environ.get("DJANGO_BLINKER_DB") == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("DJANGO_BLINKER_BENCH_DB", "django_blinker_bench"),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "PASSWORD": os.environ.get("PGPASSWORD", ""),
+            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+        }
+    }

@@ -110,6 +110,11 @@ def current_event() -> Event | None:
     return _current_event.get()
 
 
+class Retry(Exception):
+    """Raise from a background receiver to ask for another attempt later (Celery retries
+    it, see :mod:`django_blinker.celery`; the Tasks framework has no retries)."""
+
+
 class RowGone(LookupError):
     """A ``$model`` reference whose row no longer exists when the worker runs."""
 
@@ -201,7 +206,7 @@ def decode(data: Any, *, using: str = DEFAULT_DB_ALIAS) -> Any:
             pk = decode(inner[1])
             try:
                 return model._base_manager.db_manager(using).get(pk=pk)
-            except model.DoesNotExist:
+            except model.DoesNotExist:  # type: ignore[attr-defined]
                 raise RowGone(f"{inner[0]} pk={pk!r} no longer exists in {using!r}") from None
         if tag == "$snapshot":
             model = _model(inner[0])
@@ -257,7 +262,7 @@ def _check_importable(path: str, receiver: Callable[..., Any]) -> str | None:
 
 def check_receivers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """E101: every background receiver imports, by its dotted path, as itself."""
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for wrapper in list(_background_wrappers):
         path = getattr(wrapper, "path", "")
         problem = _check_importable(path, wrapper.__wrapped__)
@@ -289,7 +294,8 @@ def configured_backend() -> str:
 
 @functools.cache
 def _backend(name: str) -> _Backend:
-    return importlib.import_module(f"django_blinker.{name}")  # type: ignore[return-value]
+    module: Any = importlib.import_module(f"django_blinker.{name}")
+    return module  # type: ignore[no-any-return]
 
 
 _inline_depth = 0
@@ -414,7 +420,7 @@ class BackgroundReceiver(DeferredReceiver):
             return encode(value, snapshot=self.snapshot)
         except TypeError as error:
             raise TypeError(
-                f"{self.signal_name or self.signal!r} sent {name}={value!r}, which cannot "
+                f"{self.signal_name or repr(self.signal)} sent {name}={value!r}, which cannot "
                 f"travel to the background receiver {self.path}: {error}"
             ) from None
 

@@ -8,6 +8,7 @@ import logging
 import sys
 import threading
 import weakref
+from functools import partial
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -131,7 +132,7 @@ class BridgedSignal(NamedSignal):
             for exact, is_async in self._plans
         }
 
-    @property  # type: ignore[override]
+    @property
     def is_muted(self) -> bool:
         """While true (see :meth:`muted`), no receiver is called."""
         return self._muted
@@ -339,7 +340,7 @@ class BridgedSignal(NamedSignal):
             self._connections[receiver_key] = connection
         elif connection.weak != weak:
             connection.ref, connection.weak = self._reference(receiver, weak), weak
-        self.receivers[receiver_key] = receiver if not weak else connection.ref  # type: ignore[assignment]
+        self.receivers[receiver_key] = receiver if not weak else connection.ref
         routes = self._routes.setdefault(sender_key, {})
         if receiver_key in routes:
             return
@@ -407,7 +408,7 @@ class BridgedSignal(NamedSignal):
         if isinstance(sender, str) and self.is_model_signal:
             labels.when_ready(
                 labels.PendingConnection(
-                    self.name, sender, receiver, lambda model: self.connect(receiver, model, weak)
+                    self.name, sender, receiver, partial(self._connect_resolved, receiver, weak=weak)
                 )
             )
             return receiver
@@ -425,6 +426,9 @@ class BridgedSignal(NamedSignal):
                 raise
         return receiver
 
+    def _connect_resolved(self, receiver: Receiver, model: type[Model], *, weak: bool) -> None:
+        self.connect(receiver, model, weak)
+
     def disconnect(self, receiver: Receiver, sender: Any = ANY) -> None:
         """Stop calling ``receiver`` for ``sender``, or for every sender when it is ``ANY``."""
         if isinstance(sender, str) and self.is_model_signal:
@@ -432,9 +436,11 @@ class BridgedSignal(NamedSignal):
 
             if not apps.models_ready:
                 labels.discard_pending(
-                    lambda pending: pending.signal_name == self.name
-                    and pending.label == sender
-                    and pending.receiver == receiver
+                    lambda pending: (
+                        pending.signal_name == self.name
+                        and pending.label == sender
+                        and pending.receiver == receiver
+                    )
                 )
                 return
         sender = self._resolve(sender)
@@ -480,7 +486,7 @@ class BridgedSignal(NamedSignal):
         sender: Any | None = None,
         /,
         *,
-        _async_wrapper: Callable[[Callable[..., Awaitable[Any]]], Receiver] | None = None,
+        _async_wrapper: Callable[[Callable[..., Coroutine[Any, Any, Any]]], Receiver] | None = None,
         **kwargs: Any,
     ) -> list[tuple[Receiver, Any]]:
         """Call this signal's Blinker receivers directly; Django's receivers are not called.

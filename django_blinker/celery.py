@@ -6,36 +6,35 @@ Connect with ``in_background(signal, receiver, backend="celery")`` or set
 the worker registers it when Django starts and the receivers connect; ``include``
 ``"django_blinker.celery"`` in the app to be explicit). The Celery task id is the event id.
 
-Retry policy: a receiver that raises :class:`Retry`, ``django.db.OperationalError`` or
-``django.db.InterfaceError`` is retried up to ``MAX_RETRIES`` (3) times, after 1, 2 and 4
-seconds; any other exception fails the task at once. Every failure is logged on the
-``django_blinker`` logger with the event id, the payload and the traceback. A receiver
-may therefore run more than once for one event: use ``current_event().id`` to stay
-idempotent.
+Retry policy: a receiver that raises :class:`~django_blinker.background.Retry`,
+``django.db.OperationalError`` or ``django.db.InterfaceError`` is retried up to
+``MAX_RETRIES`` (3) times, after 1, 2 and 4 seconds; any other exception fails the task
+at once. Every failure is logged on the ``django_blinker`` logger with the event id, the
+payload and the traceback. A receiver may therefore run more than once for one event: use
+``current_event().id`` to stay idempotent.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from celery import Task, shared_task
+from celery import Task, shared_task  # type: ignore[import-untyped]
 from django.db import InterfaceError, OperationalError
 
-from .background import Payload, deliver
+from .background import Payload, Retry, deliver
 
 MAX_RETRIES = 3
 TASK_NAME = "django_blinker.deliver"
 
 
-class Retry(Exception):  # noqa: N818
-    """Raise from a background receiver to have Celery run it again later."""
-
-
 RETRY_FOR: tuple[type[BaseException], ...] = (Retry, OperationalError, InterfaceError)
 
 
-@shared_task(bind=True, name=TASK_NAME, max_retries=MAX_RETRIES, ignore_result=True)
-def deliver_task(self: Task[Any, Any], payload: Payload) -> None:
+@shared_task(  # type: ignore[untyped-decorator]
+    bind=True,
+    name=TASK_NAME,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def deliver_task(self: Task, payload: Payload) -> None:
     """Run the background receiver of ``payload`` in the worker."""
     try:
         deliver(payload)
@@ -45,4 +44,10 @@ def deliver_task(self: Task[Any, Any], payload: Payload) -> None:
 
 def enqueue(payload: Payload) -> None:
     """Send ``payload`` to the broker now (called at commit); raises if the broker is down."""
-    deliver_task.apply_async((payload,), task_id=payload["event"])
+    # An explicit argsrepr spares Celery a saferepr() walk of the payload on every publish.
+    deliver_task.apply_async(
+        (payload,),
+        task_id=payload["event"],
+        argsrepr=f"(<{payload['signal']} event for {payload['receiver']}>,)",
+        kwargsrepr="{}",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig
@@ -11,7 +12,12 @@ from django.core import checks
 from . import conf, labels
 
 
-def check_settings(app_configs: list[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_settings(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
     """E001: the setting is a dict; E002: every key is known; E003: every value has its type."""
     value = getattr(settings, conf.SETTING_NAME, {})
     if not isinstance(value, dict):
@@ -22,7 +28,7 @@ def check_settings(app_configs: list[AppConfig] | None = None, **kwargs: Any) ->
                 id="django_blinker.E001",
             )
         ]
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for key, item in value.items():
         if key not in conf.DEFAULTS:
             errors.append(
@@ -35,7 +41,9 @@ def check_settings(app_configs: list[AppConfig] | None = None, **kwargs: Any) ->
             continue
         _default, kind = conf.DEFAULTS[key]
         if not isinstance(item, kind):
-            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            expected = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
             errors.append(
                 checks.Error(
                     f"{conf.SETTING_NAME}[{key!r}] must be {expected}, not "
@@ -47,13 +55,18 @@ def check_settings(app_configs: list[AppConfig] | None = None, **kwargs: Any) ->
 
 
 def check_lazy_senders(
-    app_configs: list[AppConfig] | None = None, **kwargs: Any
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> list[checks.CheckMessage]:
     """E004: every ``"app_label.ModelName"`` sender resolved to an installed model."""
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for pending in labels.resolve_pending():
         receiver = pending.receiver
-        name = f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', receiver)}"
+        name = (
+            f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', receiver)}"
+        )
         errors.append(
             checks.Error(
                 f"{name} was connected to {pending.signal_name} with the sender "

@@ -11,7 +11,13 @@ SETTING_NAME = "DJANGO_BLINKER"
 #: Every key the setting accepts, with its default and the type it must have.
 DEFAULTS: dict[str, tuple[Any, type | tuple[type, ...]]] = {
     "ROBUST": (False, bool),
+    # "celery", "tasks" or "inline"; None runs background receivers inline after commit.
+    "BACKGROUND_BACKEND": (None, (str, type(None))),
+    # The Django Tasks backend alias that background receivers are enqueued on.
+    "TASKS_BACKEND": ("default", str),
+    # Modules, besides each app's signals module, whose Blinker and Django signals are listed.
     "SIGNAL_MODULES": ((), (list, tuple)),
+    # Record receiver calls for the admin pages: True, False, or None to follow DEBUG.
     "ACTIVITY": (None, (bool, type(None))),
 }
 

@@ -66,10 +66,14 @@ def describe_receiver(
     weak: bool,
     is_async: bool,
     dispatch_uid: str | None = None,
+    roots: tuple[str | None, str] | None = None,
 ) -> ReceiverInfo:
-    """Describe ``receiver`` connected for ``sender`` (``ANY`` or ``None`` for every sender)."""
+    """Describe ``receiver`` connected for ``sender`` (``ANY`` or ``None`` for every sender).
+
+    ``roots`` is :func:`project_roots`, passed in when describing many receivers at once.
+    """
     kind, target = _kind_and_target(receiver)
-    file, line = source_location(target)
+    file, line = source_location(target, roots)
     return ReceiverInfo(
         name=receiver_name(receiver),
         kind=kind,
@@ -147,11 +151,13 @@ def _kind_and_target(receiver: Any) -> tuple[str, Any]:
     return "callable object", call if inspect.isfunction(call) else type(receiver)
 
 
-def source_location(obj: Any) -> tuple[str | None, int | None]:
+def source_location(
+    obj: Any, roots: tuple[str | None, str] | None = None
+) -> tuple[str | None, int | None]:
     """``(file, line)`` of a function's or class's code, the file relative to the project."""
     code = getattr(obj, "__code__", None)
     if code is not None:
-        return display_path(code.co_filename), code.co_firstlineno
+        return _display_path(code.co_filename, *(roots or project_roots())), code.co_firstlineno
     if inspect.isclass(obj):
         line = getattr(obj, "__firstlineno__", None)
         try:
@@ -164,8 +170,13 @@ def source_location(obj: Any) -> tuple[str | None, int | None]:
 
 def display_path(filename: str) -> str:
     """``filename`` relative to an installed-packages directory, ``BASE_DIR`` or the cwd."""
+    return _display_path(filename, *project_roots())
+
+
+def project_roots() -> tuple[str | None, str]:
+    """``(settings.BASE_DIR, cwd)``: what source paths are shown relative to."""
     base = getattr(settings, "BASE_DIR", None)
-    return _display_path(filename, str(base) if base else None, os.getcwd())
+    return (str(base) if base else None), os.getcwd()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 import blinker
+from asgiref.sync import iscoroutinefunction
 from blinker.base import ANY_ID
 from django.apps import apps
 from django.db.models import Model
@@ -34,6 +35,7 @@ from .describe import (
     app_configs_by_id,
     describe_receiver,
     model_senders_by_id,
+    project_roots,
     unknown_sender_label,
 )
 
@@ -233,8 +235,8 @@ def receivers_for_model(signals: Iterable[SignalInfo], model: type[Model]) -> li
     or its many-to-many relations change, including receivers for any sender."""
     own = model._meta.label
     reasons: dict[str, dict[str, str]] = {"init": {}, "save": {}, "delete": {}, "m2m change": {}}
-    for action in ("init", "save", "delete"):
-        reasons[action][own] = "this model"
+    for kind in ("init", "save", "delete"):
+        reasons[kind][own] = "this model"
     for parent in model._meta.get_parent_list():
         reasons["delete"].setdefault(
             parent._meta.label, f"parent model {parent._meta.label} (its row is deleted too)"
@@ -316,7 +318,7 @@ def _find_signals() -> list[_Found]:
             elif isinstance(value, DjangoSignal):
                 add(_Found(DJANGO, module_name, attribute, value, app, module_name))
     for item in loose:
-        if isinstance(item.signal, blinker.NamedSignal):
+        if isinstance(item.signal, blinker.NamedSignal) and item.signal.name:
             item.name = item.signal.name
         add(item)
     for bridged in bridged_signals():
@@ -362,7 +364,8 @@ class _SenderNames:
     """Resolves senders known only by ``id()`` against installed models and app configs."""
 
     def __init__(self) -> None:
-        self.by_id: dict[Hashable, Any] = {**model_senders_by_id(), **app_configs_by_id()}
+        self.roots = project_roots()
+        self.by_id: dict[Any, Any] = {**model_senders_by_id(), **app_configs_by_id()}
 
     def resolve(self, sender_id: Hashable) -> Any:
         return self.by_id.get(sender_id, _UnknownSender(sender_id))
@@ -376,6 +379,7 @@ def _blinker_receivers(signal: blinker.Signal, senders: _SenderNames) -> Iterato
                 connection.sender,
                 weak=connection.weak,
                 is_async=connection.is_async,
+                roots=senders.roots,
             )
         return
     by_receiver = signal._by_receiver
@@ -389,7 +393,11 @@ def _blinker_receivers(signal: blinker.Signal, senders: _SenderNames) -> Iterato
             if sender is _DEAD:
                 continue
             yield describe_receiver(
-                receiver, sender, weak=weak, is_async=blinker_is_async(receiver)
+                receiver,
+                sender,
+                weak=weak,
+                is_async=blinker_is_async(receiver),
+                roots=senders.roots,
             )
 
 
@@ -399,19 +407,27 @@ _DEAD = object()
 def _blinker_sender(signal: blinker.Signal, sender_id: Hashable, senders: _SenderNames) -> Any:
     if sender_id == ANY_ID:
         return blinker.ANY
-    if isinstance(sender_id, str | int):
-        return sender_id
     ref = signal._weak_senders.get(sender_id)
     if ref is not None:
         sender = ref()
         return _DEAD if sender is None else sender
-    return senders.resolve(sender_id)
+    if isinstance(sender_id, str):
+        return sender_id
+    known = senders.by_id.get(sender_id)
+    if known is not None:
+        return known
+    # Blinker keys an int sender by its value and any other sender by id(): a small int
+    # was an int; a large one is the id of a sender that cannot be weakly referenced.
+    if isinstance(sender_id, int) and abs(sender_id) < _SMALL_INT:
+        return sender_id
+    return _UnknownSender(sender_id)
+
+
+_SMALL_INT = 1 << 24
 
 
 def blinker_is_async(receiver: Any) -> bool:
     """Whether Blinker would need an async wrapper to call ``receiver``."""
-    from asgiref.sync import iscoroutinefunction
-
     return iscoroutinefunction(receiver)
 
 
@@ -453,6 +469,7 @@ def _django_receivers(
                 weak=weak,
                 is_async=bool(record[-1]),
                 dispatch_uid=receiver_key if isinstance(receiver_key, str) else None,
+                roots=senders.roots,
             )
         )
     return found, hooked

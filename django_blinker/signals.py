@@ -79,9 +79,7 @@ class_prepared = _builtin(
 request_started = _builtin(
     "request_started", _CORE, "Django started handling a request: environ or scope."
 )
-request_finished = _builtin(
-    "request_finished", _CORE, "Django finished delivering a response."
-)
+request_finished = _builtin("request_finished", _CORE, "Django finished delivering a response.")
 got_request_exception = _builtin(
     "got_request_exception", _CORE, "A request raised an unhandled exception: request."
 )

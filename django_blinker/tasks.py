@@ -4,8 +4,9 @@
 (``pip install django-blinker[tasks]``). Connect with
 ``in_background(signal, receiver, backend="tasks")`` or set
 ``DJANGO_BLINKER = {"BACKGROUND_BACKEND": "tasks"}``. Each committed event is enqueued as
-one :data:`deliver_task` on the default task backend, so any backend works: for example
-``django-tasks-db``'s ``DatabaseBackend`` and its ``db_worker`` command.
+one :data:`deliver_task` on the task backend ``DJANGO_BLINKER["TASKS_BACKEND"]``
+(``"default"``), so any backend works: for example ``django-tasks-db``'s
+``DatabaseBackend`` and its ``db_worker`` command.
 
 The Tasks framework has no retries: a receiver's exception fails the task (the backend
 records it) and is logged on the ``django_blinker`` logger with the event id, the payload
@@ -17,10 +18,12 @@ every app's ``tasks`` module); it raises ``ImproperlyConfigured`` when used with
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from . import conf
 from .background import Payload, deliver
 
 
@@ -32,9 +35,9 @@ def _task_decorator() -> Any:
     except ImportError:
         pass
     try:
-        from django_tasks import task
+        from django_tasks import task as backport_task
 
-        return task
+        return backport_task
     except ImportError:
         return None
 
@@ -52,11 +55,16 @@ _deliver.__name__ = _deliver.__qualname__ = "deliver_task"
 deliver_task: Any = _task(_deliver) if _task is not None else None
 
 
-def enqueue(payload: Payload) -> None:
-    """Enqueue ``payload`` on the default task backend now (called at commit)."""
+@functools.cache
+def _task_on(backend: str) -> Any:
     if deliver_task is None:
         raise ImproperlyConfigured(
             "BACKGROUND_BACKEND 'tasks' needs Django's Tasks framework: Django 6.0+, or "
             "pip install django-tasks (django-blinker[tasks]) on Django 5.2"
         )
-    deliver_task.enqueue(payload)
+    return deliver_task if backend == deliver_task.backend else deliver_task.using(backend=backend)
+
+
+def enqueue(payload: Payload) -> None:
+    """Enqueue ``payload`` on the ``TASKS_BACKEND`` task backend now (called at commit)."""
+    _task_on(conf.get("TASKS_BACKEND")).enqueue(payload)

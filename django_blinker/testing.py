@@ -8,14 +8,16 @@ the same helpers in fixtures.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from asgiref.sync import iscoroutinefunction
 from blinker import ANY, Namespace, Signal
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model, QuerySet
@@ -34,6 +36,8 @@ __all__ = [
     "run_receivers_inline",
 ]
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 SignalSource = Signal | Namespace
 """A signal, or a Blinker ``Namespace`` standing for every signal it holds."""
 
@@ -44,8 +48,9 @@ _LISTED = 25
 class Sent:
     """One send of a signal, as its receivers saw it: the sender and the keyword arguments.
 
-    The values are the objects that were sent, not copies: an instance saved again later
-    shows its new state.
+    ``sent["instance"]`` reads a keyword argument; ``str(sent)`` shows the send as a call,
+    ``post_save(testapp.Book, instance=<Book: Dune>, created=True, ...)``. The values are
+    the objects that were sent, not copies: an instance saved again later shows its new state.
     """
 
     signal: Signal
@@ -72,8 +77,9 @@ class SignalRecorder:
     Use it as a context manager (``with record_signals(post_save) as recorder:``), or call
     :meth:`start` and :meth:`stop`. While active, one strongly held receiver is connected to
     each recorded signal; :meth:`stop` disconnects it, so a bridged signal unhooks Django
-    again. Receivers connected earlier run first: if one of them raises, that send is not
-    recorded. A muted signal sends nothing, so nothing is recorded.
+    again. A send is recorded when the recorder's receiver is called: if a receiver called
+    before it raises (bridged signals call receivers in connect order), that send is not
+    recorded. A muted signal calls no receiver, so nothing is recorded.
     """
 
     def __init__(self, *sources: SignalSource, sender: Any = ANY) -> None:
@@ -199,6 +205,7 @@ class SignalRecorder:
         Takes the same filters as :meth:`filter` and returns the matching sends. The
         failure message lists what was sent instead and how each send differs.
         """
+        __tracebackhide__ = True
         if times is not None and times < 0:
             raise ValueError(f"times must be 0 or more, not {times!r}")
         found = self.filter(signal, sender=sender, **kwargs)
@@ -219,12 +226,14 @@ class SignalRecorder:
         self, signal: Signal | str | None = None, /, *, sender: Any = ANY, **kwargs: Any
     ) -> Sent:
         """Fail unless ``signal`` was sent exactly once as described; return that send."""
+        __tracebackhide__ = True
         return self.assert_sent(signal, sender=sender, times=1, **kwargs)[0]
 
     def assert_not_sent(
         self, signal: Signal | str | None = None, /, *, sender: Any = ANY, **kwargs: Any
     ) -> None:
         """Fail if ``signal`` was sent as described; the message lists those sends."""
+        __tracebackhide__ = True
         found = self.filter(signal, sender=sender, **kwargs)
         if found:
             expected = _expectation(self._label(signal), sender, kwargs)
@@ -279,10 +288,11 @@ class SignalRecorder:
         return "\n".join(lines)
 
 
-class MutedSignals(contextlib.ContextDecorator):
+class MutedSignals:
     """Mutes some signals (every bridged signal when none are named) while active.
 
-    Use it as a context manager, as a decorator, or call :meth:`start` and :meth:`stop`.
+    Use it as a context manager, as a decorator (of functions, coroutine functions or
+    ``setUpTestData``), or call :meth:`start` and :meth:`stop`.
     Mutes nest and may end in any order: a signal is unmuted when the last mute that covers
     it ends, back to the state it had before the first (so a signal muted by other code stays
     muted). Exceptions do not leave a signal muted.
@@ -333,9 +343,24 @@ class MutedSignals(contextlib.ContextDecorator):
     ) -> None:
         self.stop()
 
-    def _recreate_cm(self) -> MutedSignals:
-        # As a decorator, each call (recursive or concurrent) needs its own mute.
-        return type(self)(*self.sources)
+    def __call__(self, function: F) -> F:
+        """Use as a decorator: every call of ``function`` runs muted (coroutines too)."""
+        sources = self.sources
+
+        # Each call gets its own mute, so recursive and concurrent calls nest correctly.
+        if iscoroutinefunction(function):
+
+            async def muted_coroutine(*args: Any, **kwargs: Any) -> Any:
+                with MutedSignals(*sources):
+                    return await function(*args, **kwargs)
+
+            return cast(F, functools.wraps(function)(muted_coroutine))
+
+        def muted(*args: Any, **kwargs: Any) -> Any:
+            with MutedSignals(*sources):
+                return function(*args, **kwargs)
+
+        return cast(F, functools.wraps(function)(muted))
 
 
 _mutes: dict[Signal, tuple[int, bool]] = {}
@@ -371,6 +396,7 @@ def assert_sent(
 
     ``times`` asks for an exact count. Yields the recorder, to look closer afterwards.
     """
+    __tracebackhide__ = True
     with record_signals(signal) as recorder:
         yield recorder
     recorder.assert_sent(signal, sender=sender, times=times, **kwargs)
@@ -381,6 +407,7 @@ def assert_not_sent(
     signal: Signal, /, *, sender: Any = ANY, **kwargs: Any
 ) -> Generator[SignalRecorder, None, None]:
     """Fail if the block sends ``signal`` as described; yields the recorder."""
+    __tracebackhide__ = True
     with record_signals(signal) as recorder:
         yield recorder
     recorder.assert_not_sent(signal, sender=sender, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_blinker",
     "tests.testapp",
+    "tests.bulkapp",
 ]
 
 MIDDLEWARE = [
@@ -77,3 +79,16 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Django's Tasks framework for tests/test_tasks.py: django.tasks on Django 6.0+, the
+# django-tasks backport on 5.2. The "db" backend (django-tasks-db) is what its worker runs;
+# "default" stays the framework's own default.
+if importlib.util.find_spec("django_tasks_db") is not None:
+    _TASKS_PACKAGE = "django.tasks" if importlib.util.find_spec("django.tasks") else "django_tasks"
+    if _TASKS_PACKAGE == "django_tasks":
+        INSTALLED_APPS += ["django_tasks"]
+    INSTALLED_APPS += ["django_tasks_db"]
+    TASKS = {
+        "default": {"BACKEND": f"{_TASKS_PACKAGE}.backends.immediate.ImmediateBackend"},
+        "db": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+    }

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import blinker
 import pytest
@@ -47,10 +51,33 @@ def _clean_wiring():
         bridged._clear_state()
 
 
+IDLE_PROBE = """
+import weakref
+import django
+django.setup()
+from django_blinker import bridged_signals
+found = []
+for bridged in bridged_signals():
+    for record in bridged.django_signal.receivers:
+        receiver = record[1]() if isinstance(record[1], weakref.ReferenceType) else record[1]
+        if getattr(receiver, "__module__", "").startswith("django_blinker"):
+            found.append((bridged.name, receiver))
+print(found)
+"""
+
+
 def test_idle_install_connects_no_django_receiver():
-    for bridged in bridged_signals():
-        if bridged._django_signal is not None:
-            assert hooks_of(bridged.django_signal) == [], bridged.name
+    # A fresh process: this one's earlier tests have connected receivers.
+    result = subprocess.run(
+        [sys.executable, "-c", IDLE_PROBE],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.django_db
@@ -131,7 +158,10 @@ def test_lazy_label_resolves_to_the_model():
 
 
 def test_unknown_label_raises_lookup_error_with_suggestion():
-    with pytest.raises(LookupError, match=r"'testapp\.Bok' is not an installed model; did you mean 'testapp\.Book'\?"):
+    with pytest.raises(
+        LookupError,
+        match=r"'testapp\.Bok' is not an installed model; did you mean 'testapp\.Book'\?",
+    ):
         signals.post_save.connect(Calls(), sender="testapp.Bok")
     with pytest.raises(LookupError, match=r"'nolabel' is not an installed model"):
         signals.pre_save.connect(Calls(), sender="nolabel")
@@ -291,7 +321,10 @@ def test_robust_setting_logs_and_goes_on(caplog):
 
     signals.post_save.connect(broken, sender=Tag)
     signals.post_save.connect(later, sender=Tag)
-    with override_settings(DJANGO_BLINKER={"ROBUST": True}), caplog.at_level(logging.ERROR, "django_blinker"):
+    with (
+        override_settings(DJANGO_BLINKER={"ROBUST": True}),
+        caplog.at_level(logging.ERROR, "django_blinker"),
+    ):
         tag = Tag.objects.create(name="x")
         results = signals.post_save.send(Tag, instance=tag)
     assert len(later.calls) == 2
@@ -382,7 +415,7 @@ def test_bridge_refuses_a_taken_name_and_a_second_name():
     with pytest.raises(ValueError, match="already bridged as 'post_save'"):
         bridge(django_signals.post_save, name="saved")
     assert bridge(django_signals.post_save, name="post_save") is signals.post_save
-    with pytest.raises(TypeError, match="bridge\\(\\) takes a django.dispatch.Signal"):
+    with pytest.raises(TypeError, match=r"bridge\(\) takes a django\.dispatch\.Signal"):
         bridge(signals.post_save, name="x")  # type: ignore[arg-type]
 
 
@@ -406,3 +439,26 @@ def test_builtins_given_by_path_bridge_to_the_same_signal():
 
     assert bridge(template_rendered, name="template_rendered") is signals.template_rendered
     assert isinstance(signals.template_rendered, BridgedSignal)
+
+
+@pytest.mark.django_db
+def test_fast_m2m_add_kept_until_an_m2m_receiver_listens_for_that_through_model():
+    author = Author.objects.create(name="a")
+    book = Book.objects.create(title="t", author=author)
+
+    def add_queries(name: str) -> list[str]:
+        tag = Tag.objects.create(name=name)
+        with CaptureQueriesContext(connection) as captured:
+            book.tags.add(tag)
+        return [query["sql"].split()[0] for query in captured.captured_queries]
+
+    idle = add_queries("idle")
+    calls = Calls()
+    signals.m2m_changed.connect(calls, sender=Book.shelves.through)
+    assert add_queries("other through model") == idle
+    signals.m2m_changed.connect(calls, sender=Book.tags.through)
+    hooked = add_queries("hooked")
+    assert hooked.count("SELECT") == idle.count("SELECT") + 1
+    assert [kwargs["action"] for _, kwargs in calls.calls] == ["pre_add", "post_add"]
+    signals.m2m_changed.disconnect(calls)
+    assert add_queries("unhooked") == idle

@@ -29,7 +29,15 @@ from tests.testapp.models import (
     Tag,
 )
 
-MODEL_SIGNALS = ["pre_init", "post_init", "pre_save", "post_save", "pre_delete", "post_delete", "m2m_changed"]
+MODEL_SIGNALS = [
+    "pre_init",
+    "post_init",
+    "pre_save",
+    "post_save",
+    "pre_delete",
+    "post_delete",
+    "m2m_changed",
+]
 
 
 def same(left: Any, right: Any) -> bool:
@@ -54,7 +62,9 @@ class Recorder:
             bridged = self._bridged(name)
             for sender in self.senders or [None]:
                 getattr(django_signals, name).connect(native, sender=sender, weak=False)
-                getattr(signals, name).connect(bridged, sender=ANY if sender is None else sender, weak=False)
+                getattr(signals, name).connect(
+                    bridged, sender=ANY if sender is None else sender, weak=False
+                )
                 self.receivers.append((name, sender, native, bridged))
         return self
 
@@ -122,7 +132,9 @@ def op_delete_author(n: int) -> None:
 
 
 def op_delete_books_queryset(n: int) -> None:
-    Book.objects.filter(pk__in=list(Book.objects.order_by("pk").values_list("pk", flat=True)[: n % 3])).delete()
+    Book.objects.filter(
+        pk__in=list(Book.objects.order_by("pk").values_list("pk", flat=True)[: n % 3])
+    ).delete()
 
 
 def op_m2m(n: int) -> None:
@@ -188,7 +200,9 @@ def op_iterate(n: int) -> None:
 
 
 def op_delete_place_queryset(n: int) -> None:
-    Place.objects.filter(pk__in=list(Place.objects.values_list("pk", flat=True)[: n % 2 + 1])).delete()
+    Place.objects.filter(
+        pk__in=list(Place.objects.values_list("pk", flat=True)[: n % 2 + 1])
+    ).delete()
 
 
 OPERATIONS = [
@@ -222,7 +236,9 @@ SCOPES = {
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("scope", list(SCOPES))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(program=programs)
 def test_bridged_receivers_see_exactly_what_native_receivers_see(scope, program):
     with transaction.atomic():

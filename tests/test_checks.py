@@ -38,7 +38,9 @@ def test_value_of_the_wrong_type_is_named(value):
     with override_settings(DJANGO_BLINKER={"ROBUST": value}):
         [error] = check_settings()
     assert error.id == "django_blinker.E003"
-    assert f"DJANGO_BLINKER['ROBUST'] must be bool, not {type(value).__name__}: {value!r}" in error.msg
+    assert (
+        f"DJANGO_BLINKER['ROBUST'] must be bool, not {type(value).__name__}: {value!r}" in error.msg
+    )
 
 
 def test_resolved_lazy_senders_pass():

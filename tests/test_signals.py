@@ -17,6 +17,7 @@ from django.urls import path
 
 from django_blinker import signals
 from django_blinker.bridge import BridgedSignal
+from django_blinker.testing import SignalRecorder, record_signals
 
 BUILTINS = [
     "pre_init",
@@ -53,33 +54,21 @@ def broken(request):
 urlpatterns = [path("ok/", ok), path("broken/", broken)]
 
 
-class Seen:
-    def __init__(self, *names: str) -> None:
-        self.names = names
-        self.events: list[tuple[str, object, dict[str, object]]] = []
+def recording(*names: str) -> SignalRecorder:
+    """Record the named bridged signals (the recorder is django_blinker.testing's)."""
+    return record_signals(*(signals.namespace[name] for name in names))
 
-    def __enter__(self) -> Seen:
-        for name in self.names:
-            signals.namespace[name].connect(self._receiver(name), weak=False)
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        for name in self.names:
-            signals.namespace[name]._clear_state()
-
-    def _receiver(self, name: str):
-        def receive(sender, **kwargs):
-            self.events.append((name, sender, kwargs))
-
-        return receive
-
-    def of(self, name: str) -> list[tuple[object, dict[str, object]]]:
-        return [(sender, kwargs) for event, sender, kwargs in self.events if event == name]
+def of(recorder: SignalRecorder, name: str) -> list[tuple[object, dict[str, object]]]:
+    return [(sent.sender, dict(sent.kwargs)) for sent in recorder.filter(name)]
 
 
 def test_namespace_holds_every_builtin_under_djangos_name():
     expected = BUILTINS + (TASKS if django.VERSION >= (6, 0) else [])
-    assert sorted(signals.namespace) == sorted(expected)
+    bridged = [
+        name for name, signal in signals.namespace.items() if isinstance(signal, BridgedSignal)
+    ]
+    assert sorted(bridged) == sorted(expected)
     assert isinstance(signals.namespace, blinker.Namespace)
     for name in expected:
         signal = getattr(signals, name)
@@ -95,13 +84,13 @@ def test_namespace_holds_every_builtin_under_djangos_name():
 @override_settings(ROOT_URLCONF="tests.test_signals")
 def test_request_signals_fire():
     client = Client(raise_request_exception=False)
-    with Seen("request_started", "request_finished", "got_request_exception") as seen:
+    with recording("request_started", "request_finished", "got_request_exception") as seen:
         assert client.get("/ok/").status_code == 200
         assert client.get("/broken/").status_code == 500
-    assert len(seen.of("request_started")) == 2
-    assert "environ" in seen.of("request_started")[0][1]
-    assert len(seen.of("request_finished")) == 2
-    [(sender, kwargs)] = seen.of("got_request_exception")
+    assert len(of(seen, "request_started")) == 2
+    assert "environ" in of(seen, "request_started")[0][1]
+    assert len(of(seen, "request_finished")) == 2
+    [(sender, kwargs)] = of(seen, "got_request_exception")
     assert sender is None
     assert kwargs["request"].path == "/broken/"
 
@@ -110,21 +99,21 @@ def test_request_signals_fire():
 def test_auth_signals_fire_with_their_senders():
     user = get_user_model().objects.create_user("ann", password="secret")
     client = Client()
-    with Seen("user_logged_in", "user_logged_out", "user_login_failed") as seen:
+    with recording("user_logged_in", "user_logged_out", "user_login_failed") as seen:
         assert not client.login(username="ann", password="wrong")
         assert client.login(username="ann", password="secret")
         client.logout()
-    [(failed_sender, failed)] = seen.of("user_login_failed")
+    [(failed_sender, failed)] = of(seen, "user_login_failed")
     assert failed_sender == "django.contrib.auth"
     assert failed["credentials"]["username"] == "ann"
-    assert [(s, k["user"]) for s, k in seen.of("user_logged_in")] == [(type(user), user)]
-    assert [k["user"] for _, k in seen.of("user_logged_out")] == [user]
+    assert [(s, k["user"]) for s, k in of(seen, "user_logged_in")] == [(type(user), user)]
+    assert [k["user"] for _, k in of(seen, "user_logged_out")] == [user]
 
 
 def test_setting_changed_fires():
-    with Seen("setting_changed") as seen, override_settings(SOME_SETTING=1):
+    with recording("setting_changed") as seen, override_settings(SOME_SETTING=1):
         pass
-    assert [(k["setting"], k["value"], k["enter"]) for _, k in seen.of("setting_changed")] == [
+    assert [(k["setting"], k["value"], k["enter"]) for _, k in of(seen, "setting_changed")] == [
         ("SOME_SETTING", 1, True),
         ("SOME_SETTING", None, False),
     ]
@@ -132,9 +121,9 @@ def test_setting_changed_fires():
 
 def test_template_rendered_fires_under_the_test_runner():
     template = Template("Hello {{ name }}")
-    with Seen("template_rendered") as seen:
+    with recording("template_rendered") as seen:
         assert template.render(Context({"name": "Ann"})) == "Hello Ann"
-    [(sender, kwargs)] = seen.of("template_rendered")
+    [(sender, kwargs)] = of(seen, "template_rendered")
     assert sender is template
     assert kwargs["template"] is template
 
@@ -142,34 +131,37 @@ def test_template_rendered_fires_under_the_test_runner():
 @pytest.mark.django_db
 def test_connection_created_fires():
     fresh = connections.create_connection("default")
-    with Seen("connection_created") as seen:
+    with recording("connection_created") as seen:
         fresh.ensure_connection()
     fresh.close()
-    [(sender, kwargs)] = seen.of("connection_created")
+    [(sender, kwargs)] = of(seen, "connection_created")
     assert kwargs["connection"] is fresh
     assert sender is type(fresh)
 
 
 @isolate_apps("tests.testapp")
 def test_class_prepared_fires():
-    with Seen("class_prepared") as seen:
+    with recording("class_prepared") as seen:
 
         class Ephemeral(models.Model):
             class Meta:
                 app_label = "testapp"
 
-    assert [sender for sender, _ in seen.of("class_prepared")] == [Ephemeral]
+            def __str__(self) -> str:
+                return "ephemeral"
+
+    assert [sender for sender, _ in of(seen, "class_prepared")] == [Ephemeral]
 
 
 @pytest.mark.django_db
 def test_migrate_signals_fire_once_per_app():
-    with Seen("pre_migrate", "post_migrate") as seen:
+    with recording("pre_migrate", "post_migrate") as seen:
         call_command("migrate", verbosity=0)
     for name in ("pre_migrate", "post_migrate"):
-        labels = {kwargs["app_config"].label for _, kwargs in seen.of(name)}
+        labels = {kwargs["app_config"].label for _, kwargs in of(seen, name)}
         assert {"testapp", "auth", "django_blinker"} <= labels | {"django_blinker"}
-        assert all(sender is kwargs["app_config"] for sender, kwargs in seen.of(name))
-        assert apps.get_app_config("testapp") in [k["app_config"] for _, k in seen.of(name)]
+        assert all(sender is kwargs["app_config"] for sender, kwargs in of(seen, name))
+        assert apps.get_app_config("testapp") in [k["app_config"] for _, k in of(seen, name)]
 
 
 if django.VERSION >= (6, 0):  # django.tasks is new in 6.0; nothing to skip on 5.2
@@ -177,9 +169,9 @@ if django.VERSION >= (6, 0):  # django.tasks is new in 6.0; nothing to skip on 5
     def test_task_signals_fire_on_django_6():
         from tests.testapp.tasks import double
 
-        with Seen(*TASKS) as seen:
+        with recording(*TASKS) as seen:
             result = double.enqueue(21)
         assert result.return_value == 42
         for name in TASKS:
-            [(_, kwargs)] = seen.of(name)
+            [(_, kwargs)] = of(seen, name)
             assert kwargs["task_result"].id == result.id

@@ -59,7 +59,8 @@ class Command(BaseCommand):
                 model = discovery.find_model(options["model"])
             except LookupError as error:
                 raise CommandError(error.args[0]) from None
-            self._show_model(model._meta.label, discovery.receivers_for_model(signals, model), options)
+            found = discovery.receivers_for_model(signals, model)
+            self._show_model(model._meta.label, found, options)
             return
         if options["json"]:
             data = {"version": SCHEMA_VERSION, "signals": [signal.as_dict() for signal in signals]}

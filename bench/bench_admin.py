@@ -1,0 +1,205 @@
+"""Issue 3 benchmarks: the admin's signal list at scale, and the cost of activity recording.
+
+A1: the signal list page (discovery + render, first page) with 1,000 and with 10,000
+    receivers (100 and 1,000 Blinker signals of 10 receivers each): growth at most linear.
+A2: dispatch through the bridge (post_save sent for one model, one Blinker receiver) with
+    the activity decorator not registered, registered with recording off (ratio at most
+    1.01), and recording on (the cost the README states).
+Run: ``python -m bench.bench_admin [--rounds N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import django
+from django.conf import settings
+
+from bench import harness
+
+
+def configure() -> None:
+    settings.configure(
+        SECRET_KEY="bench",
+        DEBUG=False,
+        ALLOWED_HOSTS=["testserver"],
+        INSTALLED_APPS=[
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django.contrib.staticfiles",
+            "django_blinker",
+            "bench.benchapp",
+        ],
+        MIDDLEWARE=[
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+        ],
+        TEMPLATES=[
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        ROOT_URLCONF="tests.urls",
+        STATIC_URL="/static/",
+        USE_TZ=True,
+        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+    )
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", run_syncdb=True, verbosity=0)
+
+
+def make_receiver(number: int) -> Callable[..., None]:
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        return None
+
+    receiver.__qualname__ = f"receiver_{number}"
+    return receiver
+
+
+def time_median(body: Callable[[], object], rounds: int) -> float:
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        body()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def list_page(rounds: int) -> dict[str, float]:
+    import blinker
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from django_blinker import discovery
+
+    User.objects.create_superuser("bench", password="pw")
+    client = Client()
+    client.login(username="bench", password="pw")
+    keep: list[Callable[..., None]] = []
+    created: list[str] = []
+    results = {}
+    print("\nA1 signal list page (median of", rounds, "rounds, wall time)")
+    for signal_count in (100, 1000):
+        for number in range(len(created), signal_count):
+            name = f"bench-signal-{number:04d}"
+            created.append(name)
+            signal = blinker.signal(name)
+            for offset in range(10):
+                receiver = make_receiver(number * 10 + offset)
+                keep.append(receiver)
+                signal.connect(receiver)
+        receivers = sum(len(s.receivers) for s in discovery.discover())
+
+        def get_page() -> None:
+            response = client.get("/admin/django_blinker/signal/")
+            assert response.status_code == 200
+
+        def search() -> None:
+            response = client.get("/admin/django_blinker/signal/", {"q": "receiver_1"})
+            assert response.status_code == 200
+
+        page = time_median(get_page, rounds)
+        found = time_median(search, rounds)
+        only_discovery = time_median(discovery.discover, rounds)
+        size = len(client.get("/admin/django_blinker/signal/").content)
+        results[f"page {signal_count * 10}"] = page
+        results[f"search {signal_count * 10}"] = found
+        print(
+            f"  {signal_count * 10:>6} receivers ({receivers} in all): page {page * 1000:8.1f} ms"
+            f"   search {found * 1000:8.1f} ms   discovery {only_discovery * 1000:8.1f} ms"
+            f"   HTML {size / 1024:6.0f} KiB"
+        )
+    growth = results["page 10000"] / results["page 1000"]
+    search_growth = results["search 10000"] / results["search 1000"]
+    print(f"  growth 1k -> 10k receivers: page x{growth:.2f}, search x{search_growth:.2f}")
+    print("  (linear would be x10)")
+    results["growth"] = growth
+    results["search growth"] = search_growth
+    for name in created:
+        del blinker.default_namespace[name]
+    return results
+
+
+def activity_cost(rounds: int, sends: int) -> dict[str, float]:
+    from django.db.models import signals as django_signals
+
+    from bench.benchapp.models import Item
+    from django_blinker import activity, signals
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        return None
+
+    signals.post_save.connect(receiver, sender=Item)
+    instance = Item(name="x")
+    send = django_signals.post_save.send
+
+    def dispatch() -> None:
+        for _ in range(sends):
+            send(sender=Item, instance=instance, created=False, raw=False, using="default")
+
+    def recording(value: bool | None, installed: bool) -> Callable[[], None]:
+        def enter() -> None:
+            settings.DJANGO_BLINKER = {"ACTIVITY": value}
+            if installed:
+                activity.refresh()
+            else:
+                activity.uninstall()
+
+        return enter
+
+    ratios = harness.compare(
+        f"A2 {sends} post_save sends, one Blinker receiver: activity recording",
+        {
+            "decorator not registered": (recording(False, False), dispatch, harness.nothing),
+            "registered, recording off": (recording(False, True), dispatch, harness.nothing),
+            "recording on": (recording(True, True), dispatch, activity.reset),
+        },
+        rounds,
+        baseline="decorator not registered",
+    )
+    signals.post_save.disconnect(receiver, sender=Item)
+    return ratios
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=41)
+    parser.add_argument("--page-rounds", type=int, default=9)
+    parser.add_argument("--sends", type=int, default=20000)
+    options = parser.parse_args()
+    configure()
+    pages = list_page(options.page_rounds)
+    ratios = activity_cost(options.rounds, options.sends)
+    print("\nSummary (target):")
+    print(f"  A1 list page growth 1k -> 10k receivers  x{pages['growth']:.2f}  (at most x10)")
+    print(
+        f"  A2 recording off vs not registered       {ratios['registered, recording off']:6.3f}"
+        "  (at most 1.01)"
+    )
+    print(f"  A2 recording on vs not registered        {ratios['recording on']:6.3f}  (stated)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

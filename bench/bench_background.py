@@ -1,0 +1,96 @@
+"""Issue 4 benchmark: enqueueing background receivers on Celery against the native way.
+
+10,000 saves in one transaction on SQLite, each enqueueing one job on the real Redis broker
+at commit: a background receiver through django-blinker (``in_background``, payload with
+the event id and the instance as ``["bench.Item", pk]``) vs. a hand-written Django
+post_save receiver calling a Celery task's ``delay_on_commit(pk)``. The time covers the
+saves, the work inside the transaction and the commit with its 10,000 publishes; the
+"without receiver" row is the saves alone, so the overhead ratio compares enqueue costs.
+No worker runs; each round's messages are deleted from Redis afterwards.
+
+Run: ``python -m bench.bench_background [--rounds N] [--saves N]`` (needs Redis at
+127.0.0.1:6379, database 14, or DJANGO_BLINKER_BENCH_BROKER).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from bench import harness
+
+TARGET = 1.10
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--saves", type=int, default=10_000)
+    options = parser.parse_args()
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings_background"
+    harness.setup()
+
+    import redis
+    from django.db import transaction
+    from django.db.models.signals import post_save
+
+    from bench import _background
+    from bench.benchapp.models import Item
+    from django_blinker import background, signals
+
+    broker = redis.Redis.from_url(_background.BROKER_URL)
+    broker.ping()
+    Item.objects.bulk_create(Item(name=f"item {n}") for n in range(options.saves))
+    items = list(Item.objects.all())
+
+    def body() -> None:
+        with transaction.atomic():
+            for item in items:
+                item.save()
+
+    def purge() -> None:
+        broker.delete(_background.QUEUE)
+
+    def native_on() -> None:
+        post_save.connect(_background.native_receiver, sender=Item)
+
+    def native_off() -> None:
+        post_save.disconnect(_background.native_receiver, sender=Item)
+        assert broker.llen(_background.QUEUE) == len(items)
+        purge()
+
+    def blinker_on() -> None:
+        background.in_background(signals.post_save, _background.blinker_receiver, sender=Item)
+
+    def blinker_off() -> None:
+        background.disconnect(signals.post_save, _background.blinker_receiver)
+        assert broker.llen(_background.QUEUE) == len(items)
+        purge()
+
+    # One warm-up round each: Celery connects to the broker and finalizes the app lazily.
+    for on, off in ((native_on, native_off), (blinker_on, blinker_off)):
+        on()
+        body()
+        off()
+
+    ratios = harness.compare(
+        f"{options.saves:,} saves in one transaction, one Celery job per save at commit",
+        {
+            "without receiver": (harness.nothing, body, harness.nothing),
+            "native post_save + delay_on_commit(pk)": (native_on, body, native_off),
+            "django-blinker in_background (celery)": (blinker_on, body, blinker_off),
+        },
+        options.rounds,
+        baseline="native post_save + delay_on_commit(pk)",
+    )
+    none, blinker = ratios["without receiver"], ratios["django-blinker in_background (celery)"]
+    overhead = (blinker - none) / (1 - none)
+    print("\nSummary (target):")
+    print(f"  total time, blinker / native            {blinker:6.3f}  (at most {TARGET})")
+    print(f"  enqueue cost (minus the saves) ratio    {overhead:6.3f}  (at most {TARGET})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Per-process activity of bridged signals: receiver calls, errors, durations, last call.
+
+Recording wraps each receiver's plan entry through :func:`django_blinker.bridge.add_plan_decorator`.
+The decorator is registered once (:func:`install`) and decides when plans are built:
+with recording off it returns the plan entry unchanged, so dispatch costs exactly what it
+costs without this module. Plans are rebuilt whenever ``DJANGO_BLINKER`` changes.
+
+``DJANGO_BLINKER["ACTIVITY"]``: ``True`` records, ``False`` does not, ``None`` (the
+default) records when ``DEBUG`` is true. Figures are this process's only, since it started
+or since :func:`reset`; each worker process of a server has its own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+
+from . import conf
+from .bridge import (
+    BridgedSignal,
+    Receiver,
+    ReceiverRef,
+    add_plan_decorator,
+    bridged_signals,
+    remove_plan_decorator,
+)
+from .describe import receiver_name
+
+_lock = threading.Lock()
+
+
+@dataclass
+class ReceiverActivity:
+    """Calls of one receiver of one signal in this process."""
+
+    calls: int = 0
+    errors: int = 0
+    total_seconds: float = 0.0
+    max_seconds: float = 0.0
+    last_called: datetime | None = None
+
+    @property
+    def mean_seconds(self) -> float:
+        return self.total_seconds / self.calls if self.calls else 0.0
+
+    def record(self, seconds: float, failed: bool) -> None:
+        with _lock:
+            self.calls += 1
+            self.errors += failed
+            self.total_seconds += seconds
+            if seconds > self.max_seconds:
+                self.max_seconds = seconds
+            self.last_called = datetime.now(UTC)
+
+
+@dataclass
+class SignalActivity:
+    """Receiver calls of one bridged signal in this process, by receiver name."""
+
+    receivers: dict[str, ReceiverActivity] = field(default_factory=dict)
+
+    @property
+    def calls(self) -> int:
+        return sum(receiver.calls for receiver in list(self.receivers.values()))
+
+    @property
+    def errors(self) -> int:
+        return sum(receiver.errors for receiver in list(self.receivers.values()))
+
+    @property
+    def last_sent(self) -> datetime | None:
+        times = [r.last_called for r in list(self.receivers.values()) if r.last_called]
+        return max(times, default=None)
+
+
+_signals: dict[BridgedSignal, SignalActivity] = {}
+
+
+def is_enabled() -> bool:
+    """Whether receiver calls are recorded now (the setting, or ``DEBUG`` when it is None)."""
+    value = conf.get("ACTIVITY")
+    return bool(settings.DEBUG if value is None else value)
+
+
+def install() -> None:
+    """Register the recording decorator; it records only while :func:`is_enabled`."""
+    add_plan_decorator(_decorate)
+
+
+def uninstall() -> None:
+    """Undo :func:`install`."""
+    remove_plan_decorator(_decorate)
+
+
+def refresh() -> None:
+    """Rebuild every plan, so that a changed ``DEBUG`` or setting takes effect."""
+    remove_plan_decorator(_decorate)
+    add_plan_decorator(_decorate)
+
+
+def reset() -> None:
+    """Forget every figure recorded so far."""
+    with _lock:
+        _signals.clear()
+
+
+def for_signal(signal: object) -> SignalActivity | None:
+    """The figures of ``signal``, or None if none of its receivers ran while recording."""
+    return _signals.get(signal) if isinstance(signal, BridgedSignal) else None
+
+
+def recorded_signals() -> list[BridgedSignal]:
+    """The bridged signals with recorded figures."""
+    return [signal for signal in bridged_signals() if signal in _signals]
+
+
+def _receiver_activity(signal: BridgedSignal, name: str) -> ReceiverActivity:
+    with _lock:
+        figures = _signals.setdefault(signal, SignalActivity())
+        return figures.receivers.setdefault(name, ReceiverActivity())
+
+
+def _decorate(
+    signal: BridgedSignal, receiver: Receiver | None, ref: ReceiverRef, is_async: bool
+) -> ReceiverRef:
+    if receiver is None or not is_enabled():
+        return ref
+    figures = _receiver_activity(signal, receiver_name(receiver))
+    clock = time.perf_counter
+
+    def call(sender: Any, **kwargs: Any) -> Any:
+        target = ref()
+        if target is None:
+            return None
+        start = clock()
+        failed = True
+        try:
+            result = target(sender, **kwargs)
+            failed = False
+            return result
+        finally:
+            figures.record(clock() - start, failed)
+
+    async def call_async(sender: Any, **kwargs: Any) -> Any:
+        target = ref()
+        if target is None:
+            return None
+        start = clock()
+        failed = True
+        try:
+            result = await target(sender, **kwargs)
+            failed = False
+            return result
+        finally:
+            figures.record(clock() - start, failed)
+
+    wrapper: Callable[..., Any] = call_async if is_async else call
+
+    def entry() -> Receiver | None:
+        return wrapper if ref() is not None else None
+
+    return entry

@@ -1,0 +1,276 @@
+"""Read-only admin pages: every signal, one signal, and what runs for one model.
+
+Staff users with ``django_blinker.view_signal`` (and superusers) may look; anyone else is
+sent to the admin login, or gets 403 when logged in as staff without the permission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.admin import AdminSite
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponseBase
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.generic import TemplateView
+
+from . import activity, discovery
+from .describe import ReceiverInfo
+from .discovery import SignalInfo
+from .models import Signal
+
+PERMISSION = "django_blinker.view_signal"
+SIGNALS_PER_PAGE = 100
+MATCHES_SHOWN = 5
+ACTIONS = ("init", "save", "delete", "m2m change")
+_SYSTEM_LABELS = {discovery.BLINKER: "Blinker", discovery.DJANGO: "Django"}
+
+
+@dataclass(frozen=True)
+class ReceiverRow:
+    """A receiver as one table row: its description, model page link and figures."""
+
+    info: ReceiverInfo
+    model_url: str | None
+    activity: activity.ReceiverActivity | None
+    reason: str = ""
+    signal: SignalInfo | None = None
+    signal_url: str = ""
+
+
+@dataclass(frozen=True)
+class SignalRow:
+    """A signal in the list: its receivers matching the search and its figures."""
+
+    info: SignalInfo
+    url: str
+    matches: tuple[ReceiverInfo, ...]
+    more_matches: int
+    activity: activity.SignalActivity | None
+
+
+class SignalPageView(TemplateView):
+    """Base of the signal pages: the admin's context, the permission guard, GET only."""
+
+    admin_site: AdminSite = admin.site
+    http_method_names: ClassVar[list[str]] = ["get", "head"]  # type: ignore[misc]
+    title = ""
+
+    @method_decorator(never_cache)
+    @method_decorator(staff_member_required)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.has_perm(PERMISSION):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def url(self, route: str, /, **kwargs: str) -> str:
+        return reverse(f"{self.admin_site.name}:django_blinker_signal_{route}", kwargs=kwargs)
+
+    def signal_url(self, signal: SignalInfo) -> str:
+        system, namespace, name = signal.key
+        return self.url("detail", system=system, namespace=namespace, name=name)
+
+    def model_url(self, label: str | None) -> str | None:
+        return self.url("model", label=label) if label else None
+
+    def receiver_rows(self, signal: SignalInfo) -> list[ReceiverRow]:
+        figures = activity.for_signal(signal.signal)
+        return [
+            ReceiverRow(
+                info=receiver,
+                model_url=self.model_url(receiver.sender_model),
+                activity=figures.receivers.get(receiver.name) if figures else None,
+            )
+            for receiver in signal.receivers
+        ]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            **{
+                **kwargs,
+                **self.admin_site.each_context(self.request),
+                "opts": Signal._meta,
+                "title": self.title,
+                "subtitle": None,
+                "activity_on": activity.is_enabled(),
+                "list_url": self.url("changelist"),
+            }
+        )
+
+
+class SignalListView(SignalPageView):
+    """Signals grouped by namespace, with search (signal, receiver, model) and filters."""
+
+    template_name = "django_blinker/signal_list.html"
+    title = "Signals"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        every = discovery.discover()
+        get = self.request.GET
+        query = get.get("q", "").strip()
+        chosen = {key: get.get(key, "") for key in ("system", "namespace", "app")}
+        signals = [
+            signal
+            for signal in every
+            if (not chosen["system"] or signal.system == chosen["system"])
+            and (not chosen["namespace"] or signal.namespace == chosen["namespace"])
+            and (not chosen["app"] or (signal.app or "") == chosen["app"])
+        ]
+        rows = []
+        needle = query.casefold()
+        for signal in signals:
+            matches: list[ReceiverInfo] = []
+            if needle:
+                matches = [r for r in signal.receivers if _receiver_matches(r, needle)]
+                if not matches and needle not in signal.name.casefold():
+                    continue
+            rows.append((signal, matches))
+        page = Paginator(rows, SIGNALS_PER_PAGE).get_page(get.get("p"))
+        shown = [
+            SignalRow(
+                info=signal,
+                url=self.signal_url(signal),
+                matches=tuple(matches[:MATCHES_SHOWN]),
+                more_matches=max(0, len(matches) - MATCHES_SHOWN),
+                activity=activity.for_signal(signal.signal),
+            )
+            for signal, matches in page.object_list
+        ]
+        groups: dict[str, list[SignalRow]] = {}
+        for row in shown:
+            groups.setdefault(row.info.namespace, []).append(row)
+        models = sorted(model._meta.label for model in apps.get_models(include_auto_created=True))
+        return super().get_context_data(
+            **{
+                **kwargs,
+                "groups": list(groups.items()),
+                "page": page,
+                "page_links": self._page_links(page.number, page.paginator.num_pages),
+                "query": query,
+                "chosen": chosen,
+                "total_signals": len(every),
+                "total_receivers": sum(len(signal.receivers) for signal in every),
+                "matched_signals": len(rows),
+                "filters": [
+                    ("By system", "system", self._choices("system", discovery.SYSTEMS)),
+                    (
+                        "By namespace",
+                        "namespace",
+                        self._choices("namespace", discovery.namespaces(every)),
+                    ),
+                    (
+                        "By app",
+                        "app",
+                        self._choices("app", sorted({s.app for s in every if s.app})),
+                    ),
+                ],
+                "models": [(label, self.model_url(label)) for label in models],
+                "matching_models": [
+                    (label, self.model_url(label))
+                    for label in models
+                    if needle and needle in label.casefold()
+                ][:20],
+            }
+        )
+
+    def _link(self, **changes: str) -> str:
+        query = self.request.GET.copy()
+        query.pop("p", None)
+        for key, value in changes.items():
+            if value:
+                query[key] = value
+            else:
+                query.pop(key, None)
+        return "?" + query.urlencode() if query else "?"
+
+    def _choices(self, key: str, values: Iterable[str]) -> list[tuple[str, str, bool]]:
+        current = self.request.GET.get(key, "")
+        choices = [("All", self._link(**{key: ""}), not current)]
+        choices += [
+            (_SYSTEM_LABELS.get(value, value), self._link(**{key: value}), value == current)
+            for value in values
+        ]
+        return choices
+
+    def _page_links(self, number: int, count: int) -> list[tuple[int, str]]:
+        wanted = sorted({1, count, *range(max(1, number - 3), min(count, number + 3) + 1)})
+        return [(page, self._link(p=str(page))) for page in wanted]
+
+
+def _receiver_matches(receiver: ReceiverInfo, needle: str) -> bool:
+    return needle in receiver.name.casefold() or needle in receiver.sender.casefold()
+
+
+class SignalDetailView(SignalPageView):
+    """One signal: its doc, bridge status and every receiver with all details."""
+
+    template_name = "django_blinker/signal_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        key = (kwargs["system"], kwargs["namespace"], kwargs["name"])
+        signals = {signal.key: signal for signal in discovery.discover()}
+        signal = signals.get(key)
+        if signal is None:
+            raise Http404(f"No signal {key[2]!r} in namespace {key[1]!r} ({key[0]}).")
+        counterpart = signals.get(signal.counterpart) if signal.counterpart else None
+        self.title = signal.name
+        return super().get_context_data(
+            **{
+                **kwargs,
+                "signal": signal,
+                "receivers": self.receiver_rows(signal),
+                "counterpart": counterpart,
+                "counterpart_url": self.signal_url(counterpart) if counterpart else None,
+                "figures": activity.for_signal(signal.signal),
+            }
+        )
+
+
+class ModelSignalsView(SignalPageView):
+    """What runs for one model: receivers of both systems for its inits, saves, deletes
+    and many-to-many changes, including those that listen to any sender."""
+
+    template_name = "django_blinker/model_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        try:
+            model = discovery.find_model(kwargs["label"])
+        except LookupError as error:
+            raise Http404(error.args[0]) from None
+        found = discovery.receivers_for_model(discovery.discover(), model)
+        sections = []
+        for action in ACTIONS:
+            rows = []
+            for item in found:
+                if item.action != action:
+                    continue
+                figures = activity.for_signal(item.signal.signal)
+                rows.append(
+                    ReceiverRow(
+                        info=item.receiver,
+                        model_url=None,
+                        activity=figures.receivers.get(item.receiver.name) if figures else None,
+                        reason=item.reason,
+                        signal=item.signal,
+                        signal_url=self.signal_url(item.signal),
+                    )
+                )
+            sections.append((action, rows))
+        self.title = f"What runs for {model._meta.label}"
+        return super().get_context_data(
+            **{
+                **kwargs,
+                "model_label": model._meta.label,
+                "model_name": model._meta.verbose_name,
+                "sections": sections,
+                "total": len(found),
+            }
+        )

@@ -1,0 +1,436 @@
+"""django_blinker.background: payloads, connect-time refusals, inline delivery at commit."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import inspect
+import json
+import logging
+import uuid
+
+import pytest
+from blinker import Namespace
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+from django_blinker import background, signals
+from django_blinker.after_commit import wrapper_of
+from django_blinker.background import decode, deliver, encode, in_background, run_inline
+from tests import background_receivers as receivers
+from tests.testapp.models import Author, Book, Place, Restaurant, Tag
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class RecordingBackend:
+    def __init__(self):
+        self.payloads = []
+
+    def enqueue(self, payload):
+        self.payloads.append(json.loads(json.dumps(payload)))
+
+
+class BrokenBackend:
+    def enqueue(self, payload):
+        raise ConnectionError("broker down")
+
+
+@pytest.fixture
+def backend(monkeypatch):
+    recording = RecordingBackend()
+    monkeypatch.setattr(background, "_backend", lambda name: recording)
+    return recording
+
+
+@pytest.fixture(autouse=True)
+def clean():
+    receivers.CALLS.clear()
+    yield
+    for signal in (signals.post_save, signals.post_delete, signals.m2m_changed, signals.pre_delete):
+        for receiver in (
+            receivers.book_saved,
+            receivers.book_deleted,
+            receivers.tags_changed,
+            receivers.author_saved,
+            receivers.failing,
+        ):
+            background.disconnect(signal, receiver)
+    receivers.CALLS.clear()
+
+
+@pytest.fixture
+def author():
+    return Author.objects.create(name="Le Guin")
+
+
+# Encoding --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        3,
+        1.5,
+        "text",
+        [1, "a"],
+        (1, (2, 3)),
+        frozenset({"title", "author"}),
+        {1, 2, 3},
+        {"a": 1, "b": [frozenset({1})]},
+        {"$weird": 1, 2: "int key"},
+        datetime.datetime(2026, 11, 25, 12, 30, tzinfo=datetime.UTC),
+        datetime.date(2026, 11, 25),
+        datetime.time(12, 30, 1),
+        datetime.timedelta(days=1, seconds=3),
+        decimal.Decimal("12.30"),
+        uuid.uuid4(),
+        b"\x00bytes",
+    ],
+)
+def test_values_survive_the_json_round_trip(value):
+    data = json.loads(json.dumps(encode(value)))
+    restored = decode(data)
+    assert restored == value
+    assert type(restored) is type(value)
+
+
+def test_model_instances_travel_as_label_and_pk_and_are_fetched_again(author):
+    data = json.loads(json.dumps(encode(author)))
+    assert data == {"$model": ["testapp.Author", author.pk]}
+    Author.objects.filter(pk=author.pk).update(name="renamed")
+    restored = decode(data)
+    assert isinstance(restored, Author)
+    assert restored.name == "renamed"
+
+
+def test_model_classes_and_querysets_travel_as_labels():
+    assert encode(Book) == {"$class": "testapp.Book"}
+    assert decode(encode(Book)) is Book
+    assert encode(Book.objects.all()) == {"$queryset": "testapp.Book"}
+    assert decode(encode(Book.objects.all())) is Book
+
+
+def test_snapshot_restores_an_unsaved_instance_with_the_field_values(author):
+    book = Book.objects.create(title="gone", author=author)
+    data = json.loads(json.dumps(encode(book, snapshot=True)))
+    assert data["$snapshot"][0] == "testapp.Book"
+    assert data["$snapshot"][1] == {
+        "id": book.pk,
+        "title": "gone",
+        "author_id": author.pk,
+        "editor_id": None,
+    }
+    book.delete()
+    restored = decode(data)
+    assert (restored.pk, restored.title, restored.author_id) == (
+        data["$snapshot"][1]["id"],
+        "gone",
+        author.pk,
+    )
+
+
+def test_unserialisable_values_are_a_type_error_naming_the_value():
+    with pytest.raises(TypeError, match="object"):
+        encode(object())
+
+
+def test_a_missing_row_is_logged_and_the_receiver_skipped(caplog):
+    payload = {
+        "version": 1,
+        "event": "e-1",
+        "signal": "post_save",
+        "receiver": "tests.background_receivers.author_saved",
+        "sender": {"$class": "testapp.Author"},
+        "kwargs": {"instance": {"$model": ["testapp.Author", 999999]}, "using": "default"},
+    }
+    with caplog.at_level(logging.WARNING, logger="django_blinker"):
+        assert deliver(payload) is None
+    assert receivers.CALLS == []
+    assert "e-1" in caplog.text and "no longer exists" in caplog.text
+
+
+def test_a_failing_receiver_is_logged_with_the_event_id_and_reraised(author, caplog):
+    payload = {
+        "version": 1,
+        "event": "e-2",
+        "signal": "post_save",
+        "receiver": "tests.background_receivers.failing",
+        "sender": {"$class": "testapp.Author"},
+        "kwargs": {"instance": encode(author), "using": "default"},
+    }
+    with caplog.at_level(logging.ERROR, logger="django_blinker"), pytest.raises(ValueError):
+        deliver(payload)
+    assert "Event e-2" in caplog.text
+    assert "Traceback" in caplog.text
+    assert "refuses" in caplog.text
+
+
+# Connect-time refusals -------------------------------------------------------------------
+
+
+def test_lambdas_are_refused_at_connect_time():
+    with pytest.raises(ValueError, match="lambda"):
+        in_background(signals.post_save, lambda sender, **kwargs: None, sender=Book)
+
+
+def test_closures_are_refused_at_connect_time():
+    def local(sender, **kwargs):
+        return None
+
+    with pytest.raises(ValueError, match="module level"):
+        in_background(signals.post_save, local, sender=Book)
+
+
+def test_methods_and_callable_objects_are_refused_at_connect_time():
+    class Receiver:
+        def method(self, sender, **kwargs):
+            return None
+
+        def __call__(self, sender, **kwargs):
+            return None
+
+    with pytest.raises(ValueError, match="cannot run in a worker"):
+        in_background(signals.post_save, Receiver().method, sender=Book)
+    with pytest.raises(ValueError, match="module-level functions"):
+        in_background(signals.post_save, Receiver(), sender=Book)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["pre_init", "post_init", "request_started", "got_request_exception", "user_login_failed"],
+)
+def test_signals_with_unserialisable_kwargs_are_refused_at_connect_time(name):
+    with pytest.raises(ValueError, match=f"{name} cannot have background receivers"):
+        in_background(signals.namespace[name], receivers.author_saved)
+
+
+def test_an_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="'rq'"):
+        in_background(signals.post_save, receivers.book_saved, backend="rq")
+
+
+def test_an_unknown_configured_backend_is_improperly_configured(settings):
+    settings.DJANGO_BLINKER = {"BACKGROUND_BACKEND": "rq"}
+    with pytest.raises(ImproperlyConfigured, match="'rq'"):
+        in_background(signals.post_save, receivers.book_saved)
+
+
+def test_a_receiver_that_does_not_import_as_itself_fails_the_check_and_the_send(
+    author, monkeypatch
+):
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="inline")
+    monkeypatch.setattr(receivers, "author_saved", lambda *a, **k: None)
+    errors = [e for e in background.check_receivers() if e.id == "django_blinker.E101"]
+    assert errors and "tests.background_receivers.author_saved" in errors[0].msg
+    with pytest.raises(ImproperlyConfigured, match="author_saved"), transaction.atomic():
+        Author.objects.create(name="x")
+
+
+# Payload and delivery --------------------------------------------------------------------
+
+
+def test_post_save_payload_format(backend, author):
+    in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
+    with transaction.atomic():
+        book = Book.objects.create(title="Earthsea", author=author)
+        book.title = "Tehanu"
+        book.save(update_fields=["title"])
+        assert backend.payloads == []
+    first, second = backend.payloads
+    assert uuid.UUID(first["event"]).version == 4
+    assert first["event"] != second["event"]
+    assert first == {
+        "version": 1,
+        "event": first["event"],
+        "signal": "post_save",
+        "receiver": "tests.background_receivers.book_saved",
+        "sender": {"$class": "testapp.Book"},
+        "kwargs": {
+            "instance": {"$model": ["testapp.Book", book.pk]},
+            "created": True,
+            "update_fields": None,
+            "raw": False,
+            "using": "default",
+        },
+    }
+    assert second["kwargs"]["update_fields"] == {"$frozenset": ["title"]}
+
+
+def test_wrapper_mode_follows_the_backend():
+    in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
+    in_background(signals.post_save, receivers.book_saved, sender=Book, backend="inline")
+    celery_wrapper = wrapper_of(signals.post_save, receivers.book_saved, "background:celery")
+    inline_wrapper = wrapper_of(signals.post_save, receivers.book_saved, "background:inline")
+    assert celery_wrapper.django_blinker_mode == "celery"
+    assert inline_wrapper.django_blinker_mode == "after_commit"
+    assert inspect.unwrap(celery_wrapper) is receivers.book_saved
+
+
+def test_inline_commit_runs_the_receiver_once_with_a_fetched_instance(author):
+    in_background(signals.post_save, receivers.book_saved, sender=Book)
+    with transaction.atomic():
+        book = Book.objects.create(title="Earthsea", author=author)
+        book.title = "Tehanu"
+        book.save(update_fields=["title"])
+        assert receivers.CALLS == []
+    assert [(c["pk"], c["title"], c["created"]) for c in receivers.CALLS] == [
+        (book.pk, "Tehanu", True),
+        (book.pk, "Tehanu", False),
+    ]
+    assert receivers.CALLS[1]["update_fields"] == ["title"]
+    assert receivers.CALLS[1]["update_fields_type"] == "frozenset"
+    assert len({c["event"] for c in receivers.CALLS}) == 2
+
+
+def test_inline_rollback_never_runs(author):
+    in_background(signals.post_save, receivers.book_saved, sender=Book)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Book.objects.create(title="x", author=author)
+        raise RuntimeError
+    assert receivers.CALLS == []
+
+
+def test_inline_savepoint_rollback_drops_its_events(author):
+    in_background(signals.post_save, receivers.book_saved, sender=Book)
+    with transaction.atomic():
+        kept = Book.objects.create(title="kept", author=author)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Book.objects.create(title="dropped", author=author)
+            raise RuntimeError
+    assert [c["pk"] for c in receivers.CALLS] == [kept.pk]
+
+
+def test_inline_outside_atomic_runs_at_once(author):
+    in_background(signals.post_save, receivers.book_saved, sender=Book)
+    book = Book.objects.create(title="x", author=author)
+    assert [c["pk"] for c in receivers.CALLS] == [book.pk]
+
+
+def test_delete_payload_carries_a_snapshot(backend, author):
+    in_background(signals.post_delete, receivers.book_deleted, sender=Book, backend="celery")
+    book = Book.objects.create(title="gone", author=author)
+    pk = book.pk
+    book.delete()
+    [payload] = backend.payloads
+    assert payload["kwargs"]["instance"] == {
+        "$snapshot": [
+            "testapp.Book",
+            {"id": pk, "title": "gone", "author_id": author.pk, "editor_id": None},
+        ]
+    }
+    assert payload["kwargs"]["origin"]["$snapshot"][0] == "testapp.Book"
+    deliver(payload)
+    [call] = receivers.CALLS
+    assert call == {**call, "pk": pk, "title": "gone", "author_id": author.pk, "row_exists": False}
+    assert call["instance_type"] == "Book"
+
+
+def test_cascade_and_queryset_delete_payloads(author):
+    in_background(signals.pre_delete, receivers.book_deleted, sender=Book)
+    Book.objects.create(title="one", author=author)
+    Book.objects.create(title="two", author=author)
+    with transaction.atomic():
+        author.delete()
+    assert sorted(c["title"] for c in receivers.CALLS) == ["one", "two"]
+    assert {c["origin"] for c in receivers.CALLS} == {"testapp.Author"}
+
+
+def test_multi_table_child_delete_snapshots_parent_and_child():
+    restaurant = Restaurant.objects.create(name="Pizzeria", serves_pizza=True)
+    data = json.loads(json.dumps(encode(restaurant, snapshot=True)))
+    restored = decode(data)
+    assert isinstance(restored, Restaurant)
+    assert (restored.name, restored.serves_pizza, restored.pk) == ("Pizzeria", True, restaurant.pk)
+    assert isinstance(decode(encode(Place.objects.get(), snapshot=True)), Place)
+
+
+def test_m2m_pk_set_is_restored_as_a_set(author):
+    in_background(signals.m2m_changed, receivers.tags_changed, sender=Book.tags.through)
+    book = Book.objects.create(title="x", author=author)
+    tags = [Tag.objects.create(name=f"t{n}") for n in range(3)]
+    with transaction.atomic():
+        book.tags.add(*tags)
+        book.tags.clear()
+    actions = [(c["action"], c["pk_set"], c["pk_set_type"]) for c in receivers.CALLS]
+    pks = sorted(tag.pk for tag in tags)
+    assert actions == [
+        ("pre_add", pks, "set"),
+        ("post_add", pks, "set"),
+        ("pre_clear", None, "NoneType"),
+        ("post_clear", None, "NoneType"),
+    ]
+    assert receivers.CALLS[0]["model"] == "testapp.Tag"
+
+
+def test_run_inline_delivers_in_process_instead_of_enqueueing(monkeypatch, author):
+    monkeypatch.setattr(background, "_backend", lambda name: BrokenBackend())
+    in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
+    with run_inline(), transaction.atomic():
+        book = Book.objects.create(title="x", author=author)
+    assert [c["pk"] for c in receivers.CALLS] == [book.pk]
+    assert receivers.CALLS[0]["event"] is not None
+    assert not background.is_inline()
+
+
+def test_enqueue_failure_is_logged_loudly_and_later_callbacks_still_run(
+    monkeypatch, author, caplog
+):
+    monkeypatch.setattr(background, "_backend", lambda name: BrokenBackend())
+    failures = []
+
+    def keep(sender, payload, error):
+        failures.append((sender, payload["event"], str(error)))
+
+    background.enqueue_failed.connect(keep)
+    in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
+    after = []
+    try:
+        with caplog.at_level(logging.CRITICAL, logger="django_blinker"), transaction.atomic():
+            book = Book.objects.create(title="committed", author=author)
+            transaction.on_commit(lambda: after.append("ran"))
+    finally:
+        background.enqueue_failed.disconnect(keep)
+    assert Book.objects.filter(pk=book.pk).exists()
+    assert after == ["ran"]
+    [record] = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    [(sender, event, error)] = failures
+    assert (sender, error) == ("celery", "broker down")
+    assert event in record.getMessage()
+    assert '"title"' not in record.getMessage()
+    assert f'"$model": ["testapp.Book", {book.pk}]' in record.getMessage()
+
+
+def test_unserialisable_kwargs_fail_inside_the_transaction(author):
+    custom = Namespace().signal("custom")
+    in_background(custom, receivers.author_saved)
+    with pytest.raises(TypeError, match="custom sent handle=<object"), transaction.atomic():
+        custom.send(author, instance=author, handle=object())
+    assert receivers.CALLS == []
+
+
+def test_plain_blinker_signals_with_instance_senders_work(author):
+    custom = Namespace().signal("author-renamed")
+    in_background(custom, receivers.author_saved)
+    with transaction.atomic():
+        custom.send(author, instance=author, when=datetime.date(2026, 1, 1))
+    assert [c["name"] for c in receivers.CALLS] == ["Le Guin"]
+
+
+def test_a_thousand_saves_in_one_transaction(author):
+    in_background(signals.post_save, receivers.book_saved, sender=Book)
+    with transaction.atomic():
+        books = [Book.objects.create(title=f"b{n}", author=author) for n in range(1000)]
+        assert receivers.CALLS == []
+    assert [c["pk"] for c in receivers.CALLS] == [book.pk for book in books]
+    assert len({c["event"] for c in receivers.CALLS}) == 1000
+
+
+def test_disconnect_stops_background_delivery(author):
+    in_background(signals.post_save, receivers.book_saved, sender=Book)
+    background.disconnect(signals.post_save, receivers.book_saved)
+    Book.objects.create(title="x", author=author)
+    assert receivers.CALLS == []
+    assert not signals.post_save.is_hooked()

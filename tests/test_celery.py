@@ -1,0 +1,230 @@
+"""django_blinker.celery against a real Celery worker process and the Redis broker.
+
+The worker (``celery -A tests.celery_app worker --pool=solo``) runs on the PostgreSQL test
+database of this run; receivers push what they saw to Redis, read here with deadlines.
+A barrier event (an author saved and committed after the transaction under test) proves
+that nothing else arrived: the solo worker runs tasks in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+
+import pytest
+from django.db import transaction
+
+from django_blinker import background, signals
+from django_blinker.background import in_background
+from tests import background_receivers as receivers
+from tests.testapp.models import Author, Book, Tag
+from tests.workers import Events, Worker, new_key, python, worker_env
+
+pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
+worker_tests = pytest.mark.postgres
+
+CONNECTED = [
+    (signals.post_save, receivers.book_saved, Book),
+    (signals.post_save, receivers.author_saved, Author),
+    (signals.post_delete, receivers.book_deleted, Book),
+    (signals.m2m_changed, receivers.tags_changed, Book.tags.through),
+]
+
+
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    os.environ.setdefault("DJANGO_BLINKER_CELERY_QUEUE", new_key("queue"))
+    from tests.celery_app import app
+
+    key = new_key("celery")
+    with django_db_blocker.unblock():
+        env = worker_env(
+            DJANGO_BLINKER_TEST_EVENTS_KEY=key,
+            DJANGO_BLINKER_CELERY_QUEUE=app.conf.task_default_queue,
+        )
+    argv = [python(), "-m", "celery", "-A", "tests.celery_app", "worker"]
+    argv += ["--pool=solo", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO"]
+    worker = Worker("celery-worker", argv, env, tmp_path_factory.mktemp("celery"))
+    try:
+        worker.wait_for_log("ready.", timeout=60)
+        app.set_current()
+        yield Events(key, worker)
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def events(celery_worker):
+    celery_worker.clear()
+    for signal, receiver, sender in CONNECTED:
+        in_background(signal, receiver, sender=sender, backend="celery")
+    yield celery_worker
+    for signal, receiver, _sender in CONNECTED:
+        background.disconnect(signal, receiver)
+    background.disconnect(signals.post_save, receivers.flaky)
+    background.disconnect(signals.post_save, receivers.failing)
+
+
+@pytest.fixture
+def author():
+    return Author.objects.create(name="Le Guin")
+
+
+def barrier(events):
+    """Commit one more event and return every record but authors' the worker made up to it."""
+    name = f"barrier {uuid.uuid4().hex[:8]}"
+    Author.objects.create(name=name)
+    return [r for r in events.until("author_saved", name=name) if r["receiver"] != "author_saved"]
+
+
+@worker_tests
+def test_commit_runs_the_receiver_once_in_the_worker_on_the_committed_row(events, author):
+    with transaction.atomic():
+        book = Book.objects.create(title="Earthsea", author=author)
+        book.title = "Tehanu"
+        book.save(update_fields=["title"])
+    records = [r for r in barrier(events) if r["receiver"] == "book_saved"]
+    assert [(r["pk"], r["created"], r["update_fields"]) for r in records] == [
+        (book.pk, True, None),
+        (book.pk, False, ["title"]),
+    ]
+    assert {r["title_in_db"] for r in records} == {"Tehanu"}
+    assert records[1]["update_fields_type"] == "frozenset"
+    assert {r["pid"] for r in records} != {os.getpid()}
+    assert len({r["event"] for r in records}) == 2
+
+
+@worker_tests
+def test_rollback_never_reaches_the_worker(events, author):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Book.objects.create(title="rolled back", author=author)
+        raise RuntimeError
+    assert barrier(events) == []
+
+
+@worker_tests
+def test_savepoint_rollback_drops_its_events(events, author):
+    with transaction.atomic():
+        kept = Book.objects.create(title="kept", author=author)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Book.objects.create(title="dropped", author=author)
+            raise RuntimeError
+    records = [r for r in barrier(events) if r["receiver"] == "book_saved"]
+    assert [r["pk"] for r in records] == [kept.pk]
+
+
+@worker_tests
+def test_outside_atomic_enqueues_at_once(events, author):
+    book = Book.objects.create(title="autocommit", author=author)
+    [record] = barrier(events)
+    assert (record["receiver"], record["pk"], record["title_in_db"]) == (
+        "book_saved",
+        book.pk,
+        "autocommit",
+    )
+
+
+@worker_tests
+def test_delete_payload_reaches_the_worker_as_a_snapshot(events, author):
+    book = Book.objects.create(title="gone", author=author)
+    barrier(events)
+    pk = book.pk
+    with transaction.atomic():
+        book.delete()
+    [record] = [r for r in barrier(events) if r["receiver"] == "book_deleted"]
+    assert (record["pk"], record["title"], record["author_id"]) == (pk, "gone", author.pk)
+    assert record["row_exists"] is False
+    assert record["origin"] == "testapp.Book"
+
+
+@worker_tests
+def test_m2m_pk_set_reaches_the_worker_as_a_set(events, author):
+    book = Book.objects.create(title="tagged", author=author)
+    tags = [Tag.objects.create(name=f"t{n}") for n in range(2)]
+    book.tags.add(*tags)
+    records = [r for r in barrier(events) if r["receiver"] == "tags_changed"]
+    assert [(r["action"], r["pk_set"], r["pk_set_type"]) for r in records] == [
+        ("pre_add", sorted(t.pk for t in tags), "set"),
+        ("post_add", sorted(t.pk for t in tags), "set"),
+    ]
+
+
+@worker_tests
+@pytest.mark.slow
+def test_a_thousand_saves_in_one_transaction(events, author):
+    with transaction.atomic():
+        books = [Book.objects.create(title=f"b{n}", author=author) for n in range(1000)]
+    records = [r for r in events.take(1001, timeout=120) if r["receiver"] == "book_saved"]
+    assert sorted(r["pk"] for r in records) == sorted(b.pk for b in books)
+    assert len({r["event"] for r in records}) == 1000
+    assert barrier(events) == []
+
+
+@worker_tests
+def test_retry_runs_the_receiver_again_with_the_same_event(events, author):
+    in_background(signals.post_save, receivers.flaky, sender=Book, backend="celery")
+    book = Book.objects.create(title="flaky", author=author)
+    records = events.until("flaky", timeout=30)
+    flaky = records[-1]
+    assert (flaky["pk"], flaky["attempts"]) == (book.pk, 2)
+    saved = [r for r in records if r["receiver"] == "book_saved"]
+    assert saved and saved[0]["event"] != flaky["event"]
+    events.worker.wait_for_log("Retry in 1s")
+
+
+@worker_tests
+def test_a_failing_receiver_is_logged_in_the_worker_with_event_id_and_traceback(events, author):
+    in_background(signals.post_save, receivers.failing, sender=Book, backend="celery")
+    book = Book.objects.create(title="fails", author=author)
+    record = events.until("failing")[-1]
+    log = events.worker.wait_for_log(f"Event {record['event']}: background receiver")
+    assert f"failing receiver refuses {book.pk}" in log
+    assert "Traceback" in log
+    assert barrier(events) == []
+
+
+@pytest.fixture
+def broker_down():
+    from celery import Celery
+
+    import django_blinker.celery  # noqa: F401  (registers the shared task on every app)
+
+    down = Celery("broker_down", set_as_current=False)
+    down.conf.update(
+        broker_url="redis://127.0.0.1:1/0",
+        broker_connection_timeout=1,
+        broker_connection_retry=False,
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
+    )
+    from celery import _state
+
+    previous = _state.get_current_app()
+    down.set_current()
+    try:
+        yield down
+    finally:
+        previous.set_current()
+
+
+def test_broker_down_at_commit_is_logged_loudly_and_the_commit_stands(broker_down, caplog):
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
+    after = []
+    try:
+        started = time.monotonic()
+        with caplog.at_level(logging.CRITICAL, logger="django_blinker"), transaction.atomic():
+            author = Author.objects.create(name="committed")
+            transaction.on_commit(lambda: after.append("ran"))
+        elapsed = time.monotonic() - started
+    finally:
+        background.disconnect(signals.post_save, receivers.author_saved)
+    assert Author.objects.filter(pk=author.pk).exists()
+    assert after == ["ran"]
+    [record] = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    message = record.getMessage()
+    assert "could not be enqueued on celery" in message
+    assert "tests.background_receivers.author_saved" in message
+    assert f'"$model": ["testapp.Author", {author.pk}]' in message
+    assert record.exc_info is not None
+    assert elapsed < 30

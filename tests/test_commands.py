@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import blinker
+import pytest
+from django.core.management import CommandError, call_command
+
+from django_blinker import signals
+from tests.testapp.models import Book
+
+
+@pytest.fixture
+def bridged():
+    signals.post_save.connect(saved, sender=Book)
+    yield signals
+    for signal in signals.namespace.values():
+        signal._clear_state()
+
+
+def saved(sender, **kwargs):
+    return None
+
+
+def run(*args):
+    out = StringIO()
+    call_command("signals", *args, stdout=out, no_color=True)
+    return out.getvalue()
+
+
+def test_default_output_is_a_readable_table(bridged):
+    out = run()
+    assert "[blinker] django_blinker.signals :: post_save  (1 receiver; bridged with " in out
+    assert "tests.test_commands.saved" in out
+    assert "testapp.Book" in out
+    assert "sync, weak, inline, function" in out
+    assert "tests/test_commands.py:" in out
+    assert "[django] django.db.models.signals :: post_migrate" in out
+    assert "django.contrib.auth.management.create_permissions" in out
+
+
+def test_json_follows_the_documented_schema(bridged):
+    data = json.loads(run("--json"))
+    assert data["version"] == 1
+    post_save = next(
+        s
+        for s in data["signals"]
+        if (s["system"], s["namespace"], s["name"])
+        == ("blinker", "django_blinker.signals", "post_save")
+    )
+    assert set(post_save) == {
+        "system",
+        "namespace",
+        "name",
+        "doc",
+        "app",
+        "module",
+        "model_signal",
+        "bridged_with",
+        "hooked",
+        "receivers",
+    }
+    assert post_save["bridged_with"] == ["django", "django.db.models.signals", "post_save"]
+    assert post_save["hooked"] is True
+    assert post_save["receivers"] == [
+        {
+            "name": "tests.test_commands.saved",
+            "kind": "function",
+            "file": "tests/test_commands.py",
+            "line": saved.__code__.co_firstlineno,
+            "sender": "testapp.Book",
+            "sender_model": "testapp.Book",
+            "weak": True,
+            "async": False,
+            "mode": "inline",
+            "dispatch_uid": None,
+        }
+    ]
+
+
+def test_model_filter(bridged):
+    out = run("--model", "testapp.Book")
+    assert "What runs for testapp.Book" in out
+    assert "tests.test_commands.saved" in out
+    data = json.loads(run("--model", "testapp.Book", "--json"))
+    assert data["model"] == "testapp.Book"
+    assert [(r["signal"], r["action"], r["reason"], r["name"]) for r in data["receivers"]] == [
+        (
+            ["blinker", "django_blinker.signals", "post_save"],
+            "save",
+            "this model",
+            "tests.test_commands.saved",
+        )
+    ]
+
+
+def test_namespace_and_signal_filters(bridged):
+    data = json.loads(run("--namespace", "django.core.signals", "--json"))
+    assert {s["namespace"] for s in data["signals"]} == {"django.core.signals"}
+    data = json.loads(run("--signal", "post_save", "--json"))
+    assert {(s["system"], s["name"]) for s in data["signals"]} == {
+        ("blinker", "post_save"),
+        ("django", "post_save"),
+    }
+    data = json.loads(run("--signal", "post_save", "--system", "django", "--json"))
+    assert [s["system"] for s in data["signals"]] == ["django"]
+
+
+def test_unknown_model_is_a_clear_error():
+    expected = r"'testapp\.Bok' is not an installed model; did you mean 'testapp\.Book'"
+    with pytest.raises(CommandError, match=expected):
+        run("--model", "testapp.Bok")
+
+
+def test_unknown_namespace_is_a_clear_error():
+    with pytest.raises(CommandError, match="'nope' is not a known namespace; expected one of: "):
+        run("--namespace", "nope")
+
+
+def test_unknown_signal_is_a_clear_error():
+    with pytest.raises(CommandError, match="no signal named 'nope'"):
+        run("--signal", "nope")
+
+
+def test_escapes_nothing_and_crashes_on_nothing_in_odd_names():
+    signal = blinker.signal("<script>alert(1)</script>")
+    signal.connect(saved)
+    try:
+        assert "<script>alert(1)</script>" in run("--namespace", "blinker.default_namespace")
+    finally:
+        del blinker.default_namespace["<script>alert(1)</script>"]
+
+
+def test_exit_status_is_zero_on_success(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "signals", "--signal", "post_save"],
+        capture_output=True,
+        text=True,
+        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": ".", "PATH": ""},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "post_save" in result.stdout
+    failed = subprocess.run(
+        [sys.executable, "-m", "django", "signals", "--model", "nope.Nope"],
+        capture_output=True,
+        text=True,
+        env={"DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": ".", "PATH": ""},
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert "CommandError: 'nope.Nope' is not an installed model" in failed.stderr

@@ -1,0 +1,490 @@
+from __future__ import annotations
+
+import functools
+import weakref
+
+import blinker
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.db.models.signals import ModelSignal
+from django.dispatch import Signal as DjangoSignal
+from django.urls import reverse
+
+from django_blinker import discovery, signals
+from tests.testapp.models import Book, Tag
+
+pytestmark = pytest.mark.django_db
+
+LIST = "admin:django_blinker_signal_changelist"
+
+
+def detail_url(system, namespace, name):
+    return reverse(
+        "admin:django_blinker_signal_detail",
+        kwargs={"system": system, "namespace": namespace, "name": name},
+    )
+
+
+def model_url(label):
+    return reverse("admin:django_blinker_signal_model", kwargs={"label": label})
+
+
+@pytest.fixture
+def staff(db):
+    return User.objects.create_user("staff", password="pw", is_staff=True)
+
+
+@pytest.fixture
+def viewer(staff):
+    staff.user_permissions.add(
+        Permission.objects.get(content_type__app_label="django_blinker", codename="view_signal")
+    )
+    return User.objects.get(pk=staff.pk)
+
+
+@pytest.fixture
+def superuser(db):
+    return User.objects.create_superuser("root", password="pw")
+
+
+@pytest.fixture
+def clean_namespace():
+    before = dict(blinker.default_namespace)
+    yield blinker.default_namespace
+    for name in set(blinker.default_namespace) - set(before):
+        del blinker.default_namespace[name]
+
+
+@pytest.fixture
+def bridged():
+    yield signals
+    for signal in signals.namespace.values():
+        signal._clear_state()
+
+
+def book_saved(sender, **kwargs):
+    return None
+
+
+class Listener:
+    def on_save(self, sender, **kwargs):
+        return None
+
+    def __call__(self, sender, **kwargs):
+        return None
+
+
+def decorated(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+@decorated
+def audited(sender, **kwargs):
+    return None
+
+
+async def async_receiver(sender, **kwargs):
+    return None
+
+
+# Permission matrix ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        reverse(LIST),
+        detail_url("blinker", "django_blinker.signals", "post_save"),
+        model_url("testapp.Book"),
+    ],
+)
+def test_anonymous_user_is_sent_to_the_login_page(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_non_staff_user_is_sent_to_the_login_page(client, db):
+    user = User.objects.create_user("plain", password="pw")
+    user.user_permissions.add(Permission.objects.get(codename="view_signal"))
+    client.force_login(user)
+    response = client.get(reverse(LIST))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        reverse(LIST),
+        detail_url("blinker", "django_blinker.signals", "post_save"),
+        model_url("testapp.Book"),
+    ],
+)
+def test_staff_without_the_permission_gets_403(client, staff, url):
+    client.force_login(staff)
+    response = client.get(url)
+    assert response.status_code == 403
+    assert b"post_save" not in response.content
+
+
+def test_staff_without_the_permission_does_not_see_signals_on_the_admin_index(client, staff):
+    client.force_login(staff)
+    assert reverse(LIST).encode() not in client.get(reverse("admin:index")).content
+
+
+@pytest.mark.parametrize("who", ["viewer", "superuser"])
+def test_viewer_and_superuser_see_signals_on_the_admin_index(client, request, who):
+    client.force_login(request.getfixturevalue(who))
+    content = client.get(reverse("admin:index")).content.decode()
+    assert reverse(LIST) in content
+    assert ">Signals<" in content
+    assert reverse("admin:django_blinker_signal_add") not in content if _has_add_url() else True
+
+
+def _has_add_url():
+    try:
+        reverse("admin:django_blinker_signal_add")
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("who", ["viewer", "superuser"])
+def test_viewer_and_superuser_get_every_page(client, request, who):
+    client.force_login(request.getfixturevalue(who))
+    for url in (
+        reverse(LIST),
+        detail_url("blinker", "django_blinker.signals", "post_save"),
+        detail_url("django", "django.db.models.signals", "post_migrate"),
+        model_url("testapp.Book"),
+    ):
+        assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        reverse(LIST),
+        detail_url("blinker", "django_blinker.signals", "post_save"),
+        model_url("testapp.Book"),
+    ],
+)
+def test_post_is_refused(client, superuser, url):
+    client.force_login(superuser)
+    assert client.post(url).status_code == 405
+
+
+def test_nothing_can_be_added_changed_or_deleted(rf, superuser):
+    from django.contrib import admin
+
+    from django_blinker.models import Signal
+
+    model_admin = admin.site._registry[Signal]
+    request = rf.get("/")
+    request.user = superuser
+    assert not model_admin.has_add_permission(request)
+    assert not model_admin.has_change_permission(request)
+    assert not model_admin.has_delete_permission(request)
+    assert model_admin.has_view_permission(request)
+
+
+def test_unknown_signal_and_model_are_404(client, superuser):
+    client.force_login(superuser)
+    assert client.get(detail_url("blinker", "nowhere", "nothing")).status_code == 404
+    response = client.get(model_url("testapp.Bok"))
+    assert response.status_code == 404
+
+
+# Content -------------------------------------------------------------------------------
+
+
+def test_list_groups_signals_by_namespace_with_receiver_counts(
+    client, superuser, bridged, clean_namespace
+):
+    bridged.post_save.connect(book_saved, sender=Book)
+    blinker.signal("app-started").connect(book_saved)
+    client.force_login(superuser)
+    content = client.get(reverse(LIST)).content.decode()
+    assert "django_blinker.signals" in content
+    assert "blinker.default_namespace" in content
+    assert "django.db.models.signals" in content
+    assert detail_url("blinker", "django_blinker.signals", "post_save") in content
+    assert 'class="breadcrumbs"' in content
+    counts = {
+        row.info.key: len(row.info.receivers)
+        for _, group in client.get(reverse(LIST)).context["groups"]
+        for row in group
+    }
+    assert counts[("blinker", "django_blinker.signals", "post_save")] == 1
+    assert counts[("blinker", "blinker.default_namespace", "app-started")] == 1
+
+
+def test_search_finds_signals_by_receiver_and_model(client, superuser, bridged):
+    bridged.post_save.connect(book_saved, sender=Book)
+    client.force_login(superuser)
+    response = client.get(reverse(LIST), {"q": "test_views.book_saved"})
+    rows = [row.info.key for _, group in response.context["groups"] for row in group]
+    assert rows == [("blinker", "django_blinker.signals", "post_save")]
+    response = client.get(reverse(LIST), {"q": "testapp.book"})
+    assert ("testapp.Book", model_url("testapp.Book")) in response.context["matching_models"]
+    assert ("blinker", "django_blinker.signals", "post_save") in [
+        row.info.key for _, group in response.context["groups"] for row in group
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"system": "django"}, {"django"}),
+        ({"system": "blinker"}, {"blinker"}),
+    ],
+)
+def test_system_filter(client, superuser, params, expected):
+    client.force_login(superuser)
+    response = client.get(reverse(LIST), params)
+    systems = {row.info.system for _, group in response.context["groups"] for row in group}
+    assert systems == expected
+
+
+def test_namespace_and_app_filters(client, superuser):
+    client.force_login(superuser)
+    response = client.get(reverse(LIST), {"namespace": "django.contrib.auth.signals"})
+    namespaces = [namespace for namespace, _ in response.context["groups"]]
+    assert namespaces == ["django.contrib.auth.signals"]
+    response = client.get(reverse(LIST), {"app": "auth"})
+    apps = {row.info.app for _, group in response.context["groups"] for row in group}
+    assert apps == {"auth"}
+
+
+def test_signal_named_like_a_script_is_escaped_everywhere(client, superuser, clean_namespace):
+    evil = "<script>alert(1)</script>"
+    signal = blinker.signal(evil, doc="<img src=x onerror=alert(2)>")
+
+    def handler(sender, **kwargs):
+        return None
+
+    handler.__qualname__ = "<b>handler</b>"
+    signal.connect(handler, sender="<i>sender</i>")
+    client.force_login(superuser)
+    for url in (
+        reverse(LIST),
+        reverse(LIST) + "?q=%3Cscript",
+        detail_url("blinker", "blinker.default_namespace", evil),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        content = response.content.decode()
+        assert evil not in content
+        assert "<img src=x" not in content
+        assert "<b>handler</b>" not in content
+        assert "<i>sender</i>" not in content
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in content
+    assert "&lt;b&gt;handler&lt;/b&gt;" in content
+
+
+def test_detail_shows_every_kind_of_receiver_name(client, superuser, bridged):
+    listener = Listener()
+    callable_object = Listener()
+    receivers = [
+        (book_saved, "tests.test_views.book_saved", "function"),
+        (listener.on_save, "tests.test_views.Listener.on_save", "bound method"),
+        (functools.partial(book_saved), "partial(tests.test_views.book_saved)", "partial"),
+        (callable_object, "tests.test_views.Listener()", "callable object"),
+        (audited, "tests.test_views.audited", "decorated function"),
+        (
+            lambda sender, **kw: None,
+            "tests.test_views.test_detail_shows_every_kind_of_receiver_name.<locals>.<lambda>",
+            "lambda",
+        ),
+        (async_receiver, "tests.test_views.async_receiver", "function"),
+    ]
+    for receiver, _, _ in receivers:
+        bridged.post_save.connect(receiver, sender=Book, weak=False)
+    client.force_login(superuser)
+    response = client.get(detail_url("blinker", "django_blinker.signals", "post_save"))
+    rows = response.context["receivers"]
+    assert [(row.info.name, row.info.kind) for row in rows] == [
+        (name, kind) for _, name, kind in receivers
+    ]
+    assert all(row.info.sender == "testapp.Book" for row in rows)
+    assert rows[-1].info.is_async
+    assert rows[0].info.file == "tests/test_views.py"
+    assert rows[0].info.line == book_saved.__code__.co_firstlineno
+    content = response.content.decode()
+    assert "tests.test_views.Listener.on_save" in content
+    assert "tests/test_views.py:" in content
+    assert model_url("testapp.Book") in content
+
+
+def test_receiver_mode_comes_from_the_wrapper(client, superuser, bridged):
+    def wrapper(sender, **kwargs):
+        return book_saved(sender, **kwargs)
+
+    wrapper.__wrapped__ = book_saved
+    wrapper.django_blinker_mode = "after_commit"
+    bridged.post_save.connect(wrapper, sender=Book, weak=False)
+    client.force_login(superuser)
+    row = client.get(detail_url("blinker", "django_blinker.signals", "post_save")).context[
+        "receivers"
+    ][0]
+    assert (row.info.name, row.info.mode) == ("tests.test_views.book_saved", "after_commit")
+
+
+def test_dead_weak_receivers_are_skipped(client, superuser, clean_namespace):
+    signal = blinker.signal("short-lived")
+
+    def soon_gone(sender, **kwargs):
+        return None
+
+    signal.connect(soon_gone)
+    ref = weakref.ref(soon_gone)
+    del soon_gone
+    assert ref() is None
+    client.force_login(superuser)
+    response = client.get(detail_url("blinker", "blinker.default_namespace", "short-lived"))
+    assert response.status_code == 200
+    assert response.context["receivers"] == []
+
+
+def test_django_signal_shows_native_receivers_and_hides_the_bridge_hook(client, superuser, bridged):
+    from django.db.models.signals import post_save
+
+    def native(sender, **kwargs):
+        return None
+
+    post_save.connect(native, sender=Book)
+    bridged.post_save.connect(book_saved, sender=Book)
+    try:
+        client.force_login(superuser)
+        response = client.get(detail_url("django", "django.db.models.signals", "post_save"))
+        names = [row.info.name for row in response.context["receivers"]]
+        assert names == [
+            "tests.test_views.test_django_signal_shows_native_receivers_and_hides_the_bridge_hook"
+            ".<locals>.native"
+        ]
+        assert response.context["signal"].hooked
+        assert response.context["counterpart"].key == (
+            "blinker",
+            "django_blinker.signals",
+            "post_save",
+        )
+        assert "hooked into Django now" in response.content.decode()
+    finally:
+        post_save.disconnect(native, sender=Book)
+
+
+def test_django_builtin_receivers_are_listed(client, superuser):
+    client.force_login(superuser)
+    response = client.get(detail_url("django", "django.db.models.signals", "post_migrate"))
+    names = {row.info.name for row in response.context["receivers"]}
+    assert "django.contrib.auth.management.create_permissions" in names
+    assert "django.contrib.contenttypes.management.create_contenttypes" in names
+
+
+# Django 5.2 and 6.x receiver records ---------------------------------------------------
+
+
+def native_handler(sender, **kwargs):
+    return None
+
+
+def _records(signal, sender, receivers):
+    key = ((id(native_handler), id(sender) if sender is not None else id(None)),)
+    return key
+
+
+@pytest.mark.parametrize("version", ["5.2", "6.x"])
+def test_both_receiver_record_shapes_are_understood(version):
+    signal = ModelSignal(use_caching=True)
+    strong = functools.partial(native_handler)
+    records = []
+    for receiver, sender, weak in (
+        (native_handler, Book, True),
+        (strong, None, False),
+    ):
+        target = weakref.ref(receiver) if weak else receiver
+        key = (id(receiver), id(sender))
+        if version == "5.2":
+            records.append((key, target, False))
+        else:
+            sender_ref = weakref.ref(sender) if sender is not None else None
+            records.append((key, target, sender_ref, False))
+    signal.receivers = records
+    infos, hooked = discovery._django_receivers(signal, discovery._SenderNames())
+    assert not hooked
+    assert [(i.name, i.sender, i.sender_model, i.weak) for i in infos] == [
+        ("tests.test_views.native_handler", "testapp.Book", "testapp.Book", True),
+        ("partial(tests.test_views.native_handler)", "any", None, False),
+    ]
+
+
+def test_6x_record_with_a_dead_sender_is_skipped():
+    class Gone:
+        pass
+
+    sender = Gone()
+    signal = DjangoSignal()
+    signal.receivers = [
+        ((id(native_handler), id(sender)), native_handler, weakref.ref(sender), False)
+    ]
+    del sender
+    infos, _ = discovery._django_receivers(signal, discovery._SenderNames())
+    assert infos == []
+
+
+def test_real_receivers_of_this_django_version_are_read(bridged):
+    signal = ModelSignal(use_caching=True)
+    signal.connect(native_handler, sender=Tag)
+    signal.connect(native_handler, dispatch_uid="uid-1")
+    infos, _ = discovery._django_receivers(signal, discovery._SenderNames())
+    assert [(i.name, i.sender, i.dispatch_uid) for i in infos] == [
+        ("tests.test_views.native_handler", "testapp.Tag", None),
+        ("tests.test_views.native_handler", "any", "uid-1"),
+    ]
+
+
+# Model page ----------------------------------------------------------------------------
+
+
+def test_model_page_lists_what_runs_from_both_systems(client, superuser, bridged):
+    from django.db.models.signals import pre_delete
+
+    def native_delete(sender, **kwargs):
+        return None
+
+    def any_init(sender, **kwargs):
+        return None
+
+    def tags_changed(sender, **kwargs):
+        return None
+
+    pre_delete.connect(native_delete, sender=Book)
+    bridged.post_init.connect(any_init, weak=False)
+    bridged.m2m_changed.connect(tags_changed, sender=Book.tags.through, weak=False)
+    bridged.post_save.connect(book_saved, sender=Tag)
+    try:
+        client.force_login(superuser)
+        response = client.get(model_url("testapp.Book"))
+        sections = dict(response.context["sections"])
+        assert [(r.info.name.rsplit(".", 1)[-1], r.reason) for r in sections["init"]] == [
+            ("any_init", "any sender")
+        ]
+        assert [r.info.name.rsplit(".", 1)[-1] for r in sections["delete"]] == ["native_delete"]
+        assert sections["delete"][0].signal.system == "django"
+        assert [r.info.name.rsplit(".", 1)[-1] for r in sections["m2m change"]] == ["tags_changed"]
+        assert sections["save"] == []
+        assert "What runs for testapp.Book" in response.content.decode()
+    finally:
+        pre_delete.disconnect(native_delete, sender=Book)
+
+
+def test_activity_note_says_figures_are_this_process(client, superuser, settings):
+    settings.DJANGO_BLINKER = {"ACTIVITY": True}
+    client.force_login(superuser)
+    content = client.get(reverse(LIST)).content.decode()
+    assert "this process" in content

@@ -1,0 +1,20 @@
+"""Settings of worker subprocesses (Celery, db_worker): the tests' settings on the database
+that the test run created, named by ``DJANGO_BLINKER_WORKER_DB_NAME``."""
+
+from __future__ import annotations
+
+import os
+
+from tests.settings import *  # noqa: F403
+from tests.settings import DATABASES
+
+DATABASES["default"]["NAME"] = os.environ["DJANGO_BLINKER_WORKER_DB_NAME"]
+# Workers close connections between jobs; reconnecting for each of 1,000 jobs is slow.
+DATABASES["default"]["CONN_MAX_AGE"] = 600
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_blinker": {"handlers": ["stderr"], "level": "INFO"}},
+}

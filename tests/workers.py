@@ -1,0 +1,125 @@
+"""Worker subprocesses for the Celery and Django Tasks tests, and bounded waits on them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_REDIS = "redis://127.0.0.1:6379/13"
+
+
+class Worker:
+    """One worker subprocess started by the test run; ``stop()`` ends exactly that process."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self._log.close()
+
+    def wait_for_log(self, text: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log()
+            if text in log:
+                return log
+            if not self.alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(
+            f"{text!r} not in the {self.name} log within {timeout}s:\n{self.tail()}"
+        )
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    """The environment of a worker: the test database that this run created, Redis for
+    the receivers' records, the repository on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.worker_settings",
+        DJANGO_BLINKER_DB="postgres",
+        DJANGO_BLINKER_WORKER_DB_NAME=str(connection.settings_dict["NAME"]),
+        DJANGO_BLINKER_TEST_REDIS=TEST_REDIS,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")])),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def python() -> str:
+    return sys.executable
+
+
+def new_key(prefix: str) -> str:
+    return f"django_blinker:test:{prefix}:{uuid.uuid4().hex[:12]}"
+
+
+class Events:
+    """What worker receivers pushed to a Redis list, read with deadlines."""
+
+    def __init__(self, key: str, worker: Worker) -> None:
+        import redis
+
+        self.key = key
+        self.worker = worker
+        self.redis = redis.Redis.from_url(TEST_REDIS)
+
+    def clear(self) -> None:
+        self.redis.delete(self.key)
+
+    def take(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The next ``count`` records; fails after ``timeout`` seconds with the worker log."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.worker.alive():
+                raise AssertionError(
+                    f"{len(found)} of {count} events from {self.worker.name} within "
+                    f"{timeout}s:\n{self.worker.tail()}"
+                )
+            item = self.redis.blpop([self.key], timeout=min(remaining, 1.0))
+            if item is not None:
+                found.append(json.loads(item[1]))
+        return found
+
+    def until(self, receiver: str, timeout: float = 30.0, **facts: Any) -> list[dict[str, Any]]:
+        """Every record up to and including the first of ``receiver`` with ``facts``."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            [record] = self.take(1, timeout=max(deadline - time.monotonic(), 0.001))
+            found.append(record)
+            if record["receiver"] == receiver and all(record.get(k) == v for k, v in facts.items()):
+                return found

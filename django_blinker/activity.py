@@ -27,8 +27,10 @@ from .bridge import (
     Receiver,
     ReceiverRef,
     add_plan_decorator,
+    add_send_observer,
     bridged_signals,
     remove_plan_decorator,
+    remove_send_observer,
 )
 from .describe import receiver_name
 
@@ -43,27 +45,42 @@ class ReceiverActivity:
     errors: int = 0
     total_seconds: float = 0.0
     max_seconds: float = 0.0
-    last_called: datetime | None = None
+    last_timestamp: float = 0.0
 
     @property
     def mean_seconds(self) -> float:
         return self.total_seconds / self.calls if self.calls else 0.0
 
+    @property
+    def mean_ms(self) -> float:
+        return self.mean_seconds * 1000
+
+    @property
+    def max_ms(self) -> float:
+        return self.max_seconds * 1000
+
+    @property
+    def last_called(self) -> datetime | None:
+        return datetime.fromtimestamp(self.last_timestamp, UTC) if self.calls else None
+
     def record(self, seconds: float, failed: bool) -> None:
+        now = time.time()
         with _lock:
             self.calls += 1
             self.errors += failed
             self.total_seconds += seconds
             if seconds > self.max_seconds:
                 self.max_seconds = seconds
-            self.last_called = datetime.now(UTC)
+            self.last_timestamp = now
 
 
 @dataclass
 class SignalActivity:
-    """Receiver calls of one bridged signal in this process, by receiver name."""
+    """Sends of one bridged signal in this process, and its receivers' calls by name."""
 
     receivers: dict[str, ReceiverActivity] = field(default_factory=dict)
+    sends: int = 0
+    last_sent_timestamp: float = 0.0
 
     @property
     def calls(self) -> int:
@@ -75,8 +92,7 @@ class SignalActivity:
 
     @property
     def last_sent(self) -> datetime | None:
-        times = [r.last_called for r in list(self.receivers.values()) if r.last_called]
-        return max(times, default=None)
+        return datetime.fromtimestamp(self.last_sent_timestamp, UTC) if self.sends else None
 
 
 _signals: dict[BridgedSignal, SignalActivity] = {}
@@ -89,19 +105,29 @@ def is_enabled() -> bool:
 
 
 def install() -> None:
-    """Register the recording decorator; it records only while :func:`is_enabled`."""
+    """Register the recording hooks; they record only while :func:`is_enabled`."""
     add_plan_decorator(_decorate)
+    add_send_observer(_count_send, active=is_enabled)
 
 
 def uninstall() -> None:
     """Undo :func:`install`."""
     remove_plan_decorator(_decorate)
+    remove_send_observer(_count_send)
 
 
 def refresh() -> None:
     """Rebuild every plan, so that a changed ``DEBUG`` or setting takes effect."""
-    remove_plan_decorator(_decorate)
-    add_plan_decorator(_decorate)
+    uninstall()
+    install()
+
+
+def _count_send(signal: BridgedSignal, sender: Any) -> None:
+    now = time.time()
+    with _lock:
+        figures = _signals.setdefault(signal, SignalActivity())
+        figures.sends += 1
+        figures.last_sent_timestamp = now
 
 
 def reset() -> None:
@@ -137,7 +163,7 @@ def _decorate(
     def call(sender: Any, **kwargs: Any) -> Any:
         target = ref()
         if target is None:
-            return None
+            return signal._forget_plans()
         start = clock()
         failed = True
         try:
@@ -150,7 +176,7 @@ def _decorate(
     async def call_async(sender: Any, **kwargs: Any) -> Any:
         target = ref()
         if target is None:
-            return None
+            return signal._forget_plans()
         start = clock()
         failed = True
         try:

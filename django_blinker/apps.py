@@ -11,7 +11,8 @@ class DjangoBlinkerConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        from . import checks, labels
+        from . import activity, checks, labels
 
         checks.register()
         labels.resolve_pending()
+        activity.install()

@@ -31,6 +31,7 @@ import importlib
 import inspect
 import json
 import logging
+import sys
 import threading
 import uuid
 import weakref
@@ -88,6 +89,8 @@ _DELETE_SIGNALS = frozenset({"pre_delete", "post_delete"})
 
 class _Backend(Protocol):
     def enqueue(self, payload: Payload) -> None: ...
+
+    def enqueue_many(self, payloads: list[Payload]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -358,37 +361,104 @@ def deliver(payload: Payload) -> Any:
         _current_event.reset(token)
 
 
-def _enqueue(backend: str, payload: Payload) -> None:
+def deliver_many(payloads: list[Payload]) -> list[tuple[Payload, Exception]]:
+    """Deliver coalesced events in order; a failure (logged by :func:`deliver`) does not
+    stop the others. Returns the failed payloads with their exceptions."""
+    failed = []
+    for payload in payloads:
+        try:
+            deliver(payload)
+        except Exception as error:
+            failed.append((payload, error))
+    return failed
+
+
+def _enqueue(backend: str, payloads: list[Payload], *, coalesced: bool) -> None:
     if backend == "inline" or is_inline():
-        deliver(json.loads(json.dumps(payload)))
+        failed = deliver_many(json.loads(json.dumps(payloads)))
+        if failed:
+            raise failed[0][1]
         return
     try:
-        _backend(backend).enqueue(payload)
+        module = _backend(backend)
+        if coalesced:
+            module.enqueue_many(payloads)
+        else:
+            module.enqueue(payloads[0])
     except Exception as error:
         # The transaction has committed: raising cannot undo it and would skip the
         # on_commit callbacks queued after this one.
         logger.critical(
-            "Event %s was committed but could not be enqueued on %s (%s: %s); the receiver "
-            "%s will not run. Payload: %s",
-            payload["event"],
+            "%s committed but could not be enqueued on %s (%s: %s); the receiver %s will "
+            "not run for it. Payload: %s",
+            ", ".join(f"Event {payload['event']}" for payload in payloads),
             backend,
             type(error).__name__,
             error,
-            payload["receiver"],
-            json.dumps(payload),
+            payloads[0]["receiver"],
+            json.dumps(payloads if coalesced else payloads[0]),
             exc_info=True,
         )
         if enqueue_failed.receivers:
-            enqueue_failed.send(backend, payload=payload, error=error)
+            for payload in payloads:
+                enqueue_failed.send(backend, payload=payload, error=error)
+
+
+class _Batch:
+    """The coalesced events of one receiver in one transaction, sent as one job.
+
+    Each event registers its own :class:`_Pending` with ``transaction.on_commit``, so that
+    Django drops it with a rolled-back savepoint; the first one to run at commit sends the
+    payloads of every one still pending. Only Django's list of commit callbacks holds them
+    (the batch keeps weak references), so on CPython, whose reference counting frees an
+    object at once, a dropped one is gone as soon as Django drops it.
+    """
+
+    __slots__ = ("backend", "flushed", "pending")
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.flushed = False
+        self.pending: list[weakref.ref[_Pending]] = []
+
+    def is_open(self) -> bool:
+        """Whether events may still join: not sent, and not all rolled back. A savepoint
+        rollback drops the newest events, so dead references are trimmed from the end."""
+        pending = self.pending
+        while pending and pending[-1]() is None:
+            pending.pop()
+        return not self.flushed and bool(pending)
+
+    def flush(self) -> None:
+        if self.flushed:
+            return
+        self.flushed = True
+        payloads = [pending.payload for ref in self.pending if (pending := ref()) is not None]
+        _enqueue(self.backend, payloads, coalesced=True)
+
+
+class _Pending:
+    __slots__ = ("__weakref__", "batch", "payload")
+
+    def __init__(self, batch: _Batch, payload: Payload) -> None:
+        self.batch = batch
+        self.payload = payload
+
+    def __call__(self) -> None:
+        self.batch.flush()
 
 
 class BackgroundReceiver(DeferredReceiver):
     """The wrapper of a background receiver: encodes each event, enqueues it at commit."""
 
-    def __init__(self, signal: Signal, receiver: Callable[..., Any], backend: str) -> None:
+    def __init__(
+        self, signal: Signal, receiver: Callable[..., Any], backend: str, coalesce: bool
+    ) -> None:
         super().__init__(signal, receiver)
         self.path = receiver_path(receiver)
         self.backend = backend
+        self.coalesce = coalesce
+        self._batches = threading.local()
         self.django_blinker_mode = BACKENDS[backend]
         self.signal_name = str(getattr(signal, "name", "") or "")
         self.snapshot = namespace.get(self.signal_name) is signal and (
@@ -410,10 +480,23 @@ class BackgroundReceiver(DeferredReceiver):
             "sender": self._encode("sender", sender),
             "kwargs": {key: self._encode(key, value) for key, value in kwargs.items()},
         }
-        transaction.on_commit(
-            functools.partial(_enqueue, self.backend, payload),
-            using=kwargs.get("using") or DEFAULT_DB_ALIAS,
-        )
+        using = kwargs.get("using") or DEFAULT_DB_ALIAS
+        if self.coalesce:
+            transaction.on_commit(self._pending(payload, using), using=using)
+        else:
+            transaction.on_commit(
+                functools.partial(_enqueue, self.backend, [payload], coalesced=False),
+                using=using,
+            )
+
+    def _pending(self, payload: Payload, using: str) -> _Pending:
+        batch: _Batch | None = getattr(self._batches, using, None)
+        if batch is None or not batch.is_open():
+            batch = _Batch(self.backend)
+            setattr(self._batches, using, batch)
+        pending = _Pending(batch, payload)
+        batch.pending.append(weakref.ref(pending))
+        return pending
 
     def _encode(self, name: str, value: Any) -> Any:
         try:
@@ -440,13 +523,23 @@ def _refuse_unserialisable(signal: Signal) -> None:
 
 @overload
 def in_background(
-    signal: Signal, receiver: F, *, sender: Any = ANY, backend: str | None = None
+    signal: Signal,
+    receiver: F,
+    *,
+    sender: Any = ANY,
+    backend: str | None = None,
+    coalesce: bool = False,
 ) -> F: ...
 
 
 @overload
 def in_background(
-    signal: Signal, receiver: None = None, *, sender: Any = ANY, backend: str | None = None
+    signal: Signal,
+    receiver: None = None,
+    *,
+    sender: Any = ANY,
+    backend: str | None = None,
+    coalesce: bool = False,
 ) -> Callable[[F], F]: ...
 
 
@@ -456,6 +549,7 @@ def in_background(
     *,
     sender: Any = ANY,
     backend: str | None = None,
+    coalesce: bool = False,
 ) -> F | Callable[[F], F]:
     """Run ``receiver(sender, **kwargs)`` in a worker after the sending transaction commits.
 
@@ -463,8 +557,11 @@ def in_background(
     default ``DJANGO_BLINKER["BACKGROUND_BACKEND"]``, inline when unset. ``sender`` filters
     as in :meth:`~django_blinker.BridgedSignal.connect`, lazy labels included. Refused with
     ``ValueError``: receivers a worker cannot import by dotted path (lambdas, closures,
-    methods) and signals whose kwargs cannot be serialised. Returns ``receiver``, so it
-    works as a decorator::
+    methods) and signals whose kwargs cannot be serialised.
+
+    With ``coalesce=True`` the events of one transaction travel as one job, delivered in
+    order in the worker, each with its own event id: one publish per transaction instead
+    of one per event. Returns ``receiver``, so it works as a decorator::
 
         @in_background(signals.post_save, sender="shop.Order")
         def index_order(sender, instance, created, **kwargs): ...
@@ -473,6 +570,11 @@ def in_background(
     if chosen not in BACKENDS:
         raise ValueError(f"backend={chosen!r}; expected 'celery', 'tasks' or 'inline'")
     _refuse_unserialisable(signal)
+    if coalesce and sys.implementation.name != "cpython":
+        raise ValueError(
+            "coalesce=True relies on CPython's reference counting to forget events of "
+            f"rolled-back savepoints; it is not available on {sys.implementation.name}"
+        )
 
     def connect(function: F) -> F:
         global _announced
@@ -492,8 +594,8 @@ def in_background(
             signal,
             function,
             sender,
-            f"background:{chosen}",
-            lambda: BackgroundReceiver(signal, function, chosen),
+            f"background:{chosen}:{'coalesced' if coalesce else 'each'}",
+            lambda: BackgroundReceiver(signal, function, chosen, coalesce),
         )
         _background_wrappers.add(wrapper)
         return function
@@ -507,4 +609,5 @@ def disconnect(
     """Disconnect a receiver connected with :func:`in_background`, for ``sender`` or all
     senders; on every backend it was connected for unless ``backend`` names one."""
     for name in [backend] if backend else list(BACKENDS):
-        disconnect_deferred(signal, receiver, sender, f"background:{name}")
+        for grouping in ("each", "coalesced"):
+            disconnect_deferred(signal, receiver, sender, f"background:{name}:{grouping}")

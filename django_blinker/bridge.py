@@ -87,6 +87,37 @@ def remove_plan_decorator(decorator: PlanDecorator) -> None:
     _forget_all_plans()
 
 
+SendObserver = Callable[["BridgedSignal", Any], None]
+"""``(signal, sender) -> None``: told once per send that reaches a receiver."""
+
+_send_observers: dict[SendObserver, Callable[[], bool]] = {}
+
+
+def add_send_observer(observer: SendObserver, active: Callable[[], bool] = lambda: True) -> None:
+    """Call ``observer(signal, sender)`` once for every send that reaches a receiver.
+
+    ``active()`` is asked when plans are built (after any wiring or ``DJANGO_BLINKER``
+    change): an inactive or absent observer costs nothing on the dispatch path.
+    """
+    _send_observers[observer] = active
+    _forget_all_plans()
+
+
+def remove_send_observer(observer: SendObserver) -> None:
+    """Undo :func:`add_send_observer`."""
+    _send_observers.pop(observer, None)
+    _forget_all_plans()
+
+
+def _active_observers() -> list[SendObserver]:
+    return [observer for observer, active in list(_send_observers.items()) if active()]
+
+
+def _notify(observers: list[SendObserver], signal: BridgedSignal, sender: Any) -> None:
+    for observer in observers:
+        observer(signal, sender)
+
+
 def _forget_all_plans() -> None:
     for bridged in bridged_signals():
         bridged._forget_plans()
@@ -156,6 +187,14 @@ class BridgedSignal(NamedSignal):
         return self._django_signal
 
     @property
+    def loaded_django_signal(self) -> DjangoSignal | None:
+        """The Django signal if its module is imported already, else None (never imports)."""
+        if self._django_signal is None and isinstance(self._source, str):
+            if self._source.rpartition(".")[0] not in sys.modules:
+                return None
+        return self.django_signal
+
+    @property
     def is_model_signal(self) -> bool:
         """True for Django's model signals, whose senders are model classes or labels."""
         return isinstance(self.django_signal, ModelSignal)
@@ -200,6 +239,7 @@ class BridgedSignal(NamedSignal):
                     receiver(sender, **kwargs)
 
         hook.__qualname__ = f"{self.name}.{'exact' if exact else 'any'}_sync_hook"
+        hook.django_blinker_hook = self  # type: ignore[attr-defined]
         return hook
 
     def _async_hook(
@@ -220,38 +260,67 @@ class BridgedSignal(NamedSignal):
                     await receiver(sender, **kwargs)
 
         hook.__qualname__ = f"{self.name}.{'exact' if exact else 'any'}_async_hook"
+        hook.django_blinker_hook = self  # type: ignore[attr-defined]
         return hook
+
+    # One send runs up to four hooks; they are asked in this order, and the first one
+    # with receivers for the sender tells the send observers.
+    _HOOK_ORDER = ((False, False), (True, False), (False, True), (True, True))
+
+    def _chosen(self, sender_key: Hashable, exact: bool, is_async: bool) -> list[_Connection]:
+        for_any = self._routes.get(_ANY_KEY, {})
+        keys: list[Hashable] = []
+        if not exact:
+            keys.extend(for_any)
+        if exact or not self.is_model_signal:
+            keys.extend(k for k in self._routes.get(sender_key, ()) if k not in for_any)
+        return sorted(
+            (c for c in map(self._connections.__getitem__, keys) if c.is_async == is_async),
+            key=lambda connection: connection.order,
+        )
 
     def _plan(self, sender: Any, *, exact: bool, is_async: bool) -> Plan:
         """The receivers one hook calls for ``sender``, cached until the wiring changes."""
         with self._lock:
             self._reap()
             sender_key = _key(sender)
-            for_any = self._routes.get(_ANY_KEY, {})
-            keys: list[Hashable] = []
-            if not exact:
-                keys.extend(for_any)
-            if exact or not self.is_model_signal:
-                keys.extend(k for k in self._routes.get(sender_key, ()) if k not in for_any)
-            chosen = sorted(
-                (c for c in map(self._connections.__getitem__, keys) if c.is_async == is_async),
-                key=lambda connection: connection.order,
-            )
-            plan: Plan = ()
-            if not self._muted:
+            chosen = self._chosen(sender_key, exact, is_async)
+            refs: list[ReceiverRef] = []
+            if chosen and not self._muted:
                 robust = conf.robust()
-                refs = []
                 for connection in chosen:
                     ref = connection.ref
-                    if robust:
-                        ref = self._robust_ref(ref, is_async)
                     for decorate in _plan_decorators:
                         ref = decorate(self, connection.ref(), ref, is_async)
+                    if robust:
+                        ref = self._robust_ref(ref, is_async)
                     refs.append(ref)
-                plan = tuple(refs)
+                observers = _active_observers() if _send_observers else []
+                if observers and self._tells_observers(sender_key, exact, is_async):
+                    refs.insert(0, self._observed_ref(observers, is_async))
+            plan: Plan = tuple(refs)
             if _cacheable(sender):
                 self._plans[exact, is_async][sender] = plan
             return plan
+
+    def _tells_observers(self, sender_key: Hashable, exact: bool, is_async: bool) -> bool:
+        for slot in self._HOOK_ORDER:
+            if slot == (exact, is_async):
+                return True
+            if self._chosen(sender_key, *slot):
+                return False
+        return True
+
+    def _observed_ref(self, observers: list[SendObserver], is_async: bool) -> ReceiverRef:
+        signal = self
+
+        def tell(sender: Any, **kwargs: Any) -> None:
+            _notify(observers, signal, sender)
+
+        async def tell_async(sender: Any, **kwargs: Any) -> None:
+            _notify(observers, signal, sender)
+
+        return itertools.repeat(tell_async if is_async else tell).__next__
 
     def _forget_plans(self) -> None:
         for plans in self._plans.values():
@@ -498,10 +567,13 @@ class BridgedSignal(NamedSignal):
             return []
         robust = conf.robust()
         results: list[tuple[Receiver, Any]] = []
-        for receiver in list(self.receivers_for(sender)):
-            call = receiver
+        receivers = list(self.receivers_for(sender))
+        if receivers and _send_observers:
+            _notify(_active_observers(), self, sender)
+        for receiver in receivers:
+            call = self._decorated(receiver)
             if iscoroutinefunction(receiver):
-                call = (_async_wrapper or async_to_sync)(receiver)
+                call = (_async_wrapper or async_to_sync)(call)
             try:
                 result = call(sender, **kwargs)
             except Exception as error:
@@ -529,12 +601,16 @@ class BridgedSignal(NamedSignal):
             return []
         robust = conf.robust()
         results: list[tuple[Receiver, Any]] = []
-        for receiver in list(self.receivers_for(sender)):
+        receivers = list(self.receivers_for(sender))
+        if receivers and _send_observers:
+            _notify(_active_observers(), self, sender)
+        for receiver in receivers:
+            call = self._decorated(receiver)
             try:
                 if iscoroutinefunction(receiver):
-                    result = await receiver(sender, **kwargs)
+                    result = await call(sender, **kwargs)
                 else:
-                    result = await (_sync_wrapper or sync_to_async)(receiver)(sender, **kwargs)
+                    result = await (_sync_wrapper or sync_to_async)(call)(sender, **kwargs)
             except Exception as error:
                 if not robust:
                     raise
@@ -559,6 +635,16 @@ class BridgedSignal(NamedSignal):
                 found.append(Connection(receiver, sender, connection.weak, connection.is_async))
         return found
 
+    def _decorated(self, receiver: Receiver) -> Receiver:
+        # Blinker-side sends are rare: decorate each call instead of caching a plan.
+        if not _plan_decorators:
+            return receiver
+        is_async = iscoroutinefunction(receiver)
+        ref: ReceiverRef = itertools.repeat(receiver).__next__
+        for decorate in _plan_decorators:
+            ref = decorate(self, receiver, ref, is_async)
+        return ref() or receiver
+
     def _clear_state(self) -> None:
         """Disconnect every receiver and unhook from Django. Useful for tests."""
         with self._lock:
@@ -567,6 +653,12 @@ class BridgedSignal(NamedSignal):
                 for sender_key in list(connection.senders):
                     self._unlink(receiver_key, sender_key)
             self._forget_plans()
+
+
+def hooked_signal(receiver: object) -> BridgedSignal | None:
+    """The bridged signal whose Django hook ``receiver`` is, or None for any other receiver."""
+    found = getattr(receiver, "django_blinker_hook", None)
+    return found if isinstance(found, BridgedSignal) else None
 
 
 def bridge(
@@ -624,6 +716,8 @@ def _watch_settings() -> None:
     def forget_plans(setting: str, **kwargs: Any) -> None:
         if setting == conf.SETTING_NAME:
             _forget_all_plans()
+
+    forget_plans.django_blinker_internal = True  # type: ignore[attr-defined]
 
     setting_changed.connect(forget_plans, weak=False, dispatch_uid="django_blinker.conf")
     _watching_settings = True

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from blinker import NamedSignal
 from django.db import connections, router, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Manager, Model, QuerySet, sql
 
 from .bridge import namespace
 
 if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models.sql.compiler import SQLUpdateCompiler
 
 __all__ = [
@@ -118,9 +118,10 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 class BulkSignalsQuerySet(QuerySet[_M]):
     """A QuerySet whose bulk operations send django-blinker's bulk signals.
 
-    Use it as a base class, alone or mixed in before another QuerySet class
-    (``class ShopQuerySet(BulkSignalsQuerySet, TreeQuerySet)``), and serve it from a
-    manager: :class:`BulkSignalsManager` or ``YourManager.from_queryset(...)``.
+    Use it as a base class, alone or last among other QuerySet bases
+    (``class ShopQuerySet(TreeQuerySet, BulkSignalsQuerySet)``, so that their overrides
+    run first and the signals see what they change), and serve it from a manager:
+    :class:`BulkSignalsManager` or ``YourManager.from_queryset(...)``.
     Nothing is sent, and nothing extra runs, unless a receiver listens for the model.
     """
 
@@ -145,15 +146,13 @@ class BulkSignalsQuerySet(QuerySet[_M]):
         }
         if not (pre or post):
             return super().bulk_create(objs, **options)
-        objs = list(objs)
+        if not isinstance(objs, list):
+            objs = list(objs)
+        options["update_fields"] = _names(update_fields)
+        options["unique_fields"] = _names(unique_fields)
         if not objs:
             return super().bulk_create(objs, **options)
-        payload: dict[str, Any] = {
-            **options,
-            "update_fields": _names(update_fields),
-            "unique_fields": _names(unique_fields),
-            "using": self._write_db(),
-        }
+        payload: dict[str, Any] = {**options, "using": self._write_db()}
         if pre:
             pre_bulk_create.send(model, objs=objs, **payload)
         created = super().bulk_create(objs, **options)

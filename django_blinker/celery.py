@@ -19,10 +19,11 @@ from __future__ import annotations
 from celery import Task, shared_task  # type: ignore[import-untyped]
 from django.db import InterfaceError, OperationalError
 
-from .background import Payload, Retry, deliver
+from .background import Payload, Retry, deliver, deliver_many
 
 MAX_RETRIES = 3
 TASK_NAME = "django_blinker.deliver"
+BATCH_TASK_NAME = "django_blinker.deliver_batch"
 
 
 RETRY_FOR: tuple[type[BaseException], ...] = (Retry, OperationalError, InterfaceError)
@@ -49,5 +50,32 @@ def enqueue(payload: Payload) -> None:
         (payload,),
         task_id=payload["event"],
         argsrepr=f"(<{payload['signal']} event for {payload['receiver']}>,)",
+        kwargsrepr="{}",
+    )
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    bind=True,
+    name=BATCH_TASK_NAME,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def deliver_batch_task(self: Task, payloads: list[Payload]) -> None:
+    """Run the coalesced events of one transaction in order; retry only the ones that
+    asked for it, fail the task if any other failed (each failure is logged)."""
+    failed = deliver_many(payloads)
+    retry = [payload for payload, error in failed if isinstance(error, RETRY_FOR)]
+    if retry:
+        raise self.retry(args=(retry,), countdown=2**self.request.retries)
+    if failed:
+        raise failed[0][1]
+
+
+def enqueue_many(payloads: list[Payload]) -> None:
+    """Send the coalesced ``payloads`` of one transaction as one task now."""
+    deliver_batch_task.apply_async(
+        (payloads,),
+        argsrepr=f"(<{len(payloads)} {payloads[0]['signal']} events for "
+        f"{payloads[0]['receiver']}>,)",
         kwargsrepr="{}",
     )

@@ -81,5 +81,8 @@ def check_lazy_senders(
 
 def register() -> None:
     """Register the checks (from ``AppConfig.ready``)."""
+    from .discovery import check_signal_modules
+
     checks.register(check_settings)
     checks.register(check_lazy_senders)
+    checks.register(check_signal_modules)

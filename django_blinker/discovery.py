@@ -10,9 +10,10 @@ hooks are left out of those, and the signal is marked as bridged instead.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import weakref
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
 from types import ModuleType
@@ -21,14 +22,15 @@ from typing import Any
 import blinker
 from asgiref.sync import iscoroutinefunction
 from blinker.base import ANY_ID
-from django.apps import apps
+from django.apps import AppConfig, apps
+from django.core import checks
 from django.db.models import Model
 from django.db.models.signals import ModelSignal
 from django.dispatch import Signal as DjangoSignal
 from django.utils.module_loading import module_has_submodule
 
 from . import conf, labels
-from .bridge import BridgedSignal, bridged_signals
+from .bridge import BridgedSignal, bridged_signals, hooked_signal
 from .bridge import namespace as bridge_namespace
 from .describe import (
     ReceiverInfo,
@@ -67,8 +69,6 @@ _BUILTIN_MODULES = (
 )
 # Importing these registers receivers of their own: list them only once something did.
 _IMPORTED_ONLY = frozenset({"django.test.signals", "django.contrib.auth.signals"})
-
-_HOOK_MODULE = "django_blinker.bridge"
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,34 @@ def signal_modules() -> list[ModuleType]:
     for name in conf.get("SIGNAL_MODULES"):
         modules[name] = import_module(name)
     return list(modules.values())
+
+
+def check_signal_modules(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """E005: every ``SIGNAL_MODULES`` entry is the dotted path of an importable module."""
+    value = conf.get("SIGNAL_MODULES")
+    if not isinstance(value, list | tuple):
+        return []
+    errors: list[checks.CheckMessage] = []
+    for name in value:
+        try:
+            found = isinstance(name, str) and importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            errors.append(
+                checks.Error(
+                    f"{conf.SETTING_NAME}['SIGNAL_MODULES'] names {name!r}, which is not an "
+                    "importable module.",
+                    hint="Give dotted module paths, for instance ['shop.events', 'shop.hooks'].",
+                    id="django_blinker.E005",
+                )
+            )
+    return errors
 
 
 def discover() -> list[SignalInfo]:
@@ -341,13 +369,7 @@ def _app_of(module_name: str) -> str | None:
 def _loaded_django_signal(bridged: BridgedSignal) -> DjangoSignal | None:
     # A built-in named by import path stays unimported until first connect; importing it
     # here would register its module's own receivers just because someone looked.
-    loaded: DjangoSignal | None = getattr(bridged, "_django_signal", None)
-    if loaded is not None:
-        return loaded
-    source = getattr(bridged, "_source", None)
-    if isinstance(source, str) and source.rpartition(".")[0] not in sys.modules:
-        return None
-    return bridged.django_signal
+    return bridged.loaded_django_signal
 
 
 def _doc(signal: object) -> str:
@@ -449,8 +471,10 @@ def _django_receivers(
         receiver = target() if weak else target
         if receiver is None:
             continue
-        if getattr(receiver, "__module__", None) == _HOOK_MODULE:
-            hooked = hooked or str(getattr(receiver, "__qualname__", "")).endswith("_hook")
+        if hooked_signal(receiver) is not None:
+            hooked = True
+            continue
+        if getattr(receiver, "django_blinker_internal", False):
             continue
         sender_ref = record[2] if len(record) > 3 else None
         receiver_key, sender_id = key

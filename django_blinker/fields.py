@@ -190,7 +190,7 @@ def _install_from_db(model: type[Model], copies: bool) -> None:
     """Wrap ``from_db`` so that each loaded instance keeps its row as the baseline.
 
     Django calls ``from_db`` once per row: the plain variant adds one call frame and one
-    dict store per row, and resolves the baseline only when a save needs it.
+    attribute per row, and resolves the baseline only when a save needs it.
     """
     current = model.from_db.__func__  # type: ignore[attr-defined]
     original = getattr(current, _ORIGINAL, current)
@@ -210,14 +210,14 @@ def _install_from_db(model: type[Model], copies: bool) -> None:
             cls: type[Model], /, db: str, names: list[str], values: Any, *, fetch_mode: Any = None
         ) -> Model:
             instance: Model = original(cls, db, names, values, fetch_mode=fetch_mode)
-            instance.__dict__[_ROW] = (names, values)
+            instance._django_blinker_row = (names, values)  # type: ignore[attr-defined]
             return instance
 
     else:
 
         def from_db(cls: type[Model], /, db: str, names: list[str], values: Any) -> Model:
             instance: Model = original(cls, db, names, values)
-            instance.__dict__[_ROW] = (names, values)
+            instance._django_blinker_row = (names, values)  # type: ignore[attr-defined]
             return instance
 
     setattr(from_db, _ORIGINAL, original)

@@ -24,7 +24,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from . import conf
-from .background import Payload, deliver
+from .background import Payload, deliver, deliver_many
 
 
 def _task_decorator() -> Any:
@@ -50,21 +50,36 @@ def _deliver(payload: Payload) -> None:
     deliver(payload)
 
 
-# The worker imports the task by its dotted path, django_blinker.tasks.deliver_task.
+def _deliver_batch(payloads: list[Payload]) -> None:
+    """Run the coalesced events of one transaction in order; fail if any failed."""
+    failed = deliver_many(payloads)
+    if failed:
+        raise failed[0][1]
+
+
+# Workers import tasks by dotted path: django_blinker.tasks.deliver_task and
+# django_blinker.tasks.deliver_batch_task.
 _deliver.__name__ = _deliver.__qualname__ = "deliver_task"
+_deliver_batch.__name__ = _deliver_batch.__qualname__ = "deliver_batch_task"
 deliver_task: Any = _task(_deliver) if _task is not None else None
+deliver_batch_task: Any = _task(_deliver_batch) if _task is not None else None
 
 
 @functools.cache
-def _task_on(backend: str) -> Any:
-    if deliver_task is None:
+def _task_on(task: Any, backend: str) -> Any:
+    if task is None:
         raise ImproperlyConfigured(
             "BACKGROUND_BACKEND 'tasks' needs Django's Tasks framework: Django 6.0+, or "
             "pip install django-tasks (django-blinker[tasks]) on Django 5.2"
         )
-    return deliver_task if backend == deliver_task.backend else deliver_task.using(backend=backend)
+    return task if backend == task.backend else task.using(backend=backend)
 
 
 def enqueue(payload: Payload) -> None:
     """Enqueue ``payload`` on the ``TASKS_BACKEND`` task backend now (called at commit)."""
-    _task_on(conf.get("TASKS_BACKEND")).enqueue(payload)
+    _task_on(deliver_task, conf.get("TASKS_BACKEND")).enqueue(payload)
+
+
+def enqueue_many(payloads: list[Payload]) -> None:
+    """Enqueue the coalesced ``payloads`` of one transaction as one task now."""
+    _task_on(deliver_batch_task, conf.get("TASKS_BACKEND")).enqueue(payloads)

@@ -29,6 +29,7 @@ from .models import Signal
 
 PERMISSION = "django_blinker.view_signal"
 SIGNALS_PER_PAGE = 100
+RECEIVERS_PER_PAGE = 200
 MATCHES_SHOWN = 5
 ACTIONS = ("init", "save", "delete", "m2m change")
 _SYSTEM_LABELS = {discovery.BLINKER: "Blinker", discovery.DJANGO: "Django"}
@@ -201,8 +202,11 @@ class SignalListView(SignalPageView):
         return choices
 
     def _page_links(self, number: int, count: int) -> list[tuple[int, str]]:
-        wanted = sorted({1, count, *range(max(1, number - 3), min(count, number + 3) + 1)})
-        return [(page, self._link(p=str(page))) for page in wanted]
+        return [(page, self._link(p=str(page))) for page in _page_numbers(number, count)]
+
+
+def _page_numbers(number: int, count: int) -> list[int]:
+    return sorted({1, count, *range(max(1, number - 3), min(count, number + 3) + 1)})
 
 
 def _receiver_matches(receiver: ReceiverInfo, needle: str) -> bool:
@@ -222,11 +226,19 @@ class SignalDetailView(SignalPageView):
             raise Http404(f"No signal {key[2]!r} in namespace {key[1]!r} ({key[0]}).")
         counterpart = signals.get(signal.counterpart) if signal.counterpart else None
         self.title = signal.name
+        page = Paginator(self.receiver_rows(signal), RECEIVERS_PER_PAGE).get_page(
+            self.request.GET.get("p")
+        )
         return super().get_context_data(
             **{
                 **kwargs,
                 "signal": signal,
-                "receivers": self.receiver_rows(signal),
+                "receivers": page.object_list,
+                "page": page,
+                "page_links": [
+                    (number, f"?p={number}")
+                    for number in _page_numbers(page.number, page.paginator.num_pages)
+                ],
                 "counterpart": counterpart,
                 "counterpart_url": self.signal_url(counterpart) if counterpart else None,
                 "figures": activity.for_signal(signal.signal),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -66,3 +67,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "short"}},
     "loggers": {"shop": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# Background receivers (testproject/shop/background.py): "celery", "tasks", or unset to run
+# them in process after commit.
+DJANGO_BLINKER = {"BACKGROUND_BACKEND": os.environ.get("SHOP_BACKGROUND_BACKEND") or None}

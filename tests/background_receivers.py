@@ -104,3 +104,7 @@ def failing(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 async def async_book_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
     record("async_book_saved", pk=instance.pk)
+
+
+def book_saved_batched(sender: Any, instance: Any, **kwargs: Any) -> None:
+    record("book_saved_batched", pk=instance.pk, title_in_db=instance.title)

@@ -46,7 +46,33 @@ def test_receiver_calls_durations_and_last_call_are_recorded():
     assert 0 < receiver.mean_seconds <= receiver.max_seconds
     assert receiver.last_called is not None
     assert figures.calls == 2
-    assert figures.last_sent == receiver.last_called
+    assert figures.sends == 2
+    assert figures.last_sent is not None
+    assert figures.last_sent <= receiver.last_called
+
+
+def test_each_send_is_counted_once_whichever_hooks_run():
+    async def later(sender, **kwargs):
+        return None
+
+    signals.post_save.connect(saved, sender=Tag)
+    signals.post_save.connect(saved)
+    signals.post_save.connect(later, sender=Tag)
+    signals.post_save.connect(later)
+    tag = Tag.objects.create(name="a")
+    signals.post_save.send(Tag, instance=tag)
+    figures = activity.for_signal(signals.post_save)
+    assert figures.sends == 2
+    assert figures.calls == 4
+    signals.post_save.disconnect(later)
+
+
+def test_errors_are_counted_under_robust_too(settings):
+    settings.DJANGO_BLINKER = {"ROBUST": True, "ACTIVITY": True}
+    signals.post_save.connect(broken, sender=Tag)
+    Tag.objects.create(name="a")
+    receiver = activity.for_signal(signals.post_save).receivers["tests.test_activity.broken"]
+    assert (receiver.calls, receiver.errors) == (1, 1)
 
 
 def test_errors_are_counted_and_still_raised():
@@ -156,5 +182,6 @@ def test_figures_show_on_the_signal_page(client, django_user_model):
     (row,) = response.context["receivers"]
     assert row.activity.calls == 1
     content = response.content.decode()
-    assert "Receiver calls (this process)" in content
+    assert "Activity (this process)" in content
+    assert "1 send, 1 receiver call, 0 errors" in content
     assert "this process" in content

@@ -27,13 +27,20 @@ class RecordingBackend:
     def __init__(self):
         self.payloads = []
 
+        self.batches = []
+
     def enqueue(self, payload):
         self.payloads.append(json.loads(json.dumps(payload)))
+
+    def enqueue_many(self, payloads):
+        self.batches.append(json.loads(json.dumps(payloads)))
 
 
 class BrokenBackend:
     def enqueue(self, payload):
         raise ConnectionError("broker down")
+
+    enqueue_many = enqueue
 
 
 @pytest.fixture
@@ -262,8 +269,8 @@ def test_post_save_payload_format(backend, author):
 def test_wrapper_mode_follows_the_backend():
     in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
     in_background(signals.post_save, receivers.book_saved, sender=Book, backend="inline")
-    celery_wrapper = wrapper_of(signals.post_save, receivers.book_saved, "background:celery")
-    inline_wrapper = wrapper_of(signals.post_save, receivers.book_saved, "background:inline")
+    celery_wrapper = wrapper_of(signals.post_save, receivers.book_saved, "background:celery:each")
+    inline_wrapper = wrapper_of(signals.post_save, receivers.book_saved, "background:inline:each")
     assert celery_wrapper.django_blinker_mode == "celery"
     assert inline_wrapper.django_blinker_mode == "after_commit"
     assert inspect.unwrap(celery_wrapper) is receivers.book_saved
@@ -434,3 +441,102 @@ def test_disconnect_stops_background_delivery(author):
     Book.objects.create(title="x", author=author)
     assert receivers.CALLS == []
     assert not signals.post_save.is_hooked()
+
+
+# Coalescing -------------------------------------------------------------------------------
+
+
+def batch_pks(batch):
+    return [payload["kwargs"]["instance"]["$model"][1] for payload in batch]
+
+
+def test_coalesce_sends_one_job_per_transaction_in_order(backend, author):
+    in_background(
+        signals.post_save, receivers.book_saved, sender=Book, backend="celery", coalesce=True
+    )
+    with transaction.atomic():
+        books = [Book.objects.create(title=f"b{n}", author=author) for n in range(3)]
+        assert backend.batches == []
+    with transaction.atomic():
+        later = Book.objects.create(title="later", author=author)
+    assert [batch_pks(batch) for batch in backend.batches] == [[b.pk for b in books], [later.pk]]
+    assert backend.payloads == []
+    assert len({p["event"] for batch in backend.batches for p in batch}) == 4
+
+
+def test_coalesce_drops_events_of_a_rolled_back_savepoint(backend, author):
+    in_background(
+        signals.post_save, receivers.book_saved, sender=Book, backend="celery", coalesce=True
+    )
+    with transaction.atomic():
+        first = Book.objects.create(title="first", author=author)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Book.objects.create(title="dropped", author=author)
+            raise RuntimeError
+        with transaction.atomic():
+            inner = Book.objects.create(title="inner kept", author=author)
+        last = Book.objects.create(title="last", author=author)
+    assert [batch_pks(batch) for batch in backend.batches] == [[first.pk, inner.pk, last.pk]]
+
+
+def test_coalesce_after_a_savepoint_rollback_of_the_last_event_keeps_earlier_ones(backend, author):
+    in_background(
+        signals.post_save, receivers.book_saved, sender=Book, backend="celery", coalesce=True
+    )
+    with transaction.atomic():
+        first = Book.objects.create(title="first", author=author)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Book.objects.create(title="dropped", author=author)
+            raise RuntimeError
+        after = Book.objects.create(title="after", author=author)
+    assert sorted(pk for batch in backend.batches for pk in batch_pks(batch)) == [
+        first.pk,
+        after.pk,
+    ]
+
+
+def test_coalesce_rollback_sends_nothing_and_the_next_transaction_starts_afresh(backend, author):
+    in_background(
+        signals.post_save, receivers.book_saved, sender=Book, backend="celery", coalesce=True
+    )
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Book.objects.create(title="rolled back", author=author)
+        raise RuntimeError
+    assert backend.batches == []
+    with transaction.atomic():
+        book = Book.objects.create(title="committed", author=author)
+    assert [batch_pks(batch) for batch in backend.batches] == [[book.pk]]
+
+
+def test_coalesce_outside_atomic_sends_each_event_at_once(backend, author):
+    in_background(
+        signals.post_save, receivers.book_saved, sender=Book, backend="celery", coalesce=True
+    )
+    one = Book.objects.create(title="one", author=author)
+    two = Book.objects.create(title="two", author=author)
+    assert [batch_pks(batch) for batch in backend.batches] == [[one.pk], [two.pk]]
+
+
+def test_coalesce_inline_delivers_every_event_in_order(author):
+    in_background(signals.post_save, receivers.book_saved, sender=Book, coalesce=True)
+    with transaction.atomic():
+        books = [Book.objects.create(title=f"b{n}", author=author) for n in range(1000)]
+        assert receivers.CALLS == []
+    assert [c["pk"] for c in receivers.CALLS] == [b.pk for b in books]
+
+
+def test_deliver_many_goes_on_after_a_failure(author, caplog):
+    payloads = [
+        {
+            "version": 1,
+            "event": f"e-{n}",
+            "signal": "post_save",
+            "receiver": f"tests.background_receivers.{name}",
+            "sender": {"$class": "testapp.Author"},
+            "kwargs": {"instance": encode(author), "using": "default"},
+        }
+        for n, name in enumerate(["failing", "author_saved"])
+    ]
+    failed = background.deliver_many(payloads)
+    assert [(p["event"], type(e)) for p, e in failed] == [("e-0", ValueError)]
+    assert [c["receiver"] for c in receivers.CALLS] == ["failing", "author_saved"]

@@ -12,8 +12,8 @@ from pathlib import Path
 import blinker
 import pytest
 
-from django_blinker import signals
-from tests.testapp.models import Book, Tag
+from django_blinker import activity, signals
+from tests.testapp.models import Author, Book, Tag
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -49,17 +49,23 @@ def order_placed(sender, **kwargs):
 
 
 @pytest.fixture
-def wiring():
+def wiring(settings):
+    settings.DJANGO_BLINKER = {"ACTIVITY": True}
     placed = blinker.signal("order-placed", doc="A customer paid for an order.")
     placed.connect(order_placed)
     signals.post_save.connect(book_saved, sender=Book)
     signals.post_save.connect(notify_search_index, sender=Book)
     signals.post_save.connect(any_model_saved)
     signals.post_delete.connect(tag_deleted, sender=Tag)
+    # Some activity to show, recorded before Playwright's event loop starts in this thread.
+    author = Author.objects.create(name="Ursula")
+    Book.objects.create(title="The Dispossessed", author=author)
+    Tag.objects.create(name="sf").delete()
     yield
     for signal in signals.namespace.values():
         signal._clear_state()
     del blinker.default_namespace["order-placed"]
+    activity.reset()
 
 
 @pytest.fixture
@@ -121,7 +127,9 @@ def test_browse_signals_from_the_admin_index(live_server, admin_user, wiring, br
     assert any("tests.test_browser.book_saved" in text for text in matches)
     page.screenshot(path=str(IMAGES / "signals-search.png"))
 
-    page.click("a[href='/admin/django_blinker/signal/signal/blinker/django_blinker.signals/post_save/']")
+    page.click(
+        "a[href='/admin/django_blinker/signal/signal/blinker/django_blinker.signals/post_save/']"
+    )
     page.wait_for_selector(".db-receivers")
     names = page.locator(".db-receivers .db-name").all_inner_texts()
     assert names == [
@@ -129,7 +137,10 @@ def test_browse_signals_from_the_admin_index(live_server, admin_user, wiring, br
         "tests.test_browser.notify_search_index",
         "tests.test_browser.any_model_saved",
     ]
+    first_row = page.locator(".db-receivers tbody tr").first.inner_text()
+    assert "tests/test_browser.py:" in first_row
     assert "async" in page.locator(".db-receivers tbody tr").nth(1).inner_text()
+    assert "Receiver calls (this process)" in page.locator(".db-facts").inner_text()
     page.screenshot(path=str(IMAGES / "signal-detail.png"), full_page=True)
 
     page.locator(".db-receivers a", has_text="testapp.Book").first.click()
@@ -159,9 +170,7 @@ def test_browse_signals_from_the_admin_index(live_server, admin_user, wiring, br
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     page.screenshot(path=str(IMAGES / "signals-list-dark.png"))
 
-    dark_context = browser.new_context(
-        viewport={"width": 1280, "height": 860}, color_scheme="dark"
-    )
+    dark_context = browser.new_context(viewport={"width": 1280, "height": 860}, color_scheme="dark")
     dark_page = dark_context.new_page()
     dark_page.goto(f"{live_server.url}/admin/login/")
     assert dark_page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")

@@ -68,9 +68,7 @@ def fallback(monkeypatch):
 
 
 def orders(count: int, **fields) -> list[Order]:
-    return Order.objects.bulk_create(
-        Order(number=f"n{n}", total=n, **fields) for n in range(count)
-    )
+    return Order.objects.bulk_create(Order(number=f"n{n}", total=n, **fields) for n in range(count))
 
 
 def test_signals_live_in_django_blinkers_namespace_with_docs():
@@ -155,19 +153,21 @@ def test_bulk_create_of_a_multi_table_child_raises_and_sends_no_post():
 
 def test_bulk_create_failing_in_the_database_sends_no_post():
     Item.objects.create(name="a")
-    with listening("pre_bulk_create", "post_bulk_create") as seen:
-        with pytest.raises(IntegrityError), transaction.atomic():
-            Item.objects.bulk_create([Item(name="a")])
+    with (
+        listening("pre_bulk_create", "post_bulk_create") as seen,
+        pytest.raises(IntegrityError),
+        transaction.atomic(),
+    ):
+        Item.objects.bulk_create([Item(name="a")])
     assert len(seen["pre_bulk_create"].calls) == 1
     assert not seen["post_bulk_create"].calls
 
 
 def test_receivers_for_another_model_are_not_called_and_cost_no_query():
-    with listening(*SIGNALS, sender=Order) as seen:
-        with CaptureQueriesContext(connection) as queries:
-            Item.objects.bulk_create([Item(name="a")])
-            Item.objects.filter(name="a").update(price=3)
-            Item.objects.all().delete()
+    with listening(*SIGNALS, sender=Order) as seen, CaptureQueriesContext(connection) as queries:
+        Item.objects.bulk_create([Item(name="a")])
+        Item.objects.filter(name="a").update(price=3)
+        Item.objects.all().delete()
     assert all(not recorder.calls for recorder in seen.values())
     assert len(queries) == 3
 
@@ -280,9 +280,10 @@ def test_update_through_custom_queryset_manager_and_related_manager():
 
 def test_proxy_querysets_send_with_the_proxy_as_sender():
     Order.objects.create(number="1")
-    with listening("post_update", sender=Order) as concrete, listening(
-        "post_update", sender=ProxyOrder
-    ) as proxy:
+    with (
+        listening("post_update", sender=Order) as concrete,
+        listening("post_update", sender=ProxyOrder) as proxy,
+    ):
         ProxyOrder.objects.update(status="paid")
     assert not concrete["post_update"].calls
     assert proxy["post_update"].calls[0][0] is ProxyOrder
@@ -328,9 +329,12 @@ def test_update_returning_strategy_follows_the_database():
 def test_a_failing_update_sends_pre_but_no_post():
     Item.objects.create(name="a")
     Item.objects.create(name="b")
-    with listening("pre_update", "post_update") as seen:
-        with pytest.raises(IntegrityError), transaction.atomic():
-            Item.objects.filter(name="b").update(name="a")
+    with (
+        listening("pre_update", "post_update") as seen,
+        pytest.raises(IntegrityError),
+        transaction.atomic(),
+    ):
+        Item.objects.filter(name="b").update(name="a")
     assert len(seen["pre_update"].calls) == 1 and not seen["post_update"].calls
 
 
@@ -357,12 +361,15 @@ def test_post_signals_fire_inside_the_callers_transaction_and_roll_back_with_it(
     def later(sender, pks, **kwargs):
         transaction.on_commit(lambda: committed.append(pks))
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with bulk.post_update.connected_to(later), pytest.raises(RuntimeError):
-            with transaction.atomic():
-                Item.objects.update(price=2)
-                assert Item.objects.get().price == 2
-                raise RuntimeError("roll back")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        bulk.post_update.connected_to(later),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        Item.objects.update(price=2)
+        assert Item.objects.get().price == 2
+        raise RuntimeError("roll back")
     assert Item.objects.get().price == 1
     assert callbacks == [] and committed == []
 
@@ -371,9 +378,12 @@ def test_a_post_receiver_that_raises_inside_atomic_rolls_the_bulk_create_back():
     def fail(sender, **kwargs):
         raise RuntimeError("index down")
 
-    with bulk.post_bulk_create.connected_to(fail), pytest.raises(RuntimeError):
-        with transaction.atomic():
-            Item.objects.bulk_create([Item(name="a")])
+    with (
+        bulk.post_bulk_create.connected_to(fail),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        Item.objects.bulk_create([Item(name="a")])
     assert not Item.objects.exists()
 
 
@@ -405,10 +415,13 @@ def test_queryset_delete_keeps_djangos_errors():
 
 def test_queryset_delete_in_a_rolled_back_transaction():
     orders(2)
-    with listening("post_queryset_delete") as seen, pytest.raises(RuntimeError):
-        with transaction.atomic():
-            Order.objects.all().delete()
-            raise RuntimeError
+    with (
+        listening("post_queryset_delete") as seen,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        Order.objects.all().delete()
+        raise RuntimeError
     assert len(seen["post_queryset_delete"].calls) == 1
     assert Order.objects.count() == 2
 
@@ -425,10 +438,33 @@ def test_unobserved_delete_keeps_djangos_queries():
 def test_async_variants_send_the_same_signals():
     from asgiref.sync import async_to_sync
 
+    async def work():
+        (item,) = await Item.objects.abulk_create([Item(name="a")])
+        await Item.objects.filter(name="a").aupdate(price=4)
+        await Item.objects.all().adelete()
+        return item
+
     with listening("post_bulk_create", "post_update", "post_queryset_delete") as seen:
-        (item,) = async_to_sync(Item.objects.abulk_create)([Item(name="a")])
-        async_to_sync(Item.objects.filter(name="a").aupdate)(price=4)
-        async_to_sync(Item.objects.all().adelete)()
+        item = async_to_sync(work)()
     assert seen["post_bulk_create"].kwargs["objs"] == [item]
     assert seen["post_update"].kwargs["pks"] == [item.pk]
     assert seen["post_queryset_delete"].kwargs["pks"] == [item.pk]
+
+
+def test_composes_with_another_queryset_that_overrides_update():
+    from django.db.models import QuerySet
+
+    class PricedQuerySet(QuerySet):
+        def update(self, **kwargs):
+            kwargs.setdefault("price", 99)
+            return super().update(**kwargs)
+
+    class ShopQuerySet(PricedQuerySet, bulk.BulkSignalsQuerySet):
+        pass
+
+    item = Item.objects.create(name="a")
+    with listening("pre_update", "post_update") as seen:
+        assert ShopQuerySet(model=Item).filter(name="a").update(name="b") == 1
+    assert seen["pre_update"].kwargs["values"] == {"name": "b", "price": 99}
+    assert seen["post_update"].kwargs["pks"] == [item.pk]
+    assert Item.objects.get().price == 99

@@ -65,6 +65,7 @@ def events(celery_worker):
         background.disconnect(signal, receiver)
     background.disconnect(signals.post_save, receivers.flaky)
     background.disconnect(signals.post_save, receivers.failing)
+    background.disconnect(signals.post_save, receivers.book_saved_batched)
 
 
 @pytest.fixture
@@ -183,6 +184,27 @@ def test_a_failing_receiver_is_logged_in_the_worker_with_event_id_and_traceback(
     assert f"failing receiver refuses {book.pk}" in log
     assert "Traceback" in log
     assert barrier(events) == []
+
+
+@worker_tests
+def test_coalesced_events_of_one_transaction_run_in_order_in_one_task(events, author):
+    in_background(
+        signals.post_save,
+        receivers.book_saved_batched,
+        sender=Book,
+        backend="celery",
+        coalesce=True,
+    )
+    with transaction.atomic():
+        books = [Book.objects.create(title=f"b{n}", author=author) for n in range(50)]
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Book.objects.create(title="dropped", author=author)
+            raise RuntimeError
+    batched = [r for r in barrier(events) if r["receiver"] == "book_saved_batched"]
+    assert [r["pk"] for r in batched] == [b.pk for b in books]
+    assert len({r["event"] for r in batched}) == 50
+    log = events.worker.log()
+    assert log.count("django_blinker.deliver_batch[") >= 1
 
 
 @pytest.fixture

@@ -281,3 +281,12 @@ def test_find_model_suggests_the_closest_label():
     assert discovery.find_model("testapp.Book") is Book
     with pytest.raises(LookupError, match=r"did you mean 'testapp\.Book'"):
         discovery.find_model("testapp.Bok")
+
+
+def test_signal_modules_check(settings):
+    settings.DJANGO_BLINKER = {"SIGNAL_MODULES": ["tests.extra_signals"]}
+    assert discovery.check_signal_modules() == []
+    settings.DJANGO_BLINKER = {"SIGNAL_MODULES": ["tests.no_such_module", 3, "nowhere.at.all"]}
+    errors = discovery.check_signal_modules()
+    assert [error.id for error in errors] == ["django_blinker.E005"] * 3
+    assert "'tests.no_such_module', which is not an importable module" in errors[0].msg

@@ -93,7 +93,9 @@ def test_nothing_fires_when_no_tracked_field_changed():
 def test_creation_counts_every_tracked_field_that_is_not_none_as_changed_from_none():
     with changes_in_post_save() as seen, field_changes() as fired:
         order = Order.objects.create(number="1", total=5)
-    assert seen == [{"status": Change(None, "new"), "total": Change(None, 5), "data": Change(None, {})}]
+    assert seen == [
+        {"status": Change(None, "new"), "total": Change(None, 5), "data": Change(None, {})}
+    ]
     assert ("status", None, "new", True) in fired
     with field_changes() as fired:
         order.status = "paid"
@@ -232,9 +234,11 @@ def test_a_save_inside_post_save_reports_its_own_changes():
             instance.save(update_fields=["status"])
             seen.append(changes(instance))
 
-    with signals.post_save.connected_to(archive, sender=Ticket):
-        with field_changes(sender=Ticket) as fired:
-            ticket.save()
+    with (
+        signals.post_save.connected_to(archive, sender=Ticket),
+        field_changes(sender=Ticket) as fired,
+    ):
+        ticket.save()
     assert seen[0] == {"status": Change("open", "closed")}
     assert seen[1] == {"status": Change("closed", "archived")}
     assert fired == [("status", "closed", "archived", False), ("status", "open", "closed", False)]
@@ -292,8 +296,11 @@ def test_subclasses_may_add_tracked_fields():
 def test_saves_inside_a_rolled_back_transaction_still_fire():
     ticket = Ticket.objects.create(title="t")
     ticket.status = "closed"
-    with field_changes(sender=Ticket) as fired, pytest.raises(RuntimeError):
-        with transaction.atomic():
-            ticket.save()
-            raise RuntimeError
+    with (
+        field_changes(sender=Ticket) as fired,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        ticket.save()
+        raise RuntimeError
     assert fired == [("status", "open", "closed", False)]

@@ -43,6 +43,7 @@ def connected(settings):
     for signal, receiver, _sender in CONNECTED:
         background.disconnect(signal, receiver)
     background.disconnect(signals.post_save, receivers.failing)
+    background.disconnect(signals.post_save, receivers.book_saved_batched)
     receivers.CALLS.clear()
 
 
@@ -76,7 +77,7 @@ def test_deliver_task_is_a_module_level_task():
     from django_blinker.tasks import deliver_task
 
     assert deliver_task.module_path == "django_blinker.tasks.deliver_task"
-    wrapper = wrapper_of(signals.post_save, receivers.book_saved, "background:tasks")
+    wrapper = wrapper_of(signals.post_save, receivers.book_saved, "background:tasks:each")
     assert wrapper.django_blinker_mode == "tasks"
 
 
@@ -118,6 +119,18 @@ def test_a_failing_receiver_fails_its_task_with_the_traceback(author, caplog):
     assert f"failing receiver refuses {book.pk}" in failed.traceback
     event = failed.args_kwargs["args"][0]["event"]
     assert f"Event {event}: background receiver tests.background_receivers.failing" in caplog.text
+
+
+def test_coalesced_events_of_one_transaction_are_one_task(author):
+    in_background(signals.post_save, receivers.book_saved_batched, sender=Book, coalesce=True)
+    results().delete()
+    with transaction.atomic():
+        books = [Book.objects.create(title=f"b{n}", author=author) for n in range(20)]
+    batch = [r for r in results() if r.task_path.endswith("deliver_batch_task")]
+    assert len(batch) == 1
+    run_worker_in_process()
+    batched = [c["pk"] for c in receivers.CALLS if c["receiver"] == "book_saved_batched"]
+    assert batched == [b.pk for b in books]
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ class BulkItem(models.Model):
     status = models.CharField(max_length=10, default="new")
 
     objects = BulkSignalsManager()
+    plain = models.Manager()  # noqa: DJ012 (Django's own QuerySet: the bench baseline)
 
     def __str__(self) -> str:
         return self.name

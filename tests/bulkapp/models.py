@@ -18,14 +18,14 @@ class Customer(models.Model):
         return self.name
 
 
-class OrderQuerySet(BulkSignalsQuerySet):
-    def open(self):
+class OrderQuerySet(BulkSignalsQuerySet["Order"]):
+    def open(self) -> OrderQuerySet:
         return self.exclude(status="closed")
 
 
-class OrderManager(models.Manager.from_queryset(OrderQuerySet)):
-    def by_number(self, number):
-        return self.get(number=number)
+class OrderManager(models.Manager.from_queryset(OrderQuerySet)):  # type: ignore[misc]
+    def by_number(self, number: str) -> Order:
+        return self.get(number=number)  # type: ignore[no-any-return]
 
 
 @track_fields("status", "total", "customer", "data")

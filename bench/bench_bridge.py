@@ -17,6 +17,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=41)
     parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--passes", type=int, default=4, help="iterations per sample")
     parser.add_argument("--saves", type=int, default=2000)
     parser.add_argument("--only", choices=["P1", "P2"], help="run one group only")
     options = parser.parse_args()
@@ -32,8 +33,9 @@ def main() -> int:
     assert item is not None
 
     def iterate() -> None:
-        for _ in Item.objects.all():
-            pass
+        for _ in range(options.passes):
+            for _ in Item.objects.all():
+                pass
 
     def save() -> None:
         for _ in range(options.saves):
@@ -50,11 +52,14 @@ def main() -> int:
 
     assert "django_blinker" not in installed
     ratios = {}
-    for label, body in (("iterate rows", iterate), ("save()", save)) if options.only != "P2" else ():
+    for label, body in (
+        (("iterate rows", iterate), ("save()", save)) if options.only != "P2" else ()
+    ):
         ratios[f"P1 {label}"] = harness.compare(
             f"P1 {label}: installed and idle vs. not installed",
             {
                 "not installed": (harness.nothing, body, harness.nothing),
+                "not installed (A/A)": (harness.nothing, body, harness.nothing),
                 "installed, idle": (install, body, uninstall),
             },
             options.rounds,
@@ -79,6 +84,11 @@ def main() -> int:
             f"P2 {label}: one receiver on Item",
             {
                 "native Django receiver": (
+                    lambda s=django_signal: s.connect(native_receiver, sender=Item),
+                    body,
+                    lambda s=django_signal: s.disconnect(native_receiver, sender=Item),
+                ),
+                "native Django receiver (A/A)": (
                     lambda s=django_signal: s.connect(native_receiver, sender=Item),
                     body,
                     lambda s=django_signal: s.disconnect(native_receiver, sender=Item),

@@ -12,6 +12,9 @@ import django
 
 
 def setup() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        # One core: no migrations between cores mid-sample.
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
     from django.core.management import call_command
@@ -30,6 +33,9 @@ def compare(
     Each variant is (enter, body, leave): enter/leave switch the variant on and off
     around every round so that drift in the machine hits all variants alike. Samples are
     this thread's CPU time, so other processes on a busy machine do not stretch them.
+    The ratio is the median of per-round ratios to the baseline's sample of the same
+    round (paired, so slow drift cancels); an "A/A" variant identical to the baseline
+    shows how much of a ratio is noise.
     """
     samples: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
@@ -38,6 +44,7 @@ def compare(
         for name in names if number % 2 == 0 else reversed(names):
             enter, body, leave = variants[name]
             enter()
+            body()  # warm up: lazily built caches (Django's and ours) are not measured
             gc.collect()
             gc.disable()
             start = time.thread_time()
@@ -46,11 +53,14 @@ def compare(
             gc.enable()
             leave()
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    base = medians[baseline]
-    print(f"\n{label}  ({rounds} rounds, median CPU time)")
+    ratios = {
+        name: statistics.median(a / b for a, b in zip(values, samples[baseline], strict=True))
+        for name, values in samples.items()
+    }
+    print(f"\n{label}  ({rounds} rounds, median CPU time, median paired ratio)")
     for name, value in medians.items():
-        print(f"  {name:<38} {value * 1000:9.3f} ms   ratio {value / base:6.3f}")
-    return {name: value / base for name, value in medians.items()}
+        print(f"  {name:<38} {value * 1000:9.3f} ms   ratio {ratios[name]:6.3f}")
+    return ratios
 
 
 def nothing() -> None:

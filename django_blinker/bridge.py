@@ -8,9 +8,10 @@ import logging
 import sys
 import threading
 import weakref
-from functools import partial
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Hashable
 from dataclasses import dataclass, field
+from functools import partial
+from types import FrameType
 from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
@@ -49,8 +50,23 @@ _ANY_KEY = _key(ANY)
 
 
 def _cacheable(sender: object) -> bool:
-    # Only senders whose key cannot be reused by another object may key a cache.
-    return sender is None or isinstance(sender, (type, str, int))
+    # Only senders whose dict key matches exactly what Blinker matches may key a cache:
+    # not ints (1 == 1.0 == True in a dict, not to Blinker) nor objects whose id is reused.
+    return sender is None or type(sender) is str or isinstance(sender, type)
+
+
+_PLAN_CACHE_SIZE = 2048
+
+_DISPATCHER_FILE = DjangoSignal.send_robust.__code__.co_filename
+_django_dispatch_logger = logging.getLogger("django.dispatch")
+
+
+def _sent_robustly(caller: FrameType | None) -> bool:
+    """Whether ``caller`` (the frame that called a hook) is Django's send_robust/asend_robust."""
+    if caller is None:
+        return False
+    code = caller.f_code
+    return code.co_filename == _DISPATCHER_FILE and "send_robust" in code.co_qualname
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,7 @@ class BridgedSignal(NamedSignal):
 
     def __init__(self, name: str, source: DjangoSignal | str, doc: str | None = None) -> None:
         self._muted = False
+        self._generation = 0
         # One cache per hook, keyed by sender: (exact, is_async) -> {sender: plan}.
         self._plans: dict[tuple[bool, bool], dict[Any, Plan]] = {
             (exact, is_async): {} for exact in (False, True) for is_async in (False, True)
@@ -189,9 +206,10 @@ class BridgedSignal(NamedSignal):
     @property
     def loaded_django_signal(self) -> DjangoSignal | None:
         """The Django signal if its module is imported already, else None (never imports)."""
-        if self._django_signal is None and isinstance(self._source, str):
-            if self._source.rpartition(".")[0] not in sys.modules:
-                return None
+        source = self._source
+        unloaded = isinstance(source, str) and source.rpartition(".")[0] not in sys.modules
+        if self._django_signal is None and unloaded:
+            return None
         return self.django_signal
 
     @property
@@ -235,8 +253,13 @@ class BridgedSignal(NamedSignal):
                 receiver = ref()
                 if receiver is None:
                     bridged._forget_plans()
-                else:
+                    continue
+                try:
                     receiver(sender, **kwargs)
+                except Exception as error:
+                    if not _sent_robustly(sys._getframe(1)):
+                        raise
+                    bridged._go_on_robustly(plan, ref, receiver, error, sender, kwargs)
 
         hook.__qualname__ = f"{self.name}.{'exact' if exact else 'any'}_sync_hook"
         hook.django_blinker_hook = self  # type: ignore[attr-defined]
@@ -256,8 +279,13 @@ class BridgedSignal(NamedSignal):
                 receiver = ref()
                 if receiver is None:
                     bridged._forget_plans()
-                else:
+                    continue
+                try:
                     await receiver(sender, **kwargs)
+                except Exception as error:
+                    if not _sent_robustly(sys._getframe(1)):
+                        raise
+                    await bridged._go_on_robustly_async(plan, ref, receiver, error, sender, kwargs)
 
         hook.__qualname__ = f"{self.name}.{'exact' if exact else 'any'}_async_hook"
         hook.django_blinker_hook = self  # type: ignore[attr-defined]
@@ -282,6 +310,9 @@ class BridgedSignal(NamedSignal):
     def _plan(self, sender: Any, *, exact: bool, is_async: bool) -> Plan:
         """The receivers one hook calls for ``sender``, cached until the wiring changes."""
         with self._lock:
+            # Plans are forgotten without the lock (GC callbacks, settings, muting): a
+            # plan built across such a change is used once but never cached.
+            generation = self._generation
             self._reap()
             sender_key = _key(sender)
             chosen = self._chosen(sender_key, exact, is_async)
@@ -299,8 +330,13 @@ class BridgedSignal(NamedSignal):
                 if observers and self._tells_observers(sender_key, exact, is_async):
                     refs.insert(0, self._observed_ref(observers, is_async))
             plan: Plan = tuple(refs)
-            if _cacheable(sender):
-                self._plans[exact, is_async][sender] = plan
+            if _cacheable(sender) and generation == self._generation:
+                plans = self._plans[exact, is_async]
+                if len(plans) >= _PLAN_CACHE_SIZE:
+                    # Keyed by strong references: throwaway classes (migrations render
+                    # historical models) must not pile up for the life of the process.
+                    plans.clear()
+                plans[sender] = plan
             return plan
 
     def _tells_observers(self, sender_key: Hashable, exact: bool, is_async: bool) -> bool:
@@ -323,8 +359,63 @@ class BridgedSignal(NamedSignal):
         return itertools.repeat(tell_async if is_async else tell).__next__
 
     def _forget_plans(self) -> None:
+        self._generation += 1
         for plans in self._plans.values():
             plans.clear()
+
+    def _go_on_robustly(
+        self,
+        plan: Plan,
+        failed: ReceiverRef,
+        receiver: Receiver,
+        error: Exception,
+        sender: Any,
+        kwargs: dict[str, Any],
+    ) -> None:
+        """Under Django's send_robust: log each failure, call the rest, raise the first.
+
+        Raising the first error lets Django put it in send_robust's responses.
+        """
+        self._log_robust(receiver, error)
+        for ref in plan[plan.index(failed) + 1 :]:
+            following = ref()
+            if following is None:
+                continue
+            try:
+                following(sender, **kwargs)
+            except Exception as later:
+                self._log_robust(following, later)
+        raise error
+
+    async def _go_on_robustly_async(
+        self,
+        plan: Plan,
+        failed: ReceiverRef,
+        receiver: Receiver,
+        error: Exception,
+        sender: Any,
+        kwargs: dict[str, Any],
+    ) -> None:
+        """The coroutine twin of :meth:`_go_on_robustly`."""
+        self._log_robust(receiver, error)
+        for ref in plan[plan.index(failed) + 1 :]:
+            following = ref()
+            if following is None:
+                continue
+            try:
+                await following(sender, **kwargs)
+            except Exception as later:
+                self._log_robust(following, later)
+        raise error
+
+    def _log_robust(self, receiver: Receiver, error: Exception) -> None:
+        _django_dispatch_logger.error(
+            "Error calling %s (Blinker receiver of %s) in Signal.send_robust() (%s)",
+            getattr(receiver, "__qualname__", repr(receiver)),
+            self.name,
+            error,
+            exc_info=error,
+        )
 
     def _robust_ref(self, ref: ReceiverRef, is_async: bool) -> ReceiverRef:
         """A plan entry that calls the receiver and logs its exception instead of raising."""
@@ -384,6 +475,8 @@ class BridgedSignal(NamedSignal):
         def note(ref: object) -> None:
             if not sys.is_finalizing():
                 self._dead.append((receiver_key, ref))
+                if self.receivers.get(receiver_key) is ref:
+                    self.receivers.pop(receiver_key, None)
                 self._forget_plans()
 
         return note
@@ -445,6 +538,12 @@ class BridgedSignal(NamedSignal):
             )
         if not self.is_model_signal:
             return
+        if isinstance(sender, Model):
+            raise TypeError(
+                f"{self.name} senders are model classes: got a {type(sender).__name__} "
+                f"instance; pass the class {type(sender).__name__} or its label "
+                f"{sender._meta.label!r}"
+            )
         if not (isinstance(sender, type) and issubclass(sender, Model)):
             raise TypeError(
                 f"{self.name} senders are model classes: pass blinker.ANY, a model class or "
@@ -477,7 +576,11 @@ class BridgedSignal(NamedSignal):
         if isinstance(sender, str) and self.is_model_signal:
             labels.when_ready(
                 labels.PendingConnection(
-                    self.name, sender, receiver, partial(self._connect_resolved, receiver, weak=weak)
+                    self.name,
+                    sender,
+                    receiver,
+                    partial(self._connect_resolved, receiver, weak=weak),
+                    owner=self,
                 )
             )
             return receiver
@@ -504,14 +607,10 @@ class BridgedSignal(NamedSignal):
             from django.apps import apps
 
             if not apps.models_ready:
-                labels.discard_pending(
-                    lambda pending: (
-                        pending.signal_name == self.name
-                        and pending.label == sender
-                        and pending.receiver == receiver
-                    )
-                )
+                self._discard_pending(receiver, sender)
                 return
+        if sender is ANY:
+            self._discard_pending(receiver, ANY)
         sender = self._resolve(sender)
         receiver_key = _key(receiver)
         with self._lock:
@@ -525,9 +624,21 @@ class BridgedSignal(NamedSignal):
         if "receiver_disconnected" in self.__dict__ and self.receiver_disconnected.receivers:
             self.receiver_disconnected.send(self, receiver=receiver, sender=sender)
 
+    def _discard_pending(self, receiver: Receiver | None, label: Any) -> None:
+        labels.discard_pending(
+            lambda pending: (
+                pending.owner is self
+                and (receiver is None or pending.receiver == receiver)
+                and (label is ANY or pending.label == label)
+            )
+        )
+
     def has_receivers_for(self, sender: Any) -> bool:
         """Whether a receiver is connected for ``sender`` or for ``ANY``."""
         sender = self._resolve(sender)
+        if self._dead:
+            with self._lock:
+                self._reap()
         if not self._connections:
             return False
         if _ANY_KEY in self._routes:
@@ -647,6 +758,7 @@ class BridgedSignal(NamedSignal):
 
     def _clear_state(self) -> None:
         """Disconnect every receiver and unhook from Django. Useful for tests."""
+        self._discard_pending(None, ANY)
         with self._lock:
             self._reap()
             for receiver_key, connection in list(self._connections.items()):
@@ -682,11 +794,15 @@ def bridge(
     with _bridged_lock:
         existing = _bridged.get(django_signal) or _unresolved_builtin(django_signal)
         if existing is not None:
-            if existing.name != name or target.get(name) is not existing:
+            if existing.name != name:
                 raise ValueError(
-                    f"{django_signal!r} is already bridged as {existing.name!r} in another "
-                    f"namespace or under another name; ask for bridge(..., name="
-                    f"{existing.name!r}) or use that signal"
+                    f"this Django signal is already bridged as {existing.name!r}; "
+                    f"ask for bridge(..., name={existing.name!r}) or use that signal"
+                )
+            if target.get(name) is not existing:
+                raise ValueError(
+                    f"this Django signal is already bridged as {name!r} in another "
+                    "namespace; pass that namespace, or use the signal it holds"
                 )
             return existing
         taken = target.get(name)

@@ -19,7 +19,8 @@ from __future__ import annotations
 from celery import Task, shared_task  # type: ignore[import-untyped]
 from django.db import InterfaceError, OperationalError
 
-from .background import Payload, Retry, deliver, deliver_many
+from .background import Retry, deliver, deliver_many
+from .payload import Payload
 
 MAX_RETRIES = 3
 TASK_NAME = "django_blinker.deliver"

@@ -18,7 +18,7 @@ def check_settings(
     databases: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[checks.CheckMessage]:
-    """E001: the setting is a dict; E002: every key is known; E003: every value has its type."""
+    """E001: the setting is a dict; E002: every key is known; E003: every value is valid."""
     value = getattr(settings, conf.SETTING_NAME, {})
     if not isinstance(value, dict):
         return [
@@ -51,7 +51,46 @@ def check_settings(
                     id="django_blinker.E003",
                 )
             )
+            continue
+        problem = _VALUE_RULES.get(key, _no_rule)(item)
+        if problem:
+            errors.append(
+                checks.Error(
+                    f"{conf.SETTING_NAME}[{key!r}] is {item!r}: {problem}.",
+                    id="django_blinker.E003",
+                )
+            )
     return errors
+
+
+def _no_rule(value: Any) -> str | None:
+    return None
+
+
+def _background_backend(value: str | None) -> str | None:
+    choices = (None, "inline", "celery", "tasks")
+    if value in choices:
+        return None
+    return f"expected one of {', '.join(map(repr, choices))}"
+
+
+def _signal_modules(value: Sequence[Any]) -> str | None:
+    wrong = [item for item in value if not isinstance(item, str)]
+    return f"every entry must be a dotted module path (str), not {wrong[0]!r}" if wrong else None
+
+
+def _tasks_backend(value: str) -> str | None:
+    aliases = getattr(settings, "TASKS", None)
+    if isinstance(aliases, dict) and value not in aliases:
+        return f"expected an alias of settings.TASKS: {', '.join(map(repr, aliases))}"
+    return None
+
+
+_VALUE_RULES: dict[str, Any] = {
+    "BACKGROUND_BACKEND": _background_backend,
+    "SIGNAL_MODULES": _signal_modules,
+    "TASKS_BACKEND": _tasks_backend,
+}
 
 
 def check_lazy_senders(

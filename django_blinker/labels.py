@@ -20,6 +20,7 @@ class PendingConnection:
     label: str
     receiver: Callable[..., Any]
     complete: Callable[[type[Model]], None]
+    owner: object = None
 
 
 _pending: list[PendingConnection] = []
@@ -34,9 +35,12 @@ def model_labels() -> list[str]:
 def lookup_error(label: str) -> LookupError:
     """A ``LookupError`` naming ``label`` and the closest installed model."""
     message = f"{label!r} is not an installed model"
-    close = difflib.get_close_matches(label, model_labels(), n=1, cutoff=0.6)
+    known = model_labels()
+    close = [name for name in known if name.rpartition(".")[2].lower() == label.lower()][:1]
     if not close:
-        folded = {name.lower(): name for name in model_labels()}
+        close = difflib.get_close_matches(label, known, n=1, cutoff=0.6)
+    if not close:
+        folded = {name.lower(): name for name in known}
         close = [folded[key] for key in difflib.get_close_matches(label.lower(), list(folded), n=1)]
     if close:
         message += f"; did you mean {close[0]!r}?"

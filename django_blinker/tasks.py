@@ -24,7 +24,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from . import conf
-from .background import Payload, deliver, deliver_many
+from .background import deliver, deliver_many
+from .payload import Payload
 
 
 def _task_decorator() -> Any:

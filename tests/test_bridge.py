@@ -192,7 +192,11 @@ def test_sender_confused_with_any_is_refused(sender):
     ("sender", "error", "message"),
     [
         (None, TypeError, "post_save senders are model classes.*not None"),
-        (Author(name="x"), TypeError, "post_save senders are model classes"),
+        (
+            Author(name="x"),
+            TypeError,
+            "got a Author instance; pass the class Author or its label 'testapp.Author'",
+        ),
         (str, TypeError, "post_save senders are model classes.*not <class 'str'>"),
     ],
 )
@@ -412,8 +416,10 @@ def test_bridge_returns_the_same_signal_for_the_same_django_signal():
 def test_bridge_refuses_a_taken_name_and_a_second_name():
     with pytest.raises(ValueError, match="the name 'post_save' is already taken"):
         bridge(Signal(), name="post_save")
-    with pytest.raises(ValueError, match="already bridged as 'post_save'"):
+    with pytest.raises(ValueError, match="already bridged as 'post_save'; ask for bridge"):
         bridge(django_signals.post_save, name="saved")
+    with pytest.raises(ValueError, match="already bridged as 'post_save' in another namespace"):
+        bridge(django_signals.post_save, name="post_save", namespace=blinker.Namespace())
     assert bridge(django_signals.post_save, name="post_save") is signals.post_save
     with pytest.raises(TypeError, match=r"bridge\(\) takes a django\.dispatch\.Signal"):
         bridge(signals.post_save, name="x")  # type: ignore[arg-type]
@@ -462,3 +468,107 @@ def test_fast_m2m_add_kept_until_an_m2m_receiver_listens_for_that_through_model(
     assert [kwargs["action"] for _, kwargs in calls.calls] == ["pre_add", "post_add"]
     signals.m2m_changed.disconnect(calls)
     assert add_queries("unhooked") == idle
+
+
+def test_djangos_send_robust_reaches_every_blinker_receiver_and_reports_failures(caplog):
+    later = Calls()
+
+    def broken(sender, **kwargs):
+        raise RuntimeError("first")
+
+    def also_broken(sender, **kwargs):
+        raise ValueError("second")
+
+    signals.post_save.connect(broken, sender=Tag)
+    signals.post_save.connect(also_broken, sender=Tag)
+    signals.post_save.connect(later, sender=Tag)
+    with caplog.at_level(logging.ERROR, "django.dispatch"):
+        responses = django_signals.post_save.send_robust(sender=Tag, instance=None)
+    assert len(later.calls) == 1
+    assert [type(response).__name__ for _, response in responses] == ["RuntimeError"]
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert "broken (Blinker receiver of post_save)" in logged
+    assert "also_broken (Blinker receiver of post_save)" in logged
+    with pytest.raises(RuntimeError, match="first"):
+        django_signals.post_save.send(sender=Tag, instance=None)
+    assert len(later.calls) == 1
+
+
+def test_djangos_asend_robust_reaches_every_coroutine_receiver():
+    import asyncio
+
+    seen = []
+
+    async def broken(sender, **kwargs):
+        raise RuntimeError("first")
+
+    async def later(sender, **kwargs):
+        seen.append(sender)
+
+    signals.post_save.connect(broken, sender=Tag)
+    signals.post_save.connect(later, sender=Tag)
+    responses = asyncio.run(django_signals.post_save.asend_robust(sender=Tag, instance=None))
+    assert seen == [Tag]
+    assert [type(response).__name__ for _, response in responses] == ["RuntimeError"]
+
+
+def test_numeric_senders_match_as_in_blinker():
+    calls = Calls()
+    payment = Signal()
+    bridged = bridge(payment, name="payment_for_numeric_test")
+    try:
+        bridged.connect(calls, sender=1)
+        payment.send(sender=1)
+        payment.send(sender=1.0)
+        payment.send(sender=True)
+        # Blinker matches ints by value (True == 1 too) and every other object by identity.
+        plain = blinker.Signal()
+        plain.connect(calls, sender=1)
+        expected = [sender for sender in (1, 1.0, True) if plain.has_receivers_for(sender)]
+        assert [sender for sender, _ in calls.calls] == expected == [1, True]
+        assert bridged.send(1.0) == []
+    finally:
+        del signals.namespace["payment_for_numeric_test"]
+
+
+def test_dead_weak_receiver_no_longer_counts_as_connected():
+    def receiver(sender, **kwargs):
+        return None
+
+    signals.post_save.connect(receiver, sender=Tag)
+    del receiver
+    gc.collect()
+    assert not signals.post_save.receivers
+    assert not signals.post_save.has_receivers_for(Tag)
+
+
+def test_disconnect_from_any_before_the_registry_is_ready_forgets_waiting_labels(monkeypatch):
+    from django_blinker import labels
+
+    calls = Calls()
+    monkeypatch.setattr(labels.apps, "models_ready", False)
+    signals.post_save.connect(calls, sender="testapp.Book")
+    with signals.post_save.connected_to(calls, sender="testapp.Tag"):
+        pass
+    signals.post_save.disconnect(calls)
+    monkeypatch.setattr(labels.apps, "models_ready", True)
+    assert labels.resolve_pending() == []
+    assert not signals.post_save.receivers
+
+
+def test_plan_caches_do_not_keep_throwaway_senders_alive_without_bound():
+    import weakref
+
+    from django_blinker.bridge import _PLAN_CACHE_SIZE
+
+    calls = Calls()
+    signals.class_prepared.connect(calls)
+    classes = [type(f"Throwaway{n}", (), {}) for n in range(_PLAN_CACHE_SIZE + 10)]
+    first = weakref.ref(classes[0])
+    for cls in classes:
+        signals.class_prepared.django_signal.send(sender=cls)
+    assert len(calls.calls) == len(classes)
+    calls.calls.clear()
+    del classes, cls
+    gc.collect()
+    assert first() is None

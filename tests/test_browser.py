@@ -140,7 +140,7 @@ def test_browse_signals_from_the_admin_index(live_server, admin_user, wiring, br
     first_row = page.locator(".db-receivers tbody tr").first.inner_text()
     assert "tests/test_browser.py:" in first_row
     assert "async" in page.locator(".db-receivers tbody tr").nth(1).inner_text()
-    assert "Receiver calls (this process)" in page.locator(".db-facts").inner_text()
+    assert "Activity (this process)" in page.locator(".db-facts").inner_text()
     page.screenshot(path=str(IMAGES / "signal-detail.png"), full_page=True)
 
     page.locator(".db-receivers a", has_text="testapp.Book").first.click()

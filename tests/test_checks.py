@@ -45,3 +45,27 @@ def test_value_of_the_wrong_type_is_named(value):
 
 def test_resolved_lazy_senders_pass():
     assert check_lazy_senders() == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            {"BACKGROUND_BACKEND": "celeri"},
+            "['BACKGROUND_BACKEND'] is 'celeri': expected one of None, 'inline', 'celery', 'tasks'",
+        ),
+        (
+            {"SIGNAL_MODULES": ["shop.signals", 1]},
+            "['SIGNAL_MODULES'] is ['shop.signals', 1]: every entry must be a dotted module path",
+        ),
+        (
+            {"TASKS_BACKEND": "nope"},
+            "['TASKS_BACKEND'] is 'nope': expected an alias of settings.TASKS: 'default'",
+        ),
+    ],
+)
+def test_values_outside_their_choices_are_named(setting, message):
+    with override_settings(DJANGO_BLINKER=setting, TASKS={"default": {}}):
+        [error] = check_settings()
+    assert error.id == "django_blinker.E003"
+    assert message in error.msg

@@ -78,3 +78,10 @@ def test_label_that_never_resolves_is_a_system_check_error():
     assert "django_blinker.E004" in result.stderr
     assert "tests.badlabel.models.book_saved was connected to post_save" in result.stderr
     assert "did you mean 'testapp.Book'?" in result.stderr
+
+
+def test_bare_model_name_suggests_its_label():
+    with pytest.raises(
+        LookupError, match=r"'Book' is not an installed model; did you mean 'testapp\.Book'\?"
+    ):
+        labels.resolve("Book")

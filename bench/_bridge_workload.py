@@ -10,7 +10,6 @@ caller can subtract the cost of start-up.
 from __future__ import annotations
 
 import gc
-import os
 import sys
 
 import django
@@ -18,14 +17,14 @@ from django.conf import settings
 
 
 def main(variant: str, workload: str, passes: int) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
-    if variant != "absent":
-        from bench import settings as bench_settings
+    from bench import settings as bench_settings
 
-        settings.configure(
-            **{k: getattr(bench_settings, k) for k in dir(bench_settings) if k.isupper()}
-            | {"INSTALLED_APPS": [*bench_settings.INSTALLED_APPS, "django_blinker"]}
-        )
+    # Every variant is configured the same way; only INSTALLED_APPS differs.
+    installed = [*bench_settings.INSTALLED_APPS]
+    if variant != "absent":
+        installed.append("django_blinker")
+    values = {name: getattr(bench_settings, name) for name in dir(bench_settings) if name.isupper()}
+    settings.configure(**(values | {"INSTALLED_APPS": installed}))
     django.setup()
     from django.core.management import call_command
     from django.db.models import signals as django_signals

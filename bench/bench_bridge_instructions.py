@@ -11,6 +11,8 @@ a machine whose timings wander by 5%. ``python -m bench.bench_bridge_instruction
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import re
 import shutil
 import subprocess
@@ -23,6 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def instructions(variant: str, workload: str, passes: int) -> int:
     result = subprocess.run(
         [
+            # Same hash seed and address layout in every run: dicts keyed by strings and
+            # by id() then probe the same way, and the counts repeat.
+            "setarch",
+            platform.machine(),
+            "-R",
             "valgrind",
             "--tool=callgrind",
             "--callgrind-out-file=/dev/null",
@@ -34,6 +41,7 @@ def instructions(variant: str, workload: str, passes: int) -> int:
             str(passes),
         ],
         cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
         capture_output=True,
         text=True,
         check=True,

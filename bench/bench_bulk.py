@@ -121,12 +121,13 @@ def main() -> int:
     postgres = os.environ.get("DJANGO_BLINKER_DB") == "postgres"
     if postgres:
         _create_postgres_database()
-    harness.setup()
+    harness.setup(extra_apps=("bench.bulkbench",))
 
     from django.db import connection
     from django.db.models import F
 
-    from bench.benchapp.models import BulkItem, Item, TrackedItem
+    from bench.benchapp.models import Item
+    from bench.bulkbench.models import BulkItem, TrackedItem
     from django_blinker import bulk
 
     for model in (Item, BulkItem, TrackedItem):

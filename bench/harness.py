@@ -11,11 +11,20 @@ from collections.abc import Callable
 import django
 
 
-def setup() -> None:
+def setup(extra_apps: tuple[str, ...] = ()) -> None:
     if hasattr(os, "sched_setaffinity"):
         # One core: no migrations between cores mid-sample.
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    if extra_apps:
+        from django.conf import settings
+
+        from bench import settings as bench_settings
+
+        values = {k: getattr(bench_settings, k) for k in dir(bench_settings) if k.isupper()}
+        values["INSTALLED_APPS"] = [*bench_settings.INSTALLED_APPS, *extra_apps]
+        settings.configure(**values)
+    else:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
     from django.core.management import call_command
 
@@ -44,7 +53,6 @@ def compare(
         for name in names if number % 2 == 0 else reversed(names):
             enter, body, leave = variants[name]
             enter()
-            body()  # warm up: lazily built caches (Django's and ours) are not measured
             gc.collect()
             gc.disable()
             start = time.thread_time()

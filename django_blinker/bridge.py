@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from blinker import ANY, NamedSignal, Namespace
 from django.db.models import Model
-from django.db.models.signals import ModelSignal
+from django.db.models.signals import ModelSignal, post_init
 from django.dispatch import Signal as DjangoSignal
 from django.utils.module_loading import import_string
 
@@ -56,6 +56,9 @@ def _cacheable(sender: object) -> bool:
 
 
 _PLAN_CACHE_SIZE = 2048
+
+_POST_INIT_PATH = "django.db.models.signals.post_init"
+_NOTHING: Any = object()
 
 _DISPATCHER_FILE = DjangoSignal.send_robust.__code__.co_filename
 _django_dispatch_logger = logging.getLogger("django.dispatch")
@@ -173,12 +176,13 @@ class BridgedSignal(NamedSignal):
         self._hook_counts: dict[tuple[Hashable, bool], int] = {}
         self._dead: list[tuple[Hashable, object]] = []
         self._order = itertools.count()
-        self._hooks = {
-            (exact, is_async): (self._async_hook if is_async else self._sync_hook)(
-                self._plans[exact, is_async], exact=exact
-            )
-            for exact, is_async in self._plans
-        }
+        self._hooks: dict[tuple[bool, bool], Callable[..., Any]] = {}
+        for exact in (False, True):
+            sync_hook = self._sync_hook(self._plans[exact, False], exact=exact)
+            if source in (_POST_INIT_PATH, post_init):
+                sync_hook = self._post_init_hook(sync_hook, self._plans[exact, False], exact=exact)
+            self._hooks[exact, False] = sync_hook
+            self._hooks[exact, True] = self._async_hook(self._plans[exact, True], exact=exact)
 
     @property
     def is_muted(self) -> bool:
@@ -262,6 +266,46 @@ class BridgedSignal(NamedSignal):
                     bridged._go_on_robustly(plan, ref, receiver, error, sender, kwargs)
 
         hook.__qualname__ = f"{self.name}.{'exact' if exact else 'any'}_sync_hook"
+        hook.django_blinker_hook = self  # type: ignore[attr-defined]
+        return hook
+
+    def _post_init_hook(
+        self, general: Callable[..., None], plans: dict[Any, Plan], *, exact: bool
+    ) -> Callable[..., None]:
+        """:meth:`_sync_hook` for post_init, sent for every row a queryset loads.
+
+        Django sends it with ``instance`` alone; naming that argument instead of packing
+        ``**kwargs`` and unpacking it again saves a dict per row. Anything else goes to
+        the general hook.
+        """
+        bridged = self
+
+        def hook(
+            signal: DjangoSignal, sender: Any, instance: Any = _NOTHING, **kwargs: Any
+        ) -> None:
+            if kwargs or instance is _NOTHING:
+                if instance is not _NOTHING:
+                    kwargs["instance"] = instance
+                return general(signal=signal, sender=sender, **kwargs)
+            try:
+                plan = plans[sender]
+            except (KeyError, TypeError):
+                plan = bridged._plan(sender, exact=exact, is_async=False)
+            for ref in plan:
+                receiver = ref()
+                if receiver is None:
+                    bridged._forget_plans()
+                    continue
+                try:
+                    receiver(sender, instance=instance)
+                except Exception as error:
+                    if not _sent_robustly(sys._getframe(1)):
+                        raise
+                    arguments = {"instance": instance}
+                    bridged._go_on_robustly(plan, ref, receiver, error, sender, arguments)
+            return None
+
+        hook.__qualname__ = general.__qualname__
         hook.django_blinker_hook = self  # type: ignore[attr-defined]
         return hook
 

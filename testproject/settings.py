@@ -70,4 +70,8 @@ LOGGING = {
 
 # Background receivers (testproject/shop/background.py): "celery", "tasks", or unset to run
 # them in process after commit.
-DJANGO_BLINKER = {"BACKGROUND_BACKEND": os.environ.get("SHOP_BACKGROUND_BACKEND") or None}
+DJANGO_BLINKER = {
+    "BACKGROUND_BACKEND": os.environ.get("SHOP_BACKGROUND_BACKEND") or None,
+    # The demo's app events and private hook namespace, listed in the admin's signal pages.
+    "SIGNAL_MODULES": ["testproject.shop.events", "testproject.shop.hooks"],
+}

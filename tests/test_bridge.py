@@ -572,3 +572,16 @@ def test_plan_caches_do_not_keep_throwaway_senders_alive_without_bound():
     del classes, cls
     gc.collect()
     assert first() is None
+
+
+def test_post_init_sent_by_hand_with_other_arguments_still_arrives_exactly():
+    calls = Calls()
+    signals.post_init.connect(calls, sender=Tag)
+    signals.post_init.django_signal.send(sender=Tag, instance="i", extra=1)
+    signals.post_init.django_signal.send(sender=Tag, extra=2)
+    signals.post_init.django_signal.send(sender=Tag, instance="j")
+    assert calls.calls == [
+        (Tag, {"instance": "i", "extra": 1}),
+        (Tag, {"extra": 2}),
+        (Tag, {"instance": "j"}),
+    ]

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.db.models import signals as django_signals
 
 from django_blinker import signals
@@ -61,6 +62,9 @@ def test_coroutine_receiver_is_awaited_without_a_thread_hop_on_asend():
         seen.clear()
         await django_signals.post_save.asend(sender=Tag, instance=tag, created=False)
         assert seen == [(caller, {"instance": tag, "created": False})]
+        # The executor thread's connection would outlive the test and block dropping
+        # the PostgreSQL test database.
+        await sync_to_async(connections.close_all)()
 
     signals.post_save.connect(receiver, sender=Tag)
     asyncio.run(main())

@@ -6,7 +6,6 @@ to Redis); on any database the worker loop also runs in process, in batch mode.
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 
 import pytest
@@ -19,12 +18,7 @@ from tests import background_receivers as receivers
 from tests.testapp.models import Author, Book
 from tests.workers import Events, Worker, new_key, python, worker_env
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        importlib.util.find_spec("django_tasks_db") is None, reason="needs django-tasks-db"
-    ),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CONNECTED = [
     (signals.post_save, receivers.book_saved, Book),

@@ -8,22 +8,61 @@ outside ``atomic``. Disconnect with :func:`disconnect` and the receiver you conn
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Literal, TypeVar, overload
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from blinker import ANY, Signal
-from django.db import DEFAULT_DB_ALIAS, transaction
-
-from . import conf
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 F = TypeVar("F", bound=Callable[..., Any])
 Mode = Literal["after_commit", "celery", "tasks"]
 
 logger = logging.getLogger("django_blinker")
+
+_collectors: list[list[Exception]] = []
+
+
+def at_commit(callback: Callable[[], None], using: str | None) -> None:
+    """Run ``callback`` once the transaction on ``using`` commits, or now outside one.
+
+    ``callback`` must not raise (it runs as a robust commit callback). Outside ``atomic``
+    this does not touch the connection: ``request_finished`` runs after Django closed it,
+    and ``transaction.on_commit`` would open a new one to find out there is no transaction.
+    """
+    alias = using or DEFAULT_DB_ALIAS
+    if connections[alias].in_atomic_block:
+        transaction.on_commit(callback, using=alias, robust=True)
+    else:
+        callback()
+
+
+def failed(error: Exception, what: str) -> None:
+    """Report a receiver's exception at commit: logged with its traceback, never raised.
+
+    The data has committed, so raising would undo nothing; it would only make Django skip
+    every commit callback queued after this one (other receivers' events among them).
+    Inside :func:`collect_failures` the exception is also kept for the caller.
+    """
+    logger.error("%s raised at commit", what, exc_info=error)
+    if _collectors:
+        _collectors[-1].append(error)
+
+
+@contextlib.contextmanager
+def collect_failures() -> Iterator[list[Exception]]:
+    """Keep the exceptions that :func:`failed` reports in this block (for test helpers,
+    which re-raise them once every commit callback has run)."""
+    found: list[Exception] = []
+    _collectors.append(found)
+    try:
+        yield found
+    finally:
+        _collectors.remove(found)
 
 
 class DeferredReceiver:
@@ -41,25 +80,19 @@ class DeferredReceiver:
         self.signal = signal
 
     def __call__(self, sender: Any, /, **kwargs: Any) -> None:
-        call = functools.partial(self._run, sender, kwargs)
-        transaction.on_commit(call, using=kwargs.get("using") or DEFAULT_DB_ALIAS)
+        at_commit(functools.partial(self._run, sender, kwargs), kwargs.get("using"))
 
     def _run(self, sender: Any, kwargs: dict[str, Any]) -> None:
         receiver = self.__wrapped__
         if iscoroutinefunction(receiver):
             receiver = async_to_sync(receiver)
-        if not conf.robust():
-            receiver(sender, **kwargs)
-            return
         try:
             receiver(sender, **kwargs)
-        except Exception:
-            logger.exception(
-                "After-commit receiver %s.%s of signal %r raised for sender %r",
-                receiver.__module__,
-                receiver.__qualname__,
-                getattr(self.signal, "name", self.signal),
-                sender,
+        except Exception as error:
+            failed(
+                error,
+                f"after-commit receiver {receiver.__module__}.{receiver.__qualname__} of "
+                f"signal {getattr(self.signal, 'name', self.signal)!r} (sender {sender!r})",
             )
 
     def __repr__(self) -> str:
@@ -152,8 +185,9 @@ def on_commit(
         @on_commit(signals.post_save, sender="shop.Order")
         def mail_receipt(sender, instance, created, **kwargs): ...
 
-    Undo with :func:`disconnect`. With ``DJANGO_BLINKER = {"ROBUST": True}`` an exception
-    raised at commit is logged on the ``django_blinker`` logger instead of propagating.
+    Undo with :func:`disconnect`. An exception raised at commit is logged on the
+    ``django_blinker`` logger and never propagates, whatever ``ROBUST`` says: the data has
+    committed, and raising would only skip the commit callbacks after it.
     """
 
     def connect(function: F) -> F:

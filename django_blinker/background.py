@@ -1,54 +1,71 @@
 """Receivers that run in a background worker, after the sending transaction commits.
 
 ``in_background(signal, receiver, sender=...)`` turns each signal into a JSON payload
-while the signal is sent, and enqueues it once the transaction commits: on Celery
-(``backend="celery"``, see :mod:`django_blinker.celery`), on Django's Tasks framework
-(``backend="tasks"``, see :mod:`django_blinker.tasks`), or, with no backend, runs it in
-process at commit through the same JSON round trip. The worker imports the receiver by
-its dotted path and calls ``receiver(sender, **kwargs)`` with the kwargs restored.
+(:mod:`django_blinker.payload`) while the signal is sent, signs it
+(:mod:`django_blinker.message`) and hands it on:
 
-The payload format is described in :mod:`django_blinker.payload`.
+- with ``OUTBOX`` on, to the outbox table, in the sending transaction
+  (:mod:`django_blinker.outbox`); a relay publishes it later;
+- to a django-tasks-db backend on the sending database, in the sending transaction;
+- otherwise, at commit, to Celery (``backend="celery"``) or Django's Tasks framework
+  (``backend="tasks"``) within ``PUBLISH_TIMEOUT``; or, with ``backend="inline"``, to the
+  receiver in this process, through the same signed round trip a worker sees.
+
+The worker runs only receivers connected with ``in_background`` in its own process
+(:mod:`django_blinker.delivery`): connect them where every process imports them, such as
+an app's ``ready()`` or its ``signals`` module.
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
-import importlib
 import inspect
-import json
-import logging
 import sys
 import threading
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, overload
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar, overload
 
-from asgiref.sync import async_to_sync, iscoroutinefunction
 from blinker import ANY, Signal
-from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS, transaction
-from django.utils.module_loading import import_string
+from django.db import DEFAULT_DB_ALIAS
 
-from . import conf
-from .after_commit import DeferredReceiver, Mode, connect_deferred, disconnect_deferred
+from . import conf, delivery
+from .after_commit import (
+    DeferredReceiver,
+    Mode,
+    at_commit,
+    connect_deferred,
+    disconnect_deferred,
+    failed,
+)
 from .bridge import namespace
-from .payload import PAYLOAD_VERSION, Payload, RowGone, decode, encode
+from .delivery import Event, Retry, current_event, deliver, once_per_event
+from .message import PAYLOAD_VERSION, Envelope, Payload
+from .payload import encode, encode_origin
+from .publish import enqueue_failed, publish, publish_or_report
+
+__all__ = [
+    "BACKENDS",
+    "BackgroundReceiver",
+    "Event",
+    "Retry",
+    "current_event",
+    "deliver",
+    "disconnect",
+    "enqueue_failed",
+    "in_background",
+    "is_inline",
+    "once_per_event",
+    "receiver_id",
+    "run_inline",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 BACKENDS: dict[str, Mode] = {"celery": "celery", "tasks": "tasks", "inline": "after_commit"}
-
-logger = logging.getLogger("django_blinker")
-
-enqueue_failed = Signal(
-    doc="Sent when a committed event could not be enqueued (broker down...). Sender: the "
-    "backend name; keywords ``payload`` and ``error``. Connect to keep the event elsewhere."
-)
 
 _UNSERIALISABLE = {
     "pre_init": "'args' and 'kwargs' (the raw constructor arguments)",
@@ -56,7 +73,6 @@ _UNSERIALISABLE = {
     "pre_migrate": "'app_config', 'plan' and 'apps'",
     "post_migrate": "'app_config', 'plan' and 'apps'",
     "class_prepared": "the sender (a model class being defined)",
-    "request_started": "'environ' or 'scope'",
     "got_request_exception": "'request'",
     "setting_changed": "'value' (any Python object)",
     "template_rendered": "'template' and 'context'",
@@ -69,111 +85,72 @@ _UNSERIALISABLE = {
     "task_finished": "'task_result'",
 }
 _DELETE_SIGNALS = frozenset({"pre_delete", "post_delete"})
-
-
-class _Backend(Protocol):
-    def enqueue(self, payload: Payload) -> None: ...
-
-    def enqueue_many(self, payloads: list[Payload]) -> None: ...
-
-
-@dataclass(frozen=True)
-class Event:
-    """The event a background receiver is running for (see :func:`current_event`)."""
-
-    id: str
-    signal: str
-    receiver: str
-
-
-_current_event: contextvars.ContextVar[Event | None] = contextvars.ContextVar(
-    "django_blinker_event", default=None
+# What of a request travels: never headers, cookies or the body.
+_ENVIRON_KEYS = (
+    *("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "SCRIPT_NAME", "SERVER_NAME"),
+    *("SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "wsgi.url_scheme"),
 )
+_SCOPE_KEYS = ("type", "method", "path", "root_path", "scheme", "http_version", "client", "server")
 
 
-def current_event() -> Event | None:
-    """The event being delivered, inside a background receiver; its ``id`` is unique per
-    event and the same on every retry, so receivers can use it to stay idempotent."""
-    return _current_event.get()
+def _request_started_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    reduced: dict[str, Any] = {}
+    if isinstance(kwargs.get("environ"), dict):
+        environ = kwargs["environ"]
+        reduced["environ"] = {
+            k: environ[k] for k in _ENVIRON_KEYS if isinstance(environ.get(k), str)
+        }
+    if isinstance(kwargs.get("scope"), dict):
+        scope = kwargs["scope"]
+        kept = {k: scope[k] for k in _SCOPE_KEYS if scope.get(k) is not None}
+        query = scope.get("query_string")
+        if isinstance(query, bytes):
+            kept["query_string"] = query.decode("latin-1")
+        reduced["scope"] = kept
+    return reduced
 
 
-class Retry(Exception):
-    """Raise from a background receiver to ask for another attempt later (Celery retries
-    it, see :mod:`django_blinker.celery`; the Tasks framework has no retries)."""
+_REDUCERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "request_started": _request_started_kwargs,
+}
 
 
-# Receivers a worker can import ----------------------------------------------------------
-
-
-def receiver_path(receiver: Callable[..., Any]) -> str:
-    """The dotted path a worker imports ``receiver`` by; ``ValueError`` if it has none."""
+def receiver_id(receiver: Callable[..., Any]) -> str:
+    """The id a message names ``receiver`` by (``module.name``); ``ValueError`` for a
+    receiver that has no stable one (lambdas, closures, methods, ``__main__``)."""
     qualname = getattr(receiver, "__qualname__", None)
     module = getattr(receiver, "__module__", None)
     if not (inspect.isfunction(receiver) and qualname and module):
         raise ValueError(
             f"{receiver!r} cannot run in a worker: background receivers are module-level "
-            "functions, which a worker imports by their dotted path"
+            "functions, which every process connects under the same name"
         )
     if "<lambda>" in qualname or "<locals>" in qualname or "." in qualname:
         raise ValueError(
-            f"{module}.{qualname} cannot run in a worker: a worker imports receivers by "
-            "dotted path, so define it with 'def' at module level (not a lambda, closure, "
-            "method or function defined inside another function)"
+            f"{module}.{qualname} cannot run in a worker: define it with 'def' at module "
+            "level (not a lambda, closure, method or function defined inside another "
+            "function), so that every process knows it by the same name"
         )
     if module == "__main__":
         raise ValueError(
-            f"{qualname} is defined in __main__, which a worker cannot import; move it "
-            "into an importable module"
+            f"{qualname} is defined in __main__, which a worker does not run; move it "
+            "into a module that every process imports"
         )
     return f"{module}.{qualname}"
 
 
-def _check_importable(path: str, receiver: Callable[..., Any]) -> str | None:
-    try:
-        found = import_string(path)
-    except ImportError as error:
-        return f"{path} cannot be imported ({error})"
-    if inspect.unwrap(found) is not inspect.unwrap(receiver):
-        return f"{path} imports {found!r}, not the connected receiver {receiver!r}"
-    return None
-
-
-def check_receivers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """E006: every background receiver imports, by its dotted path, as itself."""
-    errors: list[checks.CheckMessage] = []
-    for wrapper in list(_background_wrappers):
-        path = getattr(wrapper, "path", "")
-        problem = _check_importable(path, wrapper.__wrapped__)
-        if problem:
-            errors.append(
-                checks.Error(
-                    f"Background receiver {problem}; a worker could not run it.",
-                    hint="Connect module-level functions that keep their name in their module.",
-                    obj=wrapper.__wrapped__,
-                    id="django_blinker.E006",
-                )
-            )
-    return errors
-
-
-# Backends and delivery ------------------------------------------------------------------
+receiver_path = receiver_id
 
 
 def configured_backend() -> str:
     """``DJANGO_BLINKER["BACKGROUND_BACKEND"]``: ``"celery"``, ``"tasks"`` or ``"inline"``."""
-    name = conf.get("BACKGROUND_BACKEND") or "inline"
+    name = conf.settings().background_backend
     if name not in BACKENDS:
         raise ImproperlyConfigured(
             f"{conf.SETTING_NAME}['BACKGROUND_BACKEND'] is {name!r}; expected one of "
             f"{', '.join(repr(key) for key in BACKENDS)} or None"
         )
-    return str(name)
-
-
-@functools.cache
-def _backend(name: str) -> _Backend:
-    module: Any = importlib.import_module(f"django_blinker.{name}")
-    return module  # type: ignore[no-any-return]
+    return name
 
 
 _inline_depth = 0
@@ -183,7 +160,8 @@ _inline_lock = threading.Lock()
 @contextmanager
 def run_inline() -> Iterator[None]:
     """Within this block, background events are delivered in process at commit instead of
-    being enqueued, through the same JSON round trip a worker sees. Nests; for tests."""
+    being enqueued or written to the outbox, through the same signed round trip a worker
+    sees. Nests; for tests."""
     global _inline_depth
     with _inline_lock:
         _inline_depth += 1
@@ -199,84 +177,19 @@ def is_inline() -> bool:
     return _inline_depth > 0
 
 
-def deliver(payload: Payload) -> Any:
-    """Run the receiver of ``payload`` (a worker's entry point): import it by dotted path,
-    restore sender and kwargs, call it. Logs the event id with the traceback on failure
-    and re-raises; a ``$model`` row that is gone is logged and the receiver skipped."""
-    event = Event(payload["event"], payload["signal"], payload["receiver"])
-    token = _current_event.set(event)
-    try:
-        receiver = import_string(event.receiver)
-        raw_kwargs = payload["kwargs"]
-        using = raw_kwargs.get("using") or DEFAULT_DB_ALIAS
+def _deliver_inline(envelopes: list[Envelope]) -> None:
+    for envelope in envelopes:
         try:
-            sender = decode(payload["sender"], using=using)
-            kwargs = decode(raw_kwargs, using=using)
-        except RowGone as gone:
-            logger.warning(
-                "Event %s: %s skipped: %s (deleted after the event committed)",
-                event.id,
-                event.receiver,
-                gone,
-            )
-            return None
-        if iscoroutinefunction(receiver):
-            receiver = async_to_sync(receiver)
-        return receiver(sender, **kwargs)
-    except Exception:
-        logger.exception(
-            "Event %s: background receiver %s of signal %r failed; payload: %s",
-            event.id,
-            event.receiver,
-            event.signal,
-            json.dumps(payload),
-        )
-        raise
-    finally:
-        _current_event.reset(token)
-
-
-def deliver_many(payloads: list[Payload]) -> list[tuple[Payload, Exception]]:
-    """Deliver coalesced events in order; a failure (logged by :func:`deliver`) does not
-    stop the others. Returns the failed payloads with their exceptions."""
-    failed = []
-    for payload in payloads:
-        try:
-            deliver(payload)
+            deliver(envelope.message)
         except Exception as error:
-            failed.append((payload, error))
-    return failed
+            failed(error, f"inline background receiver {envelope.receiver}")
 
 
-def _enqueue(backend: str, payloads: list[Payload], *, coalesced: bool) -> None:
+def _hand_over(backend: str, envelopes: list[Envelope], coalesced: bool) -> None:
     if backend == "inline" or is_inline():
-        failed = deliver_many(json.loads(json.dumps(payloads)))
-        if failed:
-            raise failed[0][1]
-        return
-    try:
-        module = _backend(backend)
-        if coalesced:
-            module.enqueue_many(payloads)
-        else:
-            module.enqueue(payloads[0])
-    except Exception as error:
-        # The transaction has committed: raising cannot undo it and would skip the
-        # on_commit callbacks queued after this one.
-        logger.critical(
-            "%s committed but could not be enqueued on %s (%s: %s); the receiver %s will "
-            "not run for it. Payload: %s",
-            ", ".join(f"Event {payload['event']}" for payload in payloads),
-            backend,
-            type(error).__name__,
-            error,
-            payloads[0]["receiver"],
-            json.dumps(payloads if coalesced else payloads[0]),
-            exc_info=True,
-        )
-        if enqueue_failed.receivers:
-            for payload in payloads:
-                enqueue_failed.send(backend, payload=payload, error=error)
+        _deliver_inline(envelopes)
+    else:
+        publish_or_report(backend, envelopes, coalesced=coalesced)
 
 
 class _Batch:
@@ -284,7 +197,7 @@ class _Batch:
 
     Each event registers its own :class:`_Pending` with ``transaction.on_commit``, so that
     Django drops it with a rolled-back savepoint; the first one to run at commit sends the
-    payloads of every one still pending. Only Django's list of commit callbacks holds them
+    events of every one still pending. Only Django's list of commit callbacks holds them
     (the batch keeps weak references), so on CPython, whose reference counting frees an
     object at once, a dropped one is gone as soon as Django drops it.
     """
@@ -308,68 +221,80 @@ class _Batch:
         if self.flushed:
             return
         self.flushed = True
-        payloads = [pending.payload for ref in self.pending if (pending := ref()) is not None]
-        _enqueue(self.backend, payloads, coalesced=True)
+        envelopes = [pending.envelope for ref in self.pending if (pending := ref()) is not None]
+        _hand_over(self.backend, envelopes, coalesced=True)
 
 
 class _Pending:
-    __slots__ = ("__weakref__", "batch", "payload")
+    __slots__ = ("__weakref__", "batch", "envelope")
 
-    def __init__(self, batch: _Batch, payload: Payload) -> None:
+    def __init__(self, batch: _Batch, envelope: Envelope) -> None:
         self.batch = batch
-        self.payload = payload
+        self.envelope = envelope
 
     def __call__(self) -> None:
         self.batch.flush()
 
 
 class BackgroundReceiver(DeferredReceiver):
-    """The wrapper of a background receiver: encodes each event, enqueues it at commit."""
+    """The wrapper of a background receiver: seals each event and hands it on."""
 
     def __init__(
         self, signal: Signal, receiver: Callable[..., Any], backend: str, coalesce: bool
     ) -> None:
         super().__init__(signal, receiver)
-        self.path = receiver_path(receiver)
+        self.path = self.receiver_id = receiver_id(receiver)
         self.backend = backend
         self.coalesce = coalesce
         self._batches = threading.local()
         self.django_blinker_mode = BACKENDS[backend]
-        self.signal_name = str(getattr(signal, "name", "") or "")
-        self.snapshot = namespace.get(self.signal_name) is signal and (
-            self.signal_name in _DELETE_SIGNALS
-        )
-        self._verified = False
+        self.signal_name = signal_name(signal)
+        builtin = namespace.get(self.signal_name) is signal
+        self.snapshot = builtin and self.signal_name in _DELETE_SIGNALS
+        self.reduce = _REDUCERS.get(self.signal_name) if builtin else None
 
     def __call__(self, sender: Any, /, **kwargs: Any) -> None:
-        if not self._verified:
-            problem = _check_importable(self.path, self.__wrapped__)
-            if problem:
-                raise ImproperlyConfigured(f"Background receiver {problem}.")
-            self._verified = True
-        payload = {
+        if self.reduce is not None:
+            kwargs = self.reduce(kwargs)
+        envelope = Envelope.of(self.payload(sender, kwargs))
+        using = kwargs.get("using") or DEFAULT_DB_ALIAS
+        if self.backend == "inline" or self.coalesce or is_inline():
+            self._at_commit(envelope, using)
+        elif self.backend == "tasks" and _tasks_write_in_transaction(using):
+            publish("tasks", [envelope])
+        elif conf.settings().outbox:
+            from .outbox import store
+
+            store(envelope, self.backend, using)
+        else:
+            self._at_commit(envelope, using)
+
+    def payload(self, sender: Any, kwargs: dict[str, Any]) -> Payload:
+        """The payload of one event (a fresh event id each call)."""
+        encoded = {key: self._encode(key, value) for key, value in kwargs.items()}
+        if self.snapshot and "origin" in kwargs:
+            encoded["origin"] = encode_origin(kwargs["origin"], kwargs.get("instance"))
+        return {
             "version": PAYLOAD_VERSION,
             "event": str(uuid.uuid4()),
             "signal": self.signal_name,
-            "receiver": self.path,
+            "receiver": self.receiver_id,
             "sender": self._encode("sender", sender),
-            "kwargs": {key: self._encode(key, value) for key, value in kwargs.items()},
+            "kwargs": encoded,
         }
-        using = kwargs.get("using") or DEFAULT_DB_ALIAS
-        if self.coalesce:
-            transaction.on_commit(self._pending(payload, using), using=using)
-        else:
-            transaction.on_commit(
-                functools.partial(_enqueue, self.backend, [payload], coalesced=False),
-                using=using,
-            )
 
-    def _pending(self, payload: Payload, using: str) -> _Pending:
+    def _at_commit(self, envelope: Envelope, using: str) -> None:
+        if self.coalesce:
+            at_commit(self._pending(envelope, using), using)
+        else:
+            at_commit(functools.partial(_hand_over, self.backend, [envelope], False), using)
+
+    def _pending(self, envelope: Envelope, using: str) -> _Pending:
         batch: _Batch | None = getattr(self._batches, using, None)
         if batch is None or not batch.is_open():
             batch = _Batch(self.backend)
             setattr(self._batches, using, batch)
-        pending = _Pending(batch, payload)
+        pending = _Pending(batch, envelope)
         batch.pending.append(weakref.ref(pending))
         return pending
 
@@ -378,13 +303,33 @@ class BackgroundReceiver(DeferredReceiver):
             return encode(value, snapshot=self.snapshot)
         except TypeError as error:
             raise TypeError(
-                f"{self.signal_name or repr(self.signal)} sent {name}={value!r}, which cannot "
-                f"travel to the background receiver {self.path}: {error}"
+                f"{self.signal_name} sent {name}={value!r}, which cannot travel to the "
+                f"background receiver {self.receiver_id}: {error}"
             ) from None
 
 
-_background_wrappers: weakref.WeakSet[DeferredReceiver] = weakref.WeakSet()
-_announced = False
+def _tasks_write_in_transaction(using: str) -> bool:
+    from .backends.django_tasks import writes_in_transaction
+
+    return writes_in_transaction(using)
+
+
+def signal_name(signal: Signal) -> str:
+    """The name a message names ``signal`` by; ``ValueError`` for a signal without one, or
+    a built-in signal's name taken by another signal (a worker could not tell them apart)."""
+    name = getattr(signal, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(
+            f"{signal!r} has no name, so a worker could not find it; background receivers "
+            "need a named signal (blinker.signal('name') or Namespace().signal('name'))"
+        )
+    builtin = namespace.get(name)
+    if builtin is not None and builtin is not signal:
+        raise ValueError(
+            f"{signal!r} is named {name!r}, like django-blinker's built-in signal; rename it "
+            "so that a worker can tell them apart"
+        )
+    return name
 
 
 def _refuse_unserialisable(signal: Signal) -> None:
@@ -430,13 +375,16 @@ def in_background(
 
     ``backend`` is ``"celery"``, ``"tasks"`` or ``"inline"`` (in process at commit); by
     default ``DJANGO_BLINKER["BACKGROUND_BACKEND"]``, inline when unset. ``sender`` filters
-    as in :meth:`~django_blinker.BridgedSignal.connect`, lazy labels included. Refused with
-    ``ValueError``: receivers a worker cannot import by dotted path (lambdas, closures,
-    methods) and signals whose kwargs cannot be serialised.
+    as in :meth:`~django_blinker.BridgedSignal.connect`, lazy labels included; the worker
+    also refuses rows of models the connection does not listen to. Refused with
+    ``ValueError``: receivers without a stable module-level name (lambdas, closures,
+    methods), unnamed signals, and signals whose kwargs cannot be serialised.
 
-    With ``coalesce=True`` the events of one transaction travel as one job, delivered in
-    order in the worker, each with its own event id: one publish per transaction instead
-    of one per event. Returns ``receiver``, so it works as a decorator::
+    The worker runs the receiver only if it was connected there too: connect it in code
+    that every process imports. With ``coalesce=True`` the events of one transaction
+    travel as one job, in order, each with its own event id (not with ``OUTBOX``, whose
+    relay already publishes in batches). Returns ``receiver``, so it works as a
+    decorator::
 
         @in_background(signals.post_save, sender="shop.Order")
         def index_order(sender, instance, created, **kwargs): ...
@@ -445,6 +393,7 @@ def in_background(
     if chosen not in BACKENDS:
         raise ValueError(f"backend={chosen!r}; expected 'celery', 'tasks' or 'inline'")
     _refuse_unserialisable(signal)
+    name = signal_name(signal)
     if coalesce and sys.implementation.name != "cpython":
         raise ValueError(
             "coalesce=True relies on CPython's reference counting to forget events of "
@@ -452,27 +401,19 @@ def in_background(
         )
 
     def connect(function: F) -> F:
-        global _announced
-        receiver_path(function)
-        if chosen != "inline":
-            _backend(chosen)
-        elif not _announced:
-            _announced = True
-            logger.warning(
-                "django-blinker: no background backend configured "
-                "(DJANGO_BLINKER['BACKGROUND_BACKEND']); background receivers run in "
-                "process after commit"
+        identity = receiver_id(function)
+        delivery.register(name, identity, function, sender)
+        try:
+            connect_deferred(
+                signal,
+                function,
+                sender,
+                f"background:{chosen}:{'coalesced' if coalesce else 'each'}",
+                lambda: BackgroundReceiver(signal, function, chosen, coalesce),
             )
-        if not _background_wrappers:
-            checks.register(check_receivers)
-        wrapper = connect_deferred(
-            signal,
-            function,
-            sender,
-            f"background:{chosen}:{'coalesced' if coalesce else 'each'}",
-            lambda: BackgroundReceiver(signal, function, chosen, coalesce),
-        )
-        _background_wrappers.add(wrapper)
+        except BaseException:
+            delivery.unregister(name, identity, sender)
+            raise
         return function
 
     return connect if receiver is None else connect(receiver)
@@ -482,7 +423,12 @@ def disconnect(
     signal: Signal, receiver: Callable[..., Any], sender: Any = ANY, *, backend: str | None = None
 ) -> None:
     """Disconnect a receiver connected with :func:`in_background`, for ``sender`` or all
-    senders; on every backend it was connected for unless ``backend`` names one."""
+    senders; on every backend it was connected for unless ``backend`` names one. The
+    worker side of this process stops accepting its events too."""
     for name in [backend] if backend else list(BACKENDS):
         for grouping in ("each", "coalesced"):
             disconnect_deferred(signal, receiver, sender, f"background:{name}:{grouping}")
+    named = getattr(signal, "name", None)
+    if isinstance(named, str):
+        with suppress(ValueError):
+            delivery.unregister(named, receiver_id(receiver), sender)

@@ -80,17 +80,56 @@ def _signal_modules(value: Sequence[Any]) -> str | None:
 
 
 def _tasks_backend(value: str) -> str | None:
+    # Django's default TASKS (6.0+, and the backport) has the one alias "default".
     aliases = getattr(settings, "TASKS", None)
-    if isinstance(aliases, dict) and value not in aliases:
+    if not isinstance(aliases, dict):
+        aliases = {"default": None}
+    if value not in aliases:
         return f"expected an alias of settings.TASKS: {', '.join(map(repr, aliases))}"
     return None
+
+
+def _at_least(minimum: float) -> Any:
+    def rule(value: float) -> str | None:
+        return None if value >= minimum else f"expected a number of at least {minimum:g}"
+
+    return rule
 
 
 _VALUE_RULES: dict[str, Any] = {
     "BACKGROUND_BACKEND": _background_backend,
     "SIGNAL_MODULES": _signal_modules,
     "TASKS_BACKEND": _tasks_backend,
+    "OUTBOX_MAX_ATTEMPTS": _at_least(1),
+    "PUBLISH_TIMEOUT": _at_least(0.1),
+    "STALE_TASK_AFTER": _at_least(1),
 }
+
+
+def check_inline_background(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """W001 (deploy): background receivers run in the web process because no
+    ``BACKGROUND_BACKEND`` is set."""
+    if conf.get("BACKGROUND_BACKEND") is not None:
+        return []
+    from .delivery import registered
+
+    inline = [r.receiver_id for r in registered()]
+    if not inline:
+        return []
+    return [
+        checks.Warning(
+            f"{len(inline)} background receiver(s) ({', '.join(sorted(inline)[:3])}"
+            f"{', ...' if len(inline) > 3 else ''}) run in the web process after commit: "
+            f"{conf.SETTING_NAME}['BACKGROUND_BACKEND'] is not set.",
+            hint="Set it to 'celery' or 'tasks' so that a worker runs them.",
+            id="django_blinker.W001",
+        )
+    ]
 
 
 def check_lazy_senders(
@@ -125,3 +164,4 @@ def register() -> None:
     checks.register(check_settings)
     checks.register(check_lazy_senders)
     checks.register(check_signal_modules)
+    checks.register(check_inline_background, deploy=True)

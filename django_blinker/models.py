@@ -1,8 +1,9 @@
-"""The placeholder model behind the admin's signal pages."""
+"""The placeholder model behind the admin's signal pages, the outbox and the delivery log."""
 
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class Signal(models.Model):
@@ -17,3 +18,55 @@ class Signal(models.Model):
 
     def __str__(self) -> str:
         return f"signal {self.pk}"
+
+
+class OutboxEvent(models.Model):
+    """A background event written in the sending transaction, waiting for the relay to
+    publish it (``DJANGO_BLINKER["OUTBOX"]``); dead once it failed ``OUTBOX_MAX_ATTEMPTS``
+    publishes. Its ``id`` is the event id; ``message`` is the signed payload."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    signal = models.CharField(max_length=200, editable=False)
+    receiver = models.CharField(max_length=300, editable=False)
+    backend = models.CharField(max_length=20, editable=False)
+    message = models.TextField(editable=False)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True, default="")
+    dead = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "outbox event"
+        verbose_name_plural = "outbox events"
+        ordering = ("created_at",)
+        default_permissions = ("view",)
+        permissions = (("manage_outboxevent", "Can retry and discard outbox events"),)
+        indexes = (
+            models.Index(fields=["dead", "next_attempt_at"], name="django_blinker_outbox_due"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.signal} event {self.id} for {self.receiver}"
+
+
+class DeliveredEvent(models.Model):
+    """That ``receiver`` ran to completion for ``event``: the record that
+    :func:`~django_blinker.delivery.once_per_event` writes in the receiver's transaction."""
+
+    event = models.UUIDField()
+    receiver = models.CharField(max_length=300)
+    delivered_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "delivered event"
+        verbose_name_plural = "delivered events"
+        default_permissions = ()
+        constraints = (
+            models.UniqueConstraint(
+                fields=["event", "receiver"], name="django_blinker_delivered_once"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.receiver} ran for event {self.event}"

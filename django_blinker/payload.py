@@ -1,16 +1,28 @@
 """The JSON form of a signal's sender and keyword arguments, for background workers.
 
-One event is one JSON object (``PAYLOAD_VERSION`` 1)::
+One event is one JSON object, signed before it travels (:mod:`django_blinker.message`)::
 
-    {"version": 1, "event": "<uuid4>", "signal": "post_save",
+    {"version": 2, "event": "<uuid4>", "signal": "post_save",
      "receiver": "shop.receivers.index_order", "sender": {"$class": "shop.Order"},
      "kwargs": {"instance": {"$model": ["shop.Order", 42]}, "created": true, ...}}
 
-JSON values travel as they are; everything else is a one-key object: ``$model``
-``[label, pk]`` (fetched again in the worker), ``$snapshot`` ``[label, {attname: value}]``
-(deleted or unsaved rows, restored as an unsaved instance), ``$class``, ``$queryset``
-(restored as the model class), ``$set``, ``$frozenset``, ``$tuple``, ``$dict``,
-``$datetime``, ``$date``, ``$time``, ``$timedelta``, ``$decimal``, ``$uuid``, ``$bytes``.
+JSON values travel as they are; everything else is a one-key object:
+
+- ``$model`` ``[label, pk]``: a saved row, fetched again in the worker;
+- ``$snapshot`` ``[label, {attname: value}]``: a deleted or unsaved row, restored as an
+  instance of the fields it had loaded; fields it had not loaded (``only()``, ``defer()``)
+  are deferred in the worker too, never filled with defaults
+  (``instance.get_deferred_fields()`` names them);
+- ``$same`` ``"instance"``: the same object as the ``instance`` keyword (a delete's
+  ``origin``), so a row travels once;
+- ``$class`` and ``$queryset`` ``label`` (both restored as the model class);
+- ``$handler`` ``[base, path]``: a request handler class, restored from Django's own
+  handler classes (an unknown subclass as its ``wsgi`` or ``asgi`` base);
+- ``$datetime`` ``iso`` or ``[iso, zone]`` (a ``zoneinfo`` zone by name), ``$date``,
+  ``$time``, ``$timedelta`` ``[days, seconds, microseconds]``, ``$decimal``, ``$uuid``,
+  ``$bytes``, ``$set``, ``$frozenset``, ``$tuple``, ``$dict``.
+
+A pk that is not a JSON value (UUID, composite) travels in its tagged form.
 """
 
 from __future__ import annotations
@@ -19,30 +31,47 @@ import base64
 import datetime
 import decimal
 import uuid
+import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.wsgi import WSGIHandler
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Model, QuerySet
+from django.db.models import DEFERRED, Model, QuerySet
 
-Payload = dict[str, Any]
+from .message import Payload
 
-PAYLOAD_VERSION = 1
+__all__ = ["ModelNotAllowed", "Payload", "RowGone", "decode", "encode"]
 
 
 class RowGone(LookupError):
     """A ``$model`` reference whose row no longer exists when the worker runs."""
 
 
-def _snapshot(instance: Model) -> list[Any]:
+class ModelNotAllowed(LookupError):
+    """A row of a model that the receiver's connection does not listen to."""
+
+
+_HANDLER_BASES: dict[str, type] = {"wsgi": WSGIHandler, "asgi": ASGIHandler}
+
+
+def _known_handlers() -> dict[str, type]:
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler, StaticFilesHandler
+
+    known = [WSGIHandler, ASGIHandler, StaticFilesHandler, ASGIStaticFilesHandler]
+    return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in known}
+
+
+def _snapshot(instance: Model, only_pk: bool = False) -> list[Any]:
     values = instance.__dict__
-    fields = {
-        field.attname: encode(values[field.attname])
-        for field in instance._meta.concrete_fields
-        if field.attname in values
-    }
-    return [instance._meta.label, fields]
+    meta = instance._meta
+    fields = [meta.pk] if only_pk and meta.pk is not None else meta.concrete_fields
+    return [
+        meta.label,
+        {f.attname: encode(values[f.attname]) for f in fields if f.attname in values},
+    ]
 
 
 def encode(value: Any, *, snapshot: bool = False) -> Any:
@@ -54,8 +83,12 @@ def encode(value: Any, *, snapshot: bool = False) -> Any:
         if snapshot or value.pk is None:
             return {"$snapshot": _snapshot(value)}
         return {"$model": [value._meta.label, encode(value.pk)]}
-    if isinstance(value, type) and issubclass(value, Model):
-        return {"$class": value._meta.label}
+    if isinstance(value, type):
+        if issubclass(value, Model):
+            return {"$class": value._meta.label}
+        for base, handler in _HANDLER_BASES.items():
+            if issubclass(value, handler):
+                return {"$handler": [base, f"{value.__module__}.{value.__qualname__}"]}
     if isinstance(value, dict):
         if all(isinstance(key, str) and not key.startswith("$") for key in value):
             return {key: encode(item, snapshot=snapshot) for key, item in value.items()}
@@ -71,13 +104,15 @@ def encode(value: Any, *, snapshot: bool = False) -> Any:
     if isinstance(value, QuerySet):
         return {"$queryset": value.model._meta.label}
     if isinstance(value, datetime.datetime):
+        if isinstance(value.tzinfo, zoneinfo.ZoneInfo):
+            return {"$datetime": [value.isoformat(), value.tzinfo.key]}
         return {"$datetime": value.isoformat()}
     if isinstance(value, datetime.date):
         return {"$date": value.isoformat()}
     if isinstance(value, datetime.time):
         return {"$time": value.isoformat()}
     if isinstance(value, datetime.timedelta):
-        return {"$timedelta": value.total_seconds()}
+        return {"$timedelta": [value.days, value.seconds, value.microseconds]}
     if isinstance(value, decimal.Decimal):
         return {"$decimal": str(value)}
     if isinstance(value, uuid.UUID):
@@ -87,51 +122,98 @@ def encode(value: Any, *, snapshot: bool = False) -> Any:
     raise TypeError(f"{value!r} ({type(value).__qualname__}) has no JSON form")
 
 
-def _model(label: str) -> type[Model]:
-    return apps.get_model(label)
+def encode_origin(origin: Any, instance: Any) -> Any:
+    """A delete's ``origin``: ``$same`` when it is ``instance``, only its key when it is
+    another row (the cascade's first row), else as :func:`encode` makes it."""
+    if origin is instance and instance is not None:
+        return {"$same": "instance"}
+    if isinstance(origin, Model):
+        return {"$snapshot": _snapshot(origin, only_pk=True)}
+    return encode(origin)
+
+
+def _datetime(data: str | list[str]) -> datetime.datetime:
+    if isinstance(data, str):
+        return datetime.datetime.fromisoformat(data)
+    text, zone = data
+    return datetime.datetime.fromisoformat(text).astimezone(zoneinfo.ZoneInfo(zone))
+
+
+def _handler(data: list[str]) -> type:
+    base, path = data
+    return _known_handlers().get(path) or _HANDLER_BASES[base]
 
 
 _SCALARS: dict[str, Callable[[Any], Any]] = {
-    "$class": _model,
-    "$queryset": _model,
-    "$datetime": datetime.datetime.fromisoformat,
+    "$class": apps.get_model,
+    "$queryset": apps.get_model,
+    "$handler": _handler,
+    "$datetime": _datetime,
     "$date": datetime.date.fromisoformat,
     "$time": datetime.time.fromisoformat,
-    "$timedelta": lambda seconds: datetime.timedelta(seconds=seconds),
+    "$timedelta": lambda parts: datetime.timedelta(*parts),
     "$decimal": decimal.Decimal,
     "$uuid": uuid.UUID,
     "$bytes": lambda text: base64.b64decode(text),
 }
 
 
-def decode(data: Any, *, using: str = DEFAULT_DB_ALIAS) -> Any:
-    """The inverse of :func:`encode`: ``$model`` rows are fetched from ``using``."""
-    if isinstance(data, list):
-        return [decode(item, using=using) for item in data]
-    if not isinstance(data, dict):
-        return data
-    if len(data) == 1:
-        ((tag, inner),) = data.items()
-        if tag in _SCALARS:
-            return _SCALARS[tag](inner)
+def _any_model(label: str) -> bool:
+    return True
+
+
+def decode(
+    data: Any,
+    *,
+    using: str = DEFAULT_DB_ALIAS,
+    allowed: Callable[[str], bool] = _any_model,
+) -> Any:
+    """The inverse of :func:`encode`: ``$model`` rows are fetched from ``using``.
+
+    ``allowed(label)`` says which models' rows may be loaded or restored;
+    :class:`ModelNotAllowed` for any other, :class:`RowGone` for a row that is gone.
+    ``$same`` is left to the caller, which knows the object it names.
+    """
+
+    def walk(data: Any) -> Any:
+        if isinstance(data, list):
+            return [walk(item) for item in data]
+        if not isinstance(data, dict):
+            return data
+        if len(data) == 1:
+            ((tag, inner),) = data.items()
+            if tag in _SCALARS:
+                return _SCALARS[tag](inner)
+            if tag in ("$model", "$snapshot"):
+                return _row(tag, inner)
+            if tag == "$tuple":
+                return tuple(walk(item) for item in inner)
+            if tag == "$set":
+                return {walk(item) for item in inner}
+            if tag == "$frozenset":
+                return frozenset(walk(item) for item in inner)
+            if tag == "$dict":
+                return {walk(k): walk(v) for k, v in inner}
+        return {key: walk(value) for key, value in data.items()}
+
+    def _row(tag: str, inner: list[Any]) -> Model:
+        label = inner[0]
+        if not allowed(label):
+            raise ModelNotAllowed(f"a row of {label!r}, which this receiver does not listen to")
+        model = apps.get_model(label)
         if tag == "$model":
-            model = _model(inner[0])
-            pk = decode(inner[1])
+            pk = walk(inner[1])
             try:
-                return model._base_manager.db_manager(using).get(pk=pk)
-            except model.DoesNotExist:  # type: ignore[attr-defined]
-                raise RowGone(f"{inner[0]} pk={pk!r} no longer exists in {using!r}") from None
-        if tag == "$snapshot":
-            model = _model(inner[0])
-            instance = model(**{name: decode(value) for name, value in inner[1].items()})
-            instance._state.db = using
-            return instance
-        if tag == "$tuple":
-            return tuple(decode(item, using=using) for item in inner)
-        if tag == "$set":
-            return {decode(item) for item in inner}
-        if tag == "$frozenset":
-            return frozenset(decode(item) for item in inner)
-        if tag == "$dict":
-            return {decode(k): decode(v, using=using) for k, v in inner}
-    return {key: decode(value, using=using) for key, value in data.items()}
+                row: Model = model._base_manager.db_manager(using).get(pk=pk)
+            except model.DoesNotExist:
+                raise RowGone(f"{label} pk={pk!r} no longer exists in {using!r}") from None
+            return row
+        values = inner[1]
+        names = [field.attname for field in model._meta.concrete_fields]
+        instance: Model = model.from_db(
+            using, names, [walk(values[name]) if name in values else DEFERRED for name in names]
+        )
+        instance._state.adding = instance.pk is None
+        return instance
+
+    return walk(data)

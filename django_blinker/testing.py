@@ -422,15 +422,24 @@ def run_receivers_inline(
     Inside a ``TestCase`` (or a pytest ``db`` test) nothing commits, so on-commit callbacks
     registered on ``using`` during the block are run at its end, as Django's
     ``captureOnCommitCallbacks(execute=True)`` does; background receivers run there too
-    instead of being enqueued. Yields the list of callbacks that ran.
+    instead of being enqueued. Yields the list of callbacks that ran. A receiver that
+    raised at commit is logged, as in production, and re-raised when the block ends, once
+    every callback ran (an ``ExceptionGroup`` when several raised).
     """
     from django.test import TestCase
 
+    from .after_commit import collect_failures
+
     with (
+        collect_failures() as failures,
         _background_inline(),
         TestCase.captureOnCommitCallbacks(using=using, execute=True) as callbacks,
     ):
         yield callbacks
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise ExceptionGroup("receivers raised at commit", failures)
 
 
 def _background_inline() -> contextlib.AbstractContextManager[object]:

@@ -12,6 +12,7 @@ import json
 import os
 from typing import Any
 
+from django_blinker import signals
 from django_blinker.background import Retry, current_event
 
 CALLS: list[dict[str, Any]] = []
@@ -108,3 +109,16 @@ async def async_book_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 def book_saved_batched(sender: Any, instance: Any, **kwargs: Any) -> None:
     record("book_saved_batched", pk=instance.pk, title_in_db=instance.title)
+
+
+# What worker processes connect at start-up (tests/workerapp): (signal, receiver, sender).
+WIRING = [
+    (signals.post_save, book_saved, "testapp.Book"),
+    (signals.post_save, author_saved, "testapp.Author"),
+    (signals.post_delete, book_deleted, "testapp.Book"),
+    (signals.m2m_changed, tags_changed, "testapp.Book_tags"),
+    (signals.post_save, flaky, "testapp.Book"),
+    (signals.post_save, failing, "testapp.Book"),
+    (signals.post_save, book_saved_batched, "testapp.Book"),
+    (signals.post_save, async_book_saved, "testapp.Book"),
+]

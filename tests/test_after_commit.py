@@ -198,14 +198,32 @@ def test_async_receiver_runs_at_commit(author):
         disconnect(signals.post_save, receivers.async_book_saved)
 
 
-def test_an_exception_at_commit_propagates_by_default(author):
+def test_an_exception_at_commit_is_logged_never_raised_and_later_callbacks_run(author, caplog):
     on_commit(signals.post_save, receivers.failing, sender=Book)
+    after = []
     try:
-        with pytest.raises(ValueError, match="refuses"), transaction.atomic():
+        with caplog.at_level(logging.ERROR, logger="django_blinker"), transaction.atomic():
             book = Book.objects.create(title="committed anyway", author=author)
+            transaction.on_commit(lambda: after.append("ran"))
         assert Book.objects.filter(pk=book.pk).exists()
     finally:
         disconnect(signals.post_save, receivers.failing)
+    assert after == ["ran"]
+    assert f"failing receiver refuses {book.pk}" in caplog.text
+
+
+def test_run_receivers_inline_reraises_what_a_receiver_raised_once_all_ran(author):
+    from django_blinker.testing import run_receivers_inline
+
+    on_commit(signals.post_save, receivers.failing, sender=Book)
+    after = []
+    try:
+        with pytest.raises(ValueError, match="refuses"), run_receivers_inline():
+            Book.objects.create(title="x", author=author)
+            transaction.on_commit(lambda: after.append("ran"))
+    finally:
+        disconnect(signals.post_save, receivers.failing)
+    assert after == ["ran"]
 
 
 def test_robust_logs_the_exception_at_commit(author, settings, caplog):

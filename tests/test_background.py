@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import inspect
-import json
 import logging
 import uuid
 
@@ -14,40 +13,21 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from django_blinker import background, signals
-from django_blinker.after_commit import wrapper_of
+from django_blinker.after_commit import on_commit, wrapper_of
 from django_blinker.background import deliver, in_background, run_inline
+from django_blinker.delivery import deliver_many
+from django_blinker.message import seal
 from django_blinker.payload import encode
 from tests import background_receivers as receivers
+from tests.queues import BrokenBackend, RecordingBackend, use_backend
 from tests.testapp.models import Author, Book, Tag
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class RecordingBackend:
-    def __init__(self):
-        self.payloads = []
-
-        self.batches = []
-
-    def enqueue(self, payload):
-        self.payloads.append(json.loads(json.dumps(payload)))
-
-    def enqueue_many(self, payloads):
-        self.batches.append(json.loads(json.dumps(payloads)))
-
-
-class BrokenBackend:
-    def enqueue(self, payload):
-        raise ConnectionError("broker down")
-
-    enqueue_many = enqueue
-
-
 @pytest.fixture
 def backend(monkeypatch):
-    recording = RecordingBackend()
-    monkeypatch.setattr(background, "_backend", lambda name: recording)
-    return recording
+    return use_backend(monkeypatch, RecordingBackend())
 
 
 @pytest.fixture(autouse=True)
@@ -71,32 +51,37 @@ def author():
     return Author.objects.create(name="Le Guin")
 
 
+def author_message(event, receiver, instance):
+    """A genuine message for ``receiver`` about ``instance`` (an Author or its encoding)."""
+    return seal(
+        {
+            "version": 2,
+            "event": event,
+            "signal": "post_save",
+            "receiver": f"tests.background_receivers.{receiver}",
+            "sender": {"$class": "testapp.Author"},
+            "kwargs": {
+                "instance": instance if isinstance(instance, dict) else encode(instance),
+                "using": "default",
+            },
+        }
+    )
+
+
 def test_a_missing_row_is_logged_and_the_receiver_skipped(caplog):
-    payload = {
-        "version": 1,
-        "event": "e-1",
-        "signal": "post_save",
-        "receiver": "tests.background_receivers.author_saved",
-        "sender": {"$class": "testapp.Author"},
-        "kwargs": {"instance": {"$model": ["testapp.Author", 999999]}, "using": "default"},
-    }
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="inline")
+    message = author_message("e-1", "author_saved", {"$model": ["testapp.Author", 999999]})
     with caplog.at_level(logging.WARNING, logger="django_blinker"):
-        assert deliver(payload) is None
+        assert deliver(message) is None
     assert receivers.CALLS == []
     assert "e-1" in caplog.text and "no longer exists" in caplog.text
 
 
 def test_a_failing_receiver_is_logged_with_the_event_id_and_reraised(author, caplog):
-    payload = {
-        "version": 1,
-        "event": "e-2",
-        "signal": "post_save",
-        "receiver": "tests.background_receivers.failing",
-        "sender": {"$class": "testapp.Author"},
-        "kwargs": {"instance": encode(author), "using": "default"},
-    }
+    in_background(signals.post_save, receivers.failing, sender=Author, backend="inline")
+    message = author_message("e-2", "failing", encode(author))
     with caplog.at_level(logging.ERROR, logger="django_blinker"), pytest.raises(ValueError):
-        deliver(payload)
+        deliver(message)
     assert "Event e-2" in caplog.text
     assert "Traceback" in caplog.text
     assert "refuses" in caplog.text
@@ -134,7 +119,7 @@ def test_methods_and_callable_objects_are_refused_at_connect_time():
 
 @pytest.mark.parametrize(
     "name",
-    ["pre_init", "post_init", "request_started", "got_request_exception", "user_login_failed"],
+    ["pre_init", "post_init", "setting_changed", "got_request_exception", "user_login_failed"],
 )
 def test_signals_with_unserialisable_kwargs_are_refused_at_connect_time(name):
     with pytest.raises(ValueError, match=f"{name} cannot have background receivers"):
@@ -152,15 +137,39 @@ def test_an_unknown_configured_backend_is_improperly_configured(settings):
         in_background(signals.post_save, receivers.book_saved)
 
 
-def test_a_receiver_that_does_not_import_as_itself_fails_the_check_and_the_send(
-    author, monkeypatch
-):
+def test_two_functions_under_one_receiver_id_are_refused(monkeypatch):
     in_background(signals.post_save, receivers.author_saved, sender=Author, backend="inline")
-    monkeypatch.setattr(receivers, "author_saved", lambda *a, **k: None)
-    errors = [e for e in background.check_receivers() if e.id == "django_blinker.E006"]
-    assert errors and "tests.background_receivers.author_saved" in errors[0].msg
-    with pytest.raises(ImproperlyConfigured, match="author_saved"), transaction.atomic():
-        Author.objects.create(name="x")
+
+    def author_saved(sender, **kwargs):
+        return None
+
+    author_saved.__module__ = "tests.background_receivers"
+    author_saved.__qualname__ = "author_saved"
+    with pytest.raises(ValueError, match=r"'tests\.background_receivers\.author_saved'"):
+        in_background(signals.post_save, author_saved, sender=Author, backend="inline")
+
+
+def test_unnamed_signals_are_refused():
+    from blinker import Signal
+
+    with pytest.raises(ValueError, match="has no name"):
+        in_background(Signal(), receivers.author_saved)
+
+
+def test_a_message_for_a_receiver_this_process_did_not_connect_is_rejected(author, caplog):
+    message = author_message("e-3", "author_saved", encode(author))
+    with caplog.at_level(logging.ERROR, logger="django_blinker"):
+        assert deliver(message) is None
+    assert receivers.CALLS == []
+    assert "Rejected background message (event e-3): no background receiver" in caplog.text
+
+
+def test_disconnect_unregisters_the_worker_side_too(author, caplog):
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="inline")
+    background.disconnect(signals.post_save, receivers.author_saved)
+    message = author_message("e-4", "author_saved", encode(author))
+    assert deliver(message) is None
+    assert receivers.CALLS == []
 
 
 # Payload and delivery --------------------------------------------------------------------
@@ -177,7 +186,7 @@ def test_post_save_payload_format(backend, author):
     assert uuid.UUID(first["event"]).version == 4
     assert first["event"] != second["event"]
     assert first == {
-        "version": 1,
+        "version": 2,
         "event": first["event"],
         "signal": "post_save",
         "receiver": "tests.background_receivers.book_saved",
@@ -255,8 +264,8 @@ def test_delete_payload_carries_a_snapshot(backend, author):
             {"id": pk, "title": "gone", "author_id": author.pk, "editor_id": None},
         ]
     }
-    assert payload["kwargs"]["origin"]["$snapshot"][0] == "testapp.Book"
-    deliver(payload)
+    assert payload["kwargs"]["origin"] == {"$same": "instance"}
+    deliver(backend.envelopes[0].message)
     [call] = receivers.CALLS
     assert call == {**call, "pk": pk, "title": "gone", "author_id": author.pk, "row_exists": False}
     assert call["instance_type"] == "Book"
@@ -291,7 +300,7 @@ def test_m2m_pk_set_is_restored_as_a_set(author):
 
 
 def test_run_inline_delivers_in_process_instead_of_enqueueing(monkeypatch, author):
-    monkeypatch.setattr(background, "_backend", lambda name: BrokenBackend())
+    use_backend(monkeypatch, BrokenBackend())
     in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
     with run_inline(), transaction.atomic():
         book = Book.objects.create(title="x", author=author)
@@ -303,7 +312,7 @@ def test_run_inline_delivers_in_process_instead_of_enqueueing(monkeypatch, autho
 def test_enqueue_failure_is_logged_loudly_and_later_callbacks_still_run(
     monkeypatch, author, caplog
 ):
-    monkeypatch.setattr(background, "_backend", lambda name: BrokenBackend())
+    use_backend(monkeypatch, BrokenBackend())
     failures = []
 
     def keep(sender, payload, error):
@@ -444,17 +453,107 @@ def test_coalesce_inline_delivers_every_event_in_order(author):
 
 
 def test_deliver_many_goes_on_after_a_failure(author, caplog):
-    payloads = [
-        {
-            "version": 1,
-            "event": f"e-{n}",
-            "signal": "post_save",
-            "receiver": f"tests.background_receivers.{name}",
-            "sender": {"$class": "testapp.Author"},
-            "kwargs": {"instance": encode(author), "using": "default"},
-        }
-        for n, name in enumerate(["failing", "author_saved"])
+    for name in ("failing", "author_saved"):
+        in_background(signals.post_save, getattr(receivers, name), sender=Author, backend="inline")
+    messages = [
+        author_message(f"e-{n}", name, author) for n, name in enumerate(["failing", "author_saved"])
     ]
-    failed = background.deliver_many(payloads)
-    assert [(p["event"], type(e)) for p, e in failed] == [("e-0", ValueError)]
+    failed = deliver_many(messages)
+    assert [(m, type(e)) for m, e in failed] == [(messages[0], ValueError)]
     assert [c["receiver"] for c in receivers.CALLS] == ["failing", "author_saved"]
+
+
+# Commit callbacks isolated --------------------------------------------------------------
+
+
+@pytest.fixture(params=[False, True], ids=["robust-off", "robust-on"])
+def robust(request, settings):
+    settings.DJANGO_BLINKER = {"ROBUST": request.param}
+    return request.param
+
+
+def test_a_failing_after_commit_receiver_never_stops_a_later_enqueue(
+    robust, backend, author, caplog
+):
+    on_commit(signals.post_save, receivers.failing, sender=Book)
+    in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
+    try:
+        with caplog.at_level(logging.ERROR, logger="django_blinker"), transaction.atomic():
+            book = Book.objects.create(title="kept", author=author)
+    finally:
+        from django_blinker import after_commit
+
+        after_commit.disconnect(signals.post_save, receivers.failing)
+    assert [c["receiver"] for c in receivers.CALLS] == ["failing"]
+    assert [p["kwargs"]["instance"] for p in backend.payloads] == [
+        {"$model": ["testapp.Book", book.pk]}
+    ]
+    assert "tests.background_receivers.failing" in caplog.text
+    assert f"failing receiver refuses {book.pk}" in caplog.text
+
+
+def test_a_failing_inline_receiver_stays_inside_commit_and_a_later_enqueue_happens(
+    robust, backend, author, caplog
+):
+    in_background(signals.post_save, receivers.failing, sender=Book, backend="inline")
+    in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
+    with caplog.at_level(logging.ERROR, logger="django_blinker"), transaction.atomic():
+        book = Book.objects.create(title="kept", author=author)
+    assert Book.objects.filter(pk=book.pk).exists()
+    assert [c["receiver"] for c in receivers.CALLS] == ["failing"]
+    assert len(backend.payloads) == 1
+    assert "inline background receiver tests.background_receivers.failing" in caplog.text
+
+
+def test_a_failing_publish_never_stops_a_later_after_commit_receiver(robust, monkeypatch, author):
+    use_backend(monkeypatch, BrokenBackend())
+    in_background(signals.post_save, receivers.author_saved, sender=Book, backend="celery")
+    on_commit(signals.post_save, receivers.book_saved, sender=Book)
+    try:
+        with transaction.atomic():
+            book = Book.objects.create(title="kept", author=author)
+    finally:
+        from django_blinker import after_commit
+
+        after_commit.disconnect(signals.post_save, receivers.book_saved)
+    assert [(c["receiver"], c["pk"]) for c in receivers.CALLS] == [("book_saved", book.pk)]
+
+
+# Payload fidelity through a real save and delete ---------------------------------------
+
+
+def test_a_deferred_field_is_never_invented_on_delete(backend, author):
+    in_background(signals.post_delete, receivers.book_deleted, sender=Book, backend="celery")
+    book = Book.objects.create(title="real title", author=author)
+    Book.objects.only("id").get(pk=book.pk).delete()
+    [envelope] = backend.envelopes
+    snapshot = backend.payloads[0]["kwargs"]["instance"]["$snapshot"][1]
+    assert snapshot == {"id": book.pk}
+    from django_blinker.delivery import open_message
+    from django_blinker.payload import decode
+
+    payload, found = open_message(envelope.message)
+    restored = decode(payload["kwargs"]["instance"], allowed=found.allows_model)
+    assert restored.pk == book.pk
+    assert restored.get_deferred_fields() == {"title", "author_id", "editor_id"}
+    assert "title" not in restored.__dict__
+
+
+def test_one_snapshot_travels_per_delete(backend, author):
+    in_background(signals.post_delete, receivers.book_deleted, sender=Book, backend="celery")
+    book = Book.objects.create(title="x" * 1000, author=author)
+    book.delete()
+    [payload] = backend.payloads
+    assert payload["kwargs"]["origin"] == {"$same": "instance"}
+    assert len(backend.envelopes[0].message) < 1500
+    deliver(backend.envelopes[0].message)
+    assert receivers.CALLS[-1]["origin"] == "testapp.Book"
+
+
+def test_a_cascade_origin_travels_as_its_key_only(backend, author):
+    in_background(signals.post_delete, receivers.book_deleted, sender=Book, backend="celery")
+    Book.objects.create(title="one", author=author)
+    pk = author.pk
+    author.delete()
+    [payload] = backend.payloads
+    assert payload["kwargs"]["origin"] == {"$snapshot": ["testapp.Author", {"id": pk}]}

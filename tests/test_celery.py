@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
 import time
 import uuid
 
@@ -250,3 +252,72 @@ def test_broker_down_at_commit_is_logged_loudly_and_the_commit_stands(broker_dow
     assert f'"$model": ["testapp.Author", {author.pk}]' in message
     assert record.exc_info is not None
     assert elapsed < 30
+
+
+@pytest.fixture
+def silent_broker():
+    """A Celery app whose broker accepts connections and never answers."""
+    from celery import Celery, _state
+
+    import django_blinker.backends.celery  # noqa: F401  (registers the shared tasks)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    silent = Celery("silent_broker", set_as_current=False)
+    silent.conf.broker_url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    previous = _state.get_current_app()
+    silent.set_current()
+    try:
+        yield accepted
+    finally:
+        previous.set_current()
+        listener.close()
+        for connection in accepted:
+            connection.close()
+        thread.join(timeout=5)
+
+
+def test_a_silent_broker_costs_a_commit_at_most_the_publish_timeout(
+    silent_broker, settings, caplog
+):
+    settings.DJANGO_BLINKER = {"PUBLISH_TIMEOUT": 1}
+    failures = []
+
+    def keep(sender, payload, error):
+        failures.append((payload["event"], type(error)))
+
+    background.enqueue_failed.connect(keep)
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
+    try:
+        started = time.monotonic()
+        with caplog.at_level(logging.CRITICAL, logger="django_blinker"), transaction.atomic():
+            author = Author.objects.create(name="committed")
+        elapsed = time.monotonic() - started
+    finally:
+        background.disconnect(signals.post_save, receivers.author_saved)
+        background.enqueue_failed.disconnect(keep)
+    assert silent_broker, "the publish never reached the silent broker"
+    assert Author.objects.filter(pk=author.pk).exists()
+    assert elapsed < 10
+    [(event, error)] = failures
+    assert error is TimeoutError
+    [record] = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert f"Event {event}" in record.getMessage()
+    assert "did not answer within 1 s" in record.getMessage()
+
+
+def test_delivery_tasks_ack_late_and_requeue_when_their_worker_is_lost():
+    from django_blinker.backends import celery as backend
+
+    for task in (backend.deliver_task, backend.deliver_batch_task):
+        assert (task.acks_late, task.reject_on_worker_lost) == (True, True)

@@ -6,6 +6,7 @@ import datetime
 import decimal
 import json
 import uuid
+import zoneinfo
 
 import pytest
 
@@ -104,3 +105,63 @@ def test_multi_table_child_delete_snapshots_parent_and_child():
     assert isinstance(restored, Restaurant)
     assert (restored.name, restored.serves_pizza, restored.pk) == ("Pizzeria", True, restaurant.pk)
     assert isinstance(decode(encode(Place.objects.get(), snapshot=True)), Place)
+
+
+def test_a_zoneinfo_datetime_keeps_its_zone_across_dst():
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    before = datetime.datetime(2026, 3, 28, 12, 0, tzinfo=paris)
+    restored = decode(json.loads(json.dumps(encode(before))))
+    assert restored == before
+    assert restored.tzinfo == paris
+    later = restored + datetime.timedelta(days=1)
+    assert later.utcoffset() == datetime.timedelta(hours=2)
+    assert later.isoformat() == (before + datetime.timedelta(days=1)).isoformat()
+
+
+def test_an_ambiguous_local_time_keeps_its_fold():
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    second = datetime.datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=paris)
+    restored = decode(json.loads(json.dumps(encode(second))))
+    assert (restored.fold, restored.utcoffset()) == (1, datetime.timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime.timedelta(days=999_999_999, seconds=86399, microseconds=999_999),
+        datetime.timedelta(days=-999_999_999),
+        datetime.timedelta(days=10**6, microseconds=1),
+        datetime.timedelta(microseconds=-1),
+    ],
+)
+def test_timedelta_is_exact_at_any_size(value):
+    assert decode(json.loads(json.dumps(encode(value)))) == value
+
+
+def test_a_snapshot_of_a_deferred_instance_marks_what_it_lacks(author):
+    Book.objects.create(title="real", author=author)
+    partial = Book.objects.only("id", "title").get()
+    restored = decode(json.loads(json.dumps(encode(partial, snapshot=True))))
+    assert restored.title == "real"
+    assert restored.get_deferred_fields() == {"author_id", "editor_id"}
+
+
+def test_request_handler_classes_travel_by_name_from_a_fixed_list():
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.handlers.asgi import ASGIHandler
+    from django.core.handlers.wsgi import WSGIHandler
+
+    class ProjectHandler(WSGIHandler):
+        pass
+
+    for handler in (WSGIHandler, ASGIHandler, StaticFilesHandler):
+        assert decode(json.loads(json.dumps(encode(handler)))) is handler
+    assert decode(encode(ProjectHandler)) is WSGIHandler
+    assert decode({"$handler": ["wsgi", "os.system"]}) is WSGIHandler
+
+
+def test_rows_of_models_not_allowed_are_refused_before_any_query(author, django_assert_num_queries):
+    from django_blinker.payload import ModelNotAllowed
+
+    with django_assert_num_queries(0), pytest.raises(ModelNotAllowed, match=r"testapp\.Author"):
+        decode(encode(author), allowed=lambda label: label == "testapp.Book")

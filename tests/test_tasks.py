@@ -14,6 +14,7 @@ from django.db import transaction
 from django_blinker import background, signals
 from django_blinker.after_commit import wrapper_of
 from django_blinker.background import in_background
+from django_blinker.message import unseal
 from tests import background_receivers as receivers
 from tests.testapp.models import Author, Book
 from tests.workers import Events, Worker, new_key, python, worker_env
@@ -68,18 +69,19 @@ def results():
 
 
 def test_deliver_task_is_a_module_level_task():
-    from django_blinker.tasks import deliver_task
+    from django_blinker.backends.django_tasks import deliver_task
 
-    assert deliver_task.module_path == "django_blinker.tasks.deliver_task"
+    assert deliver_task.module_path == "django_blinker.backends.django_tasks.deliver_task"
+    assert deliver_task.backend == "db"
     wrapper = wrapper_of(signals.post_save, receivers.book_saved, "background:tasks:each")
     assert wrapper.django_blinker_mode == "tasks"
 
 
-def test_commit_enqueues_one_task_per_event_and_the_worker_runs_it(author):
+def test_the_task_row_is_written_in_the_sending_transaction_and_the_worker_runs_it(author):
     results().delete()
     with transaction.atomic():
         book = Book.objects.create(title="Earthsea", author=author)
-        assert not results().exists()
+        assert results().count() == 1
     assert results().count() == 1
     run_worker_in_process()
     assert [(c["receiver"], c["pk"], c["title_in_db"]) for c in receivers.CALLS] == [
@@ -87,7 +89,7 @@ def test_commit_enqueues_one_task_per_event_and_the_worker_runs_it(author):
     ]
     [result] = results()
     assert result.status == "SUCCESSFUL"
-    assert result.args_kwargs["args"][0]["event"] == receivers.CALLS[0]["event"]
+    assert unseal(result.args_kwargs["args"][0])["event"] == receivers.CALLS[0]["event"]
 
 
 def test_rollback_and_savepoint_rollback_enqueue_nothing(author):
@@ -111,7 +113,7 @@ def test_a_failing_receiver_fails_its_task_with_the_traceback(author, caplog):
     run_worker_in_process()
     failed = results().filter(status="FAILED").get()
     assert f"failing receiver refuses {book.pk}" in failed.traceback
-    event = failed.args_kwargs["args"][0]["event"]
+    event = unseal(failed.args_kwargs["args"][0])["event"]
     assert f"Event {event}: background receiver tests.background_receivers.failing" in caplog.text
 
 

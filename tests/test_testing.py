@@ -520,24 +520,16 @@ background_calls: list[tuple[object, dict[str, object]]] = []
 
 
 def index_book(sender, **kwargs):
-    """A module-level background receiver (workers import receivers by dotted path)."""
+    """A module-level background receiver (every process knows it by its dotted name)."""
     background_calls.append((sender, kwargs))
-
-
-class FakeQueue:
-    def __init__(self) -> None:
-        self.payloads: list[dict[str, object]] = []
-
-    def enqueue(self, payload):
-        self.payloads.append(payload)
 
 
 @pytest.mark.django_db
 def test_background_receivers_run_inline_instead_of_being_enqueued(monkeypatch):
     from django_blinker import background
+    from tests.queues import RecordingBackend, use_backend
 
-    queue = FakeQueue()
-    monkeypatch.setattr(background, "_backend", lambda name: queue)
+    queue = use_backend(monkeypatch, RecordingBackend())
     background_calls.clear()
     background.in_background(signals.post_save, index_book, sender=Book, backend="tasks")
     try:

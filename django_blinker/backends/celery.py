@@ -1,0 +1,110 @@
+"""Background receivers on Celery (``pip install django-blinker[celery]``).
+
+Each event is one ``django_blinker.deliver`` task whose only argument is the signed
+message and whose task id is the event id; coalesced events travel as one
+``django_blinker.deliver_batch``. Both are shared tasks: they bind to the project's Celery
+app; ``include=["django_blinker.backends.celery"]`` in the app, or let the worker register
+them when Django starts and the receivers connect.
+
+Tasks are ``acks_late`` with ``reject_on_worker_lost``: a message is acknowledged only
+after its receiver ran, so a worker killed mid-task gets it delivered again. On Redis, a
+message whose worker vanished without a word (the whole worker killed, not one pool
+child) returns only after the transport's ``visibility_timeout`` (one hour by default);
+set ``broker_transport_options = {"visibility_timeout": ...}`` longer than your slowest
+receiver and as short as you can wait.
+
+Retry policy: a receiver that raises :class:`~django_blinker.delivery.Retry`,
+``django.db.OperationalError`` or ``django.db.InterfaceError`` is retried up to
+``MAX_RETRIES`` (3) times, after 1, 2 and 4 seconds; any other exception fails the task
+at once. A rejected message (see :mod:`django_blinker.delivery`) is logged and acknowledged,
+never retried. The ``django_blinker.relay`` task publishes due outbox events: schedule it
+with Celery beat when ``OUTBOX`` is on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task, shared_task  # type: ignore[import-untyped]
+from django.db import InterfaceError, OperationalError
+
+from ..delivery import Retry, deliver, deliver_many
+from ..message import Envelope
+
+BOUNDED = True
+MAX_RETRIES = 3
+TASK_NAME = "django_blinker.deliver"
+BATCH_TASK_NAME = "django_blinker.deliver_batch"
+RELAY_TASK_NAME = "django_blinker.relay"
+
+RETRY_FOR: tuple[type[BaseException], ...] = (Retry, OperationalError, InterfaceError)
+
+_DELIVERY_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "max_retries": MAX_RETRIES,
+    "ignore_result": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+}
+# Celery retries a failing publish on its own; keep that well inside PUBLISH_TIMEOUT.
+_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+@shared_task(name=TASK_NAME, **_DELIVERY_OPTIONS)  # type: ignore[untyped-decorator]
+def deliver_task(self: Task, message: Any) -> None:
+    """Run the background receiver of ``message`` in the worker."""
+    try:
+        deliver(message)
+    except RETRY_FOR as error:
+        raise self.retry(exc=error, countdown=2**self.request.retries) from error
+
+
+@shared_task(name=BATCH_TASK_NAME, **_DELIVERY_OPTIONS)  # type: ignore[untyped-decorator]
+def deliver_batch_task(self: Task, messages: Any) -> None:
+    """Run the coalesced events of one transaction in order; retry only the ones that
+    asked for it, fail the task if any other failed (each failure is logged)."""
+    failed = deliver_many(messages if isinstance(messages, list) else [messages])
+    retry = [message for message, error in failed if isinstance(error, RETRY_FOR)]
+    if retry:
+        raise self.retry(args=(retry,), countdown=2**self.request.retries)
+    if failed:
+        raise failed[0][1]
+
+
+@shared_task(name=RELAY_TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator]
+def relay_task() -> int:
+    """Publish the due outbox events of every database (schedule it with Celery beat)."""
+    from ..outbox import relay_all
+
+    return relay_all()
+
+
+def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
+    """A call that publishes ``envelopes``; the task is bound to the current Celery app
+    here, in the caller's thread, since Celery's current app is per thread."""
+    if coalesced:
+        batch = deliver_batch_task._get_current_object()
+        first = envelopes[0]
+        return lambda: batch.apply_async(
+            ([envelope.message for envelope in envelopes],),
+            argsrepr=f"(<{len(envelopes)} {first.signal} events for {first.receiver}>,)",
+            kwargsrepr="{}",
+            retry_policy=_RETRY_POLICY,
+        )
+    task = deliver_task._get_current_object()
+
+    def send() -> None:
+        # One producer for the whole list: the relay publishes hundreds at a time.
+        with task.app.producer_or_acquire() as producer:
+            for envelope in envelopes:
+                task.apply_async(
+                    (envelope.message,),
+                    task_id=envelope.event,
+                    argsrepr=f"(<{envelope.signal} event for {envelope.receiver}>,)",
+                    kwargsrepr="{}",
+                    producer=producer,
+                    retry_policy=_RETRY_POLICY,
+                )
+
+    return send

@@ -1,0 +1,107 @@
+"""Background receivers on Django's Tasks framework.
+
+``django.tasks`` on Django 6.0+, the ``django-tasks`` backport on 5.2
+(``pip install django-blinker[tasks]``). Each event is one :data:`deliver_task` enqueued on
+the task backend ``DJANGO_BLINKER["TASKS_BACKEND"]`` (``"default"``), resolved when first
+used, so this module imports under any ``TASKS`` setting.
+
+When that backend is django-tasks-db's ``DatabaseBackend`` writing to the database that
+sent the event, the task row is written inside the sending transaction: commit and event
+are one write, and nothing waits for a commit callback. Other backends enqueue at commit.
+
+The Tasks framework has no retries: a receiver's exception fails the task (the backend
+records it) and is logged on the ``django_blinker`` logger with the event id. A worker
+killed mid-task leaves the row RUNNING; the relay (``manage.py blinker_relay``) sets such
+rows of this module's tasks back to READY after ``STALE_TASK_AFTER`` seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import router
+
+from .. import conf
+from ..delivery import deliver, deliver_many
+from ..message import Envelope
+
+BOUNDED = False
+TASK_PATHS = (f"{__name__}.deliver_task", f"{__name__}.deliver_batch_task")
+
+
+def _deliver(message: Any) -> None:
+    deliver(message)
+
+
+def _deliver_batch(messages: Any) -> None:
+    failed = deliver_many(messages if isinstance(messages, list) else [messages])
+    if failed:
+        raise failed[0][1]
+
+
+# Workers import tasks by dotted path: these names are what __getattr__ answers.
+_deliver.__name__ = _deliver.__qualname__ = "deliver_task"
+_deliver_batch.__name__ = _deliver_batch.__qualname__ = "deliver_batch_task"
+_FUNCTIONS = {"deliver_task": _deliver, "deliver_batch_task": _deliver_batch}
+
+
+def _framework() -> Any:
+    try:
+        return importlib.import_module("django.tasks")  # Django 6.0+
+    except ImportError:
+        try:
+            return importlib.import_module("django_tasks")
+        except ImportError:
+            raise ImproperlyConfigured(
+                "BACKGROUND_BACKEND 'tasks' needs Django's Tasks framework: Django 6.0+, or "
+                "pip install django-tasks (django-blinker[tasks]) on Django 5.2"
+            ) from None
+
+
+@functools.cache
+def _task(name: str, backend: str) -> Any:
+    tasks = _framework()
+    if backend not in tasks.task_backends:
+        raise ImproperlyConfigured(
+            f"DJANGO_BLINKER['TASKS_BACKEND'] is {backend!r}, which is not an alias of "
+            f"settings.TASKS; expected one of {', '.join(map(repr, tasks.task_backends))}"
+        )
+    return tasks.task(backend=backend)(_FUNCTIONS[name])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FUNCTIONS:
+        return _task(name, conf.settings().tasks_backend)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def writes_in_transaction(using: str) -> bool:
+    """Whether enqueueing writes a row on ``using`` in the caller's transaction
+    (django-tasks-db's ``DatabaseBackend`` routed to ``using``)."""
+    if not apps.is_installed("django_tasks_db"):
+        return False
+    from django_tasks_db import DatabaseBackend
+    from django_tasks_db.models import DBTaskResult
+
+    backend = _framework().task_backends[conf.settings().tasks_backend]
+    return isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == using
+
+
+def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
+    """A call that enqueues ``envelopes`` on the ``TASKS_BACKEND`` backend."""
+    alias = conf.settings().tasks_backend
+    if coalesced:
+        batch = _task("deliver_batch_task", alias)
+        return lambda: batch.enqueue([envelope.message for envelope in envelopes])
+    task = _task("deliver_task", alias)
+
+    def send() -> None:
+        for envelope in envelopes:
+            task.enqueue(envelope.message)
+
+    return send

@@ -1,0 +1,105 @@
+"""Signed background messages: what travels through a broker or a queue table.
+
+A message is the JSON text of one payload (see :mod:`django_blinker.payload`) followed by
+an HMAC made with Django's :class:`~django.core.signing.Signer` under the salt
+:data:`SALT`, so only a process that knows ``SECRET_KEY`` (or one of
+``SECRET_KEY_FALLBACKS``, for rotation) can write one. A worker opens every message with
+:func:`unseal` before it looks at anything inside; anything else is :class:`Rejected`.
+
+Messages do not expire: an event may wait in an outbox for as long as a broker is down.
+Replays of a genuine message are what at-least-once delivery means anyway; receivers stay
+idempotent by event id (:func:`django_blinker.delivery.once_per_event`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.core import signing
+
+Payload = dict[str, Any]
+
+SALT = "django_blinker.background.message"
+PAYLOAD_VERSION = 2
+_FIELDS = ("version", "event", "signal", "receiver", "sender", "kwargs")
+
+
+class Rejected(Exception):
+    """A message that is not a genuine, current-version payload: never run, never retried.
+
+    ``event`` is the event id the message claims, for the log; it is not trusted.
+    """
+
+    def __init__(self, reason: str, event: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.event = event
+
+
+def seal(payload: Payload) -> str:
+    """``payload`` as a signed message."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return signing.Signer(salt=SALT).sign(text)
+
+
+def unseal(message: object) -> Payload:
+    """The payload inside a message made by :func:`seal`; :class:`Rejected` if the message is
+    not a string, its signature does not match, or its payload is of another version."""
+    if not isinstance(message, str):
+        raise Rejected(
+            f"expected a signed message (str), got {type(message).__name__}",
+            claimed_event(message),
+        )
+    try:
+        text = signing.Signer(salt=SALT).unsign(message)
+    except signing.BadSignature:
+        raise Rejected("bad signature", claimed_event(message)) from None
+    payload = json.loads(text)
+    if not isinstance(payload, dict) or payload.get("version") != PAYLOAD_VERSION:
+        version = payload.get("version") if isinstance(payload, dict) else None
+        raise Rejected(
+            f"payload version {version!r}; this worker reads version {PAYLOAD_VERSION}",
+            claimed_event(payload),
+        )
+    missing = [name for name in _FIELDS if name not in payload]
+    if missing:
+        raise Rejected(f"payload lacks {', '.join(missing)}", claimed_event(payload))
+    return payload
+
+
+def claimed_event(message: object) -> str | None:
+    """The event id a message claims, without trusting it (for logs only)."""
+    if isinstance(message, str):
+        try:
+            message = json.loads(message.rpartition(":")[0] or message)
+        except ValueError:
+            return None
+    if isinstance(message, dict):
+        event = message.get("event")
+        return event[:64] if isinstance(event, str) else None
+    return None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One sealed event with the names a queue shows for it (event id, signal, receiver)."""
+
+    event: str
+    signal: str
+    receiver: str
+    message: str
+
+    @classmethod
+    def of(cls, payload: Payload) -> Envelope:
+        """Seal ``payload``."""
+        return cls(payload["event"], payload["signal"], payload["receiver"], seal(payload))
+
+    @property
+    def payload(self) -> Payload:
+        return unseal(self.message)
+
+    def as_dict(self) -> Payload:
+        """The payload, for logs and :data:`~django_blinker.publish.enqueue_failed`."""
+        return self.payload

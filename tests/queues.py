@@ -1,0 +1,47 @@
+"""Stand-ins for a backend's queue, for tests about what is handed to it (not delivery)."""
+
+from __future__ import annotations
+
+from django_blinker.message import unseal
+
+
+class RecordingBackend:
+    """Keeps what would be published: ``payloads`` one by one, ``batches`` as lists."""
+
+    BOUNDED = False
+
+    def __init__(self):
+        self.payloads = []
+        self.batches = []
+        self.envelopes = []
+
+    def prepare(self, envelopes, coalesced):
+        def send():
+            self.envelopes.extend(envelopes)
+            opened = [unseal(envelope.message) for envelope in envelopes]
+            if coalesced:
+                self.batches.append(opened)
+            else:
+                self.payloads.extend(opened)
+
+        return send
+
+
+class BrokenBackend:
+    """A broker that refuses every publish."""
+
+    BOUNDED = False
+
+    def prepare(self, envelopes, coalesced):
+        def send():
+            raise ConnectionError("broker down")
+
+        return send
+
+
+def use_backend(monkeypatch, backend):
+    """Make every backend name publish to ``backend``."""
+    from django_blinker import publish
+
+    monkeypatch.setattr(publish, "backend_module", lambda name: backend)
+    return backend

@@ -1,0 +1,1 @@
+"""The app that tests/test_servers.py runs under gunicorn and uvicorn."""

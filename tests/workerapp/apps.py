@@ -1,0 +1,18 @@
+"""Worker processes connect the tests' background receivers at start-up, as a project's
+``ready()`` would: a worker runs only receivers connected in its own process."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class WorkerAppConfig(AppConfig):
+    name = "tests.workerapp"
+    label = "workerapp"
+
+    def ready(self) -> None:
+        from django_blinker.background import in_background
+        from tests.background_receivers import WIRING
+
+        for signal, receiver, sender in WIRING:
+            in_background(signal, receiver, sender=sender, backend="inline")

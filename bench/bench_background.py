@@ -1,13 +1,19 @@
-"""Issue 4 benchmark: enqueueing background receivers on Celery against the native way.
+"""Benchmark: enqueueing background receivers against the native way, and the relay.
 
-10,000 saves in one transaction on SQLite, each enqueueing one job on the real Redis broker
-at commit: a background receiver through django-blinker (``in_background``, payload with
-the event id and the instance as ``["bench.Item", pk]``) vs. a hand-written Django
-post_save receiver calling a Celery task's ``delay_on_commit(pk)``. The time covers the
-saves, the work inside the transaction and the commit with its 10,000 publishes; the
-"without receiver" row is the saves alone, so the overhead ratio compares enqueue costs.
-``coalesce=True`` sends the transaction's 10,000 events as one job. No worker runs; each
+10,000 saves in one transaction (SQLite in memory; PostgreSQL with
+``DJANGO_BLINKER_DB=postgres``), each making one job for the real Redis broker: a
+background receiver through django-blinker (``in_background``: a signed payload with the
+event id and the instance as ``["bench.Item", pk]``) vs. a hand-written Django post_save
+receiver calling a Celery task's ``delay_on_commit(pk)``. The time covers the saves, the
+work inside the transaction and the commit with its publishes; the "without receiver" row
+is the saves alone, so the overhead ratio compares enqueue costs. ``OUTBOX`` writes one
+row per event in the transaction and publishes nothing (the relay does, later);
+``coalesce=True`` sends the transaction's events as one job. Samples are the process's
+CPU time, since publishes run on django-blinker's publishing thread. No worker runs; each
 round's messages are deleted from Redis afterwards.
+
+Then the relay: events per second that ``outbox.relay()`` moves from the outbox table to
+the broker (batches of ``BATCH_SIZE``, one producer per batch).
 
 Run: ``python -m bench.bench_background [--rounds N] [--saves N]`` (needs Redis at
 127.0.0.1:6379, database 14, or DJANGO_BLINKER_BENCH_BROKER).
@@ -18,10 +24,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from bench import harness
 
 TARGET = 1.10
+DURABLE_TARGET = 1.30
 
 
 def main() -> int:
@@ -33,12 +41,15 @@ def main() -> int:
     harness.setup()
 
     import redis
+    from django.conf import settings
     from django.db import transaction
     from django.db.models.signals import post_save
+    from django.test.utils import override_settings
 
     from bench import _background
     from bench.benchapp.models import Item
-    from django_blinker import background, signals
+    from django_blinker import background, outbox, signals
+    from django_blinker.models import OutboxEvent
 
     broker = redis.Redis.from_url(_background.BROKER_URL)
     try:
@@ -73,6 +84,19 @@ def main() -> int:
         assert broker.llen(_background.QUEUE) == len(items)
         purge()
 
+    durable = override_settings(DJANGO_BLINKER={**settings.DJANGO_BLINKER, "OUTBOX": True})
+
+    def durable_on() -> None:
+        durable.enable()
+        blinker_on()
+
+    def durable_off() -> None:
+        background.disconnect(signals.post_save, _background.blinker_receiver)
+        durable.disable()
+        assert OutboxEvent.objects.count() == len(items)
+        assert broker.llen(_background.QUEUE) == 0
+        OutboxEvent.objects.all().delete()
+
     def coalesced_on() -> None:
         background.in_background(
             signals.post_save, _background.blinker_receiver, sender=Item, coalesce=True
@@ -84,7 +108,12 @@ def main() -> int:
         purge()
 
     # One warm-up round each: Celery connects to the broker and finalizes the app lazily.
-    warm_up = ((native_on, native_off), (blinker_on, blinker_off), (coalesced_on, coalesced_off))
+    warm_up = (
+        (native_on, native_off),
+        (blinker_on, blinker_off),
+        (durable_on, durable_off),
+        (coalesced_on, coalesced_off),
+    )
     for on, off in warm_up:
         on()
         body()
@@ -96,10 +125,12 @@ def main() -> int:
             "without receiver": (harness.nothing, body, harness.nothing),
             "native post_save + delay_on_commit(pk)": (native_on, body, native_off),
             "django-blinker in_background (celery)": (blinker_on, body, blinker_off),
+            "django-blinker, OUTBOX (durable)": (durable_on, body, durable_off),
             "django-blinker, coalesce=True (1 job)": (coalesced_on, body, coalesced_off),
         },
         options.rounds,
         baseline="native post_save + delay_on_commit(pk)",
+        clock=time.process_time,
     )
     none, blinker = ratios["without receiver"], ratios["django-blinker in_background (celery)"]
     coalesced = ratios["django-blinker, coalesce=True (1 job)"]
@@ -109,8 +140,31 @@ def main() -> int:
         "  enqueue cost (minus the saves) ratio    "
         f"{(blinker - none) / (1 - none):6.3f}  (at most {TARGET})"
     )
+    outboxed = ratios["django-blinker, OUTBOX (durable)"]
+    print(f"  total time, OUTBOX / native             {outboxed:6.3f}  (at most {DURABLE_TARGET})")
+    print(
+        "  enqueue cost, OUTBOX / native           "
+        f"{(outboxed - none) / (1 - none):6.3f}  (at most {DURABLE_TARGET})"
+    )
     print(f"  total time, coalesced / native          {coalesced:6.3f}")
     print(f"  enqueue cost, coalesced / native        {(coalesced - none) / (1 - none):6.3f}")
+
+    durable_on()
+    body()
+    background.disconnect(signals.post_save, _background.blinker_receiver)
+    started = time.perf_counter()
+    published = 0
+    while OutboxEvent.objects.exists():
+        published += outbox.relay().published
+    took = time.perf_counter() - started
+    durable.disable()
+    assert broker.llen(_background.QUEUE) == published == len(items)
+    purge()
+    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    print(
+        f"\nRelay on {database}: {published:,} events in {took:.2f} s, "
+        f"{published / took:,.0f} events/s (batches of {outbox.BATCH_SIZE}, wall time)"
+    )
     return 0
 
 

@@ -36,12 +36,14 @@ def compare(
     variants: dict[str, tuple[Callable[[], None], Callable[[], None], Callable[[], None]]],
     rounds: int,
     baseline: str,
+    clock: Callable[[], float] = time.thread_time,
 ) -> dict[str, float]:
     """Time each variant's body in interleaved rounds; print medians and ratios to baseline.
 
     Each variant is (enter, body, leave): enter/leave switch the variant on and off
     around every round so that drift in the machine hits all variants alike. Samples are
-    this thread's CPU time, so other processes on a busy machine do not stretch them.
+    this thread's CPU time (``clock``; ``time.process_time`` where work moves to other
+    threads), so other processes on a busy machine do not stretch them.
     The ratio is the median of per-round ratios to the baseline's sample of the same
     round (paired, so slow drift cancels); an "A/A" variant identical to the baseline
     shows how much of a ratio is noise.
@@ -55,9 +57,9 @@ def compare(
             enter()
             gc.collect()
             gc.disable()
-            start = time.thread_time()
+            start = clock()
             body()
-            samples[name].append(time.thread_time() - start)
+            samples[name].append(clock() - start)
             gc.enable()
             leave()
     medians = {name: statistics.median(values) for name, values in samples.items()}
@@ -65,7 +67,8 @@ def compare(
         name: statistics.median(a / b for a, b in zip(values, samples[baseline], strict=True))
         for name, values in samples.items()
     }
-    print(f"\n{label}  ({rounds} rounds, median CPU time, median paired ratio)")
+    kind = "process CPU time" if clock is time.process_time else "CPU time"
+    print(f"\n{label}  ({rounds} rounds, median {kind}, median paired ratio)")
     for name, value in medians.items():
         print(f"  {name:<38} {value * 1000:9.3f} ms   ratio {ratios[name]:6.3f}")
     return ratios

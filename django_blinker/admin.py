@@ -1,21 +1,33 @@
-"""Puts the signal pages on the admin index, under the app, as "Signals"."""
+"""Puts the signal pages on the admin index, under the app, as "Signals", and the outbox
+as "Outbox events"."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+from typing import TYPE_CHECKING, Any, cast
 
-from django.contrib import admin
-from django.db.models import Model
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_permission_codename
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils.html import format_html
+from django.utils.text import Truncator
 
-from . import views
-from .models import Signal
+from . import outbox, views
+from .message import Rejected, unseal
+from .models import OutboxEvent, Signal
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[Signal]
+    _OutboxAdmin = admin.ModelAdmin[OutboxEvent]
 else:
-    _ModelAdmin = admin.ModelAdmin
+    _ModelAdmin = _OutboxAdmin = admin.ModelAdmin
+
+ERROR_SHOWN = 80
 
 
 @admin.register(Signal)
@@ -50,3 +62,128 @@ class SignalAdmin(_ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(_OutboxAdmin):
+    """Events waiting for the relay and dead-lettered ones, read-only.
+
+    ``django_blinker.view_outboxevent`` shows the list and each event with its decoded
+    payload; ``django_blinker.manage_outboxevent`` (which implies viewing) adds the
+    actions "Retry now" and "Discard" (after a confirmation page). Nothing is added or
+    edited through the admin.
+    """
+
+    list_display = (
+        "created_at",
+        "signal",
+        "receiver",
+        "event_id",
+        "backend",
+        "attempts",
+        "next_attempt_at",
+        "dead",
+        "error",
+    )
+    list_filter = ("dead", "signal", "backend")
+    search_fields = ("id", "receiver", "signal")
+    search_help_text = "Event id, receiver or signal."
+    fields = (
+        "id",
+        "signal",
+        "receiver",
+        "backend",
+        "created_at",
+        "attempts",
+        "next_attempt_at",
+        "dead",
+        "last_error",
+        "payload",
+    )
+    readonly_fields = fields
+    actions = ("retry_now", "discard")
+    # A broker outage can fill the outbox; counting every row for each page would hurt.
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: OutboxEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: OutboxEvent | None = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: OutboxEvent | None = None) -> bool:
+        return super().has_view_permission(request, obj) or self.has_manage_permission(request)
+
+    def has_manage_permission(self, request: HttpRequest) -> bool:
+        """Whether the user may retry and discard events."""
+        codename = get_permission_codename("manage", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+    @admin.display(description="event id", ordering="id")
+    def event_id(self, event: OutboxEvent) -> str:
+        return str(event.pk)
+
+    @admin.display(description="last error")
+    def error(self, event: OutboxEvent) -> str:
+        return Truncator(event.last_error).chars(ERROR_SHOWN)
+
+    @admin.display(description="payload")
+    def payload(self, event: OutboxEvent) -> str:
+        try:
+            payload = unseal(event.message)
+        except Rejected as error:
+            return f"unreadable: {error.reason}"
+        except ValueError as error:
+            return f"unreadable: {error}"
+        text = json.dumps(payload, indent=2, ensure_ascii=False)
+        return format_html('<pre class="django-blinker-payload">{}</pre>', text)
+
+    @admin.action(permissions=["manage"], description="Retry now")
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
+        events = list(queryset)
+        count = outbox.retry(queryset)
+        LogEntry.objects.log_actions(
+            user_id=cast(int, request.user.pk),  # admin views have a logged-in user
+            queryset=events,
+            action_flag=CHANGE,
+            change_message="Retried now.",
+        )
+        self.message_user(
+            request,
+            f"{_events(count)} will be published on the relay's next pass.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(permissions=["manage"], description="Discard")
+    def discard(
+        self, request: HttpRequest, queryset: QuerySet[OutboxEvent]
+    ) -> TemplateResponse | None:
+        if request.POST.get("post") != "yes":
+            request.current_app = self.admin_site.name
+            return TemplateResponse(
+                request,
+                f"admin/{self.opts.app_label}/{self.opts.model_name}/discard_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Discard outbox events",
+                    "subtitle": None,
+                    "opts": self.opts,
+                    "events": queryset,
+                    "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                },
+            )
+        self.log_deletions(request, queryset)
+        count = outbox.discard(queryset)
+        self.message_user(
+            request,
+            f"Discarded {_events(count)}; their receivers will not run for them.",
+            messages.SUCCESS,
+        )
+        return None
+
+
+def _events(count: int) -> str:
+    return f"{count} event{'s' if count != 1 else ''}"

@@ -45,7 +45,7 @@ from .bridge import namespace
 from .delivery import Event, Retry, current_event, deliver, once_per_event
 from .message import PAYLOAD_VERSION, Envelope, Payload
 from .payload import encode, encode_origin
-from .publish import enqueue_failed, publish, publish_or_report
+from .publish import backend_module, enqueue_failed, publish, publish_or_report
 
 __all__ = [
     "BACKENDS",
@@ -193,7 +193,8 @@ def _hand_over(backend: str, envelopes: list[Envelope], coalesced: bool) -> None
 
 
 class _Batch:
-    """The coalesced events of one receiver in one transaction, sent as one job.
+    """The events of one receiver in one transaction, handed over together at commit: one
+    publish call (one job when coalesced, else one job each).
 
     Each event registers its own :class:`_Pending` with ``transaction.on_commit``, so that
     Django drops it with a rolled-back savepoint; the first one to run at commit sends the
@@ -202,10 +203,11 @@ class _Batch:
     object at once, a dropped one is gone as soon as Django drops it.
     """
 
-    __slots__ = ("backend", "flushed", "pending")
+    __slots__ = ("backend", "coalesced", "flushed", "pending")
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, coalesced: bool) -> None:
         self.backend = backend
+        self.coalesced = coalesced
         self.flushed = False
         self.pending: list[weakref.ref[_Pending]] = []
 
@@ -222,7 +224,7 @@ class _Batch:
             return
         self.flushed = True
         envelopes = [pending.envelope for ref in self.pending if (pending := ref()) is not None]
-        _hand_over(self.backend, envelopes, coalesced=True)
+        _hand_over(self.backend, envelopes, self.coalesced)
 
 
 class _Pending:
@@ -234,6 +236,10 @@ class _Pending:
 
     def __call__(self) -> None:
         self.batch.flush()
+
+
+# Batching relies on reference counting to forget the events of rolled-back savepoints.
+_BATCHES_COMMIT_CALLBACKS = sys.implementation.name == "cpython"
 
 
 class BackgroundReceiver(DeferredReceiver):
@@ -284,7 +290,7 @@ class BackgroundReceiver(DeferredReceiver):
         }
 
     def _at_commit(self, envelope: Envelope, using: str) -> None:
-        if self.coalesce:
+        if _BATCHES_COMMIT_CALLBACKS:
             at_commit(self._pending(envelope, using), using)
         else:
             at_commit(functools.partial(_hand_over, self.backend, [envelope], False), using)
@@ -292,7 +298,7 @@ class BackgroundReceiver(DeferredReceiver):
     def _pending(self, envelope: Envelope, using: str) -> _Pending:
         batch: _Batch | None = getattr(self._batches, using, None)
         if batch is None or not batch.is_open():
-            batch = _Batch(self.backend)
+            batch = _Batch(self.backend, self.coalesce)
             setattr(self._batches, using, batch)
         pending = _Pending(batch, envelope)
         batch.pending.append(weakref.ref(pending))
@@ -402,6 +408,9 @@ def in_background(
 
     def connect(function: F) -> F:
         identity = receiver_id(function)
+        if chosen != "inline":
+            # Fails now if the queue's package is missing, and registers its tasks.
+            backend_module(chosen)
         delivery.register(name, identity, function, sender)
         try:
             connect_deferred(

@@ -19,8 +19,9 @@ DEFAULTS: dict[str, tuple[Any, type | tuple[type, ...]]] = {
     # Write background events to the outbox table in the sending transaction; a relay
     # publishes them (manage.py blinker_relay, or the periodic relay task).
     "OUTBOX": (False, bool),
-    # Failed publishes of one outbox event before it is dead-lettered.
-    "OUTBOX_MAX_ATTEMPTS": (10, int),
+    # Failed publishes of one outbox event before it is dead-lettered: 20 is about an hour
+    # of broker outage (waits of 1, 2, 4 ... seconds, at most five minutes apart).
+    "OUTBOX_MAX_ATTEMPTS": (20, int),
     # Seconds a publish to a broker may take before the event is reported as not enqueued.
     "PUBLISH_TIMEOUT": (5.0, (int, float)),
     # Seconds after which a RUNNING django-tasks-db delivery is taken as its worker's death.
@@ -56,8 +57,45 @@ def get(key: str) -> Any:
     return user_settings().get(key, default)
 
 
+_cached: Settings | None = None
+
+
 def settings() -> Settings:
-    """The effective settings (validated by the system checks, ``django_blinker.E003``)."""
+    """The effective settings (validated by the system checks, ``django_blinker.E003``).
+
+    Read once and kept; ``override_settings`` and ``settings`` fixtures reach it through
+    Django's ``setting_changed``, watched from the first call on.
+    """
+    global _cached
+    if _cached is None:
+        _watch()
+        _cached = _read()
+    return _cached
+
+
+_watching = False
+
+
+def _watch() -> None:
+    global _watching
+    if _watching:
+        return
+    _watching = True
+    from django.core.signals import setting_changed
+
+    setting_changed.connect(_forget, weak=False, dispatch_uid="django_blinker.conf.settings")
+
+
+def _forget(setting: str, **kwargs: Any) -> None:
+    global _cached
+    if setting == SETTING_NAME:
+        _cached = None
+
+
+_forget.django_blinker_internal = True  # type: ignore[attr-defined]
+
+
+def _read() -> Settings:
     return Settings(
         background_backend=get("BACKGROUND_BACKEND") or "inline",
         tasks_backend=get("TASKS_BACKEND"),

@@ -254,7 +254,7 @@ def once_per_event(receiver: F) -> F:
     :class:`~django_blinker.models.DeliveredEvent`; a second delivery finds the record and
     skips. The receiver's own database work is then exactly once; anything else it does
     (mail, HTTP) is at most once per successful run. Outside a background delivery it just
-    calls the receiver. Prune old records with ``manage.py blinker_outbox --prune-delivered``.
+    calls the receiver. Prune old records with ``manage.py blinker_relay --prune-delivered DAYS``.
     """
     name = f"{receiver.__module__}.{receiver.__qualname__}"
 
@@ -268,7 +268,11 @@ def once_per_event(receiver: F) -> F:
         using = router.db_for_write(DeliveredEvent) or event.using
         try:
             with transaction.atomic(using=using):
-                DeliveredEvent.objects.using(using).create(event=event.id, receiver=name)
+                # bulk_create sends no post_save: a receiver of every model's saves would
+                # otherwise make an event of each record.
+                DeliveredEvent.objects.using(using).bulk_create(
+                    [DeliveredEvent(event=event.id, receiver=name)]
+                )
                 return receiver(sender, **kwargs)
         except IntegrityError:
             if not DeliveredEvent.objects.using(using).filter(event=event.id, receiver=name):

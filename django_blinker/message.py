@@ -14,6 +14,7 @@ idempotent by event id (:func:`django_blinker.delivery.once_per_event`).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ Payload = dict[str, Any]
 SALT = "django_blinker.background.message"
 PAYLOAD_VERSION = 2
 _FIELDS = ("version", "event", "signal", "receiver", "sender", "kwargs")
+_TYPES = {"event": str, "signal": str, "receiver": str, "kwargs": dict}
+_EVENT_ID = re.compile(r"[0-9A-Za-z_.:-]{1,64}")
 
 
 class Rejected(Exception):
@@ -56,7 +59,10 @@ def unseal(message: object) -> Payload:
         text = signing.Signer(salt=SALT).unsign(message)
     except signing.BadSignature:
         raise Rejected("bad signature", claimed_event(message)) from None
-    payload = json.loads(text)
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        raise Rejected("signed text that is not JSON", claimed_event(text)) from None
     if not isinstance(payload, dict) or payload.get("version") != PAYLOAD_VERSION:
         version = payload.get("version") if isinstance(payload, dict) else None
         raise Rejected(
@@ -66,6 +72,9 @@ def unseal(message: object) -> Payload:
     missing = [name for name in _FIELDS if name not in payload]
     if missing:
         raise Rejected(f"payload lacks {', '.join(missing)}", claimed_event(payload))
+    wrong = [name for name, kind in _TYPES.items() if not isinstance(payload[name], kind)]
+    if wrong:
+        raise Rejected(f"payload fields of the wrong type: {', '.join(wrong)}", None)
     return payload
 
 
@@ -78,7 +87,9 @@ def claimed_event(message: object) -> str | None:
             return None
     if isinstance(message, dict):
         event = message.get("event")
-        return event[:64] if isinstance(event, str) else None
+        if isinstance(event, str):
+            # Only an id-shaped claim reaches the log: a forger's newline could fake a line.
+            return event if _EVENT_ID.fullmatch(event) else f"unprintable {event[:64]!a}"
     return None
 
 

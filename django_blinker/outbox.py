@@ -8,41 +8,58 @@ each one its backend accepted; a failed publish is tried again after 1, 2, 4 ...
 (at most five minutes apart) and the row is dead-lettered after ``OUTBOX_MAX_ATTEMPTS``.
 Rows are claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` where the database has it
 (PostgreSQL, MySQL 8, MariaDB 10.6), so several relays share the work; on SQLite run one.
+``manage.py blinker_relay`` runs the relay until stopped; the ``django_blinker.relay``
+Celery task makes one pass, for Celery beat.
 
 Delivery is at least once: a relay killed after publishing but before its commit publishes
 those rows again, under the same event ids.
+
+The outbox writes and deletes its rows without model signals, so that a receiver of every
+model's ``post_save`` or ``post_delete`` never turns the outbox's own bookkeeping into
+new events.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings as django_settings
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from . import conf
-from .message import Envelope
-from .models import OutboxEvent
+from .message import Envelope, Rejected
+from .models import DeliveredEvent, OutboxEvent
 from .publish import enqueue_failed, publish
 
 logger = logging.getLogger("django_blinker")
 
+_M = TypeVar("_M", bound=Model)
+
 BATCH_SIZE = 200
+MAX_BATCHES = 50
 _MAX_BACKOFF = 300.0
+_LAST_ERROR_LENGTH = 2000
+_DELETE_CHUNK = 10_000
 
 
 def store(envelope: Envelope, backend: str, using: str = DEFAULT_DB_ALIAS) -> None:
     """Write ``envelope`` to the outbox on ``using``, in the current transaction."""
-    OutboxEvent.objects.using(using).create(
+    row = OutboxEvent(
         id=envelope.event,
         signal=envelope.signal,
         receiver=envelope.receiver,
         backend=backend,
         message=envelope.message,
     )
+    # bulk_create sends no post_save, which would make a new event of this one.
+    OutboxEvent.objects.using(using).bulk_create([row])
 
 
 def backoff(attempts: int) -> datetime.timedelta:
@@ -52,7 +69,8 @@ def backoff(attempts: int) -> datetime.timedelta:
 
 @dataclass(frozen=True)
 class RelayResult:
-    """What one :func:`relay` call did."""
+    """What one or more :func:`relay` calls did: events published, events to publish again
+    later, events dead-lettered."""
 
     published: int = 0
     failed: int = 0
@@ -60,51 +78,55 @@ class RelayResult:
 
     @property
     def claimed(self) -> int:
+        """How many due events were taken."""
         return self.published + self.failed + self.dead
+
+    def __add__(self, other: RelayResult) -> RelayResult:
+        return RelayResult(
+            self.published + other.published, self.failed + other.failed, self.dead + other.dead
+        )
 
 
 def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> RelayResult:
-    """Publish up to ``batch_size`` due outbox events of ``using``, oldest first."""
+    """Publish up to ``batch_size`` due outbox events of ``using``, oldest first, one
+    publish per backend. Events of a failed publish wait for :func:`backoff`; once dead,
+    each is logged and sent to :data:`~django_blinker.publish.enqueue_failed` after the
+    relay's transaction committed."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}; expected a positive number of events")
     now = timezone.now()
     max_attempts = conf.settings().outbox_max_attempts
-    features = connections[using].features
-    published = failed = dead = 0
+    published = failed = 0
+    dead: list[tuple[OutboxEvent, Exception]] = []
     with transaction.atomic(using=using):
-        due = OutboxEvent.objects.using(using).filter(dead=False, next_attempt_at__lte=now)
-        if features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        elif features.has_select_for_update:
-            due = due.select_for_update()
-        rows = list(due.order_by("next_attempt_at", "created_at")[:batch_size])
+        rows = _claim(using, now, batch_size)
         by_backend: dict[str, list[OutboxEvent]] = {}
         for row in rows:
             by_backend.setdefault(row.backend, []).append(row)
-        done: list[str] = []
-        retry: list[OutboxEvent] = []
+        done: list[uuid.UUID] = []
+        retry_later: list[OutboxEvent] = []
         for backend, group in by_backend.items():
-            envelopes = [Envelope(str(r.id), r.signal, r.receiver, r.message) for r in group]
             try:
-                publish(backend, envelopes)
+                publish(backend, [_envelope(row) for row in group])
             except Exception as error:
                 for row in group:
                     row.attempts += 1
-                    row.last_error = f"{type(error).__name__}: {error}"[:2000]
+                    row.last_error = f"{type(error).__name__}: {error}"[:_LAST_ERROR_LENGTH]
                     row.next_attempt_at = now + backoff(row.attempts)
                     row.dead = row.attempts >= max_attempts
                     if row.dead:
-                        dead += 1
-                        _report_dead(row, error)
+                        dead.append((row, error))
                     else:
                         failed += 1
-                retry.extend(group)
+                retry_later.extend(group)
             else:
-                done.extend(str(row.pk) for row in group)
+                done.extend(row.pk for row in group)
                 published += len(group)
         if done:
-            OutboxEvent.objects.using(using).filter(pk__in=done).delete()
-        if retry:
+            OutboxEvent.objects.using(using).filter(pk__in=done)._raw_delete(using)
+        if retry_later:
             OutboxEvent.objects.using(using).bulk_update(
-                retry, ["attempts", "last_error", "next_attempt_at", "dead"]
+                retry_later, ["attempts", "last_error", "next_attempt_at", "dead"]
             )
     if failed or dead:
         logger.warning(
@@ -112,9 +134,25 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
             using,
             published,
             failed,
-            dead,
+            len(dead),
         )
-    return RelayResult(published, failed, dead)
+    for dead_row, cause in dead:
+        _report_dead(dead_row, cause)
+    return RelayResult(published, failed, len(dead))
+
+
+def _claim(using: str, now: datetime.datetime, batch_size: int) -> list[OutboxEvent]:
+    features = connections[using].features
+    due = OutboxEvent.objects.using(using).filter(dead=False, next_attempt_at__lte=now)
+    if features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True)
+    elif features.has_select_for_update:
+        due = due.select_for_update()
+    return list(due.order_by("next_attempt_at", "created_at")[:batch_size])
+
+
+def _envelope(row: OutboxEvent) -> Envelope:
+    return Envelope(str(row.pk), row.signal, row.receiver, row.message)
 
 
 def _report_dead(row: OutboxEvent, error: Exception) -> None:
@@ -127,9 +165,33 @@ def _report_dead(row: OutboxEvent, error: Exception) -> None:
         row.attempts,
         row.last_error,
     )
-    if enqueue_failed.receivers:
-        envelope = Envelope(str(row.pk), row.signal, row.receiver, row.message)
-        enqueue_failed.send(row.backend, payload=envelope.as_dict(), error=error)
+    if not enqueue_failed.receivers:
+        return
+    try:
+        payload = _envelope(row).as_dict()
+    except (Rejected, ValueError) as unreadable:
+        logger.error(
+            "Event %s: enqueue_failed not sent: its message is unreadable (%s)", row.pk, unreadable
+        )
+        return
+    try:
+        enqueue_failed.send(row.backend, payload=payload, error=error)
+    except Exception:
+        logger.exception("Event %s: a receiver of enqueue_failed failed", row.pk)
+
+
+def _delete(queryset: QuerySet[_M]) -> int:
+    """Delete the rows of ``queryset`` in chunks, without model signals (see the module
+    docstring)."""
+    deleted = 0
+    while True:
+        chunk = list(queryset.values_list("pk", flat=True)[:_DELETE_CHUNK])
+        if not chunk:
+            return deleted
+        fresh = queryset.model._default_manager.using(queryset.db).filter(pk__in=chunk)
+        deleted += fresh._raw_delete(queryset.db)
+        if len(chunk) < _DELETE_CHUNK:
+            return deleted
 
 
 def outbox_databases() -> list[str]:
@@ -141,28 +203,67 @@ def outbox_databases() -> list[str]:
     ]
 
 
-def relay_all(*, batch_size: int = BATCH_SIZE, max_batches: int = 50) -> int:
-    """Relay every outbox database until nothing is due (at most ``max_batches`` batches
-    each), and recover stale django-tasks-db deliveries. Returns how many were published."""
+def relay_all(
+    *,
+    batch_size: int = BATCH_SIZE,
+    max_batches: int = MAX_BATCHES,
+    databases: Iterable[str] | None = None,
+) -> int:
+    """Relay each outbox database (``databases``, or :func:`outbox_databases`) until
+    nothing is due, at most ``max_batches`` batches each, stopping early on a database
+    whose publishes all failed; then :func:`recover_stale_tasks`. Returns how many events
+    were published."""
     total = 0
-    for alias in outbox_databases():
+    for alias in outbox_databases() if databases is None else databases:
         for _ in range(max_batches):
             result = relay(alias, batch_size=batch_size)
             total += result.published
-            if result.claimed < batch_size:
+            if result.claimed < batch_size or not result.published:
                 break
     recover_stale_tasks()
     return total
 
 
-def retry(rows: list[OutboxEvent], using: str = DEFAULT_DB_ALIAS) -> int:
-    """Make ``rows`` due now with a fresh count of attempts (dead ones included)."""
-    ids = [row.pk for row in rows]
-    return (
-        OutboxEvent.objects.using(using)
-        .filter(pk__in=ids)
-        .update(dead=False, attempts=0, next_attempt_at=timezone.now(), last_error="")
-    )
+def retry(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> int:
+    """Make ``rows`` due now with a fresh count of attempts, dead ones included. Returns
+    how many were still there."""
+    queryset = _rows(rows)
+    return queryset.update(dead=False, attempts=0, next_attempt_at=timezone.now(), last_error="")
+
+
+def discard(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> int:
+    """Delete ``rows``: their receivers never run for them. Returns how many were still
+    there."""
+    return _delete(_rows(rows))
+
+
+def _rows(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> QuerySet[OutboxEvent]:
+    if isinstance(rows, QuerySet):
+        return rows
+    by_db: dict[str, list[uuid.UUID]] = {}
+    for row in rows:
+        by_db.setdefault(row._state.db or DEFAULT_DB_ALIAS, []).append(row.pk)
+    if len(by_db) > 1:
+        raise ValueError(f"rows of several databases ({', '.join(by_db)}); pass one at a time")
+    using, ids = next(iter(by_db.items()), (DEFAULT_DB_ALIAS, []))
+    return OutboxEvent.objects.using(using).filter(pk__in=ids)
+
+
+def delivered_databases() -> list[str]:
+    """The database aliases that hold a table of delivered events."""
+    return [
+        alias
+        for alias in django_settings.DATABASES
+        if router.allow_migrate_model(alias, DeliveredEvent)
+    ]
+
+
+def prune_delivered(older_than: datetime.timedelta, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Delete the :func:`~django_blinker.delivery.once_per_event` records of ``using``
+    older than ``older_than``; an event delivered again after that runs again. Returns how
+    many were deleted."""
+    cutoff = timezone.now() - older_than
+    return _delete(DeliveredEvent.objects.using(using).filter(delivered_at__lt=cutoff))
 
 
 def recover_stale_tasks() -> int:
@@ -176,21 +277,22 @@ def recover_stale_tasks() -> int:
 
     from .backends.django_tasks import TASK_PATHS
 
-    cutoff = timezone.now() - datetime.timedelta(seconds=conf.settings().stale_task_after)
+    stale_after = conf.settings().stale_task_after
+    cutoff = timezone.now() - datetime.timedelta(seconds=stale_after)
     stale = DBTaskResult.objects.filter(
         status="RUNNING", task_path__in=TASK_PATHS, started_at__lt=cutoff
     )
-    ids = list(stale.values_list("pk", flat=True)[:1000])
+    ids: list[uuid.UUID] = list(stale.values_list("pk", flat=True)[:1000])
     if not ids:
         return 0
-    count = DBTaskResult.objects.filter(pk__in=ids, status="RUNNING").update(
+    count = DBTaskResult.objects.filter(pk__in=ids, status="RUNNING", started_at__lt=cutoff).update(
         status="READY", started_at=None
     )
     logger.warning(
         "%d background deliveries were RUNNING for over %d s (their db_worker died); set "
         "back to READY: %s",
         count,
-        conf.settings().stale_task_after,
+        stale_after,
         ", ".join(map(str, ids[:20])),
     )
     return count

@@ -1,0 +1,234 @@
+"""``manage.py blinker_relay``: publish the outbox until told to stop."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+import signal
+import threading
+from argparse import ArgumentParser
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import InterfaceError, OperationalError, close_old_connections
+
+from django_blinker import conf, outbox
+
+logger = logging.getLogger("django_blinker")
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Command(BaseCommand):
+    help = (
+        "Publish due outbox events (DJANGO_BLINKER['OUTBOX']) to their backend, batch by "
+        "batch, and set stale django-tasks-db deliveries back to READY, until SIGTERM or "
+        "SIGINT (the current batch is finished first). --once makes one pass; "
+        "--prune-delivered DAYS deletes old once_per_event records instead."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--once", action="store_true", help="Publish what is due now, then exit."
+        )
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=1.0,
+            metavar="SECONDS",
+            help="Seconds to wait when nothing was due (default 1.0).",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=outbox.BATCH_SIZE,
+            metavar="N",
+            help=f"Events claimed and published per batch (default {outbox.BATCH_SIZE}).",
+        )
+        parser.add_argument(
+            "--database",
+            action="append",
+            dest="databases",
+            metavar="ALIAS",
+            help="Only this database; repeat for several (default: every database with an "
+            "outbox table).",
+        )
+        parser.add_argument(
+            "--prune-delivered",
+            type=float,
+            metavar="DAYS",
+            help="Delete once_per_event records older than DAYS days, then exit.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = int(options["verbosity"])
+        if options["prune_delivered"] is not None:
+            days = _positive("--prune-delivered", options["prune_delivered"], "number of days")
+            self._prune(datetime.timedelta(days=days), options["databases"])
+            return
+        interval = _positive("--interval", options["interval"], "number of seconds")
+        batch_size = options["batch_size"]
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise CommandError(
+                f"--batch-size must be a positive whole number of events, got {batch_size!r}"
+            )
+        relay = _Relay(
+            self._databases(options["databases"], outbox.outbox_databases(), "outbox table"),
+            batch_size,
+            self._report,
+        )
+        if not conf.settings().outbox and self.verbosity:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"{conf.SETTING_NAME}['OUTBOX'] is off: events are not written to the "
+                    "outbox; relaying only what is already there."
+                )
+            )
+        with _stop_on_signals() as stop:
+            relay.stop = stop
+            if options["once"]:
+                relay.run_pass(always_report=True)
+                return
+            if self.verbosity:
+                self.stdout.write(
+                    f"Relaying the outbox of {', '.join(relay.databases)} (batches of "
+                    f"{batch_size}, every {interval:g} s when idle); SIGTERM or SIGINT stops it."
+                )
+            relay.run_forever(interval)
+        if self.verbosity:
+            self.stdout.write("Stopped.")
+
+    def _databases(self, chosen: list[str] | None, holding: list[str], what: str) -> list[str]:
+        if not chosen:
+            return holding
+        for alias in chosen:
+            if alias not in django_settings.DATABASES:
+                raise CommandError(
+                    f"--database {alias!r} is not a database alias; expected one of "
+                    f"{', '.join(map(repr, django_settings.DATABASES))}"
+                )
+            if alias not in holding:
+                raise CommandError(
+                    f"--database {alias!r} has no {what} (the database routers keep it "
+                    f"elsewhere); expected one of {', '.join(map(repr, holding)) or 'none'}"
+                )
+        return list(dict.fromkeys(chosen))
+
+    def _prune(self, older_than: datetime.timedelta, chosen: list[str] | None) -> None:
+        for alias in self._databases(
+            chosen, outbox.delivered_databases(), "table of delivered events"
+        ):
+            deleted = outbox.prune_delivered(older_than, using=alias)
+            if self.verbosity:
+                self.stdout.write(
+                    f"{alias}: deleted {deleted} delivered-event record"
+                    f"{'s' if deleted != 1 else ''} older than {_days(older_than)}."
+                )
+
+    def _report(self, results: dict[str, outbox.RelayResult], recovered: int, always: bool) -> None:
+        busy = always or recovered or any(result.claimed for result in results.values())
+        if self.verbosity < 2 and not (self.verbosity == 1 and busy):
+            return
+        for alias, result in results.items():
+            self.stdout.write(
+                f"{alias}: {result.published} published, {result.failed} to retry, "
+                f"{result.dead} dead-lettered"
+            )
+        if recovered:
+            self.stdout.write(f"{recovered} stale django-tasks-db deliveries set back to READY")
+
+
+class _Relay:
+    """Passes over the outbox databases, one batch per database in turn, so that a busy
+    database does not starve the others; ``stop`` ends the work after the current batch."""
+
+    def __init__(
+        self,
+        databases: list[str],
+        batch_size: int,
+        report: Callable[[dict[str, outbox.RelayResult], int, bool], None],
+    ) -> None:
+        self.databases = databases
+        self.batch_size = batch_size
+        self.report = report
+        self.stop = threading.Event()
+
+    def run_pass(self, *, always_report: bool = False) -> None:
+        """Relay until no database has a full batch due, then recover stale tasks."""
+        close_old_connections()
+        results = dict.fromkeys(self.databases, outbox.RelayResult())
+        busy = list(self.databases)
+        while busy and not self.stop.is_set():
+            for alias in list(busy):
+                result = outbox.relay(alias, batch_size=self.batch_size)
+                results[alias] += result
+                if result.claimed < self.batch_size or not result.published:
+                    busy.remove(alias)
+                if self.stop.is_set():
+                    break
+        recovered = 0 if self.stop.is_set() else outbox.recover_stale_tasks()
+        self.report(results, recovered, always_report)
+
+    def run_forever(self, interval: float) -> None:
+        """Passes until ``stop`` is set, waiting ``interval`` seconds between them; a lost
+        database connection is logged and tried again after a wait that doubles, up to a
+        minute."""
+        wait = interval
+        while not self.stop.is_set():
+            try:
+                self.run_pass()
+            except (OperationalError, InterfaceError):
+                logger.exception("Outbox relay: database error; trying again in %g s", wait)
+                close_old_connections()
+                self.stop.wait(wait)
+                wait = min(wait * 2, max(interval, 60.0))
+                continue
+            wait = interval
+            self.stop.wait(interval)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by the first SIGTERM or SIGINT; the handlers that were there before
+    come back at once, so a second signal stops the process the usual way."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {number: signal.getsignal(number) or signal.SIG_DFL for number in _STOP_SIGNALS}
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    def handle(number: int, frame: FrameType | None) -> None:
+        logger.warning(
+            "Outbox relay: %s received; stopping after the current batch (send it again "
+            "to stop at once)",
+            signal.Signals(number).name,
+        )
+        stop.set()
+        restore()
+
+    for number in _STOP_SIGNALS:
+        signal.signal(number, handle)
+    try:
+        yield stop
+    finally:
+        restore()
+
+
+def _positive(option: str, value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise CommandError(f"{option} must be a positive {what}, got {value!r}")
+    return float(value)
+
+
+def _days(delta: datetime.timedelta) -> str:
+    days = delta.total_seconds() / 86400
+    return f"{days:g} day{'s' if days != 1 else ''}"

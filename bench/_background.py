@@ -1,7 +1,7 @@
 """The Celery app, the native task and the Blinker receiver of bench_background.
 
-Kept out of the benchmark script because a worker imports receivers by dotted path, and
-``python -m bench.bench_background`` runs the script as ``__main__``.
+Kept out of the benchmark script because a background receiver needs a module-level
+name, and ``python -m bench.bench_background`` runs the script as ``__main__``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Module-level receivers for the after-commit and background tests.
 
-A worker imports them by dotted path. Each call is appended to ``CALLS`` (in process) and,
+Worker processes connect them at start-up (tests/workerapp, ``WIRING`` below). Each call is appended to ``CALLS`` (in process) and,
 when ``DJANGO_BLINKER_TEST_REDIS`` names a Redis URL (worker processes), pushed as JSON to
 the list ``EVENTS_KEY`` there, so that a test can wait for it with a deadline.
 """
@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from django_blinker import signals
-from django_blinker.background import Retry, current_event
+from django_blinker.background import Retry, current_event, once_per_event
 
 CALLS: list[dict[str, Any]] = []
 EVENTS_KEY = os.environ.get("DJANGO_BLINKER_TEST_EVENTS_KEY", "django_blinker:test:events")
@@ -122,3 +122,15 @@ WIRING = [
     (signals.post_save, book_saved_batched, "testapp.Book"),
     (signals.post_save, async_book_saved, "testapp.Book"),
 ]
+
+
+@once_per_event
+def tag_once(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Writes one Tag per event; fails its first run for authors named "flaky once"."""
+    from tests.testapp.models import Tag
+
+    event = current_event()
+    Tag.objects.create(name=f"once {event.id if event else 'none'}")
+    record("tag_once", pk=instance.pk)
+    if instance.name == "flaky once" and len([c for c in CALLS if c["pk"] == instance.pk]) == 1:
+        raise Retry("first run fails after its write")

@@ -15,7 +15,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 BROKER_URL = os.environ.get("DJANGO_BLINKER_CELERY_BROKER", "redis://127.0.0.1:6379/13")
 QUEUE = os.environ.get("DJANGO_BLINKER_CELERY_QUEUE", "django_blinker_tests")
 
-app = Celery("django_blinker_tests", include=["django_blinker.celery"])
+app = Celery("django_blinker_tests", include=["django_blinker.backends.celery"])
 app.conf.update(
     broker_url=BROKER_URL,
     result_backend=BROKER_URL,

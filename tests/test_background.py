@@ -584,3 +584,46 @@ def test_a_signed_but_malformed_message_is_rejected(text, caplog):
         assert deliver(signing.Signer(salt=SALT).sign(text)) is None
     [record] = caplog.records
     assert record.getMessage().startswith("Rejected background message")
+
+
+# Once per event --------------------------------------------------------------------------
+
+
+def event_message(receiver, instance):
+    found = wrapper_of(signals.post_save, receiver, "background:inline:each")
+    return seal(found.payload(Author, {"instance": instance, "created": True, "using": "default"}))
+
+
+def test_once_per_event_runs_a_redelivered_event_once(author):
+    in_background(signals.post_save, receivers.tag_once, sender=Author, backend="inline")
+    try:
+        message = event_message(receivers.tag_once, author)
+        deliver(message)
+        deliver(message)
+        deliver(event_message(receivers.tag_once, author))
+    finally:
+        background.disconnect(signals.post_save, receivers.tag_once)
+    assert Tag.objects.filter(name__startswith="once ").count() == 2
+    assert [c["receiver"] for c in receivers.CALLS] == ["tag_once", "tag_once"]
+
+
+def test_once_per_event_forgets_a_run_that_failed_and_its_writes(author):
+    author.name = "flaky once"
+    author.save()
+    in_background(signals.post_save, receivers.tag_once, sender=Author, backend="inline")
+    try:
+        message = event_message(receivers.tag_once, author)
+        with pytest.raises(background.Retry):
+            deliver(message)
+        assert not Tag.objects.filter(name__startswith="once ").exists()
+        deliver(message)
+        deliver(message)
+    finally:
+        background.disconnect(signals.post_save, receivers.tag_once)
+    assert Tag.objects.filter(name__startswith="once ").count() == 1
+    assert len(receivers.CALLS) == 2
+
+
+def test_once_per_event_outside_a_delivery_just_calls(author):
+    receivers.tag_once(Author, instance=author)
+    assert Tag.objects.filter(name="once none").count() == 1

@@ -1,4 +1,4 @@
-"""django_blinker.celery against a real Celery worker process and the Redis broker.
+"""django_blinker.backends.celery against a real Celery worker process and the Redis broker.
 
 The worker (``celery -A tests.celery_app worker --pool=solo``) runs on the PostgreSQL test
 database of this run; receivers push what they saw to Redis, read here with deadlines.
@@ -213,7 +213,7 @@ def test_coalesced_events_of_one_transaction_run_in_order_in_one_task(events, au
 def broker_down():
     from celery import Celery
 
-    import django_blinker.celery  # noqa: F401  (registers the shared task on every app)
+    import django_blinker.backends.celery  # noqa: F401  (registers the shared tasks)
 
     down = Celery("broker_down", set_as_current=False)
     down.conf.update(

@@ -69,3 +69,69 @@ def test_values_outside_their_choices_are_named(setting, message):
         [error] = check_settings()
     assert error.id == "django_blinker.E003"
     assert message in error.msg
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("OUTBOX_MAX_ATTEMPTS", 0, "expected a number of at least 1"),
+        ("PUBLISH_TIMEOUT", 0, "expected a number of at least 0.1"),
+        ("STALE_TASK_AFTER", 0, "expected a number of at least 1"),
+        ("OUTBOX", "yes", "must be bool, not str"),
+    ],
+)
+def test_background_settings_are_checked(key, value, expected):
+    with override_settings(DJANGO_BLINKER={key: value}):
+        [error] = check_settings()
+    assert error.id == "django_blinker.E003"
+    assert expected in error.msg
+
+
+def test_an_unknown_tasks_backend_alias_is_an_error_with_or_without_tasks_setting(settings):
+    with override_settings(DJANGO_BLINKER={"TASKS_BACKEND": "dbb"}):
+        [error] = check_settings()
+    assert "'dbb'" in error.msg and "'db'" in error.msg
+    del settings.TASKS
+    with override_settings(DJANGO_BLINKER={"TASKS_BACKEND": "db"}):
+        [error] = check_settings()
+    assert "expected an alias of settings.TASKS: 'default'" in error.msg
+
+
+def test_inline_background_receivers_are_a_deploy_warning(settings):
+    from django.core import checks
+
+    from django_blinker import background, signals
+    from tests import background_receivers as receivers
+
+    settings.DJANGO_BLINKER = {}
+    background.in_background(signals.post_save, receivers.author_saved, sender="testapp.Author")
+    try:
+        found = [m for m in checks.run_checks(include_deployment_checks=True)]
+        warnings = [m for m in found if m.id == "django_blinker.W001"]
+        assert len(warnings) == 1
+        assert "tests.background_receivers.author_saved" in warnings[0].msg
+        assert not [m for m in checks.run_checks() if m.id == "django_blinker.W001"]
+        settings.DJANGO_BLINKER = {"BACKGROUND_BACKEND": "celery"}
+        found = checks.run_checks(include_deployment_checks=True)
+        assert not [m for m in found if m.id == "django_blinker.W001"]
+    finally:
+        background.disconnect(signals.post_save, receivers.author_saved)
+
+
+def test_the_tasks_module_imports_under_any_tasks_setting(settings):
+    import importlib.util
+    import subprocess
+    import sys
+
+    package = "django.tasks" if importlib.util.find_spec("django.tasks") else "django_tasks"
+    code = (
+        "import django; from django.conf import settings; "
+        "settings.configure(INSTALLED_APPS=['django_blinker'], "
+        f"TASKS={{'jobs': {{'BACKEND': '{package}.backends.immediate.ImmediateBackend'}}}}, "
+        "DJANGO_BLINKER={'TASKS_BACKEND': 'jobs'}); django.setup(); "
+        "import django_blinker.backends.django_tasks as t; "
+        "print(t.deliver_task.backend)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "jobs"

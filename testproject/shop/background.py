@@ -2,8 +2,8 @@
 
 They run in a worker when ``DJANGO_BLINKER["BACKGROUND_BACKEND"]`` names one (the demo
 reads ``SHOP_BACKGROUND_BACKEND``: ``celery`` or ``tasks``), and in this process right
-after the commit otherwise. A worker imports them by dotted path and gets the order fetched
-again, so they are module-level functions.
+after the commit otherwise. Every process connects them (``ShopConfig.ready`` imports this
+module), so a worker knows them by name; it gets the order fetched again.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Module-level receivers for the after-commit and background tests.
 
-Worker processes connect them at start-up (tests/workerapp, ``WIRING`` below). Each call is appended to ``CALLS`` (in process) and,
-when ``DJANGO_BLINKER_TEST_REDIS`` names a Redis URL (worker processes), pushed as JSON to
-the list ``EVENTS_KEY`` there, so that a test can wait for it with a deadline.
+Worker processes connect them at start-up (tests/workerapp, ``WIRING`` below). Each call
+is appended to ``CALLS`` (in process) and, when ``DJANGO_BLINKER_TEST_REDIS`` names a
+Redis URL (worker processes), pushed as JSON to the list ``EVENTS_KEY`` there, so that a
+test can wait for it with a deadline.
 """
 
 from __future__ import annotations

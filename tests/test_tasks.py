@@ -1,4 +1,4 @@
-"""django_blinker.backends.django_tasks against Django's Tasks framework and django-tasks-db's worker.
+"""django_blinker.backends.django_tasks against the Tasks framework and django-tasks-db's worker.
 
 On PostgreSQL a real ``db_worker`` subprocess runs the jobs (receivers push what they saw
 to Redis); on any database the worker loop also runs in process, in batch mode.

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed.stamp
 LINT_PATHS = $(wildcard django_blinker tests testproject bench manage.py)
 TOX_ARGS ?=
 
-.PHONY: venv test test-postgres lint typecheck matrix demo bench clean
+.PHONY: venv test test-postgres lint typecheck docs matrix demo bench clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The documentation site from docs/ (MkDocs), warnings as errors; output in build/docs.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
 
 # Sequential by default: 2 cores, and timing-sensitive tests. `make matrix TOX_ARGS="-p 2"`
 # is safe too (each tox env gets its own PostgreSQL test database); TOX_ARGS="-e ENV" runs one.

@@ -41,9 +41,11 @@ from .after_commit import (
     disconnect_deferred,
     failed,
 )
+from .backends.django_tasks import writes_in_transaction
 from .bridge import namespace
 from .delivery import Event, Retry, current_event, deliver, once_per_event
 from .message import PAYLOAD_VERSION, Envelope, Payload
+from .outbox import store
 from .payload import encode, encode_origin
 from .publish import backend_module, enqueue_failed, publish, publish_or_report
 
@@ -137,9 +139,6 @@ def receiver_id(receiver: Callable[..., Any]) -> str:
             "into a module that every process imports"
         )
     return f"{module}.{qualname}"
-
-
-receiver_path = receiver_id
 
 
 def configured_backend() -> str:
@@ -266,11 +265,9 @@ class BackgroundReceiver(DeferredReceiver):
         using = kwargs.get("using") or DEFAULT_DB_ALIAS
         if self.backend == "inline" or self.coalesce or is_inline():
             self._at_commit(envelope, using)
-        elif self.backend == "tasks" and _tasks_write_in_transaction(using):
+        elif self.backend == "tasks" and writes_in_transaction(using):
             publish("tasks", [envelope])
         elif conf.settings().outbox:
-            from .outbox import store
-
             store(envelope, self.backend, using)
         else:
             self._at_commit(envelope, using)
@@ -312,12 +309,6 @@ class BackgroundReceiver(DeferredReceiver):
                 f"{self.signal_name} sent {name}={value!r}, which cannot travel to the "
                 f"background receiver {self.receiver_id}: {error}"
             ) from None
-
-
-def _tasks_write_in_transaction(using: str) -> bool:
-    from .backends.django_tasks import writes_in_transaction
-
-    return writes_in_transaction(using)
 
 
 def signal_name(signal: Signal) -> str:

@@ -125,12 +125,27 @@ def register(signal: str, receiver_id: str, receiver: Callable[..., Any], sender
         found = _registry.get((signal, receiver_id))
         if found is None:
             found = _registry[(signal, receiver_id)] = Registration(signal, receiver_id, receiver)
+        elif _same_definition(found.receiver, receiver):
+            # The module ran again (a failed import retried, an autoreload): the new
+            # function replaces the old one.
+            found.receiver = receiver
         elif found.receiver is not receiver:
             raise ValueError(
                 f"{receiver!r} and {found.receiver!r} both have the background receiver id "
                 f"{receiver_id!r} on {signal!r}; a worker could not tell them apart"
             )
         found.senders.add(sender)
+
+
+def _same_definition(old: Callable[..., Any], new: Callable[..., Any]) -> bool:
+    old_code, new_code = getattr(old, "__code__", None), getattr(new, "__code__", None)
+    return (
+        old is not new
+        and old_code is not None
+        and new_code is not None
+        and (old_code.co_filename, old_code.co_firstlineno)
+        == (new_code.co_filename, new_code.co_firstlineno)
+    )
 
 
 def unregister(signal: str, receiver_id: str, sender: Any) -> None:

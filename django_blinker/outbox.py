@@ -21,6 +21,7 @@ new events.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import uuid
@@ -98,7 +99,12 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
     max_attempts = conf.settings().outbox_max_attempts
     published = failed = 0
     dead: list[tuple[OutboxEvent, Exception]] = []
-    with transaction.atomic(using=using):
+    reasons: list[str] = []
+    # Where rows can be locked, the claim, the publish and the delete are one transaction.
+    # SQLite cannot lock rows; a read transaction held across the publish would only fail
+    # to become a write one ("database is locked") when the web process writes meanwhile.
+    locks = connections[using].features.has_select_for_update
+    with transaction.atomic(using=using) if locks else contextlib.nullcontext():
         rows = _claim(using, now, batch_size)
         by_backend: dict[str, list[OutboxEvent]] = {}
         for row in rows:
@@ -109,6 +115,7 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
             try:
                 publish(backend, [_envelope(row) for row in group])
             except Exception as error:
+                reasons.append(f"{backend}: {type(error).__name__}: {error}")
                 for row in group:
                     row.attempts += 1
                     row.last_error = f"{type(error).__name__}: {error}"[:_LAST_ERROR_LENGTH]
@@ -130,11 +137,12 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
             )
     if failed or dead:
         logger.warning(
-            "Outbox relay on %r: %d published, %d to retry, %d dead-lettered",
+            "Outbox relay on %r: %d published, %d to retry, %d dead-lettered (%s)",
             using,
             published,
             failed,
             len(dead),
+            "; ".join(reasons),
         )
     for dead_row, cause in dead:
         _report_dead(dead_row, cause)

@@ -627,3 +627,46 @@ def test_once_per_event_forgets_a_run_that_failed_and_its_writes(author):
 def test_once_per_event_outside_a_delivery_just_calls(author):
     receivers.tag_once(Author, instance=author)
     assert Tag.objects.filter(name="once none").count() == 1
+
+
+def test_a_module_run_again_replaces_its_receiver_instead_of_clashing(author):
+    import types
+
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="inline")
+    original = receivers.author_saved
+    again = types.FunctionType(original.__code__, original.__globals__, "author_saved")
+    again.__qualname__ = original.__qualname__
+    try:
+        in_background(signals.post_save, again, sender=Author, backend="inline")
+        from django_blinker.delivery import registration
+
+        found = registration("post_save", "tests.background_receivers.author_saved")
+        assert found.receiver is again
+    finally:
+        background.disconnect(signals.post_save, again)
+
+
+def test_an_unconfigured_celery_app_is_refused_loudly_not_published_to_localhost(author, caplog):
+    from celery import Celery
+
+    fallback = Celery("default", fixups=[], set_as_current=False)
+    from celery import _state
+
+    previous = _state.get_current_app()
+    fallback.set_current()
+    failures = []
+
+    def keep(sender, payload, error):
+        failures.append(str(error))
+
+    background.enqueue_failed.connect(keep)
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
+    try:
+        with caplog.at_level(logging.CRITICAL, logger="django_blinker"), transaction.atomic():
+            Author.objects.create(name="x")
+    finally:
+        previous.set_current()
+        background.enqueue_failed.disconnect(keep)
+    [error] = failures
+    assert "no Celery app is configured in this process" in error
+    assert "could not be enqueued on celery" in caplog.text

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Task, shared_task  # type: ignore[import-untyped]
+from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError
 
 from ..delivery import Retry, deliver, deliver_many
@@ -80,11 +81,24 @@ def relay_task() -> int:
     return relay_all()
 
 
+def _bound(task: Any) -> Any:
+    bound = task._get_current_object()
+    app = bound.app
+    if app.main == "default" and not app.fixups:
+        raise ImproperlyConfigured(
+            "no Celery app is configured in this process, so Celery would publish to its "
+            "default broker (amqp://localhost); create your project's app (proj/celery.py) "
+            "and import it from proj/__init__.py, as Celery's Django guide shows"
+        )
+    return bound
+
+
 def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
     """A call that publishes ``envelopes``; the task is bound to the current Celery app
-    here, in the caller's thread, since Celery's current app is per thread."""
+    here, in the caller's thread, since Celery's current app is per thread. Refuses with
+    ``ImproperlyConfigured`` when that app is Celery's unconfigured fallback."""
     if coalesced:
-        batch = deliver_batch_task._get_current_object()
+        batch = _bound(deliver_batch_task)
         first = envelopes[0]
         return lambda: batch.apply_async(
             ([envelope.message for envelope in envelopes],),
@@ -92,7 +106,7 @@ def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
             kwargsrepr="{}",
             retry_policy=_RETRY_POLICY,
         )
-    task = deliver_task._get_current_object()
+    task = _bound(deliver_task)
 
     def send() -> None:
         # One producer for the whole list: the relay publishes hundreds at a time.

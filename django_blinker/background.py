@@ -45,7 +45,6 @@ from .backends.django_tasks import writes_in_transaction
 from .bridge import namespace
 from .delivery import Event, Retry, current_event, deliver, once_per_event
 from .message import PAYLOAD_VERSION, Envelope, Payload
-from .outbox import store
 from .payload import encode, encode_origin
 from .publish import backend_module, enqueue_failed, publish, publish_or_report
 
@@ -268,6 +267,9 @@ class BackgroundReceiver(DeferredReceiver):
         elif self.backend == "tasks" and writes_in_transaction(using):
             publish("tasks", [envelope])
         elif conf.settings().outbox:
+            # Imported here: apps.py modules import this one before models can load.
+            from .outbox import store
+
             store(envelope, self.backend, using)
         else:
             self._at_commit(envelope, using)

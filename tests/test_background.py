@@ -670,3 +670,15 @@ def test_an_unconfigured_celery_app_is_refused_loudly_not_published_to_localhost
     [error] = failures
     assert "no Celery app is configured in this process" in error
     assert "could not be enqueued on celery" in caplog.text
+
+
+def test_background_imports_before_the_app_registry_is_ready():
+    import os
+    import subprocess
+    import sys
+
+    code = "import django_blinker.background, django_blinker.backends.django_tasks; print('ok')"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

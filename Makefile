@@ -41,9 +41,13 @@ docs: $(STAMP)
 matrix: $(STAMP)
 	$(BIN)/tox $(TOX_ARGS)
 
+# The login comes last, right above runserver's own banner, where it is seen.
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate
 	$(BIN)/python manage.py seed_demo
+	@echo
+	@echo "Demo admin: http://127.0.0.1:8000/admin/  user: demo  password: demo"
+	@echo
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 # Each bench/bench_*.py is a module run as `python -m bench.NAME`; other files are helpers.

@@ -136,6 +136,12 @@ def reset() -> None:
         _signals.clear()
 
 
+def is_recorded(signal: object) -> bool:
+    """Whether calls of ``signal``'s receivers can be recorded at all: only those of bridged
+    signals are; Django's native receivers and plain Blinker signals never are."""
+    return isinstance(signal, BridgedSignal)
+
+
 def for_signal(signal: object) -> SignalActivity | None:
     """The figures of ``signal``, or None if none of its receivers ran while recording."""
     return _signals.get(signal) if isinstance(signal, BridgedSignal) else None

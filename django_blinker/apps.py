@@ -1,4 +1,4 @@
-"""The app config: resolves lazy senders and registers the system checks."""
+"""The app config: imports receiver modules, resolves lazy senders, registers the checks."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ class DjangoBlinkerConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        from . import activity, checks, labels
+        from . import activity, checks, discovery, labels
 
         checks.register()
+        discovery.autodiscover(discovery.receiver_modules())
         labels.resolve_pending()
         activity.install()

@@ -52,7 +52,12 @@ _ANY_KEY = _key(ANY)
 def _cacheable(sender: object) -> bool:
     # Only senders whose dict key matches exactly what Blinker matches may key a cache:
     # not ints (1 == 1.0 == True in a dict, not to Blinker) nor objects whose id is reused.
-    return sender is None or type(sender) is str or isinstance(sender, type)
+    # Model classes live as long as the app registry; other classes are cached weakly.
+    return (
+        sender is None
+        or type(sender) is str
+        or (isinstance(sender, type) and issubclass(sender, Model))
+    )
 
 
 _PLAN_CACHE_SIZE = 2048
@@ -62,6 +67,32 @@ _NOTHING: Any = object()
 
 _DISPATCHER_FILE = DjangoSignal.send_robust.__code__.co_filename
 _django_dispatch_logger = logging.getLogger("django.dispatch")
+
+
+_handed_to_django = threading.local()
+
+
+class _LoggedAlready(logging.Filter):
+    """Drops Django's send_robust record of an error a hook has logged and re-raised."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = getattr(_handed_to_django, "error", None)
+        if error is None or not record.exc_info or record.exc_info[1] is not error:
+            return True
+        _handed_to_django.error = None
+        return False
+
+
+_logged_already = _LoggedAlready()
+
+
+def _hand_to_django(error: Exception) -> Exception:
+    # Django logs what a receiver raises in send_robust; the hook logged it already,
+    # naming the Blinker receiver rather than the hook.
+    if _django_dispatch_logger.isEnabledFor(logging.ERROR):
+        _django_dispatch_logger.addFilter(_logged_already)
+        _handed_to_django.error = error
+    return error
 
 
 def _sent_robustly(caller: FrameType | None) -> bool:
@@ -147,7 +178,6 @@ class _Connection:
     ref: ReceiverRef
     is_async: bool
     weak: bool
-    order: int
     senders: dict[Hashable, None] = field(default_factory=dict)
 
 
@@ -157,6 +187,16 @@ class BridgedSignal(NamedSignal):
     Receivers are called the Blinker way, ``receiver(sender, **kwargs)``, with exactly the
     keyword arguments Django sent except ``signal``. The Django signal is hooked per sender
     only while a receiver listens, so Django keeps its fast paths otherwise.
+
+    Receivers run in the order Django gives its own: by when each (receiver, sender) pair
+    was connected, ``ANY`` and specific senders interleaved. A receiver connected both for
+    ``ANY`` and for the sender runs once, at its earlier place (Django would call it twice).
+    A send calls the receivers connected when the bridge is reached: those connected
+    during the send wait for the next one, those disconnected during it are still called.
+
+    Senders are held as Blinker holds them: weakly, and their routes dropped once they are
+    collected. Strings and ints cannot be weakly referenced and are held by value; model
+    classes, the senders of the model signals, are held strongly, as Django holds them.
     """
 
     def __init__(self, name: str, source: DjangoSignal | str, doc: str | None = None) -> None:
@@ -166,15 +206,23 @@ class BridgedSignal(NamedSignal):
         self._plans: dict[tuple[bool, bool], dict[Any, Plan]] = {
             (exact, is_async): {} for exact in (False, True) for is_async in (False, True)
         }
+        self._weak_plans: dict[tuple[bool, bool], weakref.WeakKeyDictionary[Any, Plan]] = {
+            slot: weakref.WeakKeyDictionary() for slot in self._plans
+        }
         super().__init__(name, doc)
         self._source = source
         self._django_signal: DjangoSignal | None = None
         self._lock = threading.RLock()
         self._connections: dict[Hashable, _Connection] = {}
-        self._routes: dict[Hashable, dict[Hashable, None]] = {}
+        # sender key -> {receiver key: connect number of that (receiver, sender) pair}
+        self._routes: dict[Hashable, dict[Hashable, int]] = {}
         self._senders: dict[Hashable, Any] = {}
+        self._sender_refs: dict[Hashable, weakref.ref[Any]] = {}
         self._hook_counts: dict[tuple[Hashable, bool], int] = {}
+        # Hook targets connected to Django, per is_async: ANY alone, or specific senders.
+        self._hooked: dict[bool, dict[Hashable, None]] = {False: {}, True: {}}
         self._dead: list[tuple[Hashable, object]] = []
+        self._dead_senders: list[tuple[Hashable, object]] = []
         self._order = itertools.count()
         self._hooks: dict[tuple[bool, bool], Callable[..., Any]] = {}
         for exact in (False, True):
@@ -231,19 +279,42 @@ class BridgedSignal(NamedSignal):
         return _ANY_KEY
 
     def _count(self, sender_key: Hashable, is_async: bool, delta: int) -> None:
-        target = self._hook_target(sender_key)
-        slot = (target, is_async)
+        slot = (self._hook_target(sender_key), is_async)
         count = self._hook_counts.get(slot, 0) + delta
-        exact = target != _ANY_KEY
-        django_sender = self._senders[target] if exact else None
-        hook = self._hooks[exact, is_async]
         if count:
             self._hook_counts[slot] = count
-            if count == 1 and delta > 0:
-                self.django_signal.connect(hook, sender=django_sender, weak=False)
         else:
             self._hook_counts.pop(slot, None)
-            self.django_signal.disconnect(hook, sender=django_sender)
+        if count == (1 if delta > 0 else 0):
+            self._rehook(is_async)
+
+    def _rehook(self, is_async: bool) -> None:
+        """Hook Django so that a send reaches one hook of this kind, which orders them all.
+
+        While any receiver of this kind listens to ``ANY``, the ``ANY`` hook alone calls
+        every receiver, merged in connect order; otherwise one hook per sender does. The
+        new hooks are connected before the old ones leave: a send racing the switch in
+        another thread may call a sender's receivers twice, but never skips them.
+        """
+        if (_ANY_KEY, is_async) in self._hook_counts:
+            wanted: dict[Hashable, None] = {_ANY_KEY: None}
+        else:
+            wanted = {target: None for target, kind in self._hook_counts if kind == is_async}
+        hooked = self._hooked[is_async]
+        for target in [target for target in wanted if target not in hooked]:
+            self.django_signal.connect(
+                self._hooks[target != _ANY_KEY, is_async],
+                sender=self._django_sender(target),
+                weak=False,
+            )
+        for target in [target for target in hooked if target not in wanted]:
+            self.django_signal.disconnect(
+                self._hooks[target != _ANY_KEY, is_async], sender=self._django_sender(target)
+            )
+        self._hooked[is_async] = wanted
+
+    def _django_sender(self, target: Hashable) -> Any:
+        return None if target == _ANY_KEY else self._senders[target]
 
     def _sync_hook(self, plans: dict[Any, Plan], *, exact: bool) -> Callable[..., None]:
         bridged = self
@@ -335,24 +406,28 @@ class BridgedSignal(NamedSignal):
         hook.django_blinker_hook = self  # type: ignore[attr-defined]
         return hook
 
-    # One send runs up to four hooks; they are asked in this order, and the first one
-    # with receivers for the sender tells the send observers.
-    _HOOK_ORDER = ((False, False), (True, False), (False, True), (True, True))
+    def _ordered(self, sender_key: Hashable, *, exact: bool) -> list[_Connection]:
+        """The connections for a sender (and for ``ANY`` unless exact), in connect order.
+
+        Django orders receivers by when each (receiver, sender) pair was connected; a
+        receiver connected for ``ANY`` and for the sender takes its earlier place.
+        """
+        first: dict[Hashable, int] = {}
+        for key in (sender_key,) if exact else (_ANY_KEY, sender_key):
+            for receiver_key, number in self._routes.get(key, {}).items():
+                first[receiver_key] = min(number, first.get(receiver_key, number))
+        return [self._connections[key] for key in sorted(first, key=first.__getitem__)]
 
     def _chosen(self, sender_key: Hashable, exact: bool, is_async: bool) -> list[_Connection]:
-        for_any = self._routes.get(_ANY_KEY, {})
-        keys: list[Hashable] = []
-        if not exact:
-            keys.extend(for_any)
-        if exact or not self.is_model_signal:
-            keys.extend(k for k in self._routes.get(sender_key, ()) if k not in for_any)
-        return sorted(
-            (c for c in map(self._connections.__getitem__, keys) if c.is_async == is_async),
-            key=lambda connection: connection.order,
-        )
+        connections = self._ordered(sender_key, exact=exact)
+        return [connection for connection in connections if connection.is_async == is_async]
 
     def _plan(self, sender: Any, *, exact: bool, is_async: bool) -> Plan:
         """The receivers one hook calls for ``sender``, cached until the wiring changes."""
+        if isinstance(sender, type):
+            cached = self._weak_plans[exact, is_async].get(sender)
+            if cached is not None:
+                return cached
         with self._lock:
             # Plans are forgotten without the lock (GC callbacks, settings, muting): a
             # plan built across such a change is used once but never cached.
@@ -371,25 +446,21 @@ class BridgedSignal(NamedSignal):
                         ref = self._robust_ref(ref, is_async)
                     refs.append(ref)
                 observers = _active_observers() if _send_observers else []
-                if observers and self._tells_observers(sender_key, exact, is_async):
+                if observers and (not is_async or not self._chosen(sender_key, False, False)):
                     refs.insert(0, self._observed_ref(observers, is_async))
             plan: Plan = tuple(refs)
-            if _cacheable(sender) and generation == self._generation:
+            if generation != self._generation:
+                return plan
+            if _cacheable(sender):
                 plans = self._plans[exact, is_async]
                 if len(plans) >= _PLAN_CACHE_SIZE:
                     # Keyed by strong references: throwaway classes (migrations render
                     # historical models) must not pile up for the life of the process.
                     plans.clear()
                 plans[sender] = plan
+            elif isinstance(sender, type):
+                self._weak_plans[exact, is_async][sender] = plan
             return plan
-
-    def _tells_observers(self, sender_key: Hashable, exact: bool, is_async: bool) -> bool:
-        for slot in self._HOOK_ORDER:
-            if slot == (exact, is_async):
-                return True
-            if self._chosen(sender_key, *slot):
-                return False
-        return True
 
     def _observed_ref(self, observers: list[SendObserver], is_async: bool) -> ReceiverRef:
         signal = self
@@ -406,6 +477,8 @@ class BridgedSignal(NamedSignal):
         self._generation += 1
         for plans in self._plans.values():
             plans.clear()
+        for weak_plans in self._weak_plans.values():
+            weak_plans.clear()
 
     def _go_on_robustly(
         self,
@@ -429,7 +502,7 @@ class BridgedSignal(NamedSignal):
                 following(sender, **kwargs)
             except Exception as later:
                 self._log_robust(following, later)
-        raise error
+        raise _hand_to_django(error)
 
     async def _go_on_robustly_async(
         self,
@@ -450,7 +523,7 @@ class BridgedSignal(NamedSignal):
                 await following(sender, **kwargs)
             except Exception as later:
                 self._log_robust(following, later)
-        raise error
+        raise _hand_to_django(error)
 
     def _log_robust(self, receiver: Receiver, error: Exception) -> None:
         _django_dispatch_logger.error(
@@ -525,12 +598,46 @@ class BridgedSignal(NamedSignal):
 
         return note
 
+    def _on_sender_death(self, sender_key: Hashable) -> Callable[[object], None]:
+        def note(ref: object) -> None:
+            if not sys.is_finalizing():
+                self._dead_senders.append((sender_key, ref))
+                self._forget_plans()
+
+        return note
+
+    def _hold(self, sender_key: Hashable, sender: Any) -> None:
+        if sender_key in self._senders or sender_key in self._sender_refs:
+            return
+        if sender is not ANY and self._hook_target(sender_key) == _ANY_KEY:
+            try:
+                self._sender_refs[sender_key] = weakref.ref(
+                    sender, self._on_sender_death(sender_key)
+                )
+                return
+            except TypeError:
+                pass
+        self._senders[sender_key] = sender
+
+    def _sender(self, sender_key: Hashable) -> Any:
+        """The sender held under ``sender_key``, or ``_NOTHING`` once it is collected."""
+        ref = self._sender_refs.get(sender_key)
+        if ref is None:
+            return self._senders.get(sender_key, _NOTHING)
+        sender = ref()
+        return _NOTHING if sender is None else sender
+
     def _reap(self) -> None:
         while self._dead:
             receiver_key, ref = self._dead.pop()
             connection = self._connections.get(receiver_key)
             if connection is not None and connection.ref is ref:
                 for sender_key in list(connection.senders):
+                    self._unlink(receiver_key, sender_key)
+        while self._dead_senders:
+            sender_key, ref = self._dead_senders.pop()
+            if self._sender_refs.get(sender_key) is ref:
+                for receiver_key in list(self._routes.get(sender_key, ())):
                     self._unlink(receiver_key, sender_key)
 
     def _link(self, receiver: Receiver, sender: Any, weak: bool) -> None:
@@ -541,7 +648,6 @@ class BridgedSignal(NamedSignal):
                 ref=self._reference(receiver, weak),
                 is_async=iscoroutinefunction(receiver),
                 weak=weak,
-                order=next(self._order),
             )
             self._connections[receiver_key] = connection
         elif connection.weak != weak:
@@ -550,9 +656,9 @@ class BridgedSignal(NamedSignal):
         routes = self._routes.setdefault(sender_key, {})
         if receiver_key in routes:
             return
-        routes[receiver_key] = None
+        routes[receiver_key] = next(self._order)
         connection.senders[sender_key] = None
-        self._senders.setdefault(sender_key, sender)
+        self._hold(sender_key, sender)
         self._count(sender_key, connection.is_async, +1)
 
     def _unlink(self, receiver_key: Hashable, sender_key: Hashable) -> None:
@@ -566,6 +672,7 @@ class BridgedSignal(NamedSignal):
         if not routes:
             del self._routes[sender_key]
             self._senders.pop(sender_key, None)
+            self._sender_refs.pop(sender_key, None)
         if not connection.senders:
             del self._connections[receiver_key]
             self.receivers.pop(receiver_key, None)
@@ -680,7 +787,7 @@ class BridgedSignal(NamedSignal):
     def has_receivers_for(self, sender: Any) -> bool:
         """Whether a receiver is connected for ``sender`` or for ``ANY``."""
         sender = self._resolve(sender)
-        if self._dead:
+        if self._dead or self._dead_senders:
             with self._lock:
                 self._reap()
         if not self._connections:
@@ -694,12 +801,7 @@ class BridgedSignal(NamedSignal):
         sender = self._resolve(sender)
         with self._lock:
             self._reap()
-            keys = dict.fromkeys(self._routes.get(_ANY_KEY, ()))
-            if sender is not ANY:
-                keys.update(dict.fromkeys(self._routes.get(_key(sender), ())))
-            connections = sorted(
-                (self._connections[key] for key in keys), key=lambda connection: connection.order
-            )
+            connections = self._ordered(_key(sender), exact=False)
         for connection in connections:
             receiver = connection.ref()
             if receiver is not None:
@@ -778,15 +880,19 @@ class BridgedSignal(NamedSignal):
         """Every live (receiver, sender) pair, in connect order, for introspection."""
         with self._lock:
             self._reap()
+            numbered = sorted(
+                (number, receiver_key, sender_key)
+                for sender_key, routes in self._routes.items()
+                for receiver_key, number in routes.items()
+            )
             pairs = [
-                (connection, self._senders.get(sender_key, ANY))
-                for connection in sorted(self._connections.values(), key=lambda c: c.order)
-                for sender_key in connection.senders
+                (self._connections[receiver_key], self._sender(sender_key))
+                for _, receiver_key, sender_key in numbered
             ]
         found = []
         for connection, sender in pairs:
             receiver = connection.ref()
-            if receiver is not None:
+            if receiver is not None and sender is not _NOTHING:
                 found.append(Connection(receiver, sender, connection.weak, connection.is_async))
         return found
 

@@ -16,11 +16,11 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from blinker import NamedSignal
 from django.db import connections, router, transaction
 from django.db.models import Manager, Model, QuerySet, sql
 
 from .bridge import namespace
+from .labels import ModelSenderSignal
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -30,6 +30,7 @@ __all__ = [
     "BulkSignalsManager",
     "BulkSignalsModel",
     "BulkSignalsQuerySet",
+    "bulk_managers",
     "post_bulk_create",
     "post_bulk_update",
     "post_queryset_delete",
@@ -43,43 +44,49 @@ _M = TypeVar("_M", bound=Model)
 
 _RETURNING_VENDORS = frozenset({"postgresql", "sqlite"})
 
-pre_bulk_create = namespace.signal(
+
+def _signal(name: str, doc: str) -> ModelSenderSignal:
+    signal = namespace[name] = ModelSenderSignal(name, doc)
+    return signal
+
+
+pre_bulk_create = _signal(
     "pre_bulk_create",
     "Before QuerySet.bulk_create() on a model with BulkSignalsQuerySet (sender: the model): "
     "objs (list; receivers may still change the objects), using, batch_size, "
     "ignore_conflicts, update_conflicts, update_fields, unique_fields (tuples of names "
     "or None).",
 )
-post_bulk_create = namespace.signal(
+post_bulk_create = _signal(
     "post_bulk_create",
     "After QuerySet.bulk_create() returned (sender: the model): objs (primary keys set "
     "where the database returns them), count (len(objs): with ignore_conflicts or "
     "update_conflicts some objects may have been skipped or updated instead), using, "
     "batch_size, ignore_conflicts, update_conflicts, update_fields, unique_fields.",
 )
-pre_bulk_update = namespace.signal(
+pre_bulk_update = _signal(
     "pre_bulk_update",
     "Before QuerySet.bulk_update() on a model with BulkSignalsQuerySet (sender: the model): "
     "objs (list), fields (tuple of names), using, batch_size.",
 )
-post_bulk_update = namespace.signal(
+post_bulk_update = _signal(
     "post_bulk_update",
     "After QuerySet.bulk_update() returned (sender: the model): objs, fields, using, "
     "batch_size, count (rows matched, as bulk_update() returns).",
 )
-pre_update = namespace.signal(
+pre_update = _signal(
     "pre_update",
     "Before QuerySet.update() on a model with BulkSignalsQuerySet (sender: the model): "
     "queryset, values (the keyword arguments of update()), fields (tuple of names), using.",
 )
-post_update = namespace.signal(
+post_update = _signal(
     "post_update",
     "After QuerySet.update() returned (sender: the model): queryset, values, fields, "
     "using, count (rows updated), pks (list of the updated rows' primary keys, captured "
     "with UPDATE ... RETURNING on PostgreSQL and SQLite, by SELECT ... FOR UPDATE "
     "elsewhere).",
 )
-post_queryset_delete = namespace.signal(
+post_queryset_delete = _signal(
     "post_queryset_delete",
     "After QuerySet.delete() returned on a model with BulkSignalsQuerySet (sender: the "
     "model): queryset, pks (the sender's rows matched when the delete started), count "
@@ -91,7 +98,7 @@ post_queryset_delete = namespace.signal(
 _quiet_updates: ContextVar[bool] = ContextVar("django_blinker_quiet_updates", default=False)
 
 
-def _listening(signal: NamedSignal, model: type[Model]) -> bool:
+def _listening(signal: ModelSenderSignal, model: type[Model]) -> bool:
     return bool(signal.receivers) and signal.has_receivers_for(model)
 
 
@@ -299,6 +306,15 @@ class BulkSignalsQuerySet(QuerySet[_M]):
         return db or router.db_for_write(self.model, **getattr(self, "_hints", {}))
 
 
+def bulk_managers(model: type[Model]) -> tuple[str, ...]:
+    """The names of ``model``'s managers whose querysets send the bulk signals."""
+    return tuple(
+        manager.name
+        for manager in model._meta.managers
+        if issubclass(getattr(manager, "_queryset_class", QuerySet), BulkSignalsQuerySet)
+    )
+
+
 class BulkSignalsManager(Manager.from_queryset(BulkSignalsQuerySet)):  # type: ignore[misc]
     """The default manager for models that send bulk signals.
 
@@ -321,6 +337,7 @@ def _abstract_model() -> type[Model]:
         class Meta:
             abstract = True
 
+    BulkSignalsModel.__qualname__ = "BulkSignalsModel"
     return BulkSignalsModel
 
 

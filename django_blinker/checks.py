@@ -79,6 +79,16 @@ def _signal_modules(value: Sequence[Any]) -> str | None:
     return f"every entry must be a dotted module path (str), not {wrong[0]!r}" if wrong else None
 
 
+def _receiver_modules(value: Sequence[Any]) -> str | None:
+    for item in value:
+        if not isinstance(item, str) or not all(part.isidentifier() for part in item.split(".")):
+            return (
+                "every entry must be the name of a module inside each app (str), such as "
+                f"'receivers', not {item!r}"
+            )
+    return None
+
+
 def _tasks_backend(value: str) -> str | None:
     # Django's default TASKS (6.0+, and the backport) has the one alias "default".
     aliases = getattr(settings, "TASKS", None)
@@ -99,6 +109,7 @@ def _at_least(minimum: float) -> Any:
 _VALUE_RULES: dict[str, Any] = {
     "BACKGROUND_BACKEND": _background_backend,
     "SIGNAL_MODULES": _signal_modules,
+    "RECEIVER_MODULES": _receiver_modules,
     "TASKS_BACKEND": _tasks_backend,
     "OUTBOX_MAX_ATTEMPTS": _at_least(1),
     "PUBLISH_TIMEOUT": _at_least(0.1),
@@ -132,6 +143,74 @@ def check_inline_background(
     ]
 
 
+def check_background_queue(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """W002: ``"celery"`` with no Celery app configured in this process; W003: ``"tasks"``
+    on Django's ``DummyBackend``, which stores tasks that nothing ever runs."""
+    backend = conf.get("BACKGROUND_BACKEND")
+    if backend == "celery":
+        try:
+            from celery import _state  # type: ignore[import-untyped]
+        except ImportError:
+            return []
+        app = _state.get_current_app()
+        if app.main == "default" and not app.fixups:
+            return [
+                checks.Warning(
+                    "BACKGROUND_BACKEND is 'celery' but no Celery app is configured in this "
+                    "process: background events would not be published.",
+                    hint="Create your project's Celery app (proj/celery.py) and import it "
+                    "from proj/__init__.py, as Celery's Django guide shows.",
+                    id="django_blinker.W002",
+                )
+            ]
+    if backend == "tasks" and _tasks_backend_path().endswith(".DummyBackend"):
+        return [
+            checks.Warning(
+                f"BACKGROUND_BACKEND is 'tasks' on {_tasks_backend_path()}, which never runs "
+                "a task: background receivers would never run.",
+                hint="Point TASKS_BACKEND at a backend with a worker, such as "
+                "django_tasks_db.DatabaseBackend.",
+                id="django_blinker.W003",
+            )
+        ]
+    return []
+
+
+def check_immediate_tasks(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """W004 (deploy): ``"tasks"`` on ``ImmediateBackend``, which runs each task at once in
+    the sending process (Django's default ``TASKS``)."""
+    path = _tasks_backend_path()
+    if conf.get("BACKGROUND_BACKEND") != "tasks" or not path.endswith(".ImmediateBackend"):
+        return []
+    return [
+        checks.Warning(
+            f"BACKGROUND_BACKEND is 'tasks' on {path}: background receivers run in the "
+            "sending process, right after the commit, not in a worker.",
+            hint="Point TASKS_BACKEND at a backend with a worker, such as "
+            "django_tasks_db.DatabaseBackend.",
+            id="django_blinker.W004",
+        )
+    ]
+
+
+def _tasks_backend_path() -> str:
+    aliases = getattr(settings, "TASKS", None)
+    if not isinstance(aliases, dict):
+        return "django.tasks.backends.immediate.ImmediateBackend"
+    chosen = aliases.get(conf.get("TASKS_BACKEND"))
+    return str(chosen.get("BACKEND", "")) if isinstance(chosen, dict) else ""
+
+
 def check_lazy_senders(
     *,
     app_configs: Sequence[AppConfig] | None = None,
@@ -157,6 +236,28 @@ def check_lazy_senders(
     return errors
 
 
+def check_receiver_modules(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """E007: every receiver module that exists was imported at start-up without an error."""
+    from .discovery import failed_imports
+
+    return [
+        checks.Error(
+            f"{failed.module} exists but could not be imported at start-up ({failed.error}): "
+            "the receivers it connects are not connected in this process.",
+            hint=f"Fix the error raised at {failed.location} (the traceback is logged to "
+            "'django_blinker' at start-up).",
+            obj=failed.module,
+            id="django_blinker.E007",
+        )
+        for failed in failed_imports()
+    ]
+
+
 def register() -> None:
     """Register the checks (from ``AppConfig.ready``)."""
     from .discovery import check_signal_modules
@@ -164,4 +265,7 @@ def register() -> None:
     checks.register(check_settings)
     checks.register(check_lazy_senders)
     checks.register(check_signal_modules)
+    checks.register(check_receiver_modules)
     checks.register(check_inline_background, deploy=True)
+    checks.register(check_background_queue)
+    checks.register(check_immediate_tasks, deploy=True)

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, tuple[Any, type | tuple[type, ...]]] = {
     "PUBLISH_TIMEOUT": (5.0, (int, float)),
     # Seconds after which a RUNNING django-tasks-db delivery is taken as its worker's death.
     "STALE_TASK_AFTER": (3600, int),
+    # Each installed app's submodules imported at start-up, as the admin imports admin.py.
+    "RECEIVER_MODULES": (("receivers", "signals"), (list, tuple)),
     # Modules, besides each app's signals module, whose Blinker and Django signals are listed.
     "SIGNAL_MODULES": ((), (list, tuple)),
     # Record receiver calls for the admin pages: True, False, or None to follow DEBUG.

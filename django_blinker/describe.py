@@ -16,6 +16,8 @@ from django.apps import apps
 from django.conf import settings
 from django.db.models import Model
 
+from . import conf
+
 ANY_SENDER = "any"
 """How a receiver that listens to every sender shows its sender."""
 
@@ -27,9 +29,9 @@ class ReceiverInfo:
     """One receiver connected to one signal for one sender, described for people.
 
     ``name`` is ``module.qualname`` of the code that runs (through decorators, partials
-    and bound methods); ``kind`` says what was connected; ``mode`` is how it runs:
-    ``"inline"``, or the ``django_blinker_mode`` of the wrapper that was connected
-    (``"after_commit"``, ``"celery"``, ``"tasks"``).
+    and bound methods); ``kind`` says what was connected; ``mode`` is how it runs, as
+    :func:`receiver_mode` words it (``"inline"``, ``"after commit"``,
+    ``"inline after commit"``, ``"celery"``, ``"celery via outbox"``, ``"tasks"`` ...).
     """
 
     name: str
@@ -89,16 +91,34 @@ def describe_receiver(
 
 
 def receiver_mode(receiver: Any) -> str:
-    """``"inline"``, or the ``django_blinker_mode`` a wrapper along ``__wrapped__`` carries."""
+    """How ``receiver`` runs, in the words the admin and ``manage.py signals`` show.
+
+    ``"inline"``; ``"after commit"`` for an :func:`~django_blinker.after_commit.on_commit`
+    wrapper; for a background wrapper (one with a ``backend``), ``"inline after commit"``,
+    ``"celery"`` or ``"tasks"``, plus ``" via outbox"`` when ``OUTBOX`` stores its events;
+    otherwise the ``django_blinker_mode`` a wrapper along ``__wrapped__`` carries.
+    """
     seen: set[int] = set()
     current = receiver
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         mode = getattr(current, "django_blinker_mode", None)
         if isinstance(mode, str) and mode:
-            return mode
+            return _mode_words(current, mode)
         current = getattr(current, "__wrapped__", None)
     return "inline"
+
+
+def _mode_words(wrapper: Any, mode: str) -> str:
+    backend = getattr(wrapper, "backend", None)
+    if backend == "inline":
+        return "inline after commit"
+    if backend in ("celery", "tasks"):
+        # Coalesced events travel at commit as one job, never through the outbox.
+        if conf.settings().outbox and not getattr(wrapper, "coalesce", False):
+            return f"{backend} via outbox"
+        return str(backend)
+    return mode.replace("_", " ")
 
 
 def receiver_name(receiver: Any) -> str:

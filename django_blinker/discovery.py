@@ -2,16 +2,23 @@
 
 Blinker signals come from django-blinker's namespace, ``blinker.default_namespace``, the
 module-level ``Namespace`` and ``Signal`` objects of every installed app's ``signals``
-module (found like admin autodiscovery) and of the modules named in
-``DJANGO_BLINKER["SIGNAL_MODULES"]``. Django signals are the built-ins and the Django
-``Signal`` objects of the same modules, with their native receivers; django-blinker's own
-hooks are left out of those, and the signal is marked as bridged instead.
+module and of the modules named in ``DJANGO_BLINKER["SIGNAL_MODULES"]``. Django signals
+are the built-ins and the Django ``Signal`` objects of the same modules, with their native
+receivers; django-blinker's own hooks are left out of those, and the signal is marked as
+bridged instead.
+
+Only modules the process has imported are looked at: listing never imports project code,
+so it never changes what is connected. Importing happens once, at start-up
+(:func:`autodiscover`, from ``AppConfig.ready``); modules that exist but were not imported
+are reported by :func:`unimported_modules`, with the fix.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
+import traceback
 import weakref
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +36,7 @@ from django.db.models.signals import ModelSignal
 from django.dispatch import Signal as DjangoSignal
 from django.utils.module_loading import module_has_submodule
 
-from . import conf, labels
+from . import bulk, conf, labels
 from .bridge import BridgedSignal, bridged_signals, hooked_signal
 from .bridge import namespace as bridge_namespace
 from .describe import (
@@ -40,6 +47,10 @@ from .describe import (
     project_roots,
     unknown_sender_label,
 )
+from .fields import field_changed, tracked_fields
+from .labels import ModelSenderSignal
+
+_logger = logging.getLogger("django_blinker")
 
 BLINKER = "blinker"
 DJANGO = "django"
@@ -75,9 +86,11 @@ _IMPORTED_ONLY = frozenset({"django.test.signals", "django.contrib.auth.signals"
 class SignalInfo:
     """One signal of either system, with its live receivers in call order.
 
-    ``key`` is ``(system, namespace, name)``; ``counterpart`` is the key of the signal on
-    the other side of the bridge, if any; ``hooked`` says whether django-blinker is
-    connected to the Django side right now.
+    ``key`` is ``(system, namespace, name)``; ``is_model_signal`` says that its senders are
+    model classes (Django's model signals, their bridged counterparts, ``field_changed``
+    and the bulk signals); ``counterpart`` is the key of the signal on the other side of
+    the bridge, if any; ``hooked`` says whether django-blinker is connected to the Django
+    side right now.
     """
 
     system: str
@@ -132,16 +145,176 @@ class _UnknownSender:
         return unknown_sender_label(self.sender_id)
 
 
-def signal_modules() -> list[ModuleType]:
-    """Each installed app's ``signals`` module, then those named in ``SIGNAL_MODULES``."""
-    modules: dict[str, ModuleType] = {}
+# Start-up ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailedImport:
+    """A receiver module that exists but raised when autodiscovery imported it."""
+
+    app_label: str
+    module: str
+    error: str
+    location: str
+    traceback: str
+
+
+_failed: dict[str, FailedImport] = {}
+
+
+def receiver_modules() -> list[str]:
+    """The submodule names in ``DJANGO_BLINKER["RECEIVER_MODULES"]``.
+
+    An invalid value is reported by ``django_blinker.E003``; start-up goes on without it.
+    """
+    value = conf.get("RECEIVER_MODULES")
+    if not isinstance(value, list | tuple):
+        return []
+    return [name for name in value if isinstance(name, str) and name]
+
+
+def failed_imports() -> list[FailedImport]:
+    """The receiver modules of installed apps whose import failed at start-up, in the
+    order tried."""
+    installed = {config.label for config in apps.get_app_configs()}
+    return [failed for failed in _failed.values() if failed.app_label in installed]
+
+
+def autodiscover(names: Sequence[str]) -> list[FailedImport]:
+    """Import the submodules ``names`` of every installed app, where they exist.
+
+    A missing module is skipped, like the admin's ``admin.py`` autodiscovery. A module that
+    exists but raises is not: its error is logged, kept for the system check
+    ``django_blinker.E007`` and returned, and the other modules are still imported. Each
+    call replaces what the previous one recorded.
+    """
+    _failed.clear()
+    failed = []
     for config in apps.get_app_configs():
-        if module_has_submodule(config.module, "signals"):
-            name = f"{config.name}.signals"
-            modules[name] = import_module(name)
-    for name in conf.get("SIGNAL_MODULES"):
-        modules[name] = import_module(name)
-    return list(modules.values())
+        for name in names:
+            module = f"{config.name}.{name}"
+            if module in sys.modules:
+                continue
+            try:
+                import_module(module)
+            except Exception as error:
+                if not module_has_submodule(config.module, name):
+                    continue
+                found = FailedImport(
+                    config.label,
+                    module,
+                    f"{type(error).__name__}: {error}",
+                    _location(module, error),
+                    traceback.format_exc(),
+                )
+                _failed[module] = found
+                failed.append(found)
+                _logger.error("django-blinker could not import %s", module, exc_info=True)
+    return failed
+
+
+def _location(module: str, error: Exception) -> str:
+    """Where the module's own code raised: its last line in the traceback, else the last."""
+    frames = traceback.extract_tb(error.__traceback__)
+    spec = importlib.util.find_spec(module)
+    own = [frame for frame in frames if spec is not None and frame.filename == spec.origin]
+    frame = (own or frames)[-1]
+    return f"{frame.filename}, line {frame.lineno}"
+
+
+# Listing ----------------------------------------------------------------------------------
+
+
+def signal_modules() -> list[ModuleType]:
+    """Each installed app's ``signals`` module, then those named in ``SIGNAL_MODULES``,
+    among the modules this process has imported: looking never imports project code."""
+    names = [f"{config.name}.signals" for config in apps.get_app_configs()]
+    listed = conf.get("SIGNAL_MODULES")
+    if isinstance(listed, list | tuple):
+        names.extend(name for name in listed if isinstance(name, str))
+    modules = (sys.modules.get(name) for name in dict.fromkeys(names))
+    return [module for module in modules if module is not None]
+
+
+CONVENTIONAL_MODULES = ("receivers", "signals")
+"""Submodules of an app that hold receivers by convention, looked for even when
+``RECEIVER_MODULES`` leaves them out."""
+
+
+@dataclass(frozen=True)
+class UnimportedModule:
+    """A module that holds signals or receivers but that this process has not imported.
+
+    Its receivers are not connected and its signals are not listed: ``hint`` says how to
+    get it imported at start-up; ``error`` is set when autodiscovery tried and failed.
+    """
+
+    app_label: str | None
+    module: str
+    hint: str
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form used by ``manage.py signals --json``."""
+        return {
+            "app": self.app_label,
+            "module": self.module,
+            "hint": self.hint,
+            "error": self.error,
+        }
+
+
+def unimported_modules() -> list[UnimportedModule]:
+    """The receiver modules of installed apps (``RECEIVER_MODULES`` and the conventional
+    ``receivers`` and ``signals``) and the ``SIGNAL_MODULES`` that exist but are not
+    imported in this process. Found with ``importlib.util.find_spec``, never imported."""
+    failed = {item.module: item for item in failed_imports()}
+    setting = f"{conf.SETTING_NAME}['RECEIVER_MODULES']"
+    configured = receiver_modules()
+    found = []
+    for config in apps.get_app_configs():
+        for name in dict.fromkeys([*configured, *CONVENTIONAL_MODULES]):
+            module = f"{config.name}.{name}"
+            if module in sys.modules or not _exists(module):
+                continue
+            if module in failed:
+                hint = (
+                    f"importing it at start-up failed at {failed[module].location}; fix the "
+                    "error (manage.py check shows it as django_blinker.E007)"
+                )
+            elif name in configured:
+                hint = f"named in {setting} but not imported at start-up: restart the process"
+            else:
+                hint = (
+                    f"add {name!r} to {setting}, or import it from "
+                    f"{type(config).__qualname__}.ready()"
+                )
+            error = failed[module].error if module in failed else None
+            found.append(UnimportedModule(config.label, module, hint, error))
+    signal_modules = conf.get("SIGNAL_MODULES")
+    for module in signal_modules if isinstance(signal_modules, list | tuple) else ():
+        if isinstance(module, str) and module not in sys.modules and _exists(module):
+            hint = (
+                f"named in {conf.SETTING_NAME}['SIGNAL_MODULES'], but nothing imported it: "
+                "import it from an AppConfig.ready()"
+            )
+            found.append(UnimportedModule(_app_of(module), module, hint))
+    return found
+
+
+def _exists(module: str) -> bool:
+    """Whether ``module`` can be found, without importing it or any package above it.
+
+    When a package above it is not imported either, the first such package stands for it.
+    """
+    parent = module.rpartition(".")[0]
+    while parent and parent not in sys.modules:
+        module = parent
+        parent = module.rpartition(".")[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def check_signal_modules(
@@ -206,7 +379,8 @@ def discover() -> list[SignalInfo]:
                     doc=_doc(signal),
                     app=item.app,
                     module=item.module,
-                    is_model_signal=bool(
+                    is_model_signal=isinstance(signal, ModelSenderSignal)
+                    or bool(
                         isinstance(signal, BridgedSignal)
                         and django_signal is not None
                         and isinstance(django_signal, ModelSignal)
@@ -248,9 +422,40 @@ def find_model(label: str) -> type[Model]:
     return labels.resolve(label)
 
 
+MODEL_ACTIONS = (
+    "init",
+    "save",
+    "field change",
+    "delete",
+    "m2m change",
+    "bulk create",
+    "bulk update",
+    "update",
+    "queryset delete",
+)
+"""Every ``ModelReceiver.action``, in the order the model page and ``--model`` show them."""
+
+_MODEL_SENDER_ACTIONS: dict[int, str] = {
+    id(field_changed): "field change",
+    id(bulk.pre_bulk_create): "bulk create",
+    id(bulk.post_bulk_create): "bulk create",
+    id(bulk.pre_bulk_update): "bulk update",
+    id(bulk.post_bulk_update): "bulk update",
+    id(bulk.pre_update): "update",
+    id(bulk.post_update): "update",
+    id(bulk.post_queryset_delete): "queryset delete",
+}
+
+
 @dataclass(frozen=True)
 class ModelReceiver:
-    """A receiver that runs for a model's instances, and why it runs."""
+    """A receiver that runs for a model's instances, and why it runs.
+
+    ``action`` is one of :data:`MODEL_ACTIONS`; ``reason`` says why this receiver runs for
+    the model ("this model", "any sender", a parent or through model), followed, for
+    ``field_changed`` and the bulk signals, by what makes the model send them ("tracked
+    fields: status, total", "bulk manager: objects").
+    """
 
     signal: SignalInfo
     receiver: ReceiverInfo
@@ -259,10 +464,15 @@ class ModelReceiver:
 
 
 def receivers_for_model(signals: Iterable[SignalInfo], model: type[Model]) -> list[ModelReceiver]:
-    """Every receiver, of both systems, that runs when ``model`` is inited, saved, deleted
-    or its many-to-many relations change, including receivers for any sender."""
+    """Every receiver, of both systems, that runs when ``model`` is inited, saved, deleted,
+    its many-to-many relations change, a tracked field changes (``field_changed``) or its
+    bulk manager works (the bulk signals), including receivers for any sender.
+
+    ``field_changed`` receivers are listed only for models that track fields, bulk-signal
+    receivers only for models whose manager sends them: elsewhere they never run.
+    """
     own = model._meta.label
-    reasons: dict[str, dict[str, str]] = {"init": {}, "save": {}, "delete": {}, "m2m change": {}}
+    reasons: dict[str, dict[str, str]] = {action: {} for action in MODEL_ACTIONS}
     for kind in ("init", "save", "delete"):
         reasons[kind][own] = "this model"
     for parent in model._meta.get_parent_list():
@@ -271,10 +481,21 @@ def receivers_for_model(signals: Iterable[SignalInfo], model: type[Model]) -> li
         )
     for through, via in _through_models(model):
         reasons["m2m change"].setdefault(through._meta.label, f"through model of {via}")
+    why_sent: dict[str, str] = {}
+    tracked = tracked_fields(model)
+    if tracked:
+        why_sent["field change"] = f"tracked fields: {', '.join(tracked)}"
+    managers = bulk.bulk_managers(model)
+    if managers:
+        noun = "bulk manager" if len(managers) == 1 else "bulk managers"
+        for bulk_action in ("bulk create", "bulk update", "update", "queryset delete"):
+            why_sent[bulk_action] = f"{noun}: {', '.join(managers)}"
+    for sent in why_sent:
+        reasons[sent][own] = "this model"
     found = []
     for signal in signals:
-        action = MODEL_SIGNAL_ACTIONS.get(signal.name) if signal.is_model_signal else None
-        if action is None:
+        action = _model_action(signal)
+        if action is None or (action in _SENT_BY_CHOICE and action not in why_sent):
             continue
         for receiver in signal.receivers:
             if receiver.sender_model is None and receiver.sender == "any":
@@ -283,8 +504,21 @@ def receivers_for_model(signals: Iterable[SignalInfo], model: type[Model]) -> li
                 reason = reasons[action][receiver.sender_model]
             else:
                 continue
+            if action in why_sent:
+                reason = f"{reason}; {why_sent[action]}"
             found.append(ModelReceiver(signal, receiver, action, reason))
     return found
+
+
+_SENT_BY_CHOICE = frozenset(_MODEL_SENDER_ACTIONS.values())
+
+
+def _model_action(signal: SignalInfo) -> str | None:
+    if not signal.is_model_signal:
+        return None
+    if signal.system == BLINKER and not isinstance(signal.signal, BridgedSignal):
+        return _MODEL_SENDER_ACTIONS.get(id(signal.signal))
+    return MODEL_SIGNAL_ACTIONS.get(signal.name)
 
 
 def _through_models(model: type[Model]) -> Iterator[tuple[type[Model], str]]:

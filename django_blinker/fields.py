@@ -17,17 +17,18 @@ from typing import Any, NamedTuple, TypeVar
 from django.db.models import DEFERRED, Model
 
 from .bridge import namespace
+from .labels import ModelSenderSignal
 
 __all__ = ["Change", "changes", "field_changed", "track_fields", "tracked_fields"]
 
 M = TypeVar("M", bound=type[Model])
 
-field_changed = namespace.signal(
+field_changed = namespace["field_changed"] = ModelSenderSignal(
     "field_changed",
-    "A save changed a field named in @track_fields (sender: the model): instance, field "
-    "(name), old, new, created, using. Sent after post_save, once per changed field; old "
-    "is None on creation and django.db.models.DEFERRED when the field was never loaded. "
-    "Only fields the save wrote count (update_fields).",
+    "A save changed a field named in @track_fields (sender: the model, or its label): "
+    "instance, field (name), old, new, created, using. Sent after post_save, once per "
+    "changed field; old is None on creation and django.db.models.DEFERRED when the field "
+    "was never loaded. Only fields the save wrote count (update_fields).",
 )
 
 _SPEC = "_django_blinker_tracking"

@@ -1,15 +1,26 @@
-"""Lazy ``"app_label.ModelName"`` senders for the model signals."""
+"""Model senders, one rule for every signal sent by model classes.
+
+``"app_label.ModelName"`` labels are resolved lazily before the app registry is ready and
+at once after; model classes are checked the same way by every such signal: the bridged
+model signals, ``field_changed`` and the bulk signals.
+"""
 
 from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
+from blinker import ANY, NamedSignal
+from blinker._utilities import make_id
+from blinker.base import ANY_ID
 from django.apps import apps
 from django.db.models import Model
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -92,3 +103,103 @@ def discard_pending(predicate: Callable[[PendingConnection], bool]) -> None:
     """Forget waiting connections for which ``predicate`` is true."""
     with _lock:
         _pending[:] = [pending for pending in _pending if not predicate(pending)]
+
+
+def check_model_sender(signal_name: str, sender: Any) -> None:
+    """Refuse a sender that ``signal_name`` can never be sent by: the rule shared by every
+    signal whose senders are model classes.
+
+    ``blinker.ANY`` and concrete or proxy model classes pass; ``0`` and ``False`` (which
+    Blinker confuses with ``ANY``), model instances and anything else that is not a model
+    class are a ``TypeError`` or ``ValueError`` naming the value and what would be right.
+    Labels are resolved before this check, by :func:`resolve`.
+    """
+    if sender is ANY:
+        return
+    if isinstance(sender, int) and sender == 0:
+        raise ValueError(
+            f"sender={sender!r} would be confused with blinker.ANY; "
+            "pass blinker.ANY to listen to every sender, or another sender object"
+        )
+    if isinstance(sender, Model):
+        raise TypeError(
+            f"{signal_name} senders are model classes: got a {type(sender).__name__} "
+            f"instance; pass the class {type(sender).__name__} or its label "
+            f"{sender._meta.label!r}"
+        )
+    if not (isinstance(sender, type) and issubclass(sender, Model)):
+        raise TypeError(
+            f"{signal_name} senders are model classes: pass blinker.ANY, a model class or "
+            f"an 'app_label.ModelName' label, not {sender!r}"
+        )
+    if sender._meta.abstract:
+        raise ValueError(
+            f"{sender.__qualname__} is abstract and never sends {signal_name}; "
+            "connect to its concrete subclasses or to blinker.ANY"
+        )
+
+
+class ModelSenderSignal(NamedSignal):
+    """A Blinker signal sent by model classes, which takes senders the way the bridged
+    model signals do.
+
+    A sender is ``blinker.ANY``, a concrete or proxy model class, or an
+    ``"app_label.ModelName"`` label: resolved once the app registry is ready (a label that
+    never resolves is the system check error ``django_blinker.E004``), at once after that
+    (an unknown label is a ``LookupError`` suggesting the closest model). Anything else is
+    refused by :func:`check_model_sender`.
+    """
+
+    is_model_signal = True
+
+    def connect(self, receiver: F, sender: Any = ANY, weak: bool = True) -> F:
+        """Call ``receiver(sender, **kwargs)`` when ``sender`` (a model or label) sends."""
+        if isinstance(sender, str):
+            when_ready(
+                PendingConnection(
+                    self.name,
+                    sender,
+                    receiver,
+                    partial(self._connect_resolved, receiver, weak=weak),
+                    owner=self,
+                )
+            )
+            return receiver
+        check_model_sender(self.name, sender)
+        return super().connect(receiver, sender, weak)
+
+    def _connect_resolved(self, receiver: Callable[..., Any], model: Any, *, weak: bool) -> None:
+        self.connect(receiver, model, weak)
+
+    def disconnect(self, receiver: Callable[..., Any], sender: Any = ANY) -> None:
+        """Stop calling ``receiver`` for ``sender``, or for every sender when it is ``ANY``."""
+        if sender is ANY or (isinstance(sender, str) and not apps.models_ready):
+            discard_pending(
+                lambda pending: (
+                    pending.owner is self
+                    and pending.receiver == receiver
+                    and (sender is ANY or pending.label == sender)
+                )
+            )
+            if sender is not ANY:
+                return
+        super().disconnect(receiver, _resolved(sender))
+
+    def has_receivers_for(self, sender: Any) -> bool:
+        """Whether a receiver is connected for ``sender`` (a model or label) or ``ANY``."""
+        sender = _resolved(sender)
+        if not self.receivers:
+            return False
+        # Blinker keeps an empty entry for a sender whose last receiver was disconnected.
+        by_sender = self._by_sender
+        if by_sender.get(ANY_ID):
+            return True
+        return sender is not ANY and bool(by_sender.get(make_id(sender)))
+
+    def receivers_for(self, sender: Any) -> Generator[Callable[..., Any], None, None]:
+        """Yield each live receiver for ``sender`` (a model or label) and for ``ANY``."""
+        return super().receivers_for(_resolved(sender))
+
+
+def _resolved(sender: Any) -> Any:
+    return resolve(sender) if isinstance(sender, str) else sender

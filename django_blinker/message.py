@@ -61,7 +61,7 @@ def unseal(message: object) -> Payload:
         raise Rejected("bad signature", claimed_event(message)) from None
     try:
         payload = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Rejected("signed text that is not JSON", claimed_event(text)) from None
     if not isinstance(payload, dict) or payload.get("version") != PAYLOAD_VERSION:
         version = payload.get("version") if isinstance(payload, dict) else None
@@ -83,7 +83,7 @@ def claimed_event(message: object) -> str | None:
     if isinstance(message, str):
         try:
             message = json.loads(message.rpartition(":")[0] or message)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
     if isinstance(message, dict):
         event = message.get("event")

@@ -6,12 +6,24 @@ from django.db import models
 from django.utils import timezone
 
 
+class _NoRows(models.Manager["Signal"]):
+    """Querysets that are empty without asking the database, which has no table for them."""
+
+    def get_queryset(self) -> models.QuerySet[Signal]:
+        return super().get_queryset().none()
+
+
 class Signal(models.Model):
     """An unmanaged placeholder with no table and no rows: it puts the signal pages on the
-    admin index as "Signals" and gives them the ``django_blinker.view_signal`` permission."""
+    admin index as "Signals" and gives them the ``django_blinker.view_signal`` permission.
+    Its manager, the base manager too, finds nothing, so a lookup such as the admin's "view
+    on site" shortcut gets ``DoesNotExist`` (a 404) instead of a missing-table error."""
+
+    objects = _NoRows()
 
     class Meta:
         managed = False
+        base_manager_name = "objects"
         default_permissions = ("view",)
         verbose_name = "signal"
         verbose_name_plural = "signals"

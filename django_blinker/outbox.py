@@ -37,7 +37,7 @@ from django.utils import timezone
 from . import conf
 from .message import Envelope, Rejected
 from .models import DeliveredEvent, OutboxEvent
-from .publish import enqueue_failed, publish
+from .publish import PublishError, enqueue_failed, publish
 
 logger = logging.getLogger("django_blinker")
 
@@ -114,8 +114,12 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
         for backend, group in by_backend.items():
             try:
                 publish(backend, [_envelope(row) for row in group])
-            except Exception as error:
+            except PublishError as stopped:
+                error = stopped.cause
                 reasons.append(f"{backend}: {type(error).__name__}: {error}")
+                done.extend(row.pk for row in group[: stopped.sent])
+                published += stopped.sent
+                group = group[stopped.sent :]
                 for row in group:
                     row.attempts += 1
                     row.last_error = f"{type(error).__name__}: {error}"[:_LAST_ERROR_LENGTH]

@@ -2,19 +2,21 @@
 
 A dead broker refuses at once; a silent one (it accepts the connection and never answers)
 would hold the committing request for minutes. A publish to a remote broker therefore runs
-on a small pool of threads and the caller waits at most ``PUBLISH_TIMEOUT`` seconds. After
-that the event is reported as not enqueued (logged, :data:`enqueue_failed`) although a
-publish already under way may still reach the broker later: a duplicate with the same
-event id, never a loss.
+in a daemon thread of its own and the caller waits at most ``PUBLISH_TIMEOUT`` seconds per
+chunk of :data:`CHUNK` events. A thread still stuck after that is abandoned: it holds up
+no later publish and no process exit, and its broker connection times out by itself (the
+Celery backend opens its connections with that timeout). Its events are reported as not
+enqueued although the stuck publish may still reach the broker later: a duplicate with
+the same event id, never a loss.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import importlib
 import json
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -31,9 +33,8 @@ enqueue_failed = Signal(
     "Connect to keep the event elsewhere; the OUTBOX setting keeps it for you."
 )
 
-_POOL_SIZE = 4
-# Events handed to the publishing thread at once: a healthy broker takes a chunk in a few
-# milliseconds, well inside PUBLISH_TIMEOUT, and a silent one costs one timeout in all.
+#: Events published under one wait: a healthy broker takes a chunk in well under
+#: ``PUBLISH_TIMEOUT``; after a failed chunk the rest are not tried.
 CHUNK = 100
 
 
@@ -41,6 +42,15 @@ class _Backend(Protocol):
     BOUNDED: bool
 
     def prepare(self, envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]: ...
+
+
+class PublishError(Exception):
+    """Publishing stopped: the first ``sent`` events were published, the rest were not."""
+
+    def __init__(self, sent: int, cause: Exception) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.sent = sent
+        self.cause = cause
 
 
 @functools.cache
@@ -51,40 +61,53 @@ def backend_module(name: str) -> _Backend:
     return loaded  # type: ignore[no-any-return]
 
 
-@functools.cache
-def _pool() -> concurrent.futures.ThreadPoolExecutor:
-    return concurrent.futures.ThreadPoolExecutor(_POOL_SIZE, "django_blinker_publish")
+def _within(send: Callable[[], None], backend: str, timeout: float) -> None:
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            send()
+        except BaseException as error:
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=run, name="django_blinker_publish", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        raise TimeoutError(f"the {backend} broker did not answer within {timeout:g} s")
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
 def publish(backend: str, envelopes: list[Envelope], *, coalesced: bool = False) -> None:
-    """Publish ``envelopes`` (one job, or one job each); raises what the backend raised, or
-    ``TimeoutError`` after ``PUBLISH_TIMEOUT`` seconds."""
+    """Publish ``envelopes``: one job when ``coalesced``, else one job each, in chunks.
+    Raises :class:`PublishError` (what the backend raised, or ``TimeoutError`` after
+    ``PUBLISH_TIMEOUT`` seconds for one chunk) saying how many were published first."""
     module = backend_module(backend)
-    send = module.prepare(envelopes, coalesced)
-    if not module.BOUNDED:
-        send()
-        return
+    step = len(envelopes) if coalesced else CHUNK
     timeout = conf.settings().publish_timeout
-    future = _pool().submit(send)
-    try:
-        future.result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        future.cancel()
-        raise TimeoutError(f"the {backend} broker did not answer within {timeout:g} s") from None
+    for start in range(0, len(envelopes), step):
+        try:
+            send = module.prepare(envelopes[start : start + step], coalesced)
+            if module.BOUNDED:
+                _within(send, backend, timeout)
+            else:
+                send()
+        except Exception as error:
+            raise PublishError(start, error) from error
 
 
 def publish_or_report(backend: str, envelopes: list[Envelope], *, coalesced: bool) -> bool:
-    """:func:`publish` in chunks, and on failure log CRITICAL and send :data:`enqueue_failed`
-    for each event not sent instead of raising (the data has committed: raising would undo
-    nothing and skip the commit callbacks after this one). After a failed chunk the rest
-    are reported too, unsent. Returns whether everything was published."""
-    step = len(envelopes) if coalesced else CHUNK
-    for start in range(0, len(envelopes), step):
-        try:
-            publish(backend, envelopes[start : start + step], coalesced=coalesced)
-        except Exception as error:
-            _report(backend, envelopes[start:], error)
-            return False
+    """:func:`publish`, and on failure log CRITICAL and send :data:`enqueue_failed` for each
+    event not published instead of raising (the data has committed: raising would undo
+    nothing and skip the commit callbacks after this one). Returns whether all were."""
+    try:
+        publish(backend, envelopes, coalesced=coalesced)
+    except PublishError as error:
+        _report(backend, envelopes[error.sent :], error.cause)
+        return False
     return True
 
 

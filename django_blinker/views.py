@@ -31,17 +31,21 @@ PERMISSION = "django_blinker.view_signal"
 SIGNALS_PER_PAGE = 100
 RECEIVERS_PER_PAGE = 200
 MATCHES_SHOWN = 5
-ACTIONS = ("init", "save", "delete", "m2m change")
 _SYSTEM_LABELS = {discovery.BLINKER: "Blinker", discovery.DJANGO: "Django"}
 
 
 @dataclass(frozen=True)
 class ReceiverRow:
-    """A receiver as one table row: its description, model page link and figures."""
+    """A receiver as one table row: its description, model page link and figures.
+
+    ``recorded`` says whether its calls can be recorded at all (see
+    :func:`django_blinker.activity.is_recorded`): a row that is not shows no figures.
+    """
 
     info: ReceiverInfo
     model_url: str | None
     activity: activity.ReceiverActivity | None
+    recorded: bool = False
     reason: str = ""
     signal: SignalInfo | None = None
     signal_url: str = ""
@@ -56,6 +60,7 @@ class SignalRow:
     matches: tuple[ReceiverInfo, ...]
     more_matches: int
     activity: activity.SignalActivity | None
+    recorded: bool = False
 
 
 class SignalPageView(TemplateView):
@@ -84,11 +89,13 @@ class SignalPageView(TemplateView):
 
     def receiver_rows(self, signal: SignalInfo) -> list[ReceiverRow]:
         figures = activity.for_signal(signal.signal)
+        recorded = activity.is_recorded(signal.signal)
         return [
             ReceiverRow(
                 info=receiver,
                 model_url=self.model_url(receiver.sender_model),
                 activity=figures.receivers.get(receiver.name) if figures else None,
+                recorded=recorded,
             )
             for receiver in signal.receivers
         ]
@@ -117,14 +124,8 @@ class SignalListView(SignalPageView):
         every = discovery.discover()
         get = self.request.GET
         query = get.get("q", "").strip()
-        chosen = {key: get.get(key, "") for key in ("system", "namespace", "app")}
-        signals = [
-            signal
-            for signal in every
-            if (not chosen["system"] or signal.system == chosen["system"])
-            and (not chosen["namespace"] or signal.namespace == chosen["namespace"])
-            and (not chosen["app"] or (signal.app or "") == chosen["app"])
-        ]
+        chosen = {key: get.get(key, "") for key in _FILTERS}
+        signals = [signal for signal in every if _chosen(signal, chosen)]
         rows = []
         needle = query.casefold()
         for signal in signals:
@@ -142,6 +143,7 @@ class SignalListView(SignalPageView):
                 matches=tuple(matches[:MATCHES_SHOWN]),
                 more_matches=max(0, len(matches) - MATCHES_SHOWN),
                 activity=activity.for_signal(signal.signal),
+                recorded=activity.is_recorded(signal.signal),
             )
             for signal, matches in page.object_list
         ]
@@ -160,18 +162,10 @@ class SignalListView(SignalPageView):
                 "total_signals": len(every),
                 "total_receivers": sum(len(signal.receivers) for signal in every),
                 "matched_signals": len(rows),
+                "unimported": discovery.unimported_modules(),
                 "filters": [
-                    ("By system", "system", self._choices("system", discovery.SYSTEMS)),
-                    (
-                        "By namespace",
-                        "namespace",
-                        self._choices("namespace", discovery.namespaces(every)),
-                    ),
-                    (
-                        "By app",
-                        "app",
-                        self._choices("app", sorted({s.app for s in every if s.app})),
-                    ),
+                    (title, key, self._choices(key, _facet(every, chosen, key)))
+                    for key, title in _FILTERS.items()
                 ],
                 "models": [(label, self.model_url(label)) for label in models],
                 "matching_models": [
@@ -203,6 +197,34 @@ class SignalListView(SignalPageView):
 
     def _page_links(self, number: int, count: int) -> list[tuple[int, str]]:
         return [(page, self._link(p=str(page))) for page in _page_numbers(number, count)]
+
+
+_FILTERS = {"system": "By system", "namespace": "By namespace", "app": "By app"}
+
+
+def _value(signal: SignalInfo, key: str) -> str:
+    return getattr(signal, key) or ""
+
+
+def _chosen(signal: SignalInfo, chosen: dict[str, str], skip: str = "") -> bool:
+    return all(
+        not value or _value(signal, key) == value for key, value in chosen.items() if key != skip
+    )
+
+
+def _facet(every: list[SignalInfo], chosen: dict[str, str], key: str) -> list[str]:
+    """The values of filter ``key`` among the signals the other chosen filters keep, in
+    the order discovery lists them, so that choosing a system narrows the namespaces."""
+    kept = [signal for signal in every if _chosen(signal, chosen, skip=key)]
+    if key == "system":
+        values = [system for system in discovery.SYSTEMS if any(s.system == system for s in kept)]
+    elif key == "namespace":
+        values = discovery.namespaces(kept)
+    else:
+        values = sorted({signal.app for signal in kept if signal.app})
+    if chosen[key] and chosen[key] not in values:
+        values.append(chosen[key])
+    return values
 
 
 def _page_numbers(number: int, count: int) -> list[int]:
@@ -242,13 +264,16 @@ class SignalDetailView(SignalPageView):
                 "counterpart": counterpart,
                 "counterpart_url": self.signal_url(counterpart) if counterpart else None,
                 "figures": activity.for_signal(signal.signal),
+                "recorded": activity.is_recorded(signal.signal),
+                "show_figures": activity.is_enabled() and activity.is_recorded(signal.signal),
             }
         )
 
 
 class ModelSignalsView(SignalPageView):
-    """What runs for one model: receivers of both systems for its inits, saves, deletes
-    and many-to-many changes, including those that listen to any sender."""
+    """What runs for one model: receivers of both systems for its inits, saves, deletes,
+    many-to-many changes, field changes and bulk operations, including those that listen
+    to any sender."""
 
     template_name = "django_blinker/model_detail.html"
 
@@ -259,7 +284,7 @@ class ModelSignalsView(SignalPageView):
             raise Http404(error.args[0]) from None
         found = discovery.receivers_for_model(discovery.discover(), model)
         sections = []
-        for action in ACTIONS:
+        for action in discovery.MODEL_ACTIONS:
             rows = []
             for item in found:
                 if item.action != action:
@@ -270,6 +295,7 @@ class ModelSignalsView(SignalPageView):
                         info=item.receiver,
                         model_url=None,
                         activity=figures.receivers.get(item.receiver.name) if figures else None,
+                        recorded=activity.is_recorded(item.signal.signal),
                         reason=item.reason,
                         signal=item.signal,
                         signal_url=self.signal_url(item.signal),
@@ -284,5 +310,7 @@ class ModelSignalsView(SignalPageView):
                 "model_name": model._meta.verbose_name,
                 "sections": sections,
                 "total": len(found),
+                "show_figures": activity.is_enabled()
+                and any(row.recorded for _, rows in sections for row in rows),
             }
         )

@@ -249,3 +249,78 @@ def test_bridged_receivers_see_exactly_what_native_receivers_see(scope, program)
         recorder.assert_same()
         assert recorder.native
         transaction.set_rollback(True)
+
+
+WIRING_SENDERS = [Author, Book, Tag, Book.tags.through, Place, Restaurant, ProxyBook]
+
+
+class OrderRecorder:
+    """One native and one bridged receiver per step of a wiring, on every model signal.
+
+    A step connects a fresh pair for a sender (``ANY`` included) or disconnects the pair
+    of an earlier step; each call records (signal, sender, step), so the lists compare
+    both what ran and in which order.
+    """
+
+    def __init__(self, wiring: list[tuple[str, Any]]) -> None:
+        self.wiring = wiring
+        self.native: list[tuple[str, Any, int]] = []
+        self.bridged: list[tuple[str, Any, int]] = []
+        self.connected: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
+
+    def __enter__(self) -> OrderRecorder:
+        for step, (action, target) in enumerate(self.wiring):
+            for name in MODEL_SIGNALS:
+                if action == "connect":
+                    self._connect(name, step, target)
+                elif (name, target) in self.connected:
+                    self._disconnect(name, target)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name, step in list(self.connected):
+            self._disconnect(name, step)
+        assert not any(getattr(signals, name).is_hooked() for name in MODEL_SIGNALS)
+
+    def _connect(self, name: str, step: int, sender: Any) -> None:
+        def native(sender: Any, **kwargs: Any) -> None:
+            self.native.append((name, sender, step))
+
+        def bridged(sender: Any, **kwargs: Any) -> None:
+            self.bridged.append((name, sender, step))
+
+        django_sender = None if sender is ANY else sender
+        getattr(django_signals, name).connect(native, sender=django_sender, weak=False)
+        getattr(signals, name).connect(bridged, sender=sender, weak=False)
+        self.connected[name, step] = (sender, native, bridged)
+
+    def _disconnect(self, name: str, step: int) -> None:
+        sender, native, bridged = self.connected.pop((name, step))
+        getattr(django_signals, name).disconnect(native, sender=None if sender is ANY else sender)
+        getattr(signals, name).disconnect(bridged, sender=sender)
+
+
+@st.composite
+def wirings(draw: st.DrawFn) -> list[tuple[str, Any]]:
+    steps: list[tuple[str, Any]] = []
+    for step in range(draw(st.integers(min_value=3, max_value=8))):
+        if step and draw(st.integers(min_value=0, max_value=3)) == 0:
+            steps.append(("disconnect", draw(st.integers(min_value=0, max_value=step - 1))))
+        else:
+            # ANY is drawn as often as any model, so ANY / model / ANY runs are common.
+            steps.append(("connect", draw(st.sampled_from([ANY] * 6 + WIRING_SENDERS))))
+    return steps
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(wiring=wirings(), program=programs)
+def test_interleaved_any_and_model_connects_run_in_djangos_order(wiring, program):
+    with transaction.atomic():
+        with OrderRecorder(wiring) as recorder:
+            for operation, number in [(op_create_book, 0), *program]:
+                operation(number)
+        assert recorder.bridged == recorder.native
+        transaction.set_rollback(True)

@@ -1,23 +1,30 @@
 """The signal pages in a real browser: Playwright driving Debian's Chromium.
 
-Saves the screenshots the docs show (docs/images/). Needs Playwright and a ``chromium``
-on PATH; tests/conftest.py skips it otherwise, and fails it when CI=true.
+Needs Playwright and a ``chromium`` on PATH; tests/conftest.py skips these tests
+otherwise, and fails them when CI=true.
+
+Screenshots go to pytest's temporary directory (``--basetemp=DIR`` chooses it), never
+into the tracked tree: ``DJANGO_BLINKER_SCREENSHOTS=docs/images`` is the explicit way to
+refresh the images the docs show. Each rough-edge test saves ``edges/edge-*.png`` before
+it asserts, so the same tests run against older code show what each fix changed.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import blinker
 import pytest
+from django.db.models.signals import post_save as django_post_save
 
-from django_blinker import activity, signals
+from django_blinker import activity, after_commit, background, signals
 from tests.testapp.models import Author, Book, Tag
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -26,6 +33,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+VIEWPORT = {"width": 1280, "height": 860}
+LIST_URL = "/admin/django_blinker/signal/"
+ORDER_PLACED_URL = f"{LIST_URL}signal/blinker/blinker.default_namespace/order-placed/"
+BOOK_URL = f"{LIST_URL}model/testapp.Book/"
+
+# Listed through DJANGO_BLINKER["SIGNAL_MODULES"]: a namespace with a long dotted label.
+partner_integrations_and_webhook_callbacks = blinker.Namespace()
+partner_integrations_and_webhook_callbacks.signal("partner-payment-settled")
 
 
 def book_saved(sender, instance, created, **kwargs):
@@ -48,20 +63,59 @@ def order_placed(sender, **kwargs):
     return None
 
 
+def native_book_saved(sender, **kwargs):
+    return None
+
+
+def mail_receipt(sender, **kwargs):
+    return None
+
+
+def index_book(sender, **kwargs):
+    return None
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory):
+    """Where the docs' images go: DJANGO_BLINKER_SCREENSHOTS, else pytest's tmp dir."""
+    chosen = os.environ.get("DJANGO_BLINKER_SCREENSHOTS")
+    if not chosen:
+        return tmp_path_factory.mktemp("screenshots", numbered=False)
+    path = Path(chosen)
+    path = path if path.is_absolute() else ROOT / path
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def edges(tmp_path_factory):
+    return tmp_path_factory.mktemp("edges", numbered=False)
+
+
 @pytest.fixture
 def wiring(settings):
-    settings.DJANGO_BLINKER = {"ACTIVITY": True}
-    placed = blinker.signal("order-placed", doc="A customer paid for an order.")
+    settings.DJANGO_BLINKER = {"ACTIVITY": True, "SIGNAL_MODULES": ["tests.test_browser"]}
+    placed = blinker.signal(
+        "order-placed",
+        doc="Sent when a customer pays for an ``Order``.\n\n"
+        "Receivers get the *customer* and the ``amount`` paid, as keyword arguments.",
+    )
     placed.connect(order_placed)
     signals.post_save.connect(book_saved, sender=Book)
     signals.post_save.connect(notify_search_index, sender=Book)
     signals.post_save.connect(any_model_saved)
     signals.post_delete.connect(tag_deleted, sender=Tag)
+    django_post_save.connect(native_book_saved, sender=Book)
+    after_commit.on_commit(signals.post_save, mail_receipt, sender=Book)
+    background.in_background(signals.post_save, index_book, sender=Book, backend="inline")
     # Some activity to show, recorded before Playwright's event loop starts in this thread.
     author = Author.objects.create(name="Ursula")
     Book.objects.create(title="The Dispossessed", author=author)
     Tag.objects.create(name="sf").delete()
     yield
+    background.disconnect(signals.post_save, index_book)
+    after_commit.disconnect(signals.post_save, mail_receipt)
+    django_post_save.disconnect(native_book_saved, sender=Book)
     for signal in signals.namespace.values():
         signal._clear_state()
     del blinker.default_namespace["order-placed"]
@@ -69,7 +123,8 @@ def wiring(settings):
 
 
 @pytest.fixture
-def browser():
+def browser(live_server, admin_user, wiring):
+    # Started after the database work: Playwright's event loop makes this thread async.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -89,12 +144,14 @@ def admin_user(django_user_model):
     return django_user_model.objects.create_superuser("admin", password="pw")
 
 
-def test_browse_signals_from_the_admin_index(live_server, admin_user, wiring, browser):
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    foreign = []
-    page.on(
+@pytest.fixture
+def page(live_server, admin_user, wiring, browser):
+    """A logged-in admin page that must load nothing from elsewhere and raise no error."""
+    context = browser.new_context(viewport=VIEWPORT)
+    opened = context.new_page()
+    foreign: list[str] = []
+    errors: list[str] = []
+    opened.on(
         "request",
         lambda request: (
             None
@@ -102,22 +159,32 @@ def test_browse_signals_from_the_admin_index(live_server, admin_user, wiring, br
             else foreign.append(request.url)
         ),
     )
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.goto(f"{live_server.url}/admin/")
+    opened.fill("#id_username", "admin")
+    opened.fill("#id_password", "pw")
+    opened.click("input[type=submit]")
+    opened.wait_for_selector("#content-main")
+    opened.base = live_server.url
+    yield opened
+    context.close()
+    assert foreign == []
+    assert errors == []
 
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
+
+def go(page, path):
+    page.goto(page.base + path)
     page.wait_for_selector("#content-main")
 
-    signals_link = page.locator("#content-main a[href='/admin/django_blinker/signal/']").first
+
+def test_browse_signals_from_the_admin_index(page, screenshots):
+    signals_link = page.locator(f"#content-main a[href='{LIST_URL}']").first
     assert signals_link.inner_text() == "Signals"
     signals_link.click()
     page.wait_for_selector("#db-search")
     assert page.locator("h1").inner_text() == "Signals"
     assert page.locator(".breadcrumbs").inner_text().startswith("Home")
-    page.screenshot(path=str(IMAGES / "signals-list.png"))
+    page.screenshot(path=str(screenshots / "signals-list.png"))
 
     page.fill("#db-q", "book")
     page.press("#db-q", "Enter")
@@ -125,23 +192,23 @@ def test_browse_signals_from_the_admin_index(live_server, admin_user, wiring, br
     assert "What runs for testapp.Book" in page.locator(".db-models-found").inner_text()
     matches = page.locator(".db-matches").all_inner_texts()
     assert any("tests.test_browser.book_saved" in text for text in matches)
-    page.screenshot(path=str(IMAGES / "signals-search.png"))
+    page.screenshot(path=str(screenshots / "signals-search.png"))
 
-    page.click(
-        "a[href='/admin/django_blinker/signal/signal/blinker/django_blinker.signals/post_save/']"
-    )
+    page.click(f"a[href='{LIST_URL}signal/blinker/django_blinker.signals/post_save/']")
     page.wait_for_selector(".db-receivers")
     names = page.locator(".db-receivers .db-name").all_inner_texts()
     assert names == [
         "tests.test_browser.book_saved",
         "tests.test_browser.notify_search_index",
         "tests.test_browser.any_model_saved",
+        "tests.test_browser.mail_receipt",
+        "tests.test_browser.index_book",
     ]
     first_row = page.locator(".db-receivers tbody tr").first.inner_text()
     assert "tests/test_browser.py:" in first_row
     assert "async" in page.locator(".db-receivers tbody tr").nth(1).inner_text()
     assert "Activity (this process)" in page.locator(".db-facts").inner_text()
-    page.screenshot(path=str(IMAGES / "signal-detail.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "signal-detail.png"), full_page=True)
 
     page.locator(".db-receivers a", has_text="testapp.Book").first.click()
     page.wait_for_selector(".db-model")
@@ -149,7 +216,7 @@ def test_browse_signals_from_the_admin_index(live_server, admin_user, wiring, br
     model_text = page.locator("#content-main").inner_text()
     assert "tests.test_browser.book_saved" in model_text
     assert "any sender" in model_text
-    page.screenshot(path=str(IMAGES / "model-page.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "model-page.png"), full_page=True)
 
     light = page.evaluate("getComputedStyle(document.body).backgroundColor")
     toggle = page.locator("button.theme-toggle").first
@@ -164,18 +231,130 @@ def test_browse_signals_from_the_admin_index(live_server, admin_user, wiring, br
         "getComputedStyle(document.querySelector('.db-receivers code')).backgroundColor"
     )
     assert table_bg != "rgb(255, 255, 255)"
-    page.screenshot(path=str(IMAGES / "model-page-dark.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "model-page-dark.png"), full_page=True)
 
-    page.goto(f"{live_server.url}/admin/django_blinker/signal/")
+    go(page, LIST_URL)
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
-    page.screenshot(path=str(IMAGES / "signals-list-dark.png"))
+    page.screenshot(path=str(screenshots / "signals-list-dark.png"))
 
-    dark_context = browser.new_context(viewport={"width": 1280, "height": 860}, color_scheme="dark")
-    dark_page = dark_context.new_page()
-    dark_page.goto(f"{live_server.url}/admin/login/")
-    assert dark_page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
-    dark_context.close()
 
-    assert foreign == []
-    assert errors == []
+def test_dark_mode_follows_the_system_preference(browser, live_server):
+    context = browser.new_context(viewport=VIEWPORT, color_scheme="dark")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
     context.close()
+
+
+def test_namespace_tables_share_their_column_widths(page, edges):
+    go(page, LIST_URL)
+    page.screenshot(path=str(edges / "edge-columns.png"), full_page=True)
+    lefts = page.evaluate(
+        """[...document.querySelectorAll('table.db-signals')].map(table =>
+            [...table.querySelectorAll('thead th')].map(
+                th => Math.round(th.getBoundingClientRect().left)))"""
+    )
+    assert len(lefts) > 3
+    assert all(columns == lefts[0] for columns in lefts)
+
+
+def test_a_long_namespace_stays_inside_the_filter_panel(page, edges):
+    go(page, LIST_URL)
+    panel = page.locator("#content-related")
+    panel.screenshot(path=str(edges / "edge-filter-panel.png"))
+    assert "partner_integrations_and_webhook_callbacks" in panel.inner_text()
+    overflowing = page.evaluate(
+        """(() => {
+            const right = document.querySelector('#content-related').getBoundingClientRect().right;
+            return [...document.querySelectorAll('#db-filters a')]
+                .filter(link => link.getBoundingClientRect().right > right + 0.5)
+                .map(link => link.textContent);
+        })()"""
+    )
+    assert overflowing == []
+
+
+def test_source_paths_wrap_only_at_path_separators(page, edges):
+    page.set_viewport_size({"width": 1024, "height": 860})
+    go(page, BOOK_URL)
+    saves = page.locator(".module", has=page.locator("h2", has_text="On save"))
+    saves.screenshot(path=str(edges / "edge-source-paths.png"))
+    # The character before each line break of every source path: only "/" may end a line.
+    paths = "[...document.querySelectorAll('.db-receivers td code')]" + (
+        ".filter(code => /[.]py(:[0-9]+)?$/.test(code.textContent))"
+    )
+    line_ends = page.evaluate(
+        paths
+        + """.flatMap(code => {
+                const range = document.createRange(), ends = [];
+                const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+                let top = null, previous = '';
+                for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                    for (let i = 0; i < node.length; i++) {
+                        range.setStart(node, i);
+                        range.setEnd(node, i + 1);
+                        const rect = range.getBoundingClientRect();
+                        if (top !== null && rect.top > top + 2) ends.push(previous);
+                        top = rect.top;
+                        previous = node.data[i];
+                    }
+                }
+                return ends;
+            })"""
+    )
+    assert page.evaluate(paths + ".length") > 3
+    assert set(line_ends) <= {"/"}
+
+
+def test_signal_docs_are_rendered_not_shown_as_restructuredtext(page, edges):
+    go(page, ORDER_PLACED_URL)
+    doc = page.locator(".db-doc")
+    doc.screenshot(path=str(edges / "edge-signal-doc.png"))
+    assert "``" not in doc.inner_text()
+    assert "Sent when a customer pays for an Order." in doc.inner_text()
+    pytest.importorskip("docutils")
+    assert doc.locator(".literal", has_text="amount").count() == 1
+    assert doc.locator("em", has_text="customer").count() == 1
+
+
+def test_the_models_box_is_not_a_cut_off_scroll_area(page, edges):
+    go(page, LIST_URL)
+    box = page.locator(".module", has=page.locator("h2", has_text="What runs for a model"))
+    box.locator("summary").click()
+    box.screenshot(path=str(edges / "edge-models-box.png"))
+    heights = page.evaluate(
+        "(el => [el.scrollHeight, el.clientHeight])(document.querySelector('.db-model-list'))"
+    )
+    assert heights[0] <= heights[1]
+    assert "testapp.Book" in box.inner_text()
+
+
+def test_the_system_filter_narrows_the_namespace_filter(page, edges):
+    go(page, LIST_URL + "?system=django")
+    page.locator("#content-related").screenshot(path=str(edges / "edge-system-filter.png"))
+    namespace_filter = page.locator("#db-filters details", has_text="By namespace")
+    namespaces = namespace_filter.locator("li").all_inner_texts()
+    assert namespaces[0] == "All"
+    assert "django.db.models.signals" in namespaces
+    assert "django_blinker.signals" not in namespaces
+    assert "blinker.default_namespace" not in namespaces
+
+
+def test_figures_say_what_is_not_recorded_and_how_each_receiver_runs(page, edges):
+    go(page, BOOK_URL)
+    page.screenshot(path=str(edges / "edge-figures-model.png"), full_page=True)
+    rows = page.locator(".db-receivers tbody tr")
+    native = rows.filter(has_text="tests.test_browser.native_book_saved").first.inner_text()
+    assert "not recorded" in native
+    assert "calls" not in native.casefold()
+    background_row = rows.filter(has_text="tests.test_browser.index_book").first.inner_text()
+    assert "inline after commit" in background_row
+    commit_row = rows.filter(has_text="tests.test_browser.mail_receipt").first.inner_text()
+    assert "after commit" in commit_row
+    assert "after_commit" not in page.locator("#content-main").inner_text()
+
+    go(page, ORDER_PLACED_URL)
+    page.screenshot(path=str(edges / "edge-figures-blinker.png"), full_page=True)
+    assert "tests.test_browser.order_placed" in page.locator(".db-receivers tbody").inner_text()
+    assert "Calls" not in page.locator(".db-receivers thead").inner_text()
+    assert "not recorded" in page.locator(".db-facts").inner_text()

@@ -135,3 +135,42 @@ def test_the_tasks_module_imports_under_any_tasks_setting(settings):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "jobs"
+
+
+def test_celery_without_a_configured_app_is_a_warning(settings):
+    from celery import Celery, _state
+
+    settings.DJANGO_BLINKER = {"BACKGROUND_BACKEND": "celery"}
+    previous = _state.get_current_app()
+    Celery("default", fixups=[], set_as_current=False).set_current()
+    try:
+        from django_blinker.checks import check_background_queue
+
+        [warning] = check_background_queue()
+    finally:
+        previous.set_current()
+    assert warning.id == "django_blinker.W002"
+    from tests.celery_app import app
+
+    app.set_current()
+    try:
+        assert check_background_queue() == []
+    finally:
+        previous.set_current()
+
+
+@pytest.mark.parametrize(
+    ("backend", "regular", "deploy"),
+    [
+        ("django.tasks.backends.dummy.DummyBackend", ["django_blinker.W003"], []),
+        ("django.tasks.backends.immediate.ImmediateBackend", [], ["django_blinker.W004"]),
+        ("django_tasks_db.DatabaseBackend", [], []),
+    ],
+)
+def test_tasks_backends_that_run_no_worker_are_warnings(settings, backend, regular, deploy):
+    from django_blinker.checks import check_background_queue, check_immediate_tasks
+
+    settings.TASKS = {"jobs": {"BACKEND": backend}}
+    settings.DJANGO_BLINKER = {"BACKGROUND_BACKEND": "tasks", "TASKS_BACKEND": "jobs"}
+    assert [w.id for w in check_background_queue()] == regular
+    assert [w.id for w in check_immediate_tasks()] == deploy

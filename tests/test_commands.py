@@ -154,3 +154,14 @@ def test_exit_status_is_zero_on_success(tmp_path):
     )
     assert failed.returncode == 1
     assert "CommandError: 'nope.Nope' is not an installed model" in failed.stderr
+
+
+def test_blinkers_default_namespace_is_known_even_while_empty():
+    call_command("signals", "--namespace", "blinker.default_namespace", stdout=StringIO())
+
+
+def test_a_mistyped_signal_name_gets_a_suggestion():
+    with pytest.raises(
+        CommandError, match=r"no signal named 'post_sav'; did you mean 'post_save'\?"
+    ):
+        call_command("signals", "--signal", "post_sav", stdout=StringIO())

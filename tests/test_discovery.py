@@ -2,19 +2,32 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib
+import io
+import json
+import sys
+import weakref
 from pathlib import Path
 
 import blinker
 import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.core.management import call_command
 from django.db.models.signals import post_save as django_post_save
+from django.dispatch import Signal as DjangoSignal
+from django.urls import reverse
 
-from django_blinker import bridge, discovery, signals
+from django_blinker import bridge, bridged_signals, bulk, discovery, signals
 from django_blinker.describe import (
     display_path,
     receiver_mode,
     receiver_name,
     sender_label,
 )
+from django_blinker.fields import field_changed
+from tests.bulkapp.models import Item, Order, Plain, ProxyOrder, Shop, Ticket
+from tests.test_apps import RECEIVERS, installed, temporary_apps
 from tests.testapp import signals as testapp_signals
 from tests.testapp.models import Book, Place, ProxyBook, Restaurant, Shelf, Tag
 
@@ -97,6 +110,7 @@ def test_a_reexported_signal_is_listed_once():
 def test_signal_modules_setting_adds_modules(settings):
     assert ("blinker", "tests.extra_signals.reporting", "report-ready") not in by_key()
     settings.DJANGO_BLINKER = {"SIGNAL_MODULES": ["tests.extra_signals"]}
+    importlib.import_module("tests.extra_signals")
     found = by_key()
     assert ("blinker", "tests.extra_signals.reporting", "report-ready") in found
     assert ("django", "tests.extra_signals", "report_failed") in found
@@ -290,3 +304,264 @@ def test_signal_modules_check(settings):
     errors = discovery.check_signal_modules()
     assert [error.id for error in errors] == ["django_blinker.E005"] * 3
     assert "'tests.no_such_module', which is not an importable module" in errors[0].msg
+
+
+def short(found):
+    return [(m.action, m.receiver.name.rsplit(".", 1)[-1], m.reason) for m in found]
+
+
+def test_the_model_picture_has_field_changed_and_bulk_receivers_with_the_reason(bridged):
+    def on_order_change(sender, **kwargs):
+        return None
+
+    def on_any_change(sender, **kwargs):
+        return None
+
+    def on_order_update(sender, **kwargs):
+        return None
+
+    def on_any_bulk_create(sender, **kwargs):
+        return None
+
+    connections = [
+        (field_changed, on_order_change, "bulkapp.Order"),
+        (field_changed, on_any_change, blinker.ANY),
+        (bulk.post_update, on_order_update, Order),
+        (bulk.pre_bulk_create, on_any_bulk_create, blinker.ANY),
+    ]
+    for signal, receiver, sender in connections:
+        signal.connect(receiver, sender=sender, weak=False)
+    try:
+        every = discovery.discover()
+        tracked = "tracked fields: status, total, customer, data"
+        assert short(discovery.receivers_for_model(every, Order)) == [
+            ("bulk create", "on_any_bulk_create", "any sender; bulk manager: objects"),
+            ("update", "on_order_update", "this model; bulk manager: objects"),
+            ("field change", "on_order_change", f"this model; {tracked}"),
+            ("field change", "on_any_change", f"any sender; {tracked}"),
+        ]
+        assert short(discovery.receivers_for_model(every, ProxyOrder)) == [
+            ("bulk create", "on_any_bulk_create", "any sender; bulk manager: objects"),
+            ("field change", "on_any_change", f"any sender; {tracked}"),
+        ]
+        assert short(discovery.receivers_for_model(every, Ticket)) == [
+            ("field change", "on_any_change", "any sender; tracked fields: status"),
+        ]
+        assert short(discovery.receivers_for_model(every, Item)) == [
+            ("bulk create", "on_any_bulk_create", "any sender; bulk manager: objects"),
+        ]
+        assert ("field change", "on_any_change", "any sender; tracked fields: name, kind") in (
+            short(discovery.receivers_for_model(every, Shop))
+        )
+        assert discovery.receivers_for_model(every, Plain) == []
+        actions = {m.action for m in discovery.receivers_for_model(every, Order)}
+        assert actions <= set(discovery.MODEL_ACTIONS)
+        field_info = next(s for s in every if s.signal is field_changed)
+        assert field_info.is_model_signal
+    finally:
+        for signal, receiver, _sender in connections:
+            signal.disconnect(receiver)
+
+
+def test_the_signals_command_shows_field_changed_and_bulk_receivers_for_a_model(bridged):
+    def on_order_change(sender, **kwargs):
+        return None
+
+    field_changed.connect(on_order_change, sender="bulkapp.Order", weak=False)
+    try:
+        out = io.StringIO()
+        call_command("signals", "--model", "bulkapp.Order", stdout=out)
+    finally:
+        field_changed.disconnect(on_order_change)
+    assert "field_changed" in out.getvalue()
+    assert "tracked fields: status, total, customer, data" in out.getvalue()
+
+
+# Never importing project code -----------------------------------------------------------
+
+
+@pytest.fixture
+def make_app(tmp_path, monkeypatch):
+    with temporary_apps(tmp_path, monkeypatch) as make:
+        yield make
+
+
+LATE_SIGNALS = """
+    import blinker
+
+    from django_blinker import signals
+
+    late_hooks = blinker.Namespace()
+    arrived = late_hooks.signal("arrived")
+
+
+    @signals.post_save.connect_via("testapp.Book")
+    def book_saved(sender, **kwargs):
+        return None
+"""
+
+
+def test_discovery_lists_unimported_app_modules_with_the_fix_and_never_imports_them(make_app):
+    app = make_app({"signals.py": LATE_SIGNALS, "receivers.py": RECEIVERS, "hooks.py": ""})
+    with installed(app, RECEIVER_MODULES=["hooks"]):
+        every = discovery.discover()
+        found = {item.module: item for item in discovery.unimported_modules()}
+        assert f"{app}.signals" not in sys.modules
+        assert f"{app}.receivers" not in sys.modules
+    assert not any(s.namespace.startswith(app) for s in every)
+    assert f"{app}.hooks" not in found
+    signals_module = found[f"{app}.signals"]
+    assert signals_module.app_label == app
+    assert signals_module.error is None
+    assert signals_module.hint == (
+        "add 'signals' to DJANGO_BLINKER['RECEIVER_MODULES'], or import it from AppConfig.ready()"
+    )
+    assert f"{app}.receivers" in found
+    assert signals_module.as_dict()["module"] == f"{app}.signals"
+
+
+def test_a_module_that_failed_at_start_up_is_listed_with_its_error(make_app):
+    app = make_app({"receivers.py": "raise RuntimeError('broken on purpose')\n"})
+    with installed(app):
+        (item,) = [m for m in discovery.unimported_modules() if m.app_label == app]
+    assert item.module == f"{app}.receivers"
+    assert item.error == "RuntimeError: broken on purpose"
+    assert item.hint.startswith("importing it at start-up failed at ")
+    assert "django_blinker.E007" in item.hint
+
+
+def test_a_signal_modules_entry_nothing_imported_is_listed_not_imported(settings, make_app):
+    app = make_app({"events.py": "import blinker\nready = blinker.Namespace()\n"})
+    settings.DJANGO_BLINKER = {"SIGNAL_MODULES": [f"{app}.events", "tests.no_such_module"]}
+    found = [m for m in discovery.unimported_modules() if m.module.startswith(app)]
+    discovery.discover()
+    assert [(m.module, m.app_label) for m in found] == [(f"{app}.events", None)]
+    assert "import it from an AppConfig.ready()" in found[0].hint
+    assert app not in sys.modules
+
+
+def test_an_existing_module_is_found_without_importing_its_packages(make_app, tmp_path):
+    app = make_app({})
+    importlib.import_module(app)
+    (tmp_path / app / "deep").mkdir()
+    (tmp_path / app / "deep" / "__init__.py").write_text("raise RuntimeError('imported')\n")
+    assert discovery._exists(f"{app}.deep.nothing_here")
+    assert not discovery._exists(f"{app}.shallow.nothing_here")
+    assert f"{app}.deep" not in sys.modules
+
+
+def _wiring():
+    """Every receiver of every bridged, Blinker and Django signal the process can see."""
+    gc.collect()
+    state = {}
+    for signal in bridged_signals():
+        state["bridged", id(signal)] = (
+            signal.is_hooked(),
+            tuple(
+                (id(c.receiver), c.sender if isinstance(c.sender, str) else id(c.sender), c.weak)
+                for c in signal.connections()
+            ),
+        )
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith(("django", "blinker", "tests", "blinker_app_")):
+            continue
+        for value in list(vars(module).values()):
+            kind = type(value)
+            if issubclass(kind, blinker.Namespace):
+                found = list(value.values())
+            elif issubclass(kind, blinker.Signal):
+                found = [value]
+            elif issubclass(kind, DjangoSignal):
+                # As a set: the test client disconnects and reconnects one of its own.
+                state["django", id(value)] = frozenset(
+                    record[0]
+                    for record in value.receivers
+                    if not isinstance(record[1], weakref.ReferenceType) or record[1]() is not None
+                )
+                continue
+            else:
+                continue
+            for signal in found:
+                state["blinker", id(signal)] = (
+                    tuple(signal.receivers),
+                    tuple((k, tuple(v)) for k, v in signal._by_sender.items() if v),
+                )
+    for signal in blinker.default_namespace.values():
+        state["blinker", id(signal)] = (tuple(signal.receivers), len(signal._by_sender))
+    return state
+
+
+def _admin_urls():
+    urls = [reverse("admin:index"), reverse("admin:app_list", args=["django_blinker"])]
+    for model in admin.site._registry:
+        if model._meta.app_label == "django_blinker":
+            urls.append(reverse(f"admin:django_blinker_{model._meta.model_name}_changelist"))
+    for signal in discovery.discover():
+        urls.append(
+            reverse(
+                "admin:django_blinker_signal_detail",
+                kwargs={
+                    "system": signal.system,
+                    "namespace": signal.namespace,
+                    "name": signal.name,
+                },
+            )
+        )
+    for model in apps.get_models(include_auto_created=True):
+        urls.append(reverse("admin:django_blinker_signal_model", args=[model._meta.label]))
+    return urls
+
+
+@pytest.mark.django_db
+def test_admin_pages_and_the_signals_command_leave_every_connection_unchanged(
+    make_app, admin_client, bridged
+):
+    app = make_app({"signals.py": LATE_SIGNALS, "receivers.py": RECEIVERS})
+
+    def on_order_change(sender, **kwargs):
+        return None
+
+    field_changed.connect(on_order_change, sender=Order, weak=False)
+    bridged.post_save.connect(handler, sender=Book)
+    try:
+        with installed(app, RECEIVER_MODULES=()):
+            assert {f"{app}.signals", f"{app}.receivers"} <= {
+                m.module for m in discovery.unimported_modules()
+            }
+            # Django's static files storage connects a receiver of its own on first use.
+            assert admin_client.get(reverse("admin:index")).status_code == 200
+            before = _wiring()
+            modules = set(sys.modules)
+            urls = _admin_urls()
+            assert len(urls) > 50
+            for url in urls:
+                assert admin_client.get(url).status_code == 200, url
+            for arguments in (
+                (),
+                ("--json",),
+                *(("--model", model._meta.label) for model in apps.get_models()),
+            ):
+                call_command("signals", *arguments, stdout=io.StringIO())
+            assert _wiring() == before
+            project = {"tests", app}
+            assert {m for m in set(sys.modules) - modules if m.split(".")[0] in project} == set()
+            assert f"{app}.signals" not in sys.modules
+    finally:
+        field_changed.disconnect(on_order_change)
+
+
+def test_the_list_page_and_the_command_show_unimported_modules_with_the_fix(make_app, admin_client):
+    app = make_app({"signals.py": LATE_SIGNALS})
+    with installed(app, RECEIVER_MODULES=()):
+        page = admin_client.get(reverse("admin:django_blinker_signal_changelist"))
+        stdout, stderr = io.StringIO(), io.StringIO()
+        call_command("signals", stdout=stdout, stderr=stderr)
+        data = io.StringIO()
+        call_command("signals", "--json", stdout=data)
+    text = page.content.decode()
+    assert f"{app}.signals is not imported in this process" in text
+    assert "add &#x27;signals&#x27; to DJANGO_BLINKER[&#x27;RECEIVER_MODULES&#x27;]" in text
+    assert f"{app}.signals is not imported in this process" in stderr.getvalue()
+    modules = [m["module"] for m in json.loads(data.getvalue())["unimported_modules"]]
+    assert f"{app}.signals" in modules
+    assert f"{app}.signals" not in sys.modules

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import weakref
 
 import blinker
@@ -316,7 +317,7 @@ def test_detail_shows_every_kind_of_receiver_name(client, superuser, bridged):
     assert rows[-1].info.is_async
     assert rows[0].info.file == "tests/test_views.py"
     assert rows[0].info.line == book_saved.__code__.co_firstlineno
-    content = response.content.decode().replace("<wbr>", "")
+    content = re.sub(r"<(wbr|/?span[^>]*)>", "", response.content.decode())
     assert "tests.test_views.Listener.on_save" in content
     assert "tests/test_views.py:" in content
     assert model_url("testapp.Book") in content
@@ -333,7 +334,41 @@ def test_receiver_mode_comes_from_the_wrapper(client, superuser, bridged):
     row = client.get(detail_url("blinker", "django_blinker.signals", "post_save")).context[
         "receivers"
     ][0]
-    assert (row.info.name, row.info.mode) == ("tests.test_views.book_saved", "after_commit")
+    assert (row.info.name, row.info.mode) == ("tests.test_views.book_saved", "after commit")
+
+
+def test_run_mode_says_what_actually_happens(client, superuser, bridged, settings):
+    from django_blinker import after_commit
+    from django_blinker.background import disconnect, in_background
+    from tests import background_receivers
+
+    receivers = [
+        background_receivers.book_saved,
+        background_receivers.author_saved,
+        background_receivers.failing,
+    ]
+    after_commit.on_commit(bridged.post_save, book_saved, sender=Book)
+    in_background(bridged.post_save, receivers[0], sender=Book, backend="inline")
+    in_background(bridged.post_save, receivers[1], sender=Book, backend="celery")
+    in_background(bridged.post_save, receivers[2], sender=Book, backend="tasks")
+    client.force_login(superuser)
+    url = detail_url("blinker", "django_blinker.signals", "post_save")
+    try:
+        modes = [row.info.mode for row in client.get(url).context["receivers"]]
+        assert modes == ["after commit", "inline after commit", "celery", "tasks"]
+        settings.DJANGO_BLINKER = {"OUTBOX": True}
+        modes = [row.info.mode for row in client.get(url).context["receivers"]]
+        assert modes == [
+            "after commit",
+            "inline after commit",
+            "celery via outbox",
+            "tasks via outbox",
+        ]
+        assert "after_commit" not in client.get(url).content.decode()
+    finally:
+        after_commit.disconnect(bridged.post_save, book_saved)
+        for receiver in receivers:
+            disconnect(bridged.post_save, receiver)
 
 
 def test_dead_weak_receivers_are_skipped(client, superuser, clean_namespace):
@@ -491,6 +526,71 @@ def test_activity_note_says_figures_are_this_process(client, superuser, settings
     assert "this process" in content
 
 
+def test_receivers_that_are_never_recorded_say_so_instead_of_zero(
+    client, superuser, bridged, settings, clean_namespace
+):
+    from django.db.models.signals import post_save
+
+    settings.DJANGO_BLINKER = {"ACTIVITY": True}
+    blinker.signal("plain").connect(book_saved)
+    bridged.post_save.connect(book_saved, sender=Book)
+    post_save.connect(native_handler, sender=Book)
+    client.force_login(superuser)
+    try:
+        response = client.get(model_url("testapp.Book"))
+        rows = {row.info.name: row for row in dict(response.context["sections"])["save"]}
+        assert rows["tests.test_views.book_saved"].recorded
+        assert not rows["tests.test_views.native_handler"].recorded
+        content = response.content.decode()
+        assert content.count(">not recorded</td>") == 1
+
+        plain = client.get(detail_url("blinker", "blinker.default_namespace", "plain"))
+        assert not plain.context["show_figures"]
+        assert "not recorded" in plain.content.decode()
+        assert '<th scope="col">Calls</th>' not in plain.content.decode()
+
+        listing = client.get(reverse(LIST), {"q": "plain"}).context["groups"]
+        (row,) = [row for _, rows in listing for row in rows if row.info.name == "plain"]
+        assert not row.recorded
+    finally:
+        post_save.disconnect(native_handler, sender=Book)
+
+
+def test_choosing_a_system_narrows_the_namespace_and_app_filters(client, superuser):
+    client.force_login(superuser)
+    filters = {
+        key: [label for label, _, _ in choices]
+        for _, key, choices in client.get(reverse(LIST), {"system": "django"}).context["filters"]
+    }
+    assert "django.db.models.signals" in filters["namespace"]
+    assert "django_blinker.signals" not in filters["namespace"]
+    assert "django_blinker" not in filters["app"]
+    assert filters["system"] == ["All", "Blinker", "Django"]
+
+
+def test_a_chosen_filter_stays_listed_when_others_exclude_it(client, superuser):
+    client.force_login(superuser)
+    response = client.get(
+        reverse(LIST), {"system": "django", "namespace": "django_blinker.signals"}
+    )
+    namespaces = dict((key, choices) for _, key, choices in response.context["filters"])[
+        "namespace"
+    ]
+    assert ("django_blinker.signals", True) in [(label, chosen) for label, _, chosen in namespaces]
+
+
+@pytest.mark.parametrize("who", ["staff", "superuser"])
+def test_view_on_site_shortcut_for_the_signal_model_is_404(client, request, who):
+    from django.contrib.contenttypes.models import ContentType
+
+    from django_blinker.models import Signal
+
+    client.force_login(request.getfixturevalue(who))
+    content_type = ContentType.objects.get_for_model(Signal)
+    response = client.get(f"/admin/r/{content_type.pk}/1/")
+    assert response.status_code == 404
+
+
 def test_a_signal_with_thousands_of_receivers_is_paginated(client, superuser, clean_namespace):
     signal = blinker.signal("crowded")
     keep = [functools.partial(book_saved, n) for n in range(450)]
@@ -511,6 +611,36 @@ def test_the_signal_list_is_paginated(client, superuser, clean_namespace):
     response = client.get(reverse(LIST), {"namespace": "blinker.default_namespace"})
     assert response.context["page"].paginator.num_pages == 2
     assert sum(len(rows) for _, rows in response.context["groups"]) == 100
+
+
+def test_source_paths_break_only_after_separators():
+    from django_blinker.templatetags.django_blinker import breakable_path
+
+    assert breakable_path("shop/<b>.py") == (
+        '<span class="db-nobreak">shop/</span><wbr><span class="db-nobreak">&lt;b&gt;.py</span>'
+    )
+
+
+def test_docstrings_render_as_restructuredtext_like_admindocs():
+    pytest.importorskip("docutils")
+    from django_blinker.templatetags.django_blinker import docstring
+
+    html = docstring("Sent for an ``Order``.\n\nSee :model:`shop.Order`. <script>")
+    assert '<tt class="docutils literal">Order</tt>' in html
+    assert '<tt class="docutils literal">shop.Order</tt>' in html
+    assert "&lt;script&gt;" in html
+    assert "``" not in html
+
+
+def test_docstrings_are_plain_text_without_docutils(monkeypatch):
+    from django.contrib.admindocs import utils
+
+    from django_blinker.templatetags.django_blinker import docstring
+
+    monkeypatch.setattr(utils, "docutils_is_available", False)
+    assert docstring("Sent for an ``Order``.\n\n<b>bold</b>") == (
+        "<p>Sent for an ``Order``.</p>\n\n<p>&lt;b&gt;bold&lt;/b&gt;</p>"
+    )
 
 
 def test_breakable_escapes_before_adding_break_opportunities():

@@ -23,6 +23,8 @@ with Celery beat when ``OUTBOX`` is on.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +32,7 @@ from celery import Task, shared_task  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError
 
+from .. import conf
 from ..delivery import Retry, deliver, deliver_many
 from ..message import Envelope
 
@@ -93,32 +96,69 @@ def _bound(task: Any) -> Any:
     return bound
 
 
+_pools: weakref.WeakKeyDictionary[Any, tuple[float, Any]] = weakref.WeakKeyDictionary()
+_pools_lock = threading.Lock()
+
+
+def _connections(app: Any) -> Any:
+    """A pool of broker connections whose sockets time out after ``PUBLISH_TIMEOUT``, so a
+    publish stuck on a silent broker ends by itself (see :mod:`django_blinker.publish`)."""
+    timeout = conf.settings().publish_timeout
+    with _pools_lock:
+        found = _pools.get(app)
+        if found is None or found[0] != timeout:
+            probe = app.connection_for_write()
+            if probe.transport.driver_type == "redis":
+                options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+            else:
+                options = {"read_timeout": timeout, "write_timeout": timeout}
+            connection = app.connection_for_write(
+                connect_timeout=timeout, transport_options=options
+            )
+            found = _pools[app] = (timeout, connection.Pool(limit=app.conf.broker_pool_limit))
+    return found[1]
+
+
 def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
-    """A call that publishes ``envelopes``; the task is bound to the current Celery app
-    here, in the caller's thread, since Celery's current app is per thread. Refuses with
-    ``ImproperlyConfigured`` when that app is Celery's unconfigured fallback."""
+    """A call that publishes ``envelopes`` on one connection of :func:`_connections`. The
+    task is bound to the current Celery app here, in the caller's thread, since Celery's
+    current app is per thread; Celery's unconfigured fallback app is refused with
+    ``ImproperlyConfigured``."""
+    first = envelopes[0]
+    jobs: list[tuple[tuple[Any, ...], dict[str, str]]]
     if coalesced:
-        batch = _bound(deliver_batch_task)
-        first = envelopes[0]
-        return lambda: batch.apply_async(
-            ([envelope.message for envelope in envelopes],),
-            argsrepr=f"(<{len(envelopes)} {first.signal} events for {first.receiver}>,)",
-            kwargsrepr="{}",
-            retry_policy=_RETRY_POLICY,
-        )
-    task = _bound(deliver_task)
+        task = _bound(deliver_batch_task)
+        jobs = [
+            (
+                ([envelope.message for envelope in envelopes],),
+                {"argsrepr": f"(<{len(envelopes)} {first.signal} events for {first.receiver}>,)"},
+            )
+        ]
+    else:
+        task = _bound(deliver_task)
+        jobs = [
+            (
+                (envelope.message,),
+                {
+                    "task_id": envelope.event,
+                    "argsrepr": f"(<{envelope.signal} event for {envelope.receiver}>,)",
+                },
+            )
+            for envelope in envelopes
+        ]
+    pool = _connections(task.app)
+    timeout = conf.settings().publish_timeout
 
     def send() -> None:
-        # One producer for the whole list: the relay publishes hundreds at a time.
-        with task.app.producer_or_acquire() as producer:
-            for envelope in envelopes:
+        with pool.acquire(block=True, timeout=timeout) as connection:
+            producer = task.app.amqp.Producer(connection, auto_declare=False)
+            for args, options in jobs:
                 task.apply_async(
-                    (envelope.message,),
-                    task_id=envelope.event,
-                    argsrepr=f"(<{envelope.signal} event for {envelope.receiver}>,)",
+                    args,
                     kwargsrepr="{}",
                     producer=producer,
                     retry_policy=_RETRY_POLICY,
+                    **options,
                 )
 
     return send

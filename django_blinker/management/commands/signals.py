@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from argparse import ArgumentParser
 from typing import Any
@@ -38,7 +39,8 @@ class Command(BaseCommand):
         namespace = options["namespace"]
         if namespace is not None:
             known = discovery.namespaces(signals)
-            if namespace not in known:
+            # Blinker's own namespace exists in every project, even while it is empty.
+            if namespace not in known and namespace != "blinker.default_namespace":
                 raise CommandError(
                     f"{namespace!r} is not a known namespace; expected one of: {', '.join(known)}"
                 )
@@ -49,10 +51,12 @@ class Command(BaseCommand):
             names = sorted({signal.name for signal in signals})
             signals = [signal for signal in signals if signal.name == options["signal"]]
             if not signals:
+                close = difflib.get_close_matches(options["signal"], names, n=1)
                 raise CommandError(
                     f"no signal named {options['signal']!r}"
                     + (f" in {namespace!r}" if namespace else "")
-                    + f"; known names: {', '.join(names)}"
+                    + (f"; did you mean {close[0]!r}?" if close else "")
+                    + f" Known names: {', '.join(names)}"
                 )
         if options["model"] is not None:
             try:
@@ -62,12 +66,22 @@ class Command(BaseCommand):
             found = discovery.receivers_for_model(signals, model)
             self._show_model(model._meta.label, found, options)
             return
+        unimported = discovery.unimported_modules()
         if options["json"]:
-            data = {"version": SCHEMA_VERSION, "signals": [signal.as_dict() for signal in signals]}
+            data = {
+                "version": SCHEMA_VERSION,
+                "signals": [signal.as_dict() for signal in signals],
+                "unimported_modules": [module.as_dict() for module in unimported],
+            }
             self.stdout.write(json.dumps(data, indent=2))
             return
         for signal in signals:
             self._show_signal(signal)
+        for module in unimported:
+            self.stderr.write(
+                f"{module.module} is not imported in this process, so its receivers are not "
+                f"connected and its signals are not listed: {module.hint}."
+            )
 
     def _show_signal(self, signal: discovery.SignalInfo) -> None:
         count = len(signal.receivers)

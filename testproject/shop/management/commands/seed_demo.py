@@ -45,11 +45,7 @@ class Command(BaseCommand):
         if not Order.objects.exists():
             self._place_orders(customers, products)
 
-        self.stdout.write(
-            self.style.SUCCESS(
-                "Demo admin: http://127.0.0.1:8000/admin/  user: demo  password: demo"
-            )
-        )
+        self.stdout.write(self.style.SUCCESS("Demo shop seeded; admin user: demo, password: demo"))
 
     def _admin_user(self) -> None:
         user, _ = get_user_model().objects.get_or_create(username="demo")

@@ -680,30 +680,12 @@ class BridgedSignal(NamedSignal):
     # Input checks ---------------------------------------------------------------------
 
     def _check_sender(self, sender: Any) -> None:
-        if sender is ANY:
-            return
-        if isinstance(sender, int) and sender == 0:
+        if self.is_model_signal:
+            labels.check_model_sender(self.name, sender)
+        elif isinstance(sender, int) and sender == 0:
             raise ValueError(
                 f"sender={sender!r} would be confused with blinker.ANY; "
                 "pass blinker.ANY to listen to every sender, or another sender object"
-            )
-        if not self.is_model_signal:
-            return
-        if isinstance(sender, Model):
-            raise TypeError(
-                f"{self.name} senders are model classes: got a {type(sender).__name__} "
-                f"instance; pass the class {type(sender).__name__} or its label "
-                f"{sender._meta.label!r}"
-            )
-        if not (isinstance(sender, type) and issubclass(sender, Model)):
-            raise TypeError(
-                f"{self.name} senders are model classes: pass blinker.ANY, a model class or "
-                f"an 'app_label.ModelName' label, not {sender!r}"
-            )
-        if sender._meta.abstract:
-            raise ValueError(
-                f"{sender.__qualname__} is abstract and never sends {self.name}; "
-                "connect to its concrete subclasses or to blinker.ANY"
             )
 
     def _resolve(self, sender: Any) -> Any:

@@ -480,8 +480,9 @@ def _resolve(label: str) -> type[Model]:
 def _sender_matcher(signal: Signal | None, sender: Any) -> Callable[[Any], bool]:
     """A test of a sent sender against ``sender``, the way Blinker matches senders.
 
-    A ``str`` also matches the model class it labels. For a bridged model signal the
-    label must name an installed model, so a typo fails instead of matching nothing.
+    A ``str`` also matches the model class it labels. For a signal whose senders are
+    models (bridged model signals, ``field_changed``, the bulk signals) the label must
+    name an installed model, so a typo fails instead of matching nothing.
     """
     if sender is ANY:
         return lambda sent_by: True
@@ -489,7 +490,7 @@ def _sender_matcher(signal: Signal | None, sender: Any) -> Callable[[Any], bool]
         try:
             model: type[Model] | None = _resolve(sender)
         except LookupError:
-            if isinstance(signal, BridgedSignal) and signal.is_model_signal:
+            if getattr(signal, "is_model_signal", False):
                 raise
             model = None
         return lambda sent_by: sent_by == sender or (model is not None and sent_by is model)

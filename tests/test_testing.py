@@ -603,3 +603,14 @@ class ToolkitInTestCaseTests(TestCase):
         with run_receivers_inline():
             Author.objects.create(name="Inline")
         self.assertEqual(len(calls.calls), 1)
+
+
+def test_a_label_typo_fails_on_field_changed_and_bulk_signals_too():
+    from django_blinker import bulk, field_changed
+
+    for signal in (field_changed, bulk.post_bulk_create):
+        with (
+            pytest.raises(LookupError, match=r"did you mean 'testapp\.Book'"),
+            assert_sent(signal, sender="testapp.Bok"),
+        ):
+            pass

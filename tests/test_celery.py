@@ -321,3 +321,48 @@ def test_delivery_tasks_ack_late_and_requeue_when_their_worker_is_lost():
 
     for task in (backend.deliver_task, backend.deliver_batch_task):
         assert (task.acks_late, task.reject_on_worker_lost) == (True, True)
+
+
+@worker_tests
+def test_the_relay_task_publishes_the_outbox_from_a_worker(events, author, settings):
+    from celery import current_app
+
+    from django_blinker.models import OutboxEvent
+
+    settings.DJANGO_BLINKER = {"OUTBOX": True}
+    with transaction.atomic():
+        book = Book.objects.create(title="through the outbox", author=author)
+    assert OutboxEvent.objects.filter(receiver="tests.background_receivers.book_saved").exists()
+    settings.DJANGO_BLINKER = {}
+    current_app.send_task("django_blinker.relay")
+    record = events.until("book_saved", pk=book.pk)[-1]
+    assert record["title_in_db"] == "through the outbox"
+    assert not OutboxEvent.objects.exists()
+
+
+def test_a_stuck_publish_holds_up_no_later_one(silent_broker, settings, caplog):
+    """After a silent broker's timeout, the next publish to a broker that answers goes out
+    at once: the stuck publishing thread is abandoned, not waited for."""
+    import redis
+    from celery import Celery
+
+    from django_blinker.backends.celery import deliver_task  # noqa: F401  (registers it)
+
+    settings.DJANGO_BLINKER = {"PUBLISH_TIMEOUT": 1}
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
+    queue = new_key("healed")
+    healthy = Celery("healed", set_as_current=False)
+    healthy.conf.update(broker_url="redis://127.0.0.1:6379/13", task_default_queue=queue)
+    try:
+        with caplog.at_level(logging.CRITICAL, logger="django_blinker"), transaction.atomic():
+            Author.objects.create(name="lost to the silent broker")
+        assert "did not answer within 1 s" in caplog.text
+        healthy.set_current()
+        started = time.monotonic()
+        with transaction.atomic():
+            Author.objects.create(name="published")
+        elapsed = time.monotonic() - started
+    finally:
+        background.disconnect(signals.post_save, receivers.author_saved)
+    assert redis.Redis.from_url("redis://127.0.0.1:6379/13").llen(queue) == 1
+    assert elapsed < 1

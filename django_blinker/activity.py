@@ -1,6 +1,7 @@
 """Per-process activity of bridged signals: receiver calls, errors, durations, last call.
 
-Recording wraps each receiver's plan entry through :func:`django_blinker.bridge.add_plan_decorator`.
+Recording wraps each receiver's plan entry through
+:func:`django_blinker.extension.add_plan_decorator`.
 The decorator is registered once (:func:`install`) and decides when plans are built:
 with recording off it returns the plan entry unchanged, so dispatch costs exactly what it
 costs without this module. Plans are rebuilt whenever ``DJANGO_BLINKER`` changes.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,17 +23,17 @@ from typing import Any
 from django.conf import settings
 
 from . import conf
-from .bridge import (
+from .describe import receiver_name
+from .extension import (
     BridgedSignal,
+    Call,
     Receiver,
-    ReceiverRef,
     add_plan_decorator,
     add_send_observer,
     bridged_signals,
     remove_plan_decorator,
     remove_send_observer,
 )
-from .describe import receiver_name
 
 _lock = threading.Lock()
 
@@ -158,43 +159,32 @@ def _receiver_activity(signal: BridgedSignal, name: str) -> ReceiverActivity:
         return figures.receivers.setdefault(name, ReceiverActivity())
 
 
-def _decorate(
-    signal: BridgedSignal, receiver: Receiver | None, ref: ReceiverRef, is_async: bool
-) -> ReceiverRef:
-    if receiver is None or not is_enabled():
-        return ref
+def _decorate(signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool) -> Call:
+    if not is_enabled():
+        return call
     figures = _receiver_activity(signal, receiver_name(receiver))
     clock = time.perf_counter
 
-    def call(sender: Any, **kwargs: Any) -> Any:
-        target = ref()
-        if target is None:
-            return signal._forget_plans()
+    def timed(sender: Any, **kwargs: Any) -> Any:
         start = clock()
-        failed = True
         try:
-            result = target(sender, **kwargs)
-            failed = False
-            return result
-        finally:
-            figures.record(clock() - start, failed)
+            result = call(sender, **kwargs)
+        except BaseException:
+            figures.record(clock() - start, True)
+            raise
+        if is_async:
+            return _timed(result, figures, start)
+        figures.record(clock() - start, False)
+        return result
 
-    async def call_async(sender: Any, **kwargs: Any) -> Any:
-        target = ref()
-        if target is None:
-            return signal._forget_plans()
-        start = clock()
-        failed = True
-        try:
-            result = await target(sender, **kwargs)
-            failed = False
-            return result
-        finally:
-            figures.record(clock() - start, failed)
+    return timed
 
-    wrapper: Callable[..., Any] = call_async if is_async else call
 
-    def entry() -> Receiver | None:
-        return wrapper if ref() is not None else None
-
-    return entry
+async def _timed(awaitable: Awaitable[Any], figures: ReceiverActivity, start: float) -> Any:
+    failed = True
+    try:
+        result = await awaitable
+        failed = False
+        return result
+    finally:
+        figures.record(time.perf_counter() - start, failed)

@@ -11,6 +11,7 @@ class DjangoBlinkerConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
+        # Imported once the registry is ready: discovery imports bulk, which defines a model.
         from . import activity, checks, discovery, labels
 
         checks.register()

@@ -42,8 +42,8 @@ from .after_commit import (
     failed,
 )
 from .backends.django_tasks import writes_in_transaction
-from .bridge import namespace
 from .delivery import Event, Retry, current_event, deliver, once_per_event
+from .extension import namespace
 from .message import PAYLOAD_VERSION, Envelope, Payload
 from .payload import encode, encode_origin
 from .publish import backend_module, enqueue_failed, publish, publish_or_report

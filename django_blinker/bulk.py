@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from django.db import connections, router, transaction
 from django.db.models import Manager, Model, QuerySet, sql
 
-from .bridge import namespace
+from .extension import namespace
 from .labels import ModelSenderSignal
 
 if TYPE_CHECKING:
@@ -324,37 +324,14 @@ class BulkSignalsManager(Manager.from_queryset(BulkSignalsQuerySet)):  # type: i
     """
 
 
-def _abstract_model() -> type[Model]:
-    class BulkSignalsModel(Model):
-        """Inherit from this abstract model to give a model bulk signals on ``objects``.
+class BulkSignalsModel(Model):
+    """Inherit from this abstract model to give a model bulk signals on ``objects``.
 
-        A model that declares its own ``objects`` keeps it: serve a queryset derived from
-        :class:`BulkSignalsQuerySet` from that manager instead.
-        """
+    A model that declares its own ``objects`` keeps it: serve a queryset derived from
+    :class:`BulkSignalsQuerySet` from that manager instead.
+    """
 
-        objects = BulkSignalsManager()
+    objects: ClassVar[BulkSignalsManager] = BulkSignalsManager()
 
-        class Meta:
-            abstract = True
-
-    BulkSignalsModel.__qualname__ = "BulkSignalsModel"
-    return BulkSignalsModel
-
-
-if TYPE_CHECKING:
-
-    class BulkSignalsModel(Model):
-        objects: ClassVar[BulkSignalsManager]
-
-        class Meta:
-            abstract = True
-
-else:
-
-    def __getattr__(name: str) -> Any:
-        # A model class, even abstract, needs the app registry: this module is imported
-        # from django_blinker/__init__.py, so the class is built on first access.
-        if name == "BulkSignalsModel":
-            model = globals()["BulkSignalsModel"] = _abstract_model()
-            return model
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    class Meta:
+        abstract = True

@@ -37,8 +37,6 @@ from django.dispatch import Signal as DjangoSignal
 from django.utils.module_loading import module_has_submodule
 
 from . import bulk, conf, labels
-from .bridge import BridgedSignal, bridged_signals, hooked_signal
-from .bridge import namespace as bridge_namespace
 from .describe import (
     ReceiverInfo,
     app_configs_by_id,
@@ -47,6 +45,8 @@ from .describe import (
     project_roots,
     unknown_sender_label,
 )
+from .extension import BridgedSignal, blinker_senders_of, bridged_signals, hooked_signal
+from .extension import namespace as bridge_namespace
 from .fields import field_changed, tracked_fields
 from .labels import ModelSenderSignal
 
@@ -638,14 +638,13 @@ def _blinker_receivers(signal: blinker.Signal, senders: _SenderNames) -> Iterato
                 roots=senders.roots,
             )
         return
-    by_receiver = signal._by_receiver
     for receiver_id, target in list(signal.receivers.items()):
         weak = isinstance(target, weakref.ref)
         receiver = target() if weak else target
         if receiver is None:
             continue
-        for sender_id in list(by_receiver.get(receiver_id, ())):
-            sender = _blinker_sender(signal, sender_id, senders)
+        for sender_id, ref in blinker_senders_of(signal, receiver_id).items():
+            sender = _blinker_sender(sender_id, ref, senders)
             if sender is _DEAD:
                 continue
             yield describe_receiver(
@@ -660,10 +659,9 @@ def _blinker_receivers(signal: blinker.Signal, senders: _SenderNames) -> Iterato
 _DEAD = object()
 
 
-def _blinker_sender(signal: blinker.Signal, sender_id: Hashable, senders: _SenderNames) -> Any:
+def _blinker_sender(sender_id: Hashable, ref: Any, senders: _SenderNames) -> Any:
     if sender_id == ANY_ID:
         return blinker.ANY
-    ref = signal._weak_senders.get(sender_id)
     if ref is not None:
         sender = ref()
         return _DEAD if sender is None else sender

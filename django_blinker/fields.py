@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.db.models import DEFERRED, Model
 
-from .bridge import namespace
+from .extension import namespace
 from .labels import ModelSenderSignal
 
 __all__ = ["Change", "changes", "field_changed", "track_fields", "tracked_fields"]

@@ -7,11 +7,18 @@ as documented in Blinker; receivers get exactly the keyword arguments Django sen
 
 from __future__ import annotations
 
-import django
+import sys
 
-from .bridge import BridgedSignal, namespace
+import django
+from blinker import Namespace
+from django.dispatch import Signal as DjangoSignal
+
+from .bridged import BridgedSignal, _bridged, _bridged_lock
 
 __all__ = [
+    "BridgedSignal",
+    "bridge",
+    "bridged_signals",
     "class_prepared",
     "connection_created",
     "got_request_exception",
@@ -33,6 +40,84 @@ __all__ = [
     "user_logged_out",
     "user_login_failed",
 ]
+
+
+namespace = Namespace()
+"""The Blinker namespace that holds every bridged Django signal."""
+
+
+def bridge(
+    django_signal: DjangoSignal,
+    *,
+    name: str,
+    namespace: Namespace | None = None,
+    doc: str | None = None,
+) -> BridgedSignal:
+    """The Blinker signal fed by ``django_signal``, created on first request.
+
+    Asking again for the same Django signal returns the same Blinker signal. A name
+    already taken in ``namespace`` (django-blinker's own by default) is a ``ValueError``.
+    """
+    if not isinstance(django_signal, DjangoSignal):
+        raise TypeError(
+            f"bridge() takes a django.dispatch.Signal, not {django_signal!r} "
+            f"({type(django_signal).__name__})"
+        )
+    target = _default_namespace() if namespace is None else namespace
+    with _bridged_lock:
+        existing = _bridged.get(django_signal) or _unresolved_builtin(django_signal)
+        if existing is not None:
+            if existing.name != name:
+                raise ValueError(
+                    f"this Django signal is already bridged as {existing.name!r}; "
+                    f"ask for bridge(..., name={existing.name!r}) or use that signal"
+                )
+            if target.get(name) is not existing:
+                raise ValueError(
+                    f"this Django signal is already bridged as {name!r} in another "
+                    "namespace; pass that namespace, or use the signal it holds"
+                )
+            return existing
+        taken = target.get(name)
+        if taken is not None:
+            raise ValueError(
+                f"the name {name!r} is already taken by {taken!r} in this namespace; "
+                "pick another name"
+            )
+        bridged = BridgedSignal(name, django_signal, doc)
+        bridged._django_signal = django_signal
+        _bridged[django_signal] = bridged
+        target[name] = bridged
+        return bridged
+
+
+def _default_namespace() -> Namespace:
+    return namespace
+
+
+def _unresolved_builtin(django_signal: DjangoSignal) -> BridgedSignal | None:
+    # Built-ins named by import path are resolved lazily; a caller holding the Django
+    # signal object has imported its module already, so sys.modules is enough.
+    for bridged in list(namespace.values()):
+        if not isinstance(bridged, BridgedSignal) or not isinstance(bridged._source, str):
+            continue
+        if bridged._django_signal is not None:
+            continue
+        module_name, _, attribute = bridged._source.rpartition(".")
+        module = sys.modules.get(module_name)
+        if module is not None and getattr(module, attribute, None) is django_signal:
+            bridged._django_signal = django_signal
+            _bridged[django_signal] = bridged
+            return bridged
+    return None
+
+
+def bridged_signals() -> list[BridgedSignal]:
+    """Every bridged signal, in any namespace."""
+    with _bridged_lock:
+        found = dict.fromkeys(_bridged.values())
+    found.update(dict.fromkeys(s for s in namespace.values() if isinstance(s, BridgedSignal)))
+    return list(found)
 
 
 def _builtin(name: str, module: str, doc: str) -> BridgedSignal:

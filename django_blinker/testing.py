@@ -21,9 +21,11 @@ from asgiref.sync import iscoroutinefunction
 from blinker import ANY, Namespace, Signal
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model, QuerySet
+from django.test import TestCase
 
 from . import labels
-from .bridge import BridgedSignal, bridged_signals
+from .after_commit import collect_failures
+from .extension import BridgedSignal, bridged_signals
 
 __all__ = [
     "MutedSignals",
@@ -426,10 +428,6 @@ def run_receivers_inline(
     raised at commit is logged, as in production, and re-raised when the block ends, once
     every callback ran (an ``ExceptionGroup`` when several raised).
     """
-    from django.test import TestCase
-
-    from .after_commit import collect_failures
-
     with (
         collect_failures() as failures,
         _background_inline(),

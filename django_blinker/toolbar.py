@@ -6,7 +6,7 @@ every send of a plain Blinker signal, with its sender, the receivers it called, 
 one's duration and exception, and the after-commit and background receivers it queued.
 
 Nothing is hooked until a request with the panel enabled starts: then a plan decorator
-and a send observer join the bridge (:mod:`django_blinker.bridge`), and
+and a send observer join the bridge (:mod:`django_blinker.extension`), and
 ``blinker.Signal.send`` / ``send_async`` are swapped for recording versions. All of it
 is undone when the last such request ends. What is recorded belongs to the context of
 the request that started it (:mod:`contextvars`), so concurrent requests never mix.
@@ -28,16 +28,18 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .bridge import (
+from .describe import receiver_mode, receiver_name, sender_label
+from .extension import (
     BridgedSignal,
     Receiver,
-    ReceiverRef,
     add_plan_decorator,
     add_send_observer,
     remove_plan_decorator,
     remove_send_observer,
 )
-from .describe import receiver_mode, receiver_name, sender_label
+from .extension import (
+    Call as _Wrapped,
+)
 
 __all__ = ["Call", "Recording", "Send", "SignalsSentPanel", "recording"]
 
@@ -208,39 +210,21 @@ async def _timed_async(
 
 
 def _decorate(
-    signal: BridgedSignal, receiver: Receiver | None, ref: ReceiverRef, is_async: bool
-) -> ReceiverRef:
-    if receiver is None:
-        return ref
+    signal: BridgedSignal, receiver: Receiver, call: _Wrapped, is_async: bool
+) -> _Wrapped:
     # Named now: holding the receiver itself would keep a weakly connected one alive.
     name, mode = receiver_name(receiver), receiver_mode(receiver)
 
-    def call(sender: Any, **kwargs: Any) -> Any:
-        target = ref()
+    def recorded(sender: Any, **kwargs: Any) -> Any:
         found = _recording.get()
-        if target is None or found is None or found.is_full:
-            return None if target is None else target(sender, **kwargs)
-        send = found.current(signal, sender)
+        send = None if found is None or found.is_full else found.current(signal, sender)
         if send is None:
-            return target(sender, **kwargs)
-        return _timed(send, name, mode, target, sender, kwargs)
+            return call(sender, **kwargs)
+        if is_async:
+            return _timed_async(send, name, mode, call, sender, kwargs)
+        return _timed(send, name, mode, call, sender, kwargs)
 
-    async def call_async(sender: Any, **kwargs: Any) -> Any:
-        target = ref()
-        found = _recording.get()
-        if target is None or found is None or found.is_full:
-            return None if target is None else await target(sender, **kwargs)
-        send = found.current(signal, sender)
-        if send is None:
-            return await target(sender, **kwargs)
-        return await _timed_async(send, name, mode, target, sender, kwargs)
-
-    wrapper: Receiver = call_async if is_async else call
-
-    def entry() -> Receiver | None:
-        return wrapper if ref() is not None else None
-
-    return entry
+    return recorded
 
 
 def _observe(signal: BridgedSignal, sender: Any) -> None:

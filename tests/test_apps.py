@@ -17,9 +17,9 @@ from blinker import ANY
 from django.conf import settings
 from django.test import override_settings
 
-from django_blinker.bridge import BridgedSignal, namespace
 from django_blinker.checks import check_receiver_modules, check_settings
 from django_blinker.discovery import autodiscover, failed_imports
+from django_blinker.signals import BridgedSignal, namespace
 from tests.testapp.models import Author, Book
 
 ROOT = Path(__file__).resolve().parent.parent

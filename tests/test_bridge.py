@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils.timezone import now
 
 from django_blinker import bridge, signals
-from django_blinker.bridge import BridgedSignal, bridged_signals
+from django_blinker.signals import BridgedSignal, bridged_signals
 from tests.testapp.models import Author, Book, Place, ProxyBook, Restaurant, Tag
 
 
@@ -29,7 +29,7 @@ def hooks_of(django_signal: Signal) -> list[str]:
     return [
         receiver.__qualname__
         for receiver in (record[1] for record in django_signal.receivers)
-        if getattr(receiver, "__module__", "") == "django_blinker.bridge"
+        if getattr(receiver, "__module__", "") == "django_blinker._dispatch"
     ]
 
 
@@ -559,7 +559,7 @@ def test_disconnect_from_any_before_the_registry_is_ready_forgets_waiting_labels
 def test_plan_caches_do_not_keep_throwaway_senders_alive_without_bound():
     import weakref
 
-    from django_blinker.bridge import _PLAN_CACHE_SIZE
+    from django_blinker._dispatch import _PLAN_CACHE_SIZE
 
     calls = Calls()
     signals.class_prepared.connect(calls)

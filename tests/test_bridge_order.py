@@ -21,7 +21,7 @@ from django.db.models import signals as django_signals
 from django.dispatch import Signal
 
 from django_blinker import bridge, signals
-from django_blinker.bridge import bridged_signals
+from django_blinker.signals import bridged_signals
 from tests.testapp.models import Author, Book, Tag
 
 TAGS = Book.tags.through

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from django_blinker import bulk
-from django_blinker.bridge import namespace
+from django_blinker.signals import namespace
 from tests.bulkapp.models import (
     Customer,
     Item,

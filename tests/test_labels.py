@@ -10,9 +10,9 @@ import pytest
 from blinker import ANY
 
 from django_blinker import bulk, labels, signals
-from django_blinker.bridge import BridgedSignal, namespace
 from django_blinker.checks import check_lazy_senders
 from django_blinker.fields import field_changed
+from django_blinker.signals import BridgedSignal, namespace
 from tests.bulkapp.models import Order
 from tests.testapp.models import Author, Book, Tag
 

@@ -19,7 +19,7 @@ import pytest
 from django.core.management import call_command
 
 from django_blinker import after_commit, signals
-from django_blinker.bridge import bridged_signals
+from django_blinker.signals import bridged_signals
 from tests.testapp.models import Author, Book
 
 

@@ -16,7 +16,7 @@ from django.test.utils import isolate_apps, override_settings
 from django.urls import path
 
 from django_blinker import signals
-from django_blinker.bridge import BridgedSignal
+from django_blinker.signals import BridgedSignal
 from django_blinker.testing import SignalRecorder, record_signals
 
 BUILTINS = [

@@ -14,7 +14,7 @@ from django.db.models import signals as django_signals
 from django.test import TestCase
 
 from django_blinker import after_commit, signals
-from django_blinker.bridge import bridged_signals
+from django_blinker.signals import bridged_signals
 from django_blinker.testing import (
     Sent,
     assert_not_sent,

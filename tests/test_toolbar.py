@@ -19,7 +19,7 @@ from django.dispatch import Signal as DjangoSignal
 from django.test import AsyncClient, override_settings
 
 from django_blinker import after_commit, background, signals, toolbar
-from django_blinker.bridge import bridge
+from django_blinker.signals import bridge
 from tests.testapp.models import Author, Book
 from tests.toolbar_settings import TOOLBAR_OVERRIDES
 from tests.toolbarapp.signals import audit, order_placed

@@ -1,0 +1,285 @@
+"""``BridgedSignal``: a Blinker signal fed by a Django signal, hooked only while someone listens."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from functools import partial
+from typing import Any, TypeVar
+
+from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
+from blinker import ANY, NamedSignal
+from django.apps import apps
+from django.db.models import Model
+from django.db.models.signals import ModelSignal, post_init
+from django.dispatch import Signal as DjangoSignal
+from django.utils.module_loading import import_string
+
+from . import _dispatch, _failures, conf, labels
+from ._wiring import Connection, Receiver, Wiring
+
+__all__ = ["BridgedSignal", "Connection", "hooked_signal"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_POST_INIT_PATH = "django.db.models.signals.post_init"
+
+# Every Django signal bridged so far, to its Blinker signal.
+_bridged: dict[DjangoSignal, BridgedSignal] = {}
+_bridged_lock = threading.Lock()
+
+
+class BridgedSignal(NamedSignal):
+    """A Blinker signal whose receivers are called whenever a Django signal is sent.
+
+    Receivers are called the Blinker way, ``receiver(sender, **kwargs)``, with exactly the
+    keyword arguments Django sent except ``signal``. The Django signal is hooked per sender
+    only while a receiver listens, so Django keeps its fast paths otherwise.
+
+    Receivers run in the order Django gives its own: by when each (receiver, sender) pair
+    was connected, ``ANY`` and specific senders interleaved. A receiver connected both for
+    ``ANY`` and for the sender runs once, at its earlier place (Django would call it twice).
+    A send calls the receivers connected when the bridge is reached: those connected
+    during the send wait for the next one, those disconnected during it are still called.
+
+    Senders are held as Blinker holds them: weakly, and their routes dropped once they are
+    collected. Strings and ints cannot be weakly referenced and are held by value; model
+    classes, the senders of the model signals, are held strongly, as Django holds them.
+    """
+
+    def __init__(self, name: str, source: DjangoSignal | str, doc: str | None = None) -> None:
+        self._muted = False
+        super().__init__(name, doc)
+        self._source = source
+        self._django_signal: DjangoSignal | None = None
+        self._wiring = Wiring(self.receivers, self._switch_hook, self._per_sender, self._forget)
+        post_init_source = source in (_POST_INIT_PATH, post_init)
+        self._plans = _dispatch.Plans(self, self._wiring, post_init=post_init_source)
+
+    @property
+    def is_muted(self) -> bool:
+        """While true (see :meth:`muted`), no receiver is called."""
+        return self._muted
+
+    @is_muted.setter
+    def is_muted(self, value: bool) -> None:
+        # Hooks read no flag on the hot path: muting swaps every plan for an empty one.
+        self._muted = value
+        if "_plans" in self.__dict__:  # Blinker sets it once before the plans exist.
+            self._forget()
+
+    # The Django side ------------------------------------------------------------------
+
+    @property
+    def django_signal(self) -> DjangoSignal:
+        """The Django signal this one is fed by (imported on first use when given by path)."""
+        if self._django_signal is None:
+            source = self._source
+            self._django_signal = import_string(source) if isinstance(source, str) else source
+            with _bridged_lock:
+                _bridged.setdefault(self._django_signal, self)
+        return self._django_signal
+
+    @property
+    def loaded_django_signal(self) -> DjangoSignal | None:
+        """The Django signal if its module is imported already, else None (never imports)."""
+        source = self._source
+        unloaded = isinstance(source, str) and source.rpartition(".")[0] not in sys.modules
+        if self._django_signal is None and unloaded:
+            return None
+        return self.django_signal
+
+    @property
+    def is_model_signal(self) -> bool:
+        """True for Django's model signals, whose senders are model classes or labels."""
+        return isinstance(self.django_signal, ModelSignal)
+
+    def is_hooked(self) -> bool:
+        """Whether any hook of this signal is connected to Django right now."""
+        return self._wiring.is_hooked()
+
+    def _per_sender(self) -> bool:
+        return self.is_model_signal
+
+    def _forget(self) -> None:
+        self._plans.forget()
+
+    def _plan(self, sender: Any, *, exact: bool, is_async: bool) -> _dispatch.Plan:
+        """The plan one hook follows for ``sender`` (for tests and benchmarks)."""
+        return self._plans.plan(sender, exact, is_async)
+
+    def _switch_hook(self, django_sender: Any, is_async: bool, connect: bool) -> None:
+        hook = self._plans.hooks[django_sender is not None, is_async]
+        if connect:
+            self.django_signal.connect(hook, sender=django_sender, weak=False)
+        else:
+            self.django_signal.disconnect(hook, sender=django_sender)
+
+    # Input checks ---------------------------------------------------------------------
+
+    def _check_sender(self, sender: Any) -> None:
+        if self.is_model_signal:
+            labels.check_model_sender(self.name, sender)
+        elif isinstance(sender, int) and sender == 0:
+            raise ValueError(
+                f"sender={sender!r} would be confused with blinker.ANY; "
+                "pass blinker.ANY to listen to every sender, or another sender object"
+            )
+
+    def _resolve(self, sender: Any) -> Any:
+        if isinstance(sender, str) and self.is_model_signal:
+            return labels.resolve(sender)
+        return sender
+
+    # Blinker's API --------------------------------------------------------------------
+
+    def connect(self, receiver: F, sender: Any = ANY, weak: bool = True) -> F:
+        """Call ``receiver(sender, **kwargs)`` whenever the Django signal is sent by ``sender``.
+
+        ``sender`` is ``blinker.ANY``, an object, or, for the model signals, a model class
+        or an ``"app_label.ModelName"`` label (resolved once the app registry is ready).
+        Weak by default, as in Blinker.
+        """
+        if not callable(receiver):
+            raise TypeError(
+                f"receiver must be callable, not {receiver!r} ({type(receiver).__name__})"
+            )
+        if isinstance(sender, str) and self.is_model_signal:
+            labels.when_ready(
+                labels.PendingConnection(
+                    self.name,
+                    sender,
+                    receiver,
+                    partial(self._connect_resolved, receiver, weak=weak),
+                    owner=self,
+                )
+            )
+            return receiver
+        self._check_sender(sender)
+        _dispatch.watch_settings()
+        self._wiring.connect(receiver, sender, weak)
+        if "receiver_connected" in self.__dict__ and self.receiver_connected.receivers:
+            try:
+                self.receiver_connected.send(self, receiver=receiver, sender=sender, weak=weak)
+            except TypeError:
+                self.disconnect(receiver, sender)
+                raise
+        return receiver
+
+    def _connect_resolved(self, receiver: Receiver, model: type[Model], *, weak: bool) -> None:
+        self.connect(receiver, model, weak)
+
+    def disconnect(self, receiver: Receiver, sender: Any = ANY) -> None:
+        """Stop calling ``receiver`` for ``sender``, or for every sender when it is ``ANY``."""
+        if isinstance(sender, str) and self.is_model_signal and not apps.models_ready:
+            self._discard_pending(receiver, sender)
+            return
+        if sender is ANY:
+            self._discard_pending(receiver, ANY)
+        sender = self._resolve(sender)
+        self._wiring.disconnect(receiver, sender)
+        if "receiver_disconnected" in self.__dict__ and self.receiver_disconnected.receivers:
+            self.receiver_disconnected.send(self, receiver=receiver, sender=sender)
+
+    def _discard_pending(self, receiver: Receiver | None, label: Any) -> None:
+        labels.discard_pending(
+            lambda pending: (
+                pending.owner is self
+                and (receiver is None or pending.receiver == receiver)
+                and (label is ANY or pending.label == label)
+            )
+        )
+
+    def has_receivers_for(self, sender: Any) -> bool:
+        """Whether a receiver is connected for ``sender`` or for ``ANY``."""
+        return self._wiring.has_receivers_for(self._resolve(sender))
+
+    def receivers_for(self, sender: Any) -> Generator[Receiver, None, None]:
+        """Yield each live receiver for ``sender`` and for ``ANY``, in connect order."""
+        for link in self._wiring.ordered(self._resolve(sender)):
+            receiver = link.ref()
+            if receiver is not None:
+                yield receiver
+
+    def send(
+        self,
+        sender: Any | None = None,
+        /,
+        *,
+        _async_wrapper: Callable[[Callable[..., Coroutine[Any, Any, Any]]], Receiver] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Receiver, Any]]:
+        """Call this signal's Blinker receivers directly; Django's receivers are not called.
+
+        Coroutine receivers run through asgiref's ``async_to_sync`` unless
+        ``_async_wrapper`` is given. Returns ``[(receiver, return value), ...]``.
+        """
+        robust, receivers = self._to_call(sender)
+        results: list[tuple[Receiver, Any]] = []
+        for receiver in receivers:
+            call = _dispatch.decorated(self, receiver)
+            if iscoroutinefunction(receiver):
+                call = (_async_wrapper or async_to_sync)(call)
+            try:
+                result = call(sender, **kwargs)
+            except Exception as error:
+                result = self._failure(receiver, sender, error, robust)
+            results.append((receiver, result))
+        return results
+
+    async def send_async(
+        self,
+        sender: Any | None = None,
+        /,
+        *,
+        _sync_wrapper: Callable[[Receiver], Callable[..., Awaitable[Any]]] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Receiver, Any]]:
+        """Await this signal's Blinker receivers one at a time; Django's are not called.
+
+        Plain receivers run through asgiref's ``sync_to_async`` unless ``_sync_wrapper``
+        is given. Returns ``[(receiver, return value), ...]``.
+        """
+        robust, receivers = self._to_call(sender)
+        results: list[tuple[Receiver, Any]] = []
+        for receiver in receivers:
+            call = _dispatch.decorated(self, receiver)
+            if not iscoroutinefunction(receiver):
+                call = (_sync_wrapper or sync_to_async)(call)
+            try:
+                result = await call(sender, **kwargs)
+            except Exception as error:
+                result = self._failure(receiver, sender, error, robust)
+            results.append((receiver, result))
+        return results
+
+    def _to_call(self, sender: Any) -> tuple[bool, list[Receiver]]:
+        # A Blinker-side send: rare, so decorated per call instead of through a plan.
+        if self.is_muted:
+            return False, []
+        receivers = list(self.receivers_for(sender))
+        if receivers:
+            _dispatch.notify(_dispatch.active_observers(), self, sender)
+        return conf.robust(), receivers
+
+    def _failure(self, receiver: Receiver, sender: Any, error: Exception, robust: bool) -> Any:
+        if not robust:
+            raise error
+        _failures.log_failure(self, _failures.receiver_label(receiver), sender, error)
+        return error
+
+    def connections(self) -> list[Connection]:
+        """Every live (receiver, sender) pair, in connect order, for introspection."""
+        return self._wiring.connections()
+
+    def _clear_state(self) -> None:
+        """Disconnect every receiver and unhook from Django. Useful for tests."""
+        self._discard_pending(None, ANY)
+        self._wiring.clear()
+
+
+def hooked_signal(receiver: object) -> BridgedSignal | None:
+    """The bridged signal whose Django hook ``receiver`` is, or None for any other receiver."""
+    found = getattr(receiver, "django_blinker_hook", None)
+    return found if isinstance(found, BridgedSignal) else None

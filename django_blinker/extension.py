@@ -1,0 +1,60 @@
+"""What extensions may use of the core: a small typed interface, and nothing else.
+
+Extensions (activity, after-commit, background, bulk, fields, testing, the toolbar panel,
+discovery) import the core only from here. Plan decorators wrap each receiver's plan entry
+and send observers are told of each send; both are asked only when plans are built, so an
+extension that records nothing costs nothing on the dispatch path.
+
+A plan decorator wraps what the plan calls for a receiver (a ``Call``), never a reference
+to it: the hook alone checks that the receiver lives, before calling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+import blinker
+
+from ._dispatch import (
+    PlanDecorator,
+    SendObserver,
+    add_plan_decorator,
+    add_send_observer,
+    remove_plan_decorator,
+    remove_send_observer,
+)
+from ._wiring import Call, Connection, Receiver
+from .bridged import BridgedSignal, hooked_signal
+from .signals import bridged_signals, namespace
+
+__all__ = [
+    "BridgedSignal",
+    "Call",
+    "Connection",
+    "PlanDecorator",
+    "Receiver",
+    "SendObserver",
+    "add_plan_decorator",
+    "add_send_observer",
+    "blinker_senders_of",
+    "bridged_signals",
+    "hooked_signal",
+    "namespace",
+    "remove_plan_decorator",
+    "remove_send_observer",
+]
+
+
+def blinker_senders_of(signal: blinker.Signal, receiver_id: Hashable) -> dict[Hashable, Any]:
+    """The senders a plain Blinker signal routes to one receiver, by sender id.
+
+    Each value is the sender, a weak reference to it (call it: None once collected), or
+    None when Blinker keeps only its id. Blinker has no public way to ask this; this is
+    the one place that reads its private ``_by_receiver`` and ``_weak_senders``.
+    """
+    weak_senders = signal._weak_senders
+    found: dict[Hashable, Any] = {}
+    for sender_id in list(signal._by_receiver.get(receiver_id, ())):
+        found[sender_id] = weak_senders.get(sender_id)
+    return found

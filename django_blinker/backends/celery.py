@@ -11,7 +11,9 @@ after its receiver ran, so a worker killed mid-task gets it delivered again. On 
 message whose worker vanished without a word (the whole worker killed, not one pool
 child) returns only after the transport's ``visibility_timeout`` (one hour by default);
 set ``broker_transport_options = {"visibility_timeout": ...}`` longer than your slowest
-receiver and as short as you can wait.
+receiver and as short as you can wait. Kombu's Redis transport pops a message before it
+records it as unacknowledged, so a broker restart or a worker killed whole in between can
+lose it (docs/background.md, "Known limits").
 
 Retry policy: a receiver that raises :class:`~django_blinker.delivery.Retry`,
 ``django.db.OperationalError`` or ``django.db.InterfaceError`` is retried up to

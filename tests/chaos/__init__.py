@@ -1,0 +1,1 @@
+"""Processes that tests/test_chaos.py starts: settings, Celery app, sender and relay loop."""

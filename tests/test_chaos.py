@@ -1,0 +1,521 @@
+"""Chaos: thousands of background events through real workers while processes die.
+
+A sender subprocess saves rows (``tests.chaosapp.Row``, one unique marker each) in
+transactions of random size, some rolled back, some with a savepoint rolled back; each
+save is one event for each of two background receivers (``tests/chaosapp/receivers.py``):
+``logged`` records every delivery, ``effect`` runs under ``once_per_event``. Meanwhile the
+test SIGKILLs the sender right after one of its commits (a second sender carries on),
+kills workers in the middle of a task, and (Celery) SIGKILLs the outbox relay and stops
+the broker for a few seconds. Workers and relay run under a supervisor loop that restarts
+them, as in production.
+
+Then, whatever died: every committed row's event ran at least once; nothing ran for
+rolled-back work; duplicates carry the same event id as the original; the once-per-event
+receiver's row exists exactly once per event. ``pytest tests/test_chaos.py -s`` prints
+the counts. ``DJANGO_BLINKER_CHAOS_SAVES`` / ``DJANGO_BLINKER_CHAOS_TASK_SAVES`` change
+how many saves each test attempts; ``DJANGO_BLINKER_CHAOS_SEED`` replays the senders'
+transactions of a run (printed with the counts and in failures).
+
+Known failure, outside django-blinker's code: on the Redis broker the Celery test loses one
+event in about one run in five. Kombu takes a message with BRPOP, which removes it from
+the queue, before it writes it to the ``unacked`` hash that would bring it back; a broker
+stop (or a worker killed whole) in between drops it, and the outbox deleted its row when
+Redis accepted the message, so nothing sends it again. The failure names the row and the
+chaos moment it fell on; ``python -m tests.chaos.brpop_window`` shows the same loss with
+Celery alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import random
+import re
+import signal
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from django_blinker.message import unseal
+from django_blinker.models import DeliveredEvent, OutboxEvent
+from tests.chaos.processes import (
+    ROOT,
+    RedisServer,
+    Sender,
+    Supervised,
+    children,
+    free_port,
+    probes,
+    tail,
+)
+from tests.chaosapp.models import Delivery, Effect, Row
+
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.postgres,
+    pytest.mark.celery,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
+
+CELERY_SAVES = int(os.environ.get("DJANGO_BLINKER_CHAOS_SAVES", "10000"))
+TASK_SAVES = int(os.environ.get("DJANGO_BLINKER_CHAOS_TASK_SAVES", "2000"))
+# The drain fails when an event can no longer arrive (LOST_AFTER), when nothing was
+# delivered for STALLED_AFTER seconds, or at DRAIN_TIMEOUT.
+DRAIN_TIMEOUT = float(os.environ.get("DJANGO_BLINKER_CHAOS_DRAIN_TIMEOUT", "420"))
+STALLED_AFTER = 60.0
+# Longer than a Celery worker takes to bring back a message that a dead one had taken.
+LOST_AFTER = 25.0
+# SIGKILL a whole Celery worker too (main process and pool) in the middle of a task. Off by
+# default: kombu's Redis transport pops a message (BRPOP) before it records it as unacked,
+# so a worker killed in between loses that message for good (celery/celery#7950), about
+# once in tens of kills; tests/chaos/brpop_window.py shows it without django-blinker.
+KILL_CELERY_WORKER = os.environ.get("DJANGO_BLINKER_CHAOS_KILL_CELERY_WORKER") == "1"
+SEED = int(os.environ.get("DJANGO_BLINKER_CHAOS_SEED") or random.randrange(1_000_000))
+BROKER_OUTAGE = 5.0
+# Stop the broker for BROKER_OUTAGE seconds mid-run. The same kombu window loses a message
+# now and then (about one run in five here), so CI runs the test without it
+# (DJANGO_BLINKER_CHAOS_STOP_BROKER=0, see the Makefile) until delivery is confirmed end to
+# end; `make chaos-full` runs it with the outage.
+STOP_BROKER = os.environ.get("DJANGO_BLINKER_CHAOS_STOP_BROKER", "1") == "1"
+# Chaos moments at which kombu's Redis transport can drop a message it had popped.
+BROKER_WINDOW = ("broker stopped", "whole worker killed")
+RECORDS = (("logged", Delivery), ("effect", Effect))
+QUEUE = "chaos"
+
+
+def relay_argv() -> list[str]:
+    if importlib.util.find_spec("django_blinker.management.commands.blinker_relay"):
+        return [sys.executable, "-m", "django", "blinker_relay", "--interval", "0.2"]
+    return [sys.executable, "-m", "tests.chaos.relay", "--interval", "0.2"]
+
+
+class Chaos:
+    """The processes of one chaos run, their logs, and bounded waits that fail with them."""
+
+    def __init__(self, directory: Path, backend: str, **env: str) -> None:
+        self.directory = directory
+        self.started = time.monotonic()
+        self.ledger = directory / "ledger.txt"
+        self.env = dict(os.environ)
+        self.env.update(
+            DJANGO_SETTINGS_MODULE="tests.chaos.settings",
+            DJANGO_BLINKER_DB="postgres",
+            DJANGO_BLINKER_WORKER_DB_NAME=str(connection.settings_dict["NAME"]),
+            DJANGO_BLINKER_CHAOS=backend,
+            DJANGO_BLINKER_CHAOS_DIR=str(directory),
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            PYTHONUNBUFFERED="1",
+            **env,
+        )
+        self.services: dict[str, Supervised] = {}
+        self.senders: list[Sender] = []
+        self.redis: RedisServer | None = None
+        self.killed: list[dict[str, Any]] = []
+        self.timings: dict[str, float] = {}
+        self.moments: list[tuple[str, float]] = []
+
+    def stop(self) -> None:
+        for sender in self.senders:
+            sender.stop()
+        for service in self.services.values():
+            service.stop()
+        if self.redis is not None:
+            self.redis.stop()
+
+    def mark(self, name: str) -> None:
+        self.timings[name] = round(time.monotonic() - self.started, 1)
+        self.moments.append((name, time.time()))
+
+    def explain_missing(self) -> str:
+        """Which receiver never ran for which committed rows, and when the other receiver's
+        event of the same row (published next to it) ran, against the chaos timeline."""
+        rows = set(Row.objects.values_list("marker", flat=True))
+        lines = []
+        for (receiver, model), (other, other_model) in (RECORDS, RECORDS[::-1]):
+            for marker in sorted(rows - set(model.objects.values_list("marker", flat=True)))[:10]:
+                line = f"{receiver} never ran for row {marker}"
+                neighbour = other_model.objects.filter(marker=marker).order_by("at").first()
+                if neighbour is not None and self.moments:
+                    ran = neighbour.at.timestamp()
+                    name, at = min(self.moments, key=lambda moment: abs(moment[1] - ran))
+                    line += f"; its {other} event ran {ran - at:+.1f} s from '{name}'"
+                    if name in BROKER_WINDOW and abs(ran - at) < 2:
+                        line += " (kombu's BRPOP window: see this module's docstring)"
+                lines.append(line)
+        return "\n".join(lines) or "nothing missing"
+
+    def supervise(self, name: str, argv: list[str]) -> Supervised:
+        service = self.services[name] = Supervised(name, argv, self.env, self.directory)
+        return service
+
+    def send(self, start: int, total: int, kill_at: int | None = None) -> Sender:
+        run = f"s{len(self.senders) + 1}"
+        sender = Sender(run, start, total, self.ledger, self.env, self.directory, kill_at, SEED)
+        self.senders.append(sender)
+        return sender
+
+    def logs(self) -> str:
+        paths = [service.log_path for service in self.services.values()]
+        paths += [sender.log_path for sender in self.senders]
+        if self.redis is not None:
+            paths.append(self.redis.log_path)
+        return "\n".join(tail(path, 25) for path in paths)
+
+    def wait_until(self, condition: Callable[[], Any], timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not within {timeout:g} s")
+            time.sleep(0.1)
+
+    def drain(self, pending: Callable[[], dict[str, int]]) -> None:
+        """Wait until nothing is ``pending()``. Fail when rows are undelivered and nothing
+        holds their events any more (every other count 0) for ``LOST_AFTER`` seconds, when
+        no receiver recorded anything for ``STALLED_AFTER`` seconds, or after
+        ``DRAIN_TIMEOUT`` seconds in all."""
+        started = time.monotonic()
+        done, progressed, held = work_done(), started, started
+        while any((left := pending()).values()):
+            now = time.monotonic()
+            if work_done() != done:
+                done, progressed = work_done(), now
+            if any(count for name, count in left.items() if name != "undelivered"):
+                held = now
+            elif now - held > LOST_AFTER:
+                raise AssertionError(
+                    f"{left['undelivered']} events lost: their rows committed, they never ran, "
+                    f"and neither the outbox nor the queue holds them\n{self.explain_missing()}"
+                )
+            if now - progressed > STALLED_AFTER:
+                raise AssertionError(
+                    f"nothing delivered for {STALLED_AFTER:g} s; pending: {left}\n"
+                    f"{self.explain_missing()}"
+                )
+            if now - started > DRAIN_TIMEOUT:
+                raise AssertionError(
+                    f"still delivering after {DRAIN_TIMEOUT:g} s (set "
+                    f"DJANGO_BLINKER_CHAOS_DRAIN_TIMEOUT on a loaded machine); pending: {left}"
+                )
+            time.sleep(1)
+        self.mark("drained")
+
+    def kill_mid_task(
+        self,
+        receiver: str,
+        pids: Callable[[], list[int]],
+        kill: Callable[[int], None] = lambda pid: os.kill(pid, signal.SIGKILL),
+        how: str = "process",
+    ) -> dict[str, Any]:
+        """Lay a stall ticket for ``receiver``, wait for the worker process that took it
+        (one of ``pids()``) to report in, and ``kill`` it in the middle of that task."""
+        path = self.directory / "probes.jsonl"
+        for _attempt in range(3):
+            seen = len(probes(path))
+            (self.directory / f"stall-{receiver}").touch()
+            probe = self.wait_until(
+                lambda seen=seen: next(iter(probes(path)[seen:]), None),
+                60,
+                f"no worker took the {receiver} stall ticket",
+            )
+            if probe["pid"] in pids():
+                kill(probe["pid"])
+                self.killed.append({**probe, "how": how})
+                return probe  # type: ignore[no-any-return]
+        raise AssertionError(f"the {receiver} stall was never taken by a live worker process")
+
+
+def ledger(path: Path) -> tuple[set[str], set[str]]:
+    committed: set[str] = set()
+    dropped: set[str] = set()
+    for line in path.read_text().splitlines():
+        outcome, marker = line.split()
+        (committed if outcome == "C" else dropped).add(marker)
+    return committed, dropped
+
+
+def count(pattern: str, text: str) -> int:
+    return len(re.findall(pattern, text))
+
+
+def check_deliveries(chaos: Chaos) -> dict[str, Any]:
+    """The assertions shared by both backends; returns the counts."""
+    rows = set(Row.objects.values_list("marker", flat=True))
+    said_committed, said_dropped = ledger(chaos.ledger)
+    killed_runs = {sender.run for sender in chaos.senders if sender.killed_at is not None}
+    assert said_committed <= rows, "rows the sender saw committed are missing"
+    assert not rows & said_dropped, "rolled-back rows are in the table"
+    in_flight = rows - said_committed
+    assert {marker.split("-")[0] for marker in in_flight} <= killed_runs
+    assert len(in_flight) <= 50
+
+    deliveries = list(Delivery.objects.values_list("event", "marker", "pid"))
+    effects = list(Effect.objects.values_list("event", "marker", "pid"))
+    outbox_left = list(OutboxEvent.objects.values_list("id", "dead", "last_error")[:5])
+    assert not outbox_left, f"outbox not empty after the drain: {outbox_left}"
+
+    logs = "\n".join(service.log() for service in chaos.services.values())
+    assert "deleted after the event committed" not in logs, "a rolled-back event was delivered"
+    assert "Rejected background message" not in logs
+    assert "dead-lettered after" not in logs
+
+    for name, records in (("logged", deliveries), ("effect", effects)):
+        markers_of: dict[Any, set[str]] = defaultdict(set)
+        events_of: dict[str, set[Any]] = defaultdict(set)
+        for event, marker, _pid in records:
+            markers_of[event].add(marker)
+            events_of[marker].add(event)
+        assert set(events_of) - rows == set(), f"{name} ran for rows that never committed"
+        missing = rows - set(events_of)
+        assert not missing, f"{len(missing)} missing:\n{chaos.explain_missing()}"
+        mixed = {event: markers for event, markers in markers_of.items() if len(markers) > 1}
+        assert not mixed, f"{name}: one event id for several rows: {list(mixed.items())[:5]}"
+        split = {marker: events for marker, events in events_of.items() if len(events) > 1}
+        assert not split, f"{name}: one row under several event ids: {list(split.items())[:5]}"
+
+    effect_counts = Counter(event for event, _marker, _pid in effects)
+    doubled = {event: n for event, n in effect_counts.items() if n > 1}
+    assert not doubled, f"once_per_event ran twice: {list(doubled.items())[:10]}"
+    assert len(effects) == len(rows)
+    assert DeliveredEvent.objects.filter(event__in=list(effect_counts)).count() == len(rows)
+
+    delivery_counts = Counter(event for event, _marker, _pid in deliveries)
+    for probe in chaos.killed:
+        records = deliveries if probe["receiver"] == "logged" else effects
+        survivors = [pid for event, _marker, pid in records if str(event) == probe["event"]]
+        assert survivors, f"the event of the killed {probe} never ran again"
+        assert probe["pid"] not in survivors, f"killed pid {probe['pid']} still recorded it"
+        if probe["receiver"] == "effect":
+            assert len(survivors) == 1
+
+    return {
+        "saves attempted": max(sender.attempted for sender in chaos.senders),
+        "rows committed": len(rows),
+        "rolled back (ledger)": len(said_dropped),
+        "committed by the killed sender's last transaction": len(in_flight),
+        "logged deliveries": len(deliveries),
+        "logged duplicates": len(deliveries) - len(delivery_counts),
+        "events delivered more than once": sum(1 for n in delivery_counts.values() if n > 1),
+        "effect rows": len(effects),
+        "once_per_event skips": count(r"already ran for it; skipped", logs),
+        "killed mid-task (receiver, pid, what)": [
+            (p["receiver"], p["pid"], p["how"]) for p in chaos.killed
+        ],
+        "their events run again by another process": len(chaos.killed),
+    }
+
+
+def work_done() -> int:
+    """Rows the receivers wrote so far (grows with every delivery, duplicates included)."""
+    return Delivery.objects.count() + Effect.objects.count()
+
+
+def undelivered() -> int:
+    """Committed rows that one of the two receivers has not recorded yet."""
+    rows = Row.objects.count()
+    return sum(
+        rows - model.objects.values("marker").distinct().count() for model in (Delivery, Effect)
+    )
+
+
+def report(title: str, chaos: Chaos, counts: dict[str, Any]) -> None:
+    restarts = {name: service.restarts for name, service in chaos.services.items()}
+    print(f"\n== chaos: {title}, DJANGO_BLINKER_CHAOS_SEED={SEED}")
+    for key, value in counts.items():
+        print(f"   {key}: {value}")
+    print(f"   supervisor restarts: {restarts}")
+    print(f"   timeline (s): {chaos.timings}")
+    print(f"   total: {time.monotonic() - chaos.started:.1f} s")
+
+
+@contextlib.contextmanager
+def chaos_run(tmp_path: Path, backend: str, **env: str) -> Iterator[Chaos]:
+    """A chaos run whose processes all end when it does; a failure inside comes with the
+    seed and the tail of every log."""
+    chaos = Chaos(tmp_path, backend, **env)
+    try:
+        yield chaos
+    except AssertionError as error:
+        raise AssertionError(
+            f"{error}\n(replay with DJANGO_BLINKER_CHAOS_SEED={SEED})\n{chaos.logs()}"
+        ) from error
+    finally:
+        chaos.stop()
+
+
+def send_with_a_killed_sender(chaos: Chaos, total: int, during: Callable[[Sender], None]) -> None:
+    """The first sender is SIGKILLed right after a commit past a quarter of ``total``; a
+    second one continues from its last report, and ``during`` runs while it sends."""
+    first = chaos.send(0, total, kill_at=total // 4)
+    code = first.wait(120)
+    chaos.mark("sender 1 killed")
+    assert code == -signal.SIGKILL and first.killed_at is not None, f"sender 1 exited {code}"
+    second = chaos.send(first.attempted, total)
+    during(second)
+    assert second.wait(180) == 0
+    assert second.finished
+    chaos.mark("sender 2 finished")
+
+
+def test_celery_delivers_every_committed_event_through_broker_sender_and_worker_deaths(
+    tmp_path,
+):
+    port = free_port()
+    broker = f"redis://127.0.0.1:{port}/0"
+    with chaos_run(
+        tmp_path,
+        "celery",
+        DJANGO_BLINKER_CHAOS_BROKER=broker,
+        DJANGO_BLINKER_CHAOS_STALL="5",
+    ) as chaos:
+        redis = chaos.redis = RedisServer(port, tmp_path / "redis")
+        worker = chaos.supervise(
+            "celery-worker",
+            [
+                *(sys.executable, "-m", "celery", "-A", "tests.chaos.celery_app", "worker"),
+                *("--pool=prefork", "-c", "2", "-Q", QUEUE, "-l", "WARNING"),
+                *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+            ],
+        )
+        relay = chaos.supervise("relay", relay_argv())
+
+        def during(second: Sender) -> None:
+            chaos.wait_until(
+                lambda: second.attempted >= CELERY_SAVES * 0.35 or second.finished,
+                120,
+                "sender 2 never got to 35%",
+            )
+            relay.kill()
+            chaos.mark("relay killed")
+            chaos.wait_until(
+                lambda: second.attempted >= CELERY_SAVES * 0.45 or second.finished,
+                120,
+                "sender 2 never got to 45%",
+            )
+            if STOP_BROKER:
+                chaos.mark("broker stopped")
+                redis.terminate()
+                time.sleep(BROKER_OUTAGE)
+                redis.start()
+                chaos.mark("broker back")
+            pool = lambda: children(worker.pid)  # noqa: E731
+            chaos.kill_mid_task("effect", pool, how="pool child")
+            chaos.kill_mid_task("logged", pool, how="pool child")
+            chaos.mark("pool children killed")
+            if KILL_CELERY_WORKER:
+                chaos.kill_mid_task("effect", pool, lambda _pid: worker.kill(), how="whole worker")
+                chaos.mark("whole worker killed")
+
+        def retries(log: str) -> int:
+            return sum(int(n) for n in re.findall(r"(\d+) to retry", log))
+
+        send_with_a_killed_sender(chaos, CELERY_SAVES, during)
+
+        client = redis.client()
+
+        def pending() -> dict[str, int]:
+            queued, unacked = client.backlog(QUEUE)
+            return {
+                "outbox": OutboxEvent.objects.count(),
+                "queued": queued,
+                "unacked": unacked,
+                "undelivered": undelivered(),
+            }
+
+        chaos.drain(pending)
+        chaos.stop()
+
+        counts = check_deliveries(chaos)
+        worker_log, relay_log = worker.log(), relay.log()
+        lost = count(r"WorkerLostError\('Worker exited prematurely: signal 9", worker_log)
+        assert lost >= 2, "the killed pool children left no WorkerLostError"
+        for probe in chaos.killed:
+            if probe["how"] == "pool child":
+                assert f"pid:{probe['pid']} exited with 'signal 9 (SIGKILL)'" in worker_log
+        if KILL_CELERY_WORKER:
+            assert any(code == -signal.SIGKILL for _pid, code in worker.exits), worker.exits
+        broker_lost = count(r"Connection to broker lost", worker_log)
+        if STOP_BROKER:
+            assert retries(relay_log) > 0, "the relay never failed a publish during the outage"
+            assert broker_lost or worker.restarts, "the worker never noticed the broker outage"
+        assert relay.exits and relay.exits[0][1] == -signal.SIGKILL
+        counts.update(
+            {
+                "relay publishes to retry": retries(relay_log),
+                "WorkerLostError": lost,
+                "worker saw the broker lost": broker_lost,
+                "worker exits": worker.exits,
+                "relay exits": relay.exits,
+            }
+        )
+        report("Celery (prefork -c 2, Redis broker, outbox relay)", chaos, counts)
+
+
+def test_tasks_delivers_every_committed_event_through_sender_and_db_worker_deaths(tmp_path):
+    from django_tasks_db.models import DBTaskResult
+
+    from django_blinker.backends.django_tasks import TASK_PATHS
+
+    with chaos_run(
+        tmp_path,
+        "tasks",
+        DJANGO_BLINKER_CHAOS_STALL="4",
+        DJANGO_BLINKER_CHAOS_STALE_AFTER="6",
+    ) as chaos:
+        db_worker = [sys.executable, "-m", "django", "db_worker", "--backend", "db"]
+        db_worker += ["--interval", "0.05", "--no-startup-delay", "--no-reload", "-v", "0"]
+        workers = [chaos.supervise(f"db-worker-{n}", db_worker) for n in (1, 2)]
+        relay = chaos.supervise("relay", relay_argv())
+
+        def during(second: Sender) -> None:
+            pids = lambda: [worker.pid for worker in workers]  # noqa: E731
+            chaos.kill_mid_task("effect", pids, how="db_worker")
+            chaos.kill_mid_task("logged", pids, how="db_worker")
+            chaos.mark("db_workers killed")
+
+        send_with_a_killed_sender(chaos, TASK_SAVES, during)
+        tasks = DBTaskResult.objects.filter(task_path__in=TASK_PATHS)
+
+        def pending() -> dict[str, int]:
+            return {
+                "READY": tasks.filter(status="READY").count(),
+                "RUNNING": tasks.filter(status="RUNNING").count(),
+                "undelivered": undelivered(),
+            }
+
+        chaos.drain(pending)
+        chaos.stop()
+
+        counts = check_deliveries(chaos)
+        failed = list(tasks.filter(status="FAILED").values_list("traceback", flat=True)[:3])
+        assert not failed, f"failed deliveries: {failed}"
+        by_event = {unseal(r.args_kwargs["args"][0])["event"]: r for r in tasks}
+        relay_log = relay.log()
+        for probe in chaos.killed:
+            result = by_event[probe["event"]]
+            assert result.status == "SUCCESSFUL"
+            assert len(result.worker_ids) >= 2, f"{result.id} ran once: {result.worker_ids}"
+            assert str(result.id) in relay_log, f"no recovery of {result.id} in the relay log"
+        recovered = count(r"were RUNNING for over", relay_log)
+        assert recovered, "the relay never recovered a stale delivery"
+        counts.update(
+            {
+                "task rows": tasks.count(),
+                "tasks claimed more than once": sum(
+                    1 for r in tasks.only("worker_ids") if len(r.worker_ids) > 1
+                ),
+                "stale recoveries logged": recovered,
+                "db_worker exits": [w.exits for w in workers],
+            }
+        )
+        report("Django Tasks (django-tasks-db, two db_workers)", chaos, counts)

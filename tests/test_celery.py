@@ -21,8 +21,9 @@ from django.db import transaction
 from django_blinker import background, signals
 from django_blinker.background import in_background
 from tests import background_receivers as receivers
+from tests import workers
 from tests.testapp.models import Author, Book, Tag
-from tests.workers import Events, Worker, new_key, python, worker_env
+from tests.workers import new_key
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 worker_tests = pytest.mark.postgres
@@ -37,24 +38,8 @@ CONNECTED = [
 
 @pytest.fixture(scope="module")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    os.environ.setdefault("DJANGO_BLINKER_CELERY_QUEUE", new_key("queue"))
-    from tests.celery_app import app
-
-    key = new_key("celery")
-    with django_db_blocker.unblock():
-        env = worker_env(
-            DJANGO_BLINKER_TEST_EVENTS_KEY=key,
-            DJANGO_BLINKER_CELERY_QUEUE=app.conf.task_default_queue,
-        )
-    argv = [python(), "-m", "celery", "-A", "tests.celery_app", "worker"]
-    argv += ["--pool=solo", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO"]
-    worker = Worker("celery-worker", argv, env, tmp_path_factory.mktemp("celery"))
-    try:
-        worker.wait_for_log("ready.", timeout=60)
-        app.set_current()
-        yield Events(key, worker)
-    finally:
-        worker.stop()
+    with workers.celery_worker("celery", django_db_blocker, tmp_path_factory) as events:
+        yield events
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ like the attacks are delivered, so these tests can fail.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -29,8 +28,9 @@ from django_blinker import background, signals
 from django_blinker.background import in_background
 from django_blinker.message import PAYLOAD_VERSION, SALT, seal
 from tests import background_receivers as receivers
+from tests import workers
 from tests.testapp.models import Author, Book
-from tests.workers import Events, Worker, new_key, python, worker_env
+from tests.workers import Events, Worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -286,28 +286,8 @@ def assert_no_records(records: list[dict[str, Any]], worker: Worker) -> None:
 
 @pytest.fixture(scope="module")
 def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    from celery import _state
-
-    os.environ.setdefault("DJANGO_BLINKER_CELERY_QUEUE", new_key("queue"))
-    from tests.celery_app import app
-
-    key = new_key("forged-celery")
-    with django_db_blocker.unblock():
-        env = worker_env(
-            DJANGO_BLINKER_TEST_EVENTS_KEY=key,
-            DJANGO_BLINKER_CELERY_QUEUE=app.conf.task_default_queue,
-        )
-    argv = [python(), "-m", "celery", "-A", "tests.celery_app", "worker"]
-    argv += ["--pool=solo", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO"]
-    worker = Worker("celery-worker", argv, env, tmp_path_factory.mktemp("forged-celery"))
-    previous = _state.get_current_app()
-    try:
-        worker.wait_for_log("ready.", timeout=60)
-        app.set_current()
-        yield Events(key, worker)
-    finally:
-        previous.set_current()
-        worker.stop()
+    with workers.celery_worker("forged-celery", django_db_blocker, tmp_path_factory) as events:
+        yield events
 
 
 @pytest.fixture
@@ -397,17 +377,8 @@ def test_celery_batch_task_refuses_every_forged_message_and_runs_nothing(celery_
 
 @pytest.fixture(scope="module")
 def db_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    key = new_key("forged-tasks")
-    with django_db_blocker.unblock():
-        env = worker_env(DJANGO_BLINKER_TEST_EVENTS_KEY=key)
-    argv = [python(), "-m", "django", "db_worker", "--backend", "db", "--interval", "0.05"]
-    argv += ["--no-startup-delay", "--no-reload", "-v", "2"]
-    worker = Worker("db-worker", argv, env, tmp_path_factory.mktemp("forged-tasks"))
-    try:
-        worker.wait_for_log("Starting worker", timeout=60)
-        yield Events(key, worker)
-    finally:
-        worker.stop()
+    with workers.db_worker("forged-tasks", django_db_blocker, tmp_path_factory) as events:
+        yield events
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from django_blinker.after_commit import wrapper_of
 from django_blinker.background import in_background
 from django_blinker.message import unseal
 from tests import background_receivers as receivers
+from tests import workers
 from tests.testapp.models import Author, Book
-from tests.workers import Events, Worker, new_key, python, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -131,17 +131,8 @@ def test_coalesced_events_of_one_transaction_are_one_task(author):
 
 @pytest.fixture(scope="module")
 def db_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    key = new_key("tasks")
-    with django_db_blocker.unblock():
-        env = worker_env(DJANGO_BLINKER_TEST_EVENTS_KEY=key)
-    argv = [python(), "-m", "django", "db_worker", "--backend", "db", "--interval", "0.05"]
-    argv += ["--no-startup-delay", "--no-reload", "-v", "2"]
-    worker = Worker("db-worker", argv, env, tmp_path_factory.mktemp("tasks"))
-    try:
-        worker.wait_for_log("Starting worker", timeout=60)
-        yield Events(key, worker)
-    finally:
-        worker.stop()
+    with workers.db_worker("tasks", django_db_blocker, tmp_path_factory) as events:
+        yield events
 
 
 @pytest.fixture

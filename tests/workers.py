@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +125,47 @@ class Events:
             found.append(record)
             if record["receiver"] == receiver and all(record.get(k) == v for k, v in facts.items()):
                 return found
+
+
+@contextlib.contextmanager
+def celery_worker(name: str, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[Events]:
+    """A solo Celery worker of ``tests.celery_app`` on this run's test database, with the
+    tests' app made current while it runs."""
+    from celery import _state
+
+    os.environ.setdefault("DJANGO_BLINKER_CELERY_QUEUE", new_key("queue"))
+    from tests.celery_app import app
+
+    key = new_key(name)
+    with django_db_blocker.unblock():
+        env = worker_env(
+            DJANGO_BLINKER_TEST_EVENTS_KEY=key,
+            DJANGO_BLINKER_CELERY_QUEUE=app.conf.task_default_queue,
+        )
+    argv = [python(), "-m", "celery", "-A", "tests.celery_app", "worker"]
+    argv += ["--pool=solo", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO"]
+    worker = Worker("celery-worker", argv, env, tmp_path_factory.mktemp(name))
+    previous = _state.get_current_app()
+    try:
+        worker.wait_for_log("ready.", timeout=60)
+        app.set_current()
+        yield Events(key, worker)
+    finally:
+        previous.set_current()
+        worker.stop()
+
+
+@contextlib.contextmanager
+def db_worker(name: str, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[Events]:
+    """django-tasks-db's ``db_worker`` on the "db" backend and this run's test database."""
+    key = new_key(name)
+    with django_db_blocker.unblock():
+        env = worker_env(DJANGO_BLINKER_TEST_EVENTS_KEY=key)
+    argv = [python(), "-m", "django", "db_worker", "--backend", "db", "--interval", "0.05"]
+    argv += ["--no-startup-delay", "--no-reload", "-v", "2"]
+    worker = Worker("db-worker", argv, env, tmp_path_factory.mktemp(name))
+    try:
+        worker.wait_for_log("Starting worker", timeout=60)
+        yield Events(key, worker)
+    finally:
+        worker.stop()

@@ -11,28 +11,47 @@ the 1.02 target, so B1 also times the added work alone with timeit (the mixin's 
 cost with Django's insert stubbed out) and prints the ratio it implies for the measured
 baseline: "derived". The summary shows both.
 
-Run: ``python -m bench.bench_bulk [--postgres] [--rounds N]``; ``--postgres`` (or
-DJANGO_BLINKER_DB=postgres) uses PostgreSQL at 127.0.0.1:5432, database
-django_blinker_bench (created when missing). On PostgreSQL the server works in another
-process, so B1 and B2 are timed by wall clock there instead of this thread's CPU time.
+Run: ``python -m bench.bench_bulk [--db sqlite|postgres|mariadb] [--rounds N]``; ``--db``
+(or DJANGO_BLINKER_DB; ``--postgres`` is short for ``--db postgres``) picks SQLite in
+memory, PostgreSQL at 127.0.0.1:5432 or MariaDB at 127.0.0.1:3306, database
+django_blinker_bench on a server (created when missing). MariaDB has no
+``UPDATE ... RETURNING``, so B2 there measures the fallback itself. On a server the
+database works in another process, so B1 and B2 are timed by wall clock there instead of
+this thread's CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import sys
 import time
 import timeit
-from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 from bench import harness
 
 TARGETS = {"B1": 1.02, "B3": 1.10}
+
+
+DATABASES = ("sqlite", "postgres", "mariadb")
+
+
+def _create_mariadb_database() -> None:
+    import MySQLdb
+
+    name = os.environ.get("DJANGO_BLINKER_BENCH_DB", "django_blinker_bench")
+    connection = MySQLdb.connect(
+        host=os.environ.get("MARIADB_HOST", "127.0.0.1"),
+        port=int(os.environ.get("MARIADB_PORT", "3306")),
+        user=os.environ.get("MARIADB_USER", "root"),
+        password=os.environ.get("MARIADB_PASSWORD", ""),
+    )
+    try:
+        connection.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+    finally:
+        connection.close()
 
 
 def _create_postgres_database() -> None:
@@ -52,19 +71,6 @@ def _create_postgres_database() -> None:
         ).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{name}"')
-
-
-@contextlib.contextmanager
-def _wall_clock(enabled: bool) -> Iterator[None]:
-    """Make the harness time by wall clock (for a database server in another process)."""
-    original = harness.time
-    if enabled:
-        harness.time = SimpleNamespace(thread_time=time.perf_counter)  # type: ignore[assignment]
-        print("\n(wall-clock timing: the database server runs in another process)")
-    try:
-        yield
-    finally:
-        harness.time = original
 
 
 def _best(*calls: Any, number: int) -> list[float]:
@@ -108,7 +114,8 @@ def _bulk_create_overhead(model: Any, rows: int) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--db", choices=DATABASES, default=None)
+    parser.add_argument("--postgres", action="store_const", const="postgres", dest="db")
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--update-rounds", type=int, default=41)
     parser.add_argument("--create-rows", type=int, default=100_000)
@@ -116,11 +123,16 @@ def main() -> int:
     parser.add_argument("--iterate-rows", type=int, default=5_000)
     parser.add_argument("--iterate-rounds", type=int, default=101)
     options = parser.parse_args()
-    if options.postgres:
-        os.environ["DJANGO_BLINKER_DB"] = "postgres"
-    postgres = os.environ.get("DJANGO_BLINKER_DB") == "postgres"
+    if options.db:
+        os.environ["DJANGO_BLINKER_DB"] = options.db
+    database = os.environ.get("DJANGO_BLINKER_DB") or "sqlite"
+    if database not in DATABASES:
+        parser.error(f"DJANGO_BLINKER_DB={database!r}; expected one of {', '.join(DATABASES)}")
+    postgres = database == "postgres"
     if postgres:
         _create_postgres_database()
+    elif database == "mariadb":
+        _create_mariadb_database()
     harness.setup(extra_apps=("bench.bulkbench",))
 
     from django.db import connection
@@ -146,9 +158,9 @@ def main() -> int:
     durations: dict[str, list[float]] = {"plain": []}
 
     def create(name: str, manager: Any) -> None:
-        start = harness.time.thread_time()
+        start = clock()
         manager.bulk_create(pending.pop(name))
-        durations.setdefault(name, []).append(harness.time.thread_time() - start)
+        durations.setdefault(name, []).append(clock() - start)
 
     def empty(model: type) -> None:
         model._base_manager.all()._raw_delete(connection.alias)
@@ -161,84 +173,85 @@ def main() -> int:
         bulk.post_bulk_create.disconnect(receiver, sender=BulkItem)
         empty(BulkItem)
 
-    with _wall_clock(postgres):
-        b1 = harness.compare(
-            f"B1 bulk_create of {options.create_rows:,} rows",
+    # A database server works in another process: time B1 and B2 by wall clock there.
+    clock = time.thread_time if database == "sqlite" else time.perf_counter
+    if database != "sqlite":
+        print("\n(B1 and B2: wall-clock timing, the database server runs in another process)")
+    b1 = harness.compare(
+        f"B1 bulk_create of {options.create_rows:,} rows",
+        {
+            "Django's QuerySet (no mixin)": (
+                lambda: prepare("plain", BulkItem),
+                lambda: create("plain", BulkItem.plain),
+                lambda: empty(BulkItem),
+            ),
+            "mixin + post_bulk_create receiver": (
+                listen_to_creates,
+                lambda: create("post", BulkItem.objects),
+                stop_listening_to_creates,
+            ),
+        },
+        options.rounds,
+        baseline="Django's QuerySet (no mixin)",
+        clock=clock,
+    )
+    ratios["B1 bulk_create, post receiver vs. no mixin"] = b1["mixin + post_bulk_create receiver"]
+    idle, overhead = _bulk_create_overhead(BulkItem, options.create_rows)
+    plain_seconds = statistics.median(durations["plain"])
+    print(
+        f"  added per call (timeit, Django's insert stubbed out): {idle * 1e6:.1f} us "
+        f"idle, {overhead * 1e6:.1f} us with the receiver, of {plain_seconds * 1e3:.0f} ms"
+    )
+    ratios["B1 bulk_create, derived from the added work"] = 1 + max(overhead, 0.0) / plain_seconds
+
+    BulkItem.objects.bulk_create(
+        BulkItem(name=f"item {n}", price=n) for n in range(options.update_rows)
+    )
+
+    def update() -> None:
+        BulkItem.objects.filter(price__gte=0).update(price=F("price") + 1)
+
+    def tidy() -> None:
+        # Every round leaves 10,000 dead row versions on PostgreSQL: vacuum them
+        # between rounds so that the table does not grow under later rounds.
+        if postgres:
+            with connection.cursor() as cursor:
+                cursor.execute(f"VACUUM {BulkItem._meta.db_table}")
+
+    def listen() -> None:
+        bulk.post_update.connect(receiver, sender=BulkItem)
+
+    def stop() -> None:
+        bulk.post_update.disconnect(receiver, sender=BulkItem)
+        tidy()
+
+    strategy = "RETURNING" if bulk.update_returns_rows(connection) else "SELECT + pk__in"
+    captures = {f"pk capture ({strategy})": (listen, update, stop)}
+    if bulk.update_returns_rows(connection):
+        original = bulk.update_returns_rows
+
+        def fallback() -> None:
+            bulk.update_returns_rows = lambda connection: False  # type: ignore[assignment]
+            listen()
+
+        def restore() -> None:
+            bulk.update_returns_rows = original  # type: ignore[assignment]
+            stop()
+
+        captures["pk capture (fallback: SELECT + pk__in)"] = (fallback, update, restore)
+    # Two variants per comparison: alternating their order then treats both alike.
+    for name, variant in captures.items():
+        b2 = harness.compare(
+            f"B2 QuerySet.update() of {options.update_rows:,} rows on {connection.vendor}",
             {
-                "Django's QuerySet (no mixin)": (
-                    lambda: prepare("plain", BulkItem),
-                    lambda: create("plain", BulkItem.plain),
-                    lambda: empty(BulkItem),
-                ),
-                "mixin + post_bulk_create receiver": (
-                    listen_to_creates,
-                    lambda: create("post", BulkItem.objects),
-                    stop_listening_to_creates,
-                ),
+                "plain update (nobody listening)": (harness.nothing, update, tidy),
+                name: variant,
             },
-            options.rounds,
-            baseline="Django's QuerySet (no mixin)",
+            options.update_rounds,
+            baseline="plain update (nobody listening)",
+            clock=clock,
         )
-        ratios["B1 bulk_create, post receiver vs. no mixin"] = b1[
-            "mixin + post_bulk_create receiver"
-        ]
-        idle, overhead = _bulk_create_overhead(BulkItem, options.create_rows)
-        plain_seconds = statistics.median(durations["plain"])
-        print(
-            f"  added per call (timeit, Django's insert stubbed out): {idle * 1e6:.1f} us "
-            f"idle, {overhead * 1e6:.1f} us with the receiver, of {plain_seconds * 1e3:.0f} ms"
-        )
-        ratios["B1 bulk_create, derived from the added work"] = (
-            1 + max(overhead, 0.0) / plain_seconds
-        )
-
-        BulkItem.objects.bulk_create(
-            BulkItem(name=f"item {n}", price=n) for n in range(options.update_rows)
-        )
-
-        def update() -> None:
-            BulkItem.objects.filter(price__gte=0).update(price=F("price") + 1)
-
-        def tidy() -> None:
-            # Every round leaves 10,000 dead row versions on PostgreSQL: vacuum them
-            # between rounds so that the table does not grow under later rounds.
-            if postgres:
-                with connection.cursor() as cursor:
-                    cursor.execute(f"VACUUM {BulkItem._meta.db_table}")
-
-        def listen() -> None:
-            bulk.post_update.connect(receiver, sender=BulkItem)
-
-        def stop() -> None:
-            bulk.post_update.disconnect(receiver, sender=BulkItem)
-            tidy()
-
-        strategy = "RETURNING" if bulk.update_returns_rows(connection) else "SELECT + pk__in"
-        captures = {f"pk capture ({strategy})": (listen, update, stop)}
-        if bulk.update_returns_rows(connection):
-            original = bulk.update_returns_rows
-
-            def fallback() -> None:
-                bulk.update_returns_rows = lambda connection: False  # type: ignore[assignment]
-                listen()
-
-            def restore() -> None:
-                bulk.update_returns_rows = original  # type: ignore[assignment]
-                stop()
-
-            captures["pk capture (fallback: SELECT + pk__in)"] = (fallback, update, restore)
-        # Two variants per comparison: alternating their order then treats both alike.
-        for name, variant in captures.items():
-            b2 = harness.compare(
-                f"B2 QuerySet.update() of {options.update_rows:,} rows on {connection.vendor}",
-                {
-                    "plain update (nobody listening)": (harness.nothing, update, tidy),
-                    name: variant,
-                },
-                options.update_rounds,
-                baseline="plain update (nobody listening)",
-            )
-            ratios[f"B2 update, {name} on {connection.vendor}"] = b2[name]
+        ratios[f"B2 update, {name} on {connection.vendor}"] = b2[name]
 
     for model in (Item, TrackedItem):
         model.objects.bulk_create(

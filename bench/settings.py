@@ -1,6 +1,7 @@
 """Minimal settings for the benchmarks: django-blinker is installed by the scripts.
 
-SQLite in memory; DJANGO_BLINKER_DB=postgres switches to PostgreSQL at 127.0.0.1:5432.
+SQLite in memory; DJANGO_BLINKER_DB=postgres switches to PostgreSQL at 127.0.0.1:5432,
+DJANGO_BLINKER_DB=mariadb to MariaDB at 127.0.0.1:3306 (user root).
 """
 
 import os
@@ -20,5 +21,17 @@ if os.environ.get("DJANGO_BLINKER_DB") == "postgres":
             "PASSWORD": os.environ.get("PGPASSWORD", ""),
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "5432"),
+        }
+    }
+elif os.environ.get("DJANGO_BLINKER_DB") == "mariadb":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ.get("DJANGO_BLINKER_BENCH_DB", "django_blinker_bench"),
+            "USER": os.environ.get("MARIADB_USER", "root"),
+            "PASSWORD": os.environ.get("MARIADB_PASSWORD", ""),
+            "HOST": os.environ.get("MARIADB_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MARIADB_PORT", "3306"),
+            "OPTIONS": {"charset": "utf8mb4"},
         }
     }

@@ -15,12 +15,15 @@ from collections.abc import Callable, Coroutine, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from asgiref.sync import iscoroutinefunction
 from django.core.signals import setting_changed
 from django.db.models import Model
 from django.dispatch import Signal as DjangoSignal
 
-from . import conf
+from . import _extending, conf
+from ._extending import SendObserver, active_recorder
+from ._extending import active_observers as active_observers
+from ._extending import decorated as decorated
+from ._extending import notify as notify
 from ._failures import hand_to_django, log_failure, receiver_label, robust, sent_robustly
 from ._wiring import Call, Link, Receiver, ReceiverRef, Wiring
 
@@ -29,8 +32,8 @@ if TYPE_CHECKING:
 
 
 class Entry(NamedTuple):
-    """One receiver in a plan: ``ref`` tells the hook whether it lives, ``call`` is what to
-    call (None: the receiver itself, the fast and usual case)."""
+    """One receiver in a plan: ``ref`` tells the hook whether it lives (and, recording,
+    counts the call), ``call`` is what to call (None: what ``ref`` returned, the usual case)."""
 
     ref: ReceiverRef
     call: Call | None
@@ -51,22 +54,6 @@ _PLAN_CACHE_SIZE = 2048
 _NOTHING: Any = object()
 
 
-PlanDecorator = Callable[["BridgedSignal", Receiver, Call, bool], Call]
-"""``(signal, receiver, call, is_async) -> call``: wraps what a plan calls for a receiver.
-
-``call`` calls the receiver (or an inner wrapper) and returns what it returns; for a
-coroutine receiver that is an awaitable, so a wrapper awaits it itself if it must.
-``receiver`` is given to be named, never to be held: holding it would keep a weakly
-connected receiver alive. The hook calls ``call`` only while the receiver lives. Return
-``call`` unchanged to leave it alone. Plans are rebuilt whenever the wiring, a setting or
-the decorators change, so a decorator that is not registered costs nothing.
-"""
-
-SendObserver = Callable[["BridgedSignal", Any], None]
-"""``(signal, sender) -> None``: told once per send that reaches a receiver."""
-
-_plan_decorators: list[PlanDecorator] = []
-_send_observers: dict[SendObserver, Callable[[], bool]] = {}
 _all_plans: weakref.WeakSet[Plans] = weakref.WeakSet()
 
 
@@ -74,6 +61,9 @@ def forget_all_plans() -> None:
     """Rebuild every plan of every bridged signal on its next send."""
     for plans in list(_all_plans):
         plans.forget()
+
+
+_extending.on_change(forget_all_plans)
 
 
 def _forget_on_setting(setting: str, **kwargs: Any) -> None:
@@ -90,65 +80,6 @@ def watch_settings() -> None:
     Connected on the first connect, so an idle install adds no Django receiver at all.
     """
     setting_changed.connect(_forget_on_setting, weak=False, dispatch_uid="django_blinker.conf")
-
-
-def add_plan_decorator(decorator: PlanDecorator) -> None:
-    """Wrap every plan entry of every bridged signal with ``decorator`` from now on."""
-    if decorator not in _plan_decorators:
-        _plan_decorators.append(decorator)
-    forget_all_plans()
-
-
-def remove_plan_decorator(decorator: PlanDecorator) -> None:
-    """Undo :func:`add_plan_decorator`."""
-    if decorator in _plan_decorators:
-        _plan_decorators.remove(decorator)
-    forget_all_plans()
-
-
-def add_send_observer(observer: SendObserver, active: Callable[[], bool] = lambda: True) -> None:
-    """Call ``observer(signal, sender)`` once for every send that reaches a receiver.
-
-    ``active()`` is asked when plans are built (after any wiring or ``DJANGO_BLINKER``
-    change): an inactive or absent observer costs nothing on the dispatch path.
-    """
-    _send_observers[observer] = active
-    forget_all_plans()
-
-
-def remove_send_observer(observer: SendObserver) -> None:
-    """Undo :func:`add_send_observer`."""
-    _send_observers.pop(observer, None)
-    forget_all_plans()
-
-
-def active_observers() -> list[SendObserver]:
-    """The registered send observers that are active now."""
-    if not _send_observers:
-        return []
-    return [observer for observer, active in list(_send_observers.items()) if active()]
-
-
-def notify(observers: list[SendObserver], signal: BridgedSignal, sender: Any) -> None:
-    """Tell each observer about one send."""
-    for observer in observers:
-        observer(signal, sender)
-
-
-def decorated(signal: BridgedSignal, receiver: Receiver) -> Call:
-    """``receiver`` wrapped by the registered decorators, for one Blinker-side send."""
-    is_async = iscoroutinefunction(receiver)
-    call: Call = receiver
-    for decorate in list(_plan_decorators):
-        call = decorate(signal, receiver, call, is_async)
-    if not is_async or call is receiver:
-        return call
-    wrapped = call
-
-    async def awaited(sender: Any, **kwargs: Any) -> Any:
-        return await wrapped(sender, **kwargs)
-
-    return awaited
 
 
 async def _done() -> None:
@@ -191,6 +122,8 @@ class Plans:
         self._signal = signal
         self._wiring = wiring
         self._generation = 0
+        # ROBUST as of the last plan built: plans are forgotten when settings change.
+        self._robust = False
         self._cache: dict[tuple[bool, bool], dict[Any, Plan]] = {
             (exact, is_async): {} for exact in (False, True) for is_async in (False, True)
         }
@@ -206,8 +139,12 @@ class Plans:
             self.hooks[exact, True] = self._async_hook(exact)
         _all_plans.add(self)
 
-    def forget(self) -> None:
-        """Drop every cached plan; the next send builds it again."""
+    def forget(self, dead: ReceiverRef | None = None) -> None:
+        """Drop every cached plan; the next send builds it again. ``dead``: the reference
+        that found its receiver gone (a recorder's may have counted the call: ``missed``)."""
+        missed = getattr(dead, "missed", None)
+        if missed is not None:
+            missed()
         self._generation += 1
         for plans in self._cache.values():
             plans.clear()
@@ -243,9 +180,15 @@ class Plans:
         chosen = [link for link in links if link.is_async == is_async]
         if not chosen or signal.is_muted:
             return ()
-        wrappers = list(_plan_decorators)
-        if conf.robust():
+        wrappers = list(_extending.plan_decorators)
+        self._robust = conf.settings.robust
+        if self._robust and is_async:
+            # The sync hooks are robust themselves (see _failed): no wrapper, no frame.
             wrappers.append(robust)
+        recorder = active_recorder()
+        # Sends are told once: by the sync hook, or the async one when it alone has receivers.
+        tells = not is_async or not any(not link.is_async for link in links)
+        recorder_told = False
         entries: list[Entry] = []
         for link in chosen:
             receiver = link.ref()
@@ -254,15 +197,35 @@ class Plans:
             call = base = _reach(link, receiver)
             for wrap in wrappers:
                 call = wrap(signal, receiver, call, is_async)
-            entries.append(Entry(link.ref, None if call is base else call))
+            if recorder is None:
+                entries.append(Entry(link.ref, None if call is base else call))
+            elif call is base and not is_async:
+                counts_send = tells and not entries
+                ref = recorder.reference(signal, receiver, link.ref, counts_send)
+                entries.append(Entry(ref, None))
+                recorder_told = recorder_told or counts_send
+            else:
+                call = recorder.decorate(signal, receiver, base, is_async)
+                for wrap in wrappers:
+                    call = wrap(signal, receiver, call, is_async)
+                entries.append(Entry(link.ref, call))
         observers = active_observers()
-        # Observers are told once per send: by the sync hook when it has receivers.
-        if observers and (not is_async or not any(not link.is_async for link in links)):
+        if recorder_told:
+            del observers[0]
+        if observers and tells:
             entries.insert(0, self._observer_entry(observers, is_async))
         return tuple(entries)
 
     def _observer_entry(self, observers: list[SendObserver], is_async: bool) -> Entry:
         signal = self._signal
+        if len(observers) == 1 and not is_async:
+            (observer,) = observers
+
+            # ``instance`` taken by name: post_init's hook passes it alone, for every row.
+            def tell_one(sender: Any, instance: Any = None, **kwargs: Any) -> None:
+                observer(signal, sender)
+
+            return Entry(itertools.repeat(tell_one).__next__, None)
 
         def tell(sender: Any, **kwargs: Any) -> Any:
             notify(observers, signal, sender)
@@ -272,19 +235,25 @@ class Plans:
 
     def _failed(
         self,
+        ref: ReceiverRef | None,
         receiver: Receiver,
         error: Exception,
         sender: Any,
         caller: FrameType | None,
         first: Exception | None,
-    ) -> Exception:
-        """Raise ``error``, unless the hook was called by Django's send_robust: then log it
-        and return the first error of this send, which the hook raises once every receiver
-        has been called (Django puts it in send_robust's responses)."""
-        if not sent_robustly(caller):
+    ) -> Exception | None:
+        """Raise ``error``, unless ``ROBUST`` is on (log it, return ``first``: nothing to
+        raise) or the hook was called by Django's send_robust: then log it and return the
+        first error of this send, which the hook raises once every receiver has been called
+        (Django puts it in send_robust's responses)."""
+        raised = getattr(ref, "raised", None)
+        if raised is not None:
+            raised()
+        robustly = self._robust
+        if not robustly and not sent_robustly(caller):
             raise error
         log_failure(self._signal, receiver_label(receiver), sender, error)
-        return first or error
+        return first if robustly else first or error
 
     def _sync_hook(self, exact: bool) -> Callable[..., None]:
         plans, plan_for, forget, failed = (
@@ -303,12 +272,12 @@ class Plans:
             for ref, call in plan:
                 receiver = ref()
                 if receiver is None:
-                    forget()
+                    forget(ref)
                     continue
                 try:
                     (receiver if call is None else call)(sender, **kwargs)
                 except Exception as error:
-                    first = failed(receiver, error, sender, sys._getframe(1), first)
+                    first = failed(ref, receiver, error, sender, sys._getframe(1), first)
             if first is not None:
                 raise hand_to_django(first)
 
@@ -335,6 +304,8 @@ class Plans:
                 if instance is not _NOTHING:
                     kwargs["instance"] = instance
                 return general(signal=signal, sender=sender, **kwargs)
+            # The general hook's loop, repeated on purpose: sharing it would mean a call
+            # and a kwargs dict per row, on the hottest path of all.
             try:
                 plan = plans[sender]
             except (KeyError, TypeError):
@@ -343,12 +314,12 @@ class Plans:
             for ref, call in plan:
                 receiver = ref()
                 if receiver is None:
-                    forget()
+                    forget(ref)
                     continue
                 try:
                     (receiver if call is None else call)(sender, instance=instance)
                 except Exception as error:
-                    first = failed(receiver, error, sender, sys._getframe(1), first)
+                    first = failed(ref, receiver, error, sender, sys._getframe(1), first)
             if first is not None:
                 raise hand_to_django(first)
             return None
@@ -368,7 +339,7 @@ class Plans:
                 try:
                     await call(sender, **kwargs)
                 except Exception as error:
-                    first = failed(receiver, error, sender, sys._getframe(1), first)
+                    first = failed(None, receiver, error, sender, sys._getframe(1), first)
             if first is not None:
                 raise hand_to_django(first)
 
@@ -379,7 +350,7 @@ class Plans:
         for ref, call in plan:
             receiver = ref()
             if receiver is None:
-                self.forget()
+                self.forget(ref)
                 continue
             yield receiver, receiver if call is None else call
 

@@ -1,8 +1,10 @@
 """Receivers that raise: one logger, one message, and how Django's send_robust is told.
 
-Under the ``ROBUST`` setting a receiver's exception is logged and dispatch goes on (decided
-when a plan is built). Under Django's ``send_robust`` the hook logs each failure, calls the
-remaining receivers and raises the first, which Django puts in its responses.
+Under the ``ROBUST`` setting a receiver's exception is logged and dispatch goes on (read
+when a plan is built: the sync hooks log through :func:`log_failure` themselves, async
+plans wrap each receiver in :func:`robust`, which logs through it too). Under Django's
+``send_robust`` the hook logs each failure, calls the remaining receivers and raises the
+first, which Django puts in its responses.
 """
 
 from __future__ import annotations

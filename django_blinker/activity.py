@@ -1,56 +1,93 @@
-"""Per-process activity of bridged signals: receiver calls, errors, durations, last call.
+"""Per-process activity of bridged signals: sends, receiver calls, errors, durations.
 
-Recording wraps each receiver's plan entry through
-:func:`django_blinker.extension.add_plan_decorator`.
-The decorator is registered once (:func:`install`) and decides when plans are built:
-with recording off it returns the plan entry unchanged, so dispatch costs exactly what it
-costs without this module. Plans are rebuilt whenever ``DJANGO_BLINKER`` changes.
+Recording is the dispatch recorder (:func:`django_blinker.extension.set_recorder`),
+registered once (:func:`install`) and asked when plans are built: with recording off no
+plan records, so dispatch costs exactly what it costs without this module. Plans are
+rebuilt whenever ``DJANGO_BLINKER`` changes.
+
+Recording is cheap enough to leave on. A receiver's plan entry is reached through a chain
+of C-level iterators (:mod:`django_blinker._counting`) that counts the call (and the
+send, in the plan's first entry) and hands the hook the receiver: no Python frame, no
+lock. The time of the last call is noted when the counts are read, and at least every
+:data:`WATCH_EVERY` seconds by a daemon thread. Counts are
+exact, atomic under the GIL; one call in :data:`SAMPLE_EVERY` is handed a wrapper that
+times it, and mean and longest durations come from those. Errors take a lock, being rare.
+A receiver that something else wraps too (tracing, the toolbar panel) or an async one is
+wrapped in Python instead, as fast as the wrapping around it allows.
 
 ``DJANGO_BLINKER["ACTIVITY"]``: ``True`` records, ``False`` does not, ``None`` (the
-default) records when ``DEBUG`` is true. Figures are this process's only, since it started
-or since :func:`reset`; each worker process of a server has its own.
+default) records when ``DEBUG`` is true. Figures are this process's, since it started or
+since :func:`reset`; :mod:`django_blinker.activity_store` merges every process's.
+Background receivers that a worker ran are kept apart, by signal and receiver name
+(:func:`record_run`): in the sending process their "call" is the hand-off.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 
-from . import conf
+from . import _counting, conf, delivery
 from .describe import receiver_name
 from .extension import (
     BridgedSignal,
     Call,
     Receiver,
-    add_plan_decorator,
-    add_send_observer,
+    ReceiverRef,
     bridged_signals,
-    remove_plan_decorator,
-    remove_send_observer,
+    set_recorder,
 )
+
+SAMPLE_EVERY = 32
+"""One receiver call in this many is timed (a power of two); every call is counted."""
 
 _lock = threading.Lock()
 
 
+def _count_of(counter: itertools.count[int]) -> int:
+    # itertools.count has no reader; its repr is "count(N)", N being the next value.
+    return int(repr(counter)[6:-1])
+
+
 @dataclass
 class ReceiverActivity:
-    """Calls of one receiver of one signal in this process."""
+    """Calls of one receiver of one signal in this process.
 
-    calls: int = 0
+    ``calls`` and ``errors`` are exact; ``timed_calls`` of them were timed, taking
+    ``timed_seconds`` in all, so ``mean_seconds`` is the mean of a sample. ``last_called``
+    is exact for a wrapped receiver, else known to within :data:`WATCH_EVERY`.
+    """
+
     errors: int = 0
-    total_seconds: float = 0.0
+    timed_calls: int = 0
+    timed_seconds: float = 0.0
     max_seconds: float = 0.0
     last_timestamp: float = 0.0
+    counter: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+    uncounted: int = field(default=0, repr=False)
+    seen: int = field(default=0, repr=False)
+
+    @property
+    def calls(self) -> int:
+        return _count_of(self.counter) - self.uncounted
+
+    def look(self, now: float) -> None:
+        """Note ``now`` as the last call if calls were counted since the last look."""
+        calls = self.calls
+        if calls != self.seen:
+            self.seen = calls
+            self.last_timestamp = max(self.last_timestamp, now)
 
     @property
     def mean_seconds(self) -> float:
-        return self.total_seconds / self.calls if self.calls else 0.0
+        return self.timed_seconds / self.timed_calls if self.timed_calls else 0.0
 
     @property
     def mean_ms(self) -> float:
@@ -62,17 +99,43 @@ class ReceiverActivity:
 
     @property
     def last_called(self) -> datetime | None:
-        return datetime.fromtimestamp(self.last_timestamp, UTC) if self.calls else None
+        return datetime.fromtimestamp(self.last_timestamp, UTC) if self.last_timestamp else None
 
-    def record(self, seconds: float, failed: bool) -> None:
-        now = time.time()
+    def timed(self, seconds: float, failed: bool) -> None:
+        """Add one timed call (already counted)."""
         with _lock:
-            self.calls += 1
             self.errors += failed
-            self.total_seconds += seconds
+            self.timed_calls += 1
+            self.timed_seconds += seconds
             if seconds > self.max_seconds:
                 self.max_seconds = seconds
-            self.last_timestamp = now
+
+    def failed(self) -> None:
+        """Add one error to a call already counted."""
+        with _lock:
+            self.errors += 1
+
+    def missed(self) -> None:
+        """Take back one call counted for a receiver found dead."""
+        with _lock:
+            self.uncounted += 1
+
+    def record(self, seconds: float, failed: bool) -> None:
+        """Count and time one call (for calls recorded one by one, like a worker's runs)."""
+        next(self.counter)
+        self.last_timestamp = time.time()
+        self.timed(seconds, failed)
+
+    def as_dict(self) -> dict[str, float]:
+        """The figures as JSON numbers, for the store."""
+        return {
+            "calls": self.calls,
+            "errors": self.errors,
+            "timed_calls": self.timed_calls,
+            "timed_seconds": self.timed_seconds,
+            "max_seconds": self.max_seconds,
+            "last": self.last_timestamp,
+        }
 
 
 @dataclass
@@ -80,8 +143,11 @@ class SignalActivity:
     """Sends of one bridged signal in this process, and its receivers' calls by name."""
 
     receivers: dict[str, ReceiverActivity] = field(default_factory=dict)
-    sends: int = 0
-    last_sent_timestamp: float = 0.0
+    counter: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+
+    @property
+    def sends(self) -> int:
+        return _count_of(self.counter)
 
     @property
     def calls(self) -> int:
@@ -92,29 +158,88 @@ class SignalActivity:
         return sum(receiver.errors for receiver in list(self.receivers.values()))
 
     @property
+    def last_sent_timestamp(self) -> float:
+        """When a send last reached a receiver: the latest of its receivers' last calls."""
+        return max((r.last_timestamp for r in list(self.receivers.values())), default=0.0)
+
+    @property
     def last_sent(self) -> datetime | None:
-        return datetime.fromtimestamp(self.last_sent_timestamp, UTC) if self.sends else None
+        return (
+            datetime.fromtimestamp(self.last_sent_timestamp, UTC)
+            if self.last_sent_timestamp
+            else None
+        )
 
 
 _signals: dict[BridgedSignal, SignalActivity] = {}
+_runs: dict[tuple[str, str], ReceiverActivity] = {}
+
+WATCH_EVERY = 1.0
+"""Seconds between two looks at the counts: dispatch counts most calls without noting the
+time, so a receiver's last call is known to within this (or exactly, for one it wraps)."""
+
+_watcher: threading.Thread | None = None
+
+
+def look() -> None:
+    """Note now as the last call of each receiver called since the last look."""
+    now = time.time()
+    for figures in list(_signals.values()):
+        for receiver in list(figures.receivers.values()):
+            receiver.look(now)
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(WATCH_EVERY)
+        look()
+
+
+def _start_watching() -> None:
+    global _watcher
+    with _lock:
+        if _watcher is None or not _watcher.is_alive():
+            _watcher = threading.Thread(
+                target=_watch, name="django-blinker-activity-watch", daemon=True
+            )
+            _watcher.start()
+
+
+def _after_fork_in_child() -> None:
+    # The child has none of the parent's threads (one may have held the lock), and its
+    # plans are built already: no plan build would start the watcher again.
+    global _lock
+    _lock = threading.Lock()
+    if _watcher is not None:
+        _start_watching()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def is_enabled() -> bool:
     """Whether receiver calls are recorded now (the setting, or ``DEBUG`` when it is None)."""
-    value = conf.get("ACTIVITY")
+    value = conf.settings.activity
     return bool(settings.DEBUG if value is None else value)
 
 
+_installed = False
+
+
 def install() -> None:
-    """Register the recording hooks; they record only while :func:`is_enabled`."""
-    add_plan_decorator(_decorate)
-    add_send_observer(_count_send, active=is_enabled)
+    """Register the recorder; it records only while :func:`is_enabled`."""
+    global _installed
+    _installed = True
+    delivery.add_run_observer(_ran)
+    set_recorder(_Recorder(), active=is_enabled)
 
 
 def uninstall() -> None:
     """Undo :func:`install`."""
-    remove_plan_decorator(_decorate)
-    remove_send_observer(_count_send)
+    global _installed
+    _installed = False
+    set_recorder(None)
 
 
 def refresh() -> None:
@@ -123,18 +248,13 @@ def refresh() -> None:
     install()
 
 
-def _count_send(signal: BridgedSignal, sender: Any) -> None:
-    now = time.time()
-    with _lock:
-        figures = _signals.setdefault(signal, SignalActivity())
-        figures.sends += 1
-        figures.last_sent_timestamp = now
-
-
 def reset() -> None:
-    """Forget every figure recorded so far."""
+    """Forget every figure recorded so far (plans are rebuilt to record afresh)."""
     with _lock:
         _signals.clear()
+        _runs.clear()
+    if _installed:
+        refresh()
 
 
 def is_recorded(signal: object) -> bool:
@@ -145,12 +265,62 @@ def is_recorded(signal: object) -> bool:
 
 def for_signal(signal: object) -> SignalActivity | None:
     """The figures of ``signal``, or None if none of its receivers ran while recording."""
-    return _signals.get(signal) if isinstance(signal, BridgedSignal) else None
+    figures = _signals.get(signal) if isinstance(signal, BridgedSignal) else None
+    if figures is not None:
+        now = time.time()
+        for receiver in list(figures.receivers.values()):
+            receiver.look(now)
+    return figures
 
 
 def recorded_signals() -> list[BridgedSignal]:
     """The bridged signals with recorded figures."""
     return [signal for signal in bridged_signals() if signal in _signals]
+
+
+def record_run(signal: str, receiver: str, seconds: float, failed: bool) -> None:
+    """Record one run of background receiver ``receiver`` of ``signal`` (names) here."""
+    try:
+        figures = _runs[signal, receiver]
+    except KeyError:
+        with _lock:
+            figures = _runs.setdefault((signal, receiver), ReceiverActivity())
+    figures.record(seconds, failed)
+
+
+def _ran(signal: str, receiver: str, seconds: float, failed: bool) -> None:
+    if _installed and is_enabled():
+        record_run(signal, receiver, seconds, failed)
+
+
+def runs() -> dict[tuple[str, str], ReceiverActivity]:
+    """The background receivers this process ran, by (signal name, receiver name)."""
+    return dict(_runs)
+
+
+def snapshot() -> dict[str, Any]:
+    """Every figure of this process as JSON data: what the store keeps for it."""
+    look()
+    signals: dict[str, Any] = {}
+    for signal, figures in list(_signals.items()):
+        entry = signals.setdefault(
+            signal.name, {"sends": 0, "last_sent": 0.0, "receivers": {}, "runs": {}}
+        )
+        entry["sends"] += figures.sends
+        entry["last_sent"] = max(entry["last_sent"], figures.last_sent_timestamp)
+        for name, receiver in list(figures.receivers.items()):
+            entry["receivers"][name] = receiver.as_dict()
+    for (signal_name, name), receiver in list(_runs.items()):
+        entry = signals.setdefault(
+            signal_name, {"sends": 0, "last_sent": 0.0, "receivers": {}, "runs": {}}
+        )
+        entry["runs"][name] = receiver.as_dict()
+    return signals
+
+
+def _signal_activity(signal: BridgedSignal) -> SignalActivity:
+    with _lock:
+        return _signals.setdefault(signal, SignalActivity())
 
 
 def _receiver_activity(signal: BridgedSignal, name: str) -> ReceiverActivity:
@@ -159,32 +329,26 @@ def _receiver_activity(signal: BridgedSignal, name: str) -> ReceiverActivity:
         return figures.receivers.setdefault(name, ReceiverActivity())
 
 
-def _decorate(signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool) -> Call:
-    if not is_enabled():
-        return call
-    figures = _receiver_activity(signal, receiver_name(receiver))
-    clock = time.perf_counter
+class _Recorder:
+    """What dispatch asks when a plan is built while recording (see ``Recorder``)."""
 
-    def timed(sender: Any, **kwargs: Any) -> Any:
-        start = clock()
+    def reference(
+        self, signal: BridgedSignal, receiver: Receiver, ref: ReceiverRef, counts_send: bool
+    ) -> ReceiverRef:
+        figures = _receiver_activity(signal, receiver_name(receiver))
+        sends = _signal_activity(signal).counter if counts_send else None
+        _start_watching()
+        return _counting.counting(figures, receiver, ref, sends, SAMPLE_EVERY)
+
+    def decorate(
+        self, signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool
+    ) -> Call:
+        figures = _receiver_activity(signal, receiver_name(receiver))
+        return _counting.wrapped(figures, receiver, call, is_async, SAMPLE_EVERY)
+
+    def observe(self, signal: BridgedSignal, sender: Any) -> None:
         try:
-            result = call(sender, **kwargs)
-        except BaseException:
-            figures.record(clock() - start, True)
-            raise
-        if is_async:
-            return _timed(result, figures, start)
-        figures.record(clock() - start, False)
-        return result
-
-    return timed
-
-
-async def _timed(awaitable: Awaitable[Any], figures: ReceiverActivity, start: float) -> Any:
-    failed = True
-    try:
-        result = await awaitable
-        failed = False
-        return result
-    finally:
-        figures.record(time.perf_counter() - start, failed)
+            figures = _signals[signal]
+        except KeyError:
+            figures = _signal_activity(signal)
+        next(figures.counter)

@@ -4,7 +4,7 @@ as "Outbox events"."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -52,6 +52,11 @@ class SignalAdmin(_ModelAdmin):
                 view(views.ModelSignalsView),
                 name="django_blinker_signal_model",
             ),
+            path(
+                "app/<str:app_label>/",
+                view(views.AppSignalsView),
+                name="django_blinker_signal_app",
+            ),
         ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -64,9 +69,43 @@ class SignalAdmin(_ModelAdmin):
         return False
 
 
+class OutboxStateFilter(admin.SimpleListFilter):
+    """Waiting for the relay, published and awaiting confirmation, confirmed, or dead."""
+
+    title = "state"
+    parameter_name = "state"
+    STATES: ClassVar[dict[str, tuple[str, dict[str, bool]]]] = {
+        "waiting": ("waiting to be published", {"dead": False, "published_at__isnull": True}),
+        "published": (
+            "published, not confirmed",
+            {"dead": False, "published_at__isnull": False, "confirmed_at__isnull": True},
+        ),
+        "confirmed": ("confirmed", {"confirmed_at__isnull": False}),
+        "dead": ("dead-lettered", {"dead": True, "confirmed_at__isnull": True}),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(key, label) for key, (label, _filters) in self.STATES.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        found = self.STATES.get(self.value() or "")
+        return queryset if found is None else queryset.filter(**found[1])
+
+
+def _state(event: OutboxEvent) -> str:
+    if event.confirmed_at is not None:
+        return "confirmed"
+    if event.dead:
+        return "dead-lettered"
+    if event.published_at is None:
+        return "waiting to be published"
+    return "published, not confirmed"
+
+
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(_OutboxAdmin):
-    """Events waiting for the relay and dead-lettered ones, read-only.
+    """Events waiting for the relay, published ones awaiting a worker's confirmation,
+    confirmed ones (until the relay deletes them) and dead-lettered ones, read-only.
 
     ``django_blinker.view_outboxevent`` shows the list and each event with its decoded
     payload; ``django_blinker.manage_outboxevent`` (which implies viewing) adds the
@@ -80,12 +119,12 @@ class OutboxEventAdmin(_OutboxAdmin):
         "receiver",
         "event_id",
         "backend",
+        "state",
         "attempts",
         "next_attempt_at",
-        "dead",
         "error",
     )
-    list_filter = ("dead", "signal", "backend")
+    list_filter = (OutboxStateFilter, "signal", "backend")
     search_fields = ("id", "receiver", "signal")
     search_help_text = "Event id, receiver or signal."
     fields = (
@@ -94,9 +133,11 @@ class OutboxEventAdmin(_OutboxAdmin):
         "receiver",
         "backend",
         "created_at",
+        "state",
         "attempts",
+        "published_at",
+        "confirmed_at",
         "next_attempt_at",
-        "dead",
         "last_error",
         "payload",
     )
@@ -125,6 +166,10 @@ class OutboxEventAdmin(_OutboxAdmin):
     @admin.display(description="event id", ordering="id")
     def event_id(self, event: OutboxEvent) -> str:
         return str(event.pk)
+
+    @admin.display(description="state")
+    def state(self, event: OutboxEvent) -> str:
+        return _state(event)
 
     @admin.display(description="last error")
     def error(self, event: OutboxEvent) -> str:

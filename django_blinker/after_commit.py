@@ -65,6 +65,26 @@ def collect_failures() -> Iterator[list[Exception]]:
         _collectors.remove(found)
 
 
+Deferral = Callable[["DeferredReceiver", Any, Callable[..., Any]], Callable[..., Any]]
+"""``(wrapper, sender, receiver) -> receiver``: asked when an after-commit call is queued;
+what it returns runs at commit instead (tracing: the receiver's span, under the context of
+the send). Registered only while in use, so none costs nothing."""
+
+_deferrals: list[Deferral] = []
+
+
+def add_deferral(deferral: Deferral) -> None:
+    """Ask ``deferral`` about every after-commit call queued from now on."""
+    if deferral not in _deferrals:
+        _deferrals.append(deferral)
+
+
+def remove_deferral(deferral: Deferral) -> None:
+    """Undo :func:`add_deferral`."""
+    if deferral in _deferrals:
+        _deferrals.remove(deferral)
+
+
 class DeferredReceiver:
     """A wrapper connected in place of a receiver whose call is deferred.
 
@@ -80,18 +100,21 @@ class DeferredReceiver:
         self.signal = signal
 
     def __call__(self, sender: Any, /, **kwargs: Any) -> None:
-        at_commit(functools.partial(self._run, sender, kwargs), kwargs.get("using"))
-
-    def _run(self, sender: Any, kwargs: dict[str, Any]) -> None:
         receiver = self.__wrapped__
+        for defer in _deferrals:
+            receiver = defer(self, sender, receiver)
+        at_commit(functools.partial(self._run, receiver, sender, kwargs), kwargs.get("using"))
+
+    def _run(self, receiver: Callable[..., Any], sender: Any, kwargs: dict[str, Any]) -> None:
         if iscoroutinefunction(receiver):
             receiver = async_to_sync(receiver)
         try:
             receiver(sender, **kwargs)
         except Exception as error:
+            target = self.__wrapped__
             failed(
                 error,
-                f"after-commit receiver {receiver.__module__}.{receiver.__qualname__} of "
+                f"after-commit receiver {target.__module__}.{target.__qualname__} of "
                 f"signal {getattr(self.signal, 'name', self.signal)!r} (sender {sender!r})",
             )
 

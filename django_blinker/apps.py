@@ -12,9 +12,11 @@ class DjangoBlinkerConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported once the registry is ready: discovery imports bulk, which defines a model.
-        from . import activity, checks, discovery, labels
+        from . import activity, activity_store, checks, discovery, labels, tracing
 
         checks.register()
         discovery.autodiscover(discovery.receiver_modules())
         labels.resolve_pending()
         activity.install()
+        activity_store.start()
+        tracing.install()

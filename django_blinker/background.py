@@ -29,10 +29,9 @@ from contextlib import contextmanager, suppress
 from typing import Any, TypeVar, overload
 
 from blinker import ANY, Signal
-from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS
 
-from . import conf, delivery
+from . import conf, delivery, tracing
 from .after_commit import (
     DeferredReceiver,
     Mode,
@@ -141,14 +140,9 @@ def receiver_id(receiver: Callable[..., Any]) -> str:
 
 
 def configured_backend() -> str:
-    """``DJANGO_BLINKER["BACKGROUND_BACKEND"]``: ``"celery"``, ``"tasks"`` or ``"inline"``."""
-    name = conf.settings().background_backend
-    if name not in BACKENDS:
-        raise ImproperlyConfigured(
-            f"{conf.SETTING_NAME}['BACKGROUND_BACKEND'] is {name!r}; expected one of "
-            f"{', '.join(repr(key) for key in BACKENDS)} or None"
-        )
-    return name
+    """``DJANGO_BLINKER["BACKGROUND_BACKEND"]``: ``"celery"``, ``"tasks"`` or ``"inline"``
+    (also when unset); ``conf`` raises ``ImproperlyConfigured`` for an invalid value."""
+    return conf.settings.background_backend or "inline"
 
 
 _inline_depth = 0
@@ -178,7 +172,7 @@ def is_inline() -> bool:
 def _deliver_inline(envelopes: list[Envelope]) -> None:
     for envelope in envelopes:
         try:
-            deliver(envelope.message)
+            deliver(envelope.message, in_worker=False)
         except Exception as error:
             failed(error, f"inline background receiver {envelope.receiver}")
 
@@ -260,26 +254,34 @@ class BackgroundReceiver(DeferredReceiver):
     def __call__(self, sender: Any, /, **kwargs: Any) -> None:
         if self.reduce is not None:
             kwargs = self.reduce(kwargs)
-        envelope = Envelope.of(self.payload(sender, kwargs))
         using = kwargs.get("using") or DEFAULT_DB_ALIAS
         if self.backend == "inline" or self.coalesce or is_inline():
-            self._at_commit(envelope, using)
+            route = "at commit"
         elif self.backend == "tasks" and writes_in_transaction(using):
-            publish("tasks", [envelope])
-        elif conf.settings().outbox:
+            route = "in transaction"
+        else:
+            route = "outbox" if conf.settings.outbox else "at commit"
+        envelope = Envelope.of(
+            self.payload(sender, kwargs, outbox=using if route == "outbox" else None)
+        )
+        if route == "outbox":
             # Imported here: apps.py modules import this one before models can load.
             from .outbox import store
 
             store(envelope, self.backend, using)
+        elif route == "in transaction":
+            publish("tasks", [envelope])
         else:
             self._at_commit(envelope, using)
 
-    def payload(self, sender: Any, kwargs: dict[str, Any]) -> Payload:
-        """The payload of one event (a fresh event id each call)."""
+    def payload(self, sender: Any, kwargs: dict[str, Any], outbox: str | None = None) -> Payload:
+        """The payload of one event (a fresh event id each call); ``outbox`` names the
+        database whose outbox row the worker deletes once the receiver ran; with tracing
+        on, ``trace`` carries the sender's trace context (:mod:`django_blinker.tracing`)."""
         encoded = {key: self._encode(key, value) for key, value in kwargs.items()}
         if self.snapshot and "origin" in kwargs:
             encoded["origin"] = encode_origin(kwargs["origin"], kwargs.get("instance"))
-        return {
+        payload = {
             "version": PAYLOAD_VERSION,
             "event": str(uuid.uuid4()),
             "signal": self.signal_name,
@@ -287,6 +289,11 @@ class BackgroundReceiver(DeferredReceiver):
             "sender": self._encode("sender", sender),
             "kwargs": encoded,
         }
+        if outbox is not None:
+            payload["outbox"] = outbox
+        if tracing.enabled and (carried := tracing.carrier()):
+            payload["trace"] = carried
+        return payload
 
     def _at_commit(self, envelope: Envelope, using: str) -> None:
         if _BATCHES_COMMIT_CALLBACKS:

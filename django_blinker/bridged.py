@@ -5,13 +5,11 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from functools import partial
 from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from blinker import ANY, NamedSignal
 from django.apps import apps
-from django.db.models import Model
 from django.db.models.signals import ModelSignal, post_init
 from django.dispatch import Signal as DjangoSignal
 from django.utils.module_loading import import_string
@@ -27,7 +25,22 @@ _POST_INIT_PATH = "django.db.models.signals.post_init"
 
 # Every Django signal bridged so far, to its Blinker signal.
 _bridged: dict[DjangoSignal, BridgedSignal] = {}
-_bridged_lock = threading.Lock()
+
+bridging = threading.RLock()
+"""Held while a Django signal is given its Blinker signal, so that it gets only one."""
+
+
+def bridged_by(django_signal: DjangoSignal) -> BridgedSignal | None:
+    """The Blinker signal that ``django_signal`` feeds, once it is known (bridged, or a
+    built-in resolved)."""
+    with bridging:
+        return _bridged.get(django_signal)
+
+
+def all_bridged() -> list[BridgedSignal]:
+    """Every Blinker signal whose Django signal is known, in the order they became known."""
+    with bridging:
+        return list(_bridged.values())
 
 
 class BridgedSignal(NamedSignal):
@@ -53,6 +66,8 @@ class BridgedSignal(NamedSignal):
         super().__init__(name, doc)
         self._source = source
         self._django_signal: DjangoSignal | None = None
+        if not isinstance(source, str):
+            self._known_as(source)
         self._wiring = Wiring(self.receivers, self._switch_hook, self._per_sender, self._forget)
         post_init_source = source in (_POST_INIT_PATH, post_init)
         self._plans = _dispatch.Plans(self, self._wiring, post_init=post_init_source)
@@ -74,12 +89,21 @@ class BridgedSignal(NamedSignal):
     @property
     def django_signal(self) -> DjangoSignal:
         """The Django signal this one is fed by (imported on first use when given by path)."""
-        if self._django_signal is None:
-            source = self._source
-            self._django_signal = import_string(source) if isinstance(source, str) else source
-            with _bridged_lock:
-                _bridged.setdefault(self._django_signal, self)
-        return self._django_signal
+        if self._django_signal is not None:
+            return self._django_signal
+        django_signal: DjangoSignal = import_string(str(self._source))
+        self._known_as(django_signal)
+        return django_signal
+
+    def _known_as(self, django_signal: DjangoSignal) -> None:
+        with bridging:
+            self._django_signal = django_signal
+            _bridged.setdefault(django_signal, self)
+
+    @property
+    def import_path(self) -> str | None:
+        """The import path the Django signal was given by (the built-ins), else None."""
+        return self._source if isinstance(self._source, str) else None
 
     @property
     def loaded_django_signal(self) -> DjangoSignal | None:
@@ -146,15 +170,7 @@ class BridgedSignal(NamedSignal):
                 f"receiver must be callable, not {receiver!r} ({type(receiver).__name__})"
             )
         if isinstance(sender, str) and self.is_model_signal:
-            labels.when_ready(
-                labels.PendingConnection(
-                    self.name,
-                    sender,
-                    receiver,
-                    partial(self._connect_resolved, receiver, weak=weak),
-                    owner=self,
-                )
-            )
+            labels.connect_when_ready(self, receiver, sender, weak)
             return receiver
         self._check_sender(sender)
         _dispatch.watch_settings()
@@ -167,29 +183,17 @@ class BridgedSignal(NamedSignal):
                 raise
         return receiver
 
-    def _connect_resolved(self, receiver: Receiver, model: type[Model], *, weak: bool) -> None:
-        self.connect(receiver, model, weak)
-
     def disconnect(self, receiver: Receiver, sender: Any = ANY) -> None:
         """Stop calling ``receiver`` for ``sender``, or for every sender when it is ``ANY``."""
         if isinstance(sender, str) and self.is_model_signal and not apps.models_ready:
-            self._discard_pending(receiver, sender)
+            labels.discard_pending_of(self, receiver, sender)
             return
         if sender is ANY:
-            self._discard_pending(receiver, ANY)
+            labels.discard_pending_of(self, receiver, ANY)
         sender = self._resolve(sender)
         self._wiring.disconnect(receiver, sender)
         if "receiver_disconnected" in self.__dict__ and self.receiver_disconnected.receivers:
             self.receiver_disconnected.send(self, receiver=receiver, sender=sender)
-
-    def _discard_pending(self, receiver: Receiver | None, label: Any) -> None:
-        labels.discard_pending(
-            lambda pending: (
-                pending.owner is self
-                and (receiver is None or pending.receiver == receiver)
-                and (label is ANY or pending.label == label)
-            )
-        )
 
     def has_receivers_for(self, sender: Any) -> bool:
         """Whether a receiver is connected for ``sender`` or for ``ANY``."""
@@ -215,17 +219,13 @@ class BridgedSignal(NamedSignal):
         Coroutine receivers run through asgiref's ``async_to_sync`` unless
         ``_async_wrapper`` is given. Returns ``[(receiver, return value), ...]``.
         """
-        robust, receivers = self._to_call(sender)
+        robust, calls = self._calls(sender, _async_wrapper or async_to_sync, coroutines=False)
         results: list[tuple[Receiver, Any]] = []
-        for receiver in receivers:
-            call = _dispatch.decorated(self, receiver)
-            if iscoroutinefunction(receiver):
-                call = (_async_wrapper or async_to_sync)(call)
+        for receiver, call in calls:
             try:
-                result = call(sender, **kwargs)
+                results.append((receiver, call(sender, **kwargs)))
             except Exception as error:
-                result = self._failure(receiver, sender, error, robust)
-            results.append((receiver, result))
+                results.append((receiver, self._failure(receiver, sender, error, robust)))
         return results
 
     async def send_async(
@@ -241,27 +241,34 @@ class BridgedSignal(NamedSignal):
         Plain receivers run through asgiref's ``sync_to_async`` unless ``_sync_wrapper``
         is given. Returns ``[(receiver, return value), ...]``.
         """
-        robust, receivers = self._to_call(sender)
+        robust, calls = self._calls(sender, _sync_wrapper or sync_to_async, coroutines=True)
         results: list[tuple[Receiver, Any]] = []
-        for receiver in receivers:
-            call = _dispatch.decorated(self, receiver)
-            if not iscoroutinefunction(receiver):
-                call = (_sync_wrapper or sync_to_async)(call)
+        for receiver, call in calls:
             try:
-                result = await call(sender, **kwargs)
+                results.append((receiver, await call(sender, **kwargs)))
             except Exception as error:
-                result = self._failure(receiver, sender, error, robust)
-            results.append((receiver, result))
+                results.append((receiver, self._failure(receiver, sender, error, robust)))
         return results
 
-    def _to_call(self, sender: Any) -> tuple[bool, list[Receiver]]:
-        # A Blinker-side send: rare, so decorated per call instead of through a plan.
+    def _calls(
+        self, sender: Any, wrap: Callable[[Any], Any], *, coroutines: bool
+    ) -> tuple[bool, list[tuple[Receiver, Any]]]:
+        """Whether the send is robust, and each receiver with what calls it: decorated, and
+        wrapped by ``wrap`` unless it already is a coroutine function exactly when
+        ``coroutines`` is true."""
+        # A Blinker-side send: rare, so decorated per send instead of through a plan.
         if self.is_muted:
             return False, []
         receivers = list(self.receivers_for(sender))
         if receivers:
             _dispatch.notify(_dispatch.active_observers(), self, sender)
-        return conf.robust(), receivers
+        calls = []
+        for receiver in receivers:
+            call = _dispatch.decorated(self, receiver)
+            if iscoroutinefunction(receiver) != coroutines:
+                call = wrap(call)
+            calls.append((receiver, call))
+        return conf.settings.robust, calls
 
     def _failure(self, receiver: Receiver, sender: Any, error: Exception, robust: bool) -> Any:
         if not robust:
@@ -275,7 +282,7 @@ class BridgedSignal(NamedSignal):
 
     def _clear_state(self) -> None:
         """Disconnect every receiver and unhook from Django. Useful for tests."""
-        self._discard_pending(None, ANY)
+        labels.discard_pending_of(self, None, ANY)
         self._wiring.clear()
 
 

@@ -275,7 +275,12 @@ class BulkSignalsQuerySet(QuerySet[_M]):
             return list(matched.using(using))
         locked = self.model._base_manager.db_manager(using).filter(pk__in=matched)
         of = ("self",) if features.has_select_for_update_of else ()
-        return list(locked.select_for_update(of=of).values_list("pk", flat=True))
+        locked = locked.select_for_update(of=of)
+        columns = [field.attname for field in self.model._meta.pk_fields]
+        if len(columns) > 1:
+            # FOR UPDATE OF cannot find the table of a composite "pk" column (Django 5.2).
+            return list(locked.values_list(*columns))
+        return list(locked.values_list("pk", flat=True))
 
     def delete(self) -> tuple[int, dict[str, int]]:
         model = self.model

@@ -1,15 +1,19 @@
-"""System checks for the ``DJANGO_BLINKER`` setting and lazy senders."""
+"""Every system check of django-blinker, registered from ``AppConfig.ready``."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
-from . import conf, labels
+from . import conf, labels, tracing
+from .delivery import registered
+from .discovery.startup import failed_imports
 
 
 def check_settings(
@@ -30,91 +34,63 @@ def check_settings(
         ]
     errors: list[checks.CheckMessage] = []
     for key, item in value.items():
-        if key not in conf.DEFAULTS:
+        if key not in conf.KEYS:
             errors.append(
                 checks.Error(
                     f"{conf.SETTING_NAME} has an unknown key {key!r}.",
-                    hint=f"Known keys: {', '.join(sorted(conf.DEFAULTS))}.",
+                    hint=f"Known keys: {', '.join(sorted(conf.KEYS))}.",
                     id="django_blinker.E002",
                 )
             )
-            continue
-        _default, kind = conf.DEFAULTS[key]
-        if not isinstance(item, kind):
-            expected = (
-                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            )
+        elif problem := conf.problem(key, item):
+            errors.append(checks.Error(problem, id="django_blinker.E003"))
+    return errors
+
+
+def check_signal_modules(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """E005: every ``SIGNAL_MODULES`` entry is the dotted path of an importable module."""
+    # Read raw: an entry of the wrong type (E003) is not importable either.
+    value = conf.user_settings().get("SIGNAL_MODULES", ())
+    if not isinstance(value, list | tuple):
+        return []
+    errors: list[checks.CheckMessage] = []
+    for name in value:
+        try:
+            found = isinstance(name, str) and importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
             errors.append(
                 checks.Error(
-                    f"{conf.SETTING_NAME}[{key!r}] must be {expected}, not "
-                    f"{type(item).__name__}: {item!r}.",
-                    id="django_blinker.E003",
-                )
-            )
-            continue
-        problem = _VALUE_RULES.get(key, _no_rule)(item)
-        if problem:
-            errors.append(
-                checks.Error(
-                    f"{conf.SETTING_NAME}[{key!r}] is {item!r}: {problem}.",
-                    id="django_blinker.E003",
+                    f"{conf.SETTING_NAME}['SIGNAL_MODULES'] names {name!r}, which is not an "
+                    "importable module.",
+                    hint="Give dotted module paths, for instance ['shop.events', 'shop.hooks'].",
+                    id="django_blinker.E005",
                 )
             )
     return errors
 
 
-def _no_rule(value: Any) -> str | None:
-    return None
+# An invalid value is E003's to report: then the checks below have nothing to say.
 
 
-def _background_backend(value: str | None) -> str | None:
-    choices = (None, "inline", "celery", "tasks")
-    if value in choices:
-        return None
-    return f"expected one of {', '.join(map(repr, choices))}"
+def _background_backend() -> str | None:
+    try:
+        return conf.settings.background_backend
+    except ImproperlyConfigured:
+        return "invalid"
 
 
-def _signal_modules(value: Sequence[Any]) -> str | None:
-    wrong = [item for item in value if not isinstance(item, str)]
-    return f"every entry must be a dotted module path (str), not {wrong[0]!r}" if wrong else None
-
-
-def _receiver_modules(value: Sequence[Any]) -> str | None:
-    for item in value:
-        if not isinstance(item, str) or not all(part.isidentifier() for part in item.split(".")):
-            return (
-                "every entry must be the name of a module inside each app (str), such as "
-                f"'receivers', not {item!r}"
-            )
-    return None
-
-
-def _tasks_backend(value: str) -> str | None:
-    # Django's default TASKS (6.0+, and the backport) has the one alias "default".
-    aliases = getattr(settings, "TASKS", None)
-    if not isinstance(aliases, dict):
-        aliases = {"default": None}
-    if value not in aliases:
-        return f"expected an alias of settings.TASKS: {', '.join(map(repr, aliases))}"
-    return None
-
-
-def _at_least(minimum: float) -> Any:
-    def rule(value: float) -> str | None:
-        return None if value >= minimum else f"expected a number of at least {minimum:g}"
-
-    return rule
-
-
-_VALUE_RULES: dict[str, Any] = {
-    "BACKGROUND_BACKEND": _background_backend,
-    "SIGNAL_MODULES": _signal_modules,
-    "RECEIVER_MODULES": _receiver_modules,
-    "TASKS_BACKEND": _tasks_backend,
-    "OUTBOX_MAX_ATTEMPTS": _at_least(1),
-    "PUBLISH_TIMEOUT": _at_least(0.1),
-    "STALE_TASK_AFTER": _at_least(1),
-}
+def _tasks_backend() -> str:
+    try:
+        return conf.settings.tasks_backend
+    except ImproperlyConfigured:
+        return ""
 
 
 def check_inline_background(
@@ -125,10 +101,8 @@ def check_inline_background(
 ) -> list[checks.CheckMessage]:
     """W001 (deploy): background receivers run in the web process because no
     ``BACKGROUND_BACKEND`` is set."""
-    if conf.get("BACKGROUND_BACKEND") is not None:
+    if _background_backend() is not None:
         return []
-    from .delivery import registered
-
     inline = [r.receiver_id for r in registered()]
     if not inline:
         return []
@@ -151,7 +125,7 @@ def check_background_queue(
 ) -> list[checks.CheckMessage]:
     """W002: ``"celery"`` with no Celery app configured in this process; W003: ``"tasks"``
     on Django's ``DummyBackend``, which stores tasks that nothing ever runs."""
-    backend = conf.get("BACKGROUND_BACKEND")
+    backend = _background_backend()
     if backend == "celery":
         try:
             from celery import _state  # type: ignore[import-untyped]
@@ -190,7 +164,7 @@ def check_immediate_tasks(
     """W004 (deploy): ``"tasks"`` on ``ImmediateBackend``, which runs each task at once in
     the sending process (Django's default ``TASKS``)."""
     path = _tasks_backend_path()
-    if conf.get("BACKGROUND_BACKEND") != "tasks" or not path.endswith(".ImmediateBackend"):
+    if _background_backend() != "tasks" or not path.endswith(".ImmediateBackend"):
         return []
     return [
         checks.Warning(
@@ -207,7 +181,7 @@ def _tasks_backend_path() -> str:
     aliases = getattr(settings, "TASKS", None)
     if not isinstance(aliases, dict):
         return "django.tasks.backends.immediate.ImmediateBackend"
-    chosen = aliases.get(conf.get("TASKS_BACKEND"))
+    chosen = aliases.get(_tasks_backend())
     return str(chosen.get("BACKEND", "")) if isinstance(chosen, dict) else ""
 
 
@@ -243,8 +217,6 @@ def check_receiver_modules(
     **kwargs: Any,
 ) -> list[checks.CheckMessage]:
     """E007: every receiver module that exists was imported at start-up without an error."""
-    from .discovery import failed_imports
-
     return [
         checks.Error(
             f"{failed.module} exists but could not be imported at start-up ({failed.error}): "
@@ -258,10 +230,31 @@ def check_receiver_modules(
     ]
 
 
+def check_tracing(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """W005: ``TRACING`` is on but ``opentelemetry-api`` cannot be imported."""
+    try:
+        wanted = conf.settings.tracing
+    except ImproperlyConfigured:
+        return []
+    if not wanted or tracing.is_available():
+        return []
+    return [
+        checks.Warning(
+            f"{conf.SETTING_NAME}['TRACING'] is True but opentelemetry-api is not installed: "
+            "no receiver call is traced.",
+            hint="Install it (pip install 'django-blinker[tracing]') or set TRACING to False.",
+            id="django_blinker.W005",
+        )
+    ]
+
+
 def register() -> None:
     """Register the checks (from ``AppConfig.ready``)."""
-    from .discovery import check_signal_modules
-
     checks.register(check_settings)
     checks.register(check_lazy_senders)
     checks.register(check_signal_modules)
@@ -269,3 +262,4 @@ def register() -> None:
     checks.register(check_inline_background, deploy=True)
     checks.register(check_background_queue)
     checks.register(check_immediate_tasks, deploy=True)
+    checks.register(check_tracing)

@@ -1,113 +1,238 @@
-"""The ``DJANGO_BLINKER`` setting, read in one place."""
+"""The ``DJANGO_BLINKER`` setting: its keys, their one validation, and :data:`settings`.
+
+Every module reads the setting through :data:`settings`, one typed property per key, as
+django-cors-headers does. :func:`problem` is the only place a value is validated: the
+system check ``django_blinker.E003`` reports what it finds, and reading an invalid value
+raises it as ``ImproperlyConfigured``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 
 SETTING_NAME = "DJANGO_BLINKER"
 
-#: Every key the setting accepts, with its default and the type it must have.
-DEFAULTS: dict[str, tuple[Any, type | tuple[type, ...]]] = {
-    "ROBUST": (False, bool),
-    # "celery", "tasks" or "inline"; None runs background receivers inline after commit.
-    "BACKGROUND_BACKEND": (None, (str, type(None))),
-    # The Django Tasks backend alias that background receivers are enqueued on.
-    "TASKS_BACKEND": ("default", str),
-    # Write background events to the outbox table in the sending transaction; a relay
-    # publishes them (manage.py blinker_relay, or the periodic relay task).
-    "OUTBOX": (False, bool),
-    # Failed publishes of one outbox event before it is dead-lettered: 20 is about an hour
-    # of broker outage (waits of 1, 2, 4 ... seconds, at most five minutes apart).
-    "OUTBOX_MAX_ATTEMPTS": (20, int),
-    # Seconds a publish to a broker may take before the event is reported as not enqueued.
-    "PUBLISH_TIMEOUT": (5.0, (int, float)),
-    # Seconds after which a RUNNING django-tasks-db delivery is taken as its worker's death.
-    "STALE_TASK_AFTER": (3600, int),
-    # Each installed app's submodules imported at start-up, as the admin imports admin.py.
-    "RECEIVER_MODULES": (("receivers", "signals"), (list, tuple)),
-    # Modules, besides each app's signals module, whose Blinker and Django signals are listed.
-    "SIGNAL_MODULES": ((), (list, tuple)),
-    # Record receiver calls for the admin pages: True, False, or None to follow DEBUG.
-    "ACTIVITY": (None, (bool, type(None))),
-}
+Rule = Callable[[Any], "str | None"]
+"""What is wrong with a value of the right type, or None."""
+
+
+def _one_of(*choices: object) -> Rule:
+    def rule(value: Any) -> str | None:
+        return None if value in choices else f"expected one of {', '.join(map(repr, choices))}"
+
+    return rule
+
+
+def _at_least(minimum: float) -> Rule:
+    def rule(value: float) -> str | None:
+        return None if value >= minimum else f"expected a number of at least {minimum:g}"
+
+    return rule
+
+
+def _dotted_paths(value: Sequence[Any]) -> str | None:
+    wrong = [item for item in value if not isinstance(item, str)]
+    return f"every entry must be a dotted module path (str), not {wrong[0]!r}" if wrong else None
+
+
+def _submodule_names(value: Sequence[Any]) -> str | None:
+    for item in value:
+        if not isinstance(item, str) or not all(part.isidentifier() for part in item.split(".")):
+            return (
+                "every entry must be the name of a module inside each app (str), such as "
+                f"'receivers', not {item!r}"
+            )
+    return None
+
+
+def _tasks_alias(value: str) -> str | None:
+    # Django's default TASKS (6.0+, and the backport) has the one alias "default".
+    aliases = getattr(django_settings, "TASKS", None)
+    if not isinstance(aliases, dict):
+        aliases = {"default": None}
+    if value not in aliases:
+        return f"expected an alias of settings.TASKS: {', '.join(map(repr, aliases))}"
+    return None
+
+
+def _cache_alias(value: str | None) -> str | None:
+    aliases = getattr(django_settings, "CACHES", None) or {"default": None}
+    if value is None or value in aliases:
+        return None
+    return f"expected an alias of settings.CACHES: {', '.join(map(repr, aliases))}"
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The effective settings of the background part, typed."""
+class Key:
+    """One key of the setting: its default, the types it takes, and any rule beyond them."""
 
-    background_backend: str
-    tasks_backend: str
-    outbox: bool
-    outbox_max_attempts: int
-    publish_timeout: float
-    stale_task_after: int
+    default: Any
+    kind: type | tuple[type, ...]
+    rule: Rule | None = None
+
+
+KEYS: dict[str, Key] = {
+    "ROBUST": Key(False, bool),
+    # None runs background receivers inline after commit.
+    "BACKGROUND_BACKEND": Key(None, (str, type(None)), _one_of(None, "inline", "celery", "tasks")),
+    # The Django Tasks backend alias that background receivers are enqueued on.
+    "TASKS_BACKEND": Key("default", str, _tasks_alias),
+    # Write background events to the outbox table in the sending transaction; a relay
+    # publishes them (manage.py blinker_relay, or the periodic relay task).
+    "OUTBOX": Key(False, bool),
+    # Failed publishes of one outbox event before it is dead-lettered: 20 is about an hour
+    # of broker outage (waits of 1, 2, 4 ... seconds, at most five minutes apart).
+    "OUTBOX_MAX_ATTEMPTS": Key(20, int, _at_least(1)),
+    # Seconds an unconfirmed outbox event may trail a confirmed later one (longer than the
+    # slowest receiver) before the relay publishes it again; the newest after 12 times this.
+    "OUTBOX_CONFIRM_AFTER": Key(300, (int, float), _at_least(1)),
+    # Seconds a publish to a broker may take before the event is reported as not enqueued.
+    "PUBLISH_TIMEOUT": Key(5.0, (int, float), _at_least(0.1)),
+    # Seconds after which a RUNNING django-tasks-db delivery is taken as its worker's death.
+    "STALE_TASK_AFTER": Key(3600, int, _at_least(1)),
+    # Each installed app's submodules imported at start-up, as the admin imports admin.py.
+    "RECEIVER_MODULES": Key(("receivers", "signals"), (list, tuple), _submodule_names),
+    # Modules, besides each app's signals module, whose Blinker and Django signals are listed.
+    "SIGNAL_MODULES": Key((), (list, tuple), _dotted_paths),
+    # Record receiver calls for the admin pages: True, False, or None to follow DEBUG.
+    "ACTIVITY": Key(None, (bool, type(None))),
+    # A cache alias where every process writes its activity, for site totals; None: off.
+    "ACTIVITY_STORE": Key(None, (str, type(None)), _cache_alias),
+    # Seconds between two writes of a process's activity to ACTIVITY_STORE.
+    "ACTIVITY_FLUSH_INTERVAL": Key(10.0, (int, float), _at_least(0.01)),
+    # How the store lists this process: "web", "worker", or None (a worker once it ran a
+    # background event from a queue).
+    "ACTIVITY_ROLE": Key(None, (str, type(None)), _one_of(None, "web", "worker")),
+    # Each receiver call as an OpenTelemetry span; needs opentelemetry-api (W005 otherwise).
+    "TRACING": Key(False, bool),
+}
+
+DEFAULTS: dict[str, Any] = {name: key.default for name, key in KEYS.items()}
+"""Every key the setting accepts, with its default."""
 
 
 def user_settings() -> dict[str, Any]:
-    """The raw ``DJANGO_BLINKER`` dict (empty when unset)."""
+    """The raw ``DJANGO_BLINKER`` dict (empty when unset or not a dict: E001 reports that)."""
     value = getattr(django_settings, SETTING_NAME, None)
     return value if isinstance(value, dict) else {}
 
 
-def get(key: str) -> Any:
-    """The effective value of ``key``: the user's, or the default."""
-    default, _kind = DEFAULTS[key]
-    return user_settings().get(key, default)
+def problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for the key ``name``, as a sentence; None if it is valid."""
+    key = KEYS[name]
+    if not isinstance(value, key.kind):
+        kinds = key.kind if isinstance(key.kind, tuple) else (key.kind,)
+        expected = " or ".join(kind.__name__ for kind in kinds)
+        return (
+            f"{SETTING_NAME}[{name!r}] must be {expected}, not {type(value).__name__}: {value!r}."
+        )
+    found = key.rule(value) if key.rule is not None else None
+    return f"{SETTING_NAME}[{name!r}] is {value!r}: {found}." if found else None
 
 
-_cached: Settings | None = None
+class Settings:
+    """The effective ``DJANGO_BLINKER`` settings, one typed property per key.
 
-
-def settings() -> Settings:
-    """The effective settings (validated by the system checks, ``django_blinker.E003``).
-
-    Read once and kept; ``override_settings`` and ``settings`` fixtures reach it through
-    Django's ``setting_changed``, watched from the first call on.
+    Each read takes the user's value, or the default, so ``override_settings`` applies at
+    once. A value that :func:`problem` refuses raises ``ImproperlyConfigured`` saying why.
     """
-    global _cached
-    if _cached is None:
-        _watch()
-        _cached = _read()
-    return _cached
+
+    def _value(self, name: str) -> Any:
+        given = user_settings()
+        if name not in given:
+            return KEYS[name].default
+        value = given[name]
+        wrong = problem(name, value)
+        if wrong:
+            raise ImproperlyConfigured(wrong)
+        return value
+
+    @property
+    def robust(self) -> bool:
+        """``ROBUST``: log a receiver's exception and go on, instead of raising it."""
+        return bool(self._value("ROBUST"))
+
+    @property
+    def background_backend(self) -> str | None:
+        """``BACKGROUND_BACKEND``: ``"celery"``, ``"tasks"``, ``"inline"``, or None (unset:
+        inline after commit, which ``check --deploy`` warns about)."""
+        value: str | None = self._value("BACKGROUND_BACKEND")
+        return value
+
+    @property
+    def tasks_backend(self) -> str:
+        """``TASKS_BACKEND``: the alias in ``settings.TASKS`` that jobs are enqueued on."""
+        return str(self._value("TASKS_BACKEND"))
+
+    @property
+    def outbox(self) -> bool:
+        """``OUTBOX``: write background events to the outbox table in the transaction."""
+        return bool(self._value("OUTBOX"))
+
+    @property
+    def outbox_max_attempts(self) -> int:
+        """``OUTBOX_MAX_ATTEMPTS``: publishes of one outbox event before it is dead-lettered."""
+        return int(self._value("OUTBOX_MAX_ATTEMPTS"))
+
+    @property
+    def outbox_confirm_after(self) -> float:
+        """``OUTBOX_CONFIRM_AFTER``: seconds an unconfirmed event may trail a confirmed later
+        one before it is published again."""
+        return float(self._value("OUTBOX_CONFIRM_AFTER"))
+
+    @property
+    def publish_timeout(self) -> float:
+        """``PUBLISH_TIMEOUT``: seconds a publish may wait on the broker."""
+        return float(self._value("PUBLISH_TIMEOUT"))
+
+    @property
+    def stale_task_after(self) -> int:
+        """``STALE_TASK_AFTER``: seconds after which a RUNNING delivery is taken as dead."""
+        return int(self._value("STALE_TASK_AFTER"))
+
+    @property
+    def receiver_modules(self) -> tuple[str, ...]:
+        """``RECEIVER_MODULES``: each app's submodules imported at start-up."""
+        return tuple(self._value("RECEIVER_MODULES"))
+
+    @property
+    def signal_modules(self) -> tuple[str, ...]:
+        """``SIGNAL_MODULES``: modules whose signals are listed, besides apps' ``signals``."""
+        return tuple(self._value("SIGNAL_MODULES"))
+
+    @property
+    def activity(self) -> bool | None:
+        """``ACTIVITY``: record receiver calls; None follows ``DEBUG``."""
+        value: bool | None = self._value("ACTIVITY")
+        return value
+
+    @property
+    def activity_store(self) -> str | None:
+        """``ACTIVITY_STORE``: the cache alias of site-wide activity; None is off."""
+        value: str | None = self._value("ACTIVITY_STORE")
+        return value
+
+    @property
+    def activity_flush_interval(self) -> float:
+        """``ACTIVITY_FLUSH_INTERVAL``: seconds between two writes to the store."""
+        return float(self._value("ACTIVITY_FLUSH_INTERVAL"))
+
+    @property
+    def activity_role(self) -> str | None:
+        """``ACTIVITY_ROLE``: ``"web"``, ``"worker"``, or None to tell by what runs."""
+        value: str | None = self._value("ACTIVITY_ROLE")
+        return value
+
+    @property
+    def tracing(self) -> bool:
+        """``TRACING``: each receiver call is an OpenTelemetry span, when the API is installed."""
+        return bool(self._value("TRACING"))
 
 
-_watching = False
-
-
-def _watch() -> None:
-    global _watching
-    if _watching:
-        return
-    _watching = True
-    from django.core.signals import setting_changed
-
-    setting_changed.connect(_forget, weak=False, dispatch_uid="django_blinker.conf.settings")
-
-
-def _forget(setting: str, **kwargs: Any) -> None:
-    global _cached
-    if setting == SETTING_NAME:
-        _cached = None
-
-
-_forget.django_blinker_internal = True  # type: ignore[attr-defined]
-
-
-def _read() -> Settings:
-    return Settings(
-        background_backend=get("BACKGROUND_BACKEND") or "inline",
-        tasks_backend=get("TASKS_BACKEND"),
-        outbox=bool(get("OUTBOX")),
-        outbox_max_attempts=int(get("OUTBOX_MAX_ATTEMPTS")),
-        publish_timeout=float(get("PUBLISH_TIMEOUT")),
-        stale_task_after=int(get("STALE_TASK_AFTER")),
-    )
-
-
-def robust() -> bool:
-    """Whether a receiver's exception is logged instead of raised."""
-    return bool(get("ROBUST"))
+settings = Settings()
+"""The effective settings: ``conf.settings.robust``, ``conf.settings.publish_timeout``..."""

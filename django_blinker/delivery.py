@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -23,8 +24,17 @@ from typing import Any, TypeVar
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from blinker import ANY
 from django.apps import apps
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, router, transaction
+from django.conf import settings as django_settings
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    router,
+    transaction,
+)
 from django.db.models import Model
+from django.utils import timezone
 
 from .message import Payload, Rejected, unseal
 from .payload import ModelNotAllowed, RowGone, decode
@@ -58,6 +68,12 @@ def current_event() -> Event | None:
 class Retry(Exception):
     """Raise from a background receiver to ask for another attempt later (Celery retries
     it; the Tasks framework has no retries)."""
+
+
+#: Exceptions after which an event is worth another attempt: :class:`Retry` and a lost
+#: database connection. An outbox event that ends with one stays unconfirmed, so the relay
+#: publishes it again.
+TRANSIENT: tuple[type[Exception], ...] = (Retry, OperationalError, InterfaceError)
 
 
 # Registrations -------------------------------------------------------------------------
@@ -192,26 +208,88 @@ def open_message(message: object) -> tuple[Payload, Registration]:
     return payload, found
 
 
-def deliver(message: object) -> Any:
-    """Run the receiver of ``message`` (a worker's entry point).
+RunObserver = Callable[[str, str, float, bool], None]
+"""``(signal name, receiver id, seconds, failed) -> None``: told of each receiver run."""
+
+_run_observers: list[RunObserver] = []
+_in_worker = False
+
+RunWrapper = Callable[[Payload, Registration, Callable[..., Any]], Callable[..., Any]]
+"""``(payload, registration, receiver) -> receiver``: what runs instead of a background
+receiver (tracing: its span, joined to the sender's trace). Registered only while in use."""
+
+_run_wrappers: list[RunWrapper] = []
+
+
+def add_run_wrapper(wrapper: RunWrapper) -> None:
+    """Run every background receiver through ``wrapper`` from now on."""
+    if wrapper not in _run_wrappers:
+        _run_wrappers.append(wrapper)
+
+
+def remove_run_wrapper(wrapper: RunWrapper) -> None:
+    """Undo :func:`add_run_wrapper`."""
+    if wrapper in _run_wrappers:
+        _run_wrappers.remove(wrapper)
+
+
+def add_run_observer(observer: RunObserver) -> None:
+    """Tell ``observer`` of every background receiver run in this process from now on."""
+    if observer not in _run_observers:
+        _run_observers.append(observer)
+
+
+def in_worker() -> bool:
+    """Whether this process ran an event for a queue (Celery, Django Tasks): a worker."""
+    return _in_worker
+
+
+def deliver(message: object, *, in_worker: bool = True) -> Any:
+    """Run the receiver of ``message`` (a worker's entry point; ``in_worker=False`` for
+    events run in the sending process).
 
     A rejected message is logged and dropped (returns ``None``); a ``$model`` row that is
     gone is logged and the receiver skipped; a receiver's exception is logged with the
-    event id and re-raised, for the backend's retry policy.
+    event id and re-raised, for the backend's retry policy. An outbox event is confirmed
+    in its row once that is settled (not after a :data:`TRANSIENT` exception); a copy of
+    a confirmed or discarded event is skipped.
     """
+    global _in_worker
+    _in_worker = _in_worker or in_worker
     try:
         payload, found = open_message(message)
+        outbox = _outbox_of(payload)
     except Rejected as error:
         _log_rejected(error)
         return None
     kwargs_data = payload["kwargs"]
     using = kwargs_data.get("using") if isinstance(kwargs_data.get("using"), str) else None
     event = Event(payload["event"], found.signal, found.receiver_id, using or DEFAULT_DB_ALIAS)
+    if outbox is not None and not _unconfirmed(outbox, event).exists():
+        logger.info(
+            "Event %s: already confirmed or discarded in the outbox on %r; this copy of it skipped",
+            event.id,
+            outbox,
+        )
+        return None
     token = _current_event.set(event)
+    settled = True
+    try:
+        return _run(payload, found, event)
+    except TRANSIENT:
+        settled = False
+        raise
+    finally:
+        _current_event.reset(token)
+        if outbox is not None and settled:
+            _confirm(outbox, event)
+
+
+def _run(payload: Payload, found: Registration, event: Event) -> Any:
     try:
         try:
             sender = decode(payload["sender"], using=event.using, allowed=found.allows_model)
-            kwargs = decode(kwargs_data, using=event.using, allowed=found.allows_model)
+            kwargs = decode(payload["kwargs"], using=event.using, allowed=found.allows_model)
         except ModelNotAllowed as error:
             _log_rejected(Rejected(str(error), event.id))
             return None
@@ -231,7 +309,9 @@ def deliver(message: object) -> Any:
         receiver = found.receiver
         if iscoroutinefunction(receiver):
             receiver = async_to_sync(receiver)
-        return receiver(sender, **kwargs)
+        for wrap in _run_wrappers:
+            receiver = wrap(payload, found, receiver)
+        return _observed(found, receiver, sender, kwargs)
     except Exception:
         logger.exception(
             "Event %s: background receiver %s of signal %r failed; payload: %s",
@@ -241,8 +321,59 @@ def deliver(message: object) -> Any:
             json.dumps(payload),
         )
         raise
+
+
+def _observed(
+    found: Registration, receiver: Callable[..., Any], sender: Any, kwargs: dict[str, Any]
+) -> Any:
+    if not _run_observers:
+        return receiver(sender, **kwargs)
+    start = time.perf_counter()
+    failed = True
+    try:
+        result = receiver(sender, **kwargs)
+        failed = False
+        return result
     finally:
-        _current_event.reset(token)
+        for observer in list(_run_observers):
+            observer(found.signal, found.receiver_id, time.perf_counter() - start, failed)
+
+
+def _outbox_of(payload: Payload) -> str | None:
+    outbox = payload.get("outbox")
+    if outbox is None or (isinstance(outbox, str) and outbox in django_settings.DATABASES):
+        return outbox
+    raise Rejected(
+        f"its outbox database {outbox!r} is not in this process's DATABASES "
+        f"({', '.join(map(repr, django_settings.DATABASES))})",
+        str(payload["event"]),
+    )
+
+
+def _model(name: str) -> Any:
+    # By name: this module loads before the app registry is ready.
+    return apps.get_model("django_blinker", name)
+
+
+def _unconfirmed(using: str, event: Event) -> Any:
+    rows = _model("OutboxEvent")._base_manager.using(using)
+    return rows.filter(pk=event.id, confirmed_at__isnull=True)
+
+
+def _confirm(using: str, event: Event) -> None:
+    """Mark the outbox row of ``event`` confirmed: the relay will not publish it again."""
+    try:
+        # update() sends no model signals, which would make events of the outbox itself.
+        _unconfirmed(using, event).update(confirmed_at=timezone.now())
+    except Exception:
+        logger.warning(
+            "Event %s: %s ran, but its outbox row on %r could not be confirmed; the relay will "
+            "publish it again",
+            event.id,
+            event.receiver,
+            using,
+            exc_info=True,
+        )
 
 
 def deliver_many(messages: list[Any]) -> list[tuple[Any, Exception]]:
@@ -275,11 +406,10 @@ def once_per_event(receiver: F) -> F:
 
     @functools.wraps(receiver)
     def run_once(sender: Any, /, **kwargs: Any) -> Any:
-        from .models import DeliveredEvent
-
         event = current_event()
         if event is None:
             return receiver(sender, **kwargs)
+        DeliveredEvent = _model("DeliveredEvent")
         using = router.db_for_write(DeliveredEvent) or event.using
         try:
             with transaction.atomic(using=using):

@@ -115,7 +115,7 @@ def _mode_words(wrapper: Any, mode: str) -> str:
         return "inline after commit"
     if backend in ("celery", "tasks"):
         # Coalesced events travel at commit as one job, never through the outbox.
-        if conf.settings().outbox and not getattr(wrapper, "coalesce", False):
+        if conf.settings.outbox and not getattr(wrapper, "coalesce", False):
             return f"{backend} via outbox"
         return str(backend)
     return mode.replace("_", " ")

@@ -2,8 +2,9 @@
 
 Extensions (activity, after-commit, background, bulk, fields, testing, the toolbar panel,
 discovery) import the core only from here. Plan decorators wrap each receiver's plan entry
-and send observers are told of each send; both are asked only when plans are built, so an
-extension that records nothing costs nothing on the dispatch path.
+and send observers are told of each send; the one recorder (activity) counts both without
+a Python frame where it can. All are asked only when plans are built, so an extension
+that records nothing costs nothing on the dispatch path.
 
 A plan decorator wraps what the plan calls for a receiver (a ``Call``), never a reference
 to it: the hook alone checks that the receiver lives, before calling.
@@ -16,15 +17,17 @@ from typing import Any
 
 import blinker
 
-from ._dispatch import (
+from ._extending import (
     PlanDecorator,
+    Recorder,
     SendObserver,
     add_plan_decorator,
     add_send_observer,
     remove_plan_decorator,
     remove_send_observer,
+    set_recorder,
 )
-from ._wiring import Call, Connection, Receiver
+from ._wiring import Call, Connection, Receiver, ReceiverRef
 from .bridged import BridgedSignal, hooked_signal
 from .signals import bridged_signals, namespace
 
@@ -34,6 +37,8 @@ __all__ = [
     "Connection",
     "PlanDecorator",
     "Receiver",
+    "ReceiverRef",
+    "Recorder",
     "SendObserver",
     "add_plan_decorator",
     "add_send_observer",
@@ -43,6 +48,7 @@ __all__ = [
     "namespace",
     "remove_plan_decorator",
     "remove_send_observer",
+    "set_recorder",
 ]
 
 

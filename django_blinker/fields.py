@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
-from django.db.models import DEFERRED, Model
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import DEFERRED, Field, Model
 
 from .extension import namespace
 from .labels import ModelSenderSignal
@@ -80,19 +81,22 @@ def track_fields(*names: str) -> Callable[[M], M]:
     def decorate(model: M) -> M:
         fields = {f.name: f for f in model._meta.concrete_fields}
         fields.update({f.attname: f for f in model._meta.concrete_fields})
+        # Each field of a composite primary key is as much the row's identity as a pk.
+        keys = {*model._meta.pk_fields}
+
+        def trackable(field: Field[Any, Any]) -> bool:
+            return not (field.primary_key or field in keys or field.generated)
+
         chosen = []
         for name in names:
             found = fields.get(name)
-            if found is None or found.primary_key or found.generated:
+            if found is None or not trackable(found):
                 known = ", ".join(
-                    sorted(
-                        f.name
-                        for f in model._meta.concrete_fields
-                        if not (f.primary_key or f.generated)
-                    )
+                    sorted(f.name for f in model._meta.concrete_fields if trackable(f))
                 )
                 raise ValueError(
-                    f"{model.__qualname__} has no trackable field {name!r}: name a concrete, "
+                    f"{model.__qualname__} has no trackable field {name!r}"
+                    f"{_why_untrackable(model, name, keys)}: name a concrete, "
                     f"non-primary-key, non-generated field ({known})"
                 )
             mutable = found.get_internal_type() in _MUTABLE_TYPES
@@ -109,6 +113,19 @@ def track_fields(*names: str) -> Callable[[M], M]:
         return model
 
     return decorate
+
+
+def _why_untrackable(model: type[Model], name: str, keys: set[Field[Any, Any]]) -> str:
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return ""
+    if field in keys and len(keys) > 1:
+        return " (it is part of the composite primary key)"
+    columns = [f.name for f in getattr(field, "local_related_fields", ())]
+    if not field.concrete and columns:
+        return f" (a relation without a column of its own; track {', '.join(map(repr, columns))})"
+    return ""
 
 
 def tracked_fields(model: type[Model]) -> tuple[str, ...]:

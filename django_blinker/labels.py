@@ -105,6 +105,33 @@ def discard_pending(predicate: Callable[[PendingConnection], bool]) -> None:
         _pending[:] = [pending for pending in _pending if not predicate(pending)]
 
 
+def connect_when_ready(
+    signal: NamedSignal, receiver: Callable[..., Any], label: str, weak: bool
+) -> None:
+    """Connect ``receiver`` to ``signal`` for the model ``label`` names, at once if models
+    are loaded, else once they are (a label that never resolves is ``E004``)."""
+    complete = partial(_connect_resolved, signal, receiver, weak=weak)
+    when_ready(PendingConnection(signal.name, label, receiver, complete, owner=signal))
+
+
+def _connect_resolved(
+    signal: NamedSignal, receiver: Callable[..., Any], model: type[Model], *, weak: bool
+) -> None:
+    signal.connect(receiver, model, weak)
+
+
+def discard_pending_of(owner: object, receiver: Callable[..., Any] | None, label: Any) -> None:
+    """Forget the waiting connections of ``owner``: of ``receiver`` (any when None), for
+    ``label`` (any when ``ANY``)."""
+    discard_pending(
+        lambda pending: (
+            pending.owner is owner
+            and (receiver is None or pending.receiver == receiver)
+            and (label is ANY or pending.label == label)
+        )
+    )
+
+
 def check_model_sender(signal_name: str, sender: Any) -> None:
     """Refuse a sender that ``signal_name`` can never be sent by: the rule shared by every
     signal whose senders are model classes.
@@ -155,32 +182,15 @@ class ModelSenderSignal(NamedSignal):
     def connect(self, receiver: F, sender: Any = ANY, weak: bool = True) -> F:
         """Call ``receiver(sender, **kwargs)`` when ``sender`` (a model or label) sends."""
         if isinstance(sender, str):
-            when_ready(
-                PendingConnection(
-                    self.name,
-                    sender,
-                    receiver,
-                    partial(self._connect_resolved, receiver, weak=weak),
-                    owner=self,
-                )
-            )
+            connect_when_ready(self, receiver, sender, weak)
             return receiver
         check_model_sender(self.name, sender)
         return super().connect(receiver, sender, weak)
 
-    def _connect_resolved(self, receiver: Callable[..., Any], model: Any, *, weak: bool) -> None:
-        self.connect(receiver, model, weak)
-
     def disconnect(self, receiver: Callable[..., Any], sender: Any = ANY) -> None:
         """Stop calling ``receiver`` for ``sender``, or for every sender when it is ``ANY``."""
         if sender is ANY or (isinstance(sender, str) and not apps.models_ready):
-            discard_pending(
-                lambda pending: (
-                    pending.owner is self
-                    and pending.receiver == receiver
-                    and (sender is ANY or pending.label == sender)
-                )
-            )
+            discard_pending_of(self, receiver, sender)
             if sender is not ANY:
                 return
         super().disconnect(receiver, _resolved(sender))

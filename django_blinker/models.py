@@ -33,9 +33,12 @@ class Signal(models.Model):
 
 
 class OutboxEvent(models.Model):
-    """A background event written in the sending transaction, waiting for the relay to
-    publish it (``DJANGO_BLINKER["OUTBOX"]``); dead once it failed ``OUTBOX_MAX_ATTEMPTS``
-    publishes. Its ``id`` is the event id; ``message`` is the signed payload."""
+    """A background event written in the sending transaction (``DJANGO_BLINKER["OUTBOX"]``):
+    waiting for the relay to publish it, then (``published_at``, its last publish) for the
+    worker that ran its receiver to confirm it (``confirmed_at``; the relay deletes
+    confirmed rows soon after); dead after ``OUTBOX_MAX_ATTEMPTS`` publishes that failed
+    or were never confirmed. Its ``id`` is the event id; ``message`` is the signed
+    payload."""
 
     id = models.UUIDField(primary_key=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -45,6 +48,8 @@ class OutboxEvent(models.Model):
     message = models.TextField(editable=False)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, default="")
     dead = models.BooleanField(default=False)
 
@@ -56,6 +61,9 @@ class OutboxEvent(models.Model):
         permissions = (("manage_outboxevent", "Can retry and discard outbox events"),)
         indexes = (
             models.Index(fields=["dead", "next_attempt_at"], name="django_blinker_outbox_due"),
+            models.Index(
+                fields=["confirmed_at", "published_at"], name="django_blinker_outbox_confirm"
+            ),
         )
 
     def __str__(self) -> str:

@@ -1,18 +1,33 @@
-"""Durable delivery: background events written with the data, published by a relay.
+"""Durable delivery: background events written with the data, published by a relay,
+confirmed by the worker.
 
 With ``DJANGO_BLINKER["OUTBOX"] = True`` a background receiver's event is a row of
 :class:`~django_blinker.models.OutboxEvent`, inserted on the sending database inside the
 sending transaction: it commits or rolls back with the data, savepoints included, and a
-request never talks to the broker. :func:`relay` publishes due rows in batches, deleting
-each one its backend accepted; a failed publish is tried again after 1, 2, 4 ... seconds
-(at most five minutes apart) and the row is dead-lettered after ``OUTBOX_MAX_ATTEMPTS``.
+request never talks to the broker. :func:`relay` publishes due rows in batches and keeps
+them; the worker marks a row confirmed once its receiver ran
+(:func:`~django_blinker.delivery.deliver`) and skips a copy of a confirmed one.
+
+A broker can lose a message it accepted (Redis: kombu pops a message before it records it
+as unacknowledged). A queue hands messages out in order, so an unconfirmed event first
+published before an event confirmed ``OUTBOX_CONFIRM_AFTER`` seconds ago has been
+overtaken: it was lost, or its receiver has run for longer than that. The relay publishes
+it again, waiting twice as long before each further publish (at most twelve times
+``OUTBOX_CONFIRM_AFTER``), and publishes the newest published event again once it stays
+unconfirmed twelve times that long (lost with nothing after it to overtake it). Nothing
+else is published again, however long the queue: an event behind the newest may simply
+be queued. Confirmed rows are deleted after twice ``OUTBOX_CONFIRM_AFTER``, but for the
+newest of each backend. A failed
+publish is tried again after 1, 2, 4 ... seconds (at most five minutes apart). After
+``OUTBOX_MAX_ATTEMPTS`` publishes, failed or unconfirmed, the row is dead-lettered.
+
 Rows are claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` where the database has it
 (PostgreSQL, MySQL 8, MariaDB 10.6), so several relays share the work; on SQLite run one.
 ``manage.py blinker_relay`` runs the relay until stopped; the ``django_blinker.relay``
 Celery task makes one pass, for Celery beat.
 
-Delivery is at least once: a relay killed after publishing but before its commit publishes
-those rows again, under the same event ids.
+Delivery is at least once, under one event id: a copy published again while the first is
+still running runs again.
 
 The outbox writes and deletes its rows without model signals, so that a receiver of every
 model's ``post_save`` or ``post_delete`` never turns the outbox's own bookkeeping into
@@ -31,7 +46,7 @@ from typing import TypeVar
 
 from django.conf import settings as django_settings
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import Max, Model, Q, QuerySet
 from django.utils import timezone
 
 from . import conf
@@ -68,14 +83,22 @@ def backoff(attempts: int) -> datetime.timedelta:
     return datetime.timedelta(seconds=min(2.0 ** max(attempts - 1, 0), _MAX_BACKOFF))
 
 
+#: The newest published event is published again after this many times
+#: ``OUTBOX_CONFIRM_AFTER`` unconfirmed, though no later event overtook it; no event waits
+#: longer between two publishes.
+UNCONFIRMED_FACTOR = 12
+
+
 @dataclass(frozen=True)
 class RelayResult:
-    """What one or more :func:`relay` calls did: events published, events to publish again
-    later, events dead-lettered."""
+    """What one or more :func:`relay` calls did: events published (``republished`` of them
+    again, for want of a confirmation), events to publish again later after a failed
+    publish, events dead-lettered."""
 
     published: int = 0
     failed: int = 0
     dead: int = 0
+    republished: int = 0
 
     @property
     def claimed(self) -> int:
@@ -84,83 +107,200 @@ class RelayResult:
 
     def __add__(self, other: RelayResult) -> RelayResult:
         return RelayResult(
-            self.published + other.published, self.failed + other.failed, self.dead + other.dead
+            self.published + other.published,
+            self.failed + other.failed,
+            self.dead + other.dead,
+            self.republished + other.republished,
         )
+
+
+class NotConfirmed(Exception):
+    """An outbox event published ``OUTBOX_MAX_ATTEMPTS`` times that no worker confirmed."""
 
 
 def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> RelayResult:
     """Publish up to ``batch_size`` due outbox events of ``using``, oldest first, one
-    publish per backend. Events of a failed publish wait for :func:`backoff`; once dead,
-    each is logged and sent to :data:`~django_blinker.publish.enqueue_failed` after the
-    relay's transaction committed."""
+    publish per backend: new events, and published ones no worker confirmed in time.
+    Events of a failed publish wait for :func:`backoff`; once dead, each is logged and sent
+    to :data:`~django_blinker.publish.enqueue_failed` after the relay's transaction
+    committed."""
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}; expected a positive number of events")
     now = timezone.now()
-    max_attempts = conf.settings().outbox_max_attempts
-    published = failed = 0
+    config = conf.settings
+    failed = 0
     dead: list[tuple[OutboxEvent, Exception]] = []
     reasons: list[str] = []
-    # Where rows can be locked, the claim, the publish and the delete are one transaction.
-    # SQLite cannot lock rows; a read transaction held across the publish would only fail
-    # to become a write one ("database is locked") when the web process writes meanwhile.
+    # Where rows can be locked, the claim, the publish and the update are one transaction,
+    # and a worker's confirming delete waits for it. SQLite cannot lock rows; a read
+    # transaction held across the publish would only fail to become a write one
+    # ("database is locked") when the web process writes meanwhile.
     locks = connections[using].features.has_select_for_update
     with transaction.atomic(using=using) if locks else contextlib.nullcontext():
-        rows = _claim(using, now, batch_size)
         by_backend: dict[str, list[OutboxEvent]] = {}
-        for row in rows:
-            by_backend.setdefault(row.backend, []).append(row)
-        done: list[uuid.UUID] = []
-        retry_later: list[OutboxEvent] = []
+        changed: list[OutboxEvent] = []
+        grace = datetime.timedelta(seconds=config.outbox_confirm_after)
+        queues = _queues(using, now, grace)
+        for row in _claim(using, now, batch_size, grace, queues):
+            if row.published_at is not None and row.attempts >= config.outbox_max_attempts:
+                row.dead = True
+                row.last_error = (
+                    f"published {row.attempts} times; no worker confirmed it "
+                    f"(last publish {row.published_at.isoformat()})"
+                )
+                changed.append(row)
+                dead.append((row, NotConfirmed(row.last_error)))
+            else:
+                by_backend.setdefault(row.backend, []).append(row)
+        sent: list[OutboxEvent] = []
         for backend, group in by_backend.items():
             try:
                 publish(backend, [_envelope(row) for row in group])
             except PublishError as stopped:
                 error = stopped.cause
                 reasons.append(f"{backend}: {type(error).__name__}: {error}")
-                done.extend(row.pk for row in group[: stopped.sent])
-                published += stopped.sent
-                group = group[stopped.sent :]
-                for row in group:
+                sent.extend(group[: stopped.sent])
+                for row in group[stopped.sent :]:
                     row.attempts += 1
                     row.last_error = f"{type(error).__name__}: {error}"[:_LAST_ERROR_LENGTH]
                     row.next_attempt_at = now + backoff(row.attempts)
-                    row.dead = row.attempts >= max_attempts
+                    row.dead = row.attempts >= config.outbox_max_attempts
+                    changed.append(row)
                     if row.dead:
                         dead.append((row, error))
                     else:
                         failed += 1
-                retry_later.extend(group)
             else:
-                done.extend(row.pk for row in group)
-                published += len(group)
-        if done:
-            OutboxEvent.objects.using(using).filter(pk__in=done)._raw_delete(using)
-        if retry_later:
-            OutboxEvent.objects.using(using).bulk_update(
-                retry_later, ["attempts", "last_error", "next_attempt_at", "dead"]
+                sent.extend(group)
+        republished = _mark_published(using, sent, now, grace)
+        if changed:
+            fields = ["attempts", "last_error", "next_attempt_at", "dead"]
+            OutboxEvent.objects.using(using).bulk_update(changed, fields)
+        for queue in queues:
+            if queue.newest_confirmed is None:
+                continue
+            # The newest confirmed publish stays: it is what overtakes the events before it.
+            _delete(
+                OutboxEvent.objects.using(using).filter(
+                    backend=queue.backend,
+                    confirmed_at__lt=now - 2 * grace,
+                    published_at__lt=queue.newest_confirmed,
+                )
             )
-    if failed or dead:
+    if failed or dead or republished:
+        again = f" ({republished} again: no worker confirmed them in time)" if republished else ""
+        because = f" ({'; '.join(reasons)})" if reasons else ""
         logger.warning(
-            "Outbox relay on %r: %d published, %d to retry, %d dead-lettered (%s)",
+            "Outbox relay on %r: %d published%s, %d to retry, %d dead-lettered%s",
             using,
-            published,
+            len(sent),
+            again,
             failed,
             len(dead),
-            "; ".join(reasons),
+            because,
         )
     for dead_row, cause in dead:
         _report_dead(dead_row, cause)
-    return RelayResult(published, failed, len(dead))
+    return RelayResult(len(sent), failed, len(dead), republished)
 
 
-def _claim(using: str, now: datetime.datetime, batch_size: int) -> list[OutboxEvent]:
+def _mark_published(
+    using: str, rows: list[OutboxEvent], now: datetime.datetime, grace: datetime.timedelta
+) -> int:
+    """Record the publish of ``rows``: a first publish stamps ``published_at`` (in publish
+    order, which is queue order); every publish makes the row wait ``grace``, doubling
+    with each publish up to twelve times ``grace``, before it may be published again.
+    Returns how many had been published before."""
+    again = 0
+    for order, row in enumerate(rows):
+        if row.published_at is None:
+            # Strictly increasing, so that overtaking is told apart within one batch too.
+            row.published_at = now + datetime.timedelta(microseconds=order)
+        else:
+            again += 1
+            row.last_error = "published again: unconfirmed, and overtaken or kept waiting"
+        row.attempts += 1
+        row.next_attempt_at = now + min(
+            grace * 2 ** min(row.attempts - 1, 8), grace * UNCONFIRMED_FACTOR
+        )
+    fields = ["published_at", "next_attempt_at", "attempts", "last_error"]
+    OutboxEvent.objects.using(using).bulk_update(rows, fields, batch_size=BATCH_SIZE)
+    return again
+
+
+@dataclass(frozen=True)
+class _Queue:
+    """Where one backend's queue stands: its newest publish, the newest publish of an event
+    confirmed at least ``grace`` ago (``mark``: a queue hands out in order, so whatever
+    was published before it has been handed out), and the newest confirmed publish."""
+
+    backend: str
+    newest: datetime.datetime | None
+    mark: datetime.datetime | None
+    newest_confirmed: datetime.datetime | None
+
+
+def _queues(using: str, now: datetime.datetime, grace: datetime.timedelta) -> list[_Queue]:
+    found = (
+        OutboxEvent.objects.using(using)
+        .values("backend")
+        .annotate(
+            newest=Max("published_at"),
+            mark=Max("published_at", filter=Q(confirmed_at__lte=now - grace)),
+            newest_confirmed=Max("published_at", filter=Q(confirmed_at__isnull=False)),
+        )
+    )
+    return [
+        _Queue(*values)
+        for values in found.values_list("backend", "newest", "mark", "newest_confirmed")
+    ]
+
+
+def _claim(
+    using: str,
+    now: datetime.datetime,
+    batch_size: int,
+    grace: datetime.timedelta,
+    queues: list[_Queue],
+) -> list[OutboxEvent]:
+    """Due unconfirmed events: overtaken ones first, then the rest of what is due (never
+    published, waiting out a failed publish, or the newest published of its backend kept
+    waiting twelve times ``grace``; see the module docstring). A published event behind
+    newer ones waits to be overtaken however long the queue, so a backlog is never
+    published again."""
+    unconfirmed = OutboxEvent.objects.using(using).filter(
+        dead=False, confirmed_at__isnull=True, next_attempt_at__lte=now
+    )
+    claimed: list[OutboxEvent] = []
+    kept_waiting = Q(published_at__isnull=True)
+    for queue in queues:
+        if queue.newest is not None:
+            kept_waiting |= Q(
+                backend=queue.backend,
+                published_at__gte=queue.newest,
+                published_at__lte=now - grace * UNCONFIRMED_FACTOR,
+            )
+        if queue.mark is not None and len(claimed) < batch_size:
+            overtaken = unconfirmed.filter(backend=queue.backend, published_at__lt=queue.mark)
+            claimed += _locked(
+                using, overtaken.order_by("published_at")[: batch_size - len(claimed)]
+            )
+    if len(claimed) < batch_size:
+        # The index django_blinker_outbox_due serves this order, so InnoDB (MySQL, MariaDB)
+        # locks only the rows it takes; a sort would lock every due row, leaving a second
+        # relay nothing to skip to.
+        due = unconfirmed.filter(kept_waiting).exclude(pk__in=[row.pk for row in claimed])
+        claimed += _locked(using, due.order_by("next_attempt_at")[: batch_size - len(claimed)])
+    return claimed
+
+
+def _locked(using: str, rows: QuerySet[OutboxEvent]) -> list[OutboxEvent]:
     features = connections[using].features
-    due = OutboxEvent.objects.using(using).filter(dead=False, next_attempt_at__lte=now)
     if features.has_select_for_update_skip_locked:
-        due = due.select_for_update(skip_locked=True)
-    elif features.has_select_for_update:
-        due = due.select_for_update()
-    return list(due.order_by("next_attempt_at", "created_at")[:batch_size])
+        return list(rows.select_for_update(skip_locked=True))
+    if features.has_select_for_update:
+        return list(rows.select_for_update())
+    return list(rows)
 
 
 def _envelope(row: OutboxEvent) -> Envelope:
@@ -240,7 +380,9 @@ def retry(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> int:
     """Make ``rows`` due now with a fresh count of attempts, dead ones included. Returns
     how many were still there."""
     queryset = _rows(rows)
-    return queryset.update(dead=False, attempts=0, next_attempt_at=timezone.now(), last_error="")
+    return queryset.filter(confirmed_at__isnull=True).update(
+        dead=False, attempts=0, next_attempt_at=timezone.now(), last_error="", published_at=None
+    )
 
 
 def discard(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> int:
@@ -289,7 +431,7 @@ def recover_stale_tasks() -> int:
 
     from .backends.django_tasks import TASK_PATHS
 
-    stale_after = conf.settings().stale_task_after
+    stale_after = conf.settings.stale_task_after
     cutoff = timezone.now() - datetime.timedelta(seconds=stale_after)
     stale = DBTaskResult.objects.filter(
         status="RUNNING", task_path__in=TASK_PATHS, started_at__lt=cutoff

@@ -22,7 +22,9 @@ JSON values travel as they are; everything else is a one-key object:
   ``$time``, ``$timedelta`` ``[days, seconds, microseconds]``, ``$decimal``, ``$uuid``,
   ``$bytes``, ``$set``, ``$frozenset``, ``$tuple``, ``$dict``.
 
-A pk that is not a JSON value (UUID, composite) travels in its tagged form.
+A primary key travels in its own form: a UUID as ``$uuid``, a string or number as it is,
+a composite key (Django 5.2+) as a ``$tuple`` of its fields' values. A row whose key, or
+any field of a composite key, is still ``None`` travels as a ``$snapshot``.
 """
 
 from __future__ import annotations
@@ -64,10 +66,15 @@ def _known_handlers() -> dict[str, type]:
     return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in known}
 
 
+def _has_key(instance: Model) -> bool:
+    """Whether every field of ``instance``'s primary key (each of a composite one) is set."""
+    return all(getattr(instance, field.attname) is not None for field in instance._meta.pk_fields)
+
+
 def _snapshot(instance: Model, only_pk: bool = False) -> list[Any]:
     values = instance.__dict__
     meta = instance._meta
-    fields = [meta.pk] if only_pk and meta.pk is not None else meta.concrete_fields
+    fields = meta.pk_fields if only_pk else meta.concrete_fields
     return [
         meta.label,
         {f.attname: encode(values[f.attname]) for f in fields if f.attname in values},
@@ -80,7 +87,7 @@ def encode(value: Any, *, snapshot: bool = False) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, Model):
-        if snapshot or value.pk is None:
+        if snapshot or not _has_key(value):
             return {"$snapshot": _snapshot(value)}
         return {"$model": [value._meta.label, encode(value.pk)]}
     if isinstance(value, type):
@@ -158,6 +165,20 @@ _SCALARS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _key(model: type[Model], pk: Any) -> Any:
+    """``pk`` if it has the shape of ``model``'s primary key; ``ValueError`` naming the model
+    and the key's fields otherwise (an event sent before a migration changed the key)."""
+    fields = model._meta.pk_fields
+    composite = isinstance(pk, (tuple, list))
+    if composite == (len(fields) > 1) and (not composite or len(pk) == len(fields)):
+        return pk
+    names = ", ".join(field.name for field in fields)
+    expected = f"a list of {len(fields)} values" if len(fields) > 1 else "one value"
+    raise ValueError(
+        f"{model._meta.label} pk={pk!r} does not fit its primary key ({names}); expected {expected}"
+    )
+
+
 def _any_model(label: str) -> bool:
     return True
 
@@ -202,7 +223,7 @@ def decode(
             raise ModelNotAllowed(f"a row of {label!r}, which this receiver does not listen to")
         model = apps.get_model(label)
         if tag == "$model":
-            pk = walk(inner[1])
+            pk = _key(model, walk(inner[1]))
             try:
                 row: Model = model._base_manager.db_manager(using).get(pk=pk)
             except model.DoesNotExist:
@@ -213,7 +234,7 @@ def decode(
         instance: Model = model.from_db(
             using, names, [walk(values[name]) if name in values else DEFERRED for name in names]
         )
-        instance._state.adding = instance.pk is None
+        instance._state.adding = not _has_key(instance)
         return instance
 
     return walk(data)

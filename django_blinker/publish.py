@@ -87,7 +87,7 @@ def publish(backend: str, envelopes: list[Envelope], *, coalesced: bool = False)
     ``PUBLISH_TIMEOUT`` seconds for one chunk) saying how many were published first."""
     module = backend_module(backend)
     step = len(envelopes) if coalesced else CHUNK
-    timeout = conf.settings().publish_timeout
+    timeout = conf.settings.publish_timeout
     for start in range(0, len(envelopes), step):
         try:
             send = module.prepare(envelopes[start : start + step], coalesced)

@@ -13,7 +13,7 @@ import django
 from blinker import Namespace
 from django.dispatch import Signal as DjangoSignal
 
-from .bridged import BridgedSignal, _bridged, _bridged_lock
+from .bridged import BridgedSignal, all_bridged, bridged_by, bridging
 
 __all__ = [
     "BridgedSignal",
@@ -64,8 +64,8 @@ def bridge(
             f"({type(django_signal).__name__})"
         )
     target = _default_namespace() if namespace is None else namespace
-    with _bridged_lock:
-        existing = _bridged.get(django_signal) or _unresolved_builtin(django_signal)
+    with bridging:
+        existing = bridged_by(django_signal) or _unresolved_builtin(django_signal)
         if existing is not None:
             if existing.name != name:
                 raise ValueError(
@@ -85,8 +85,6 @@ def bridge(
                 "pick another name"
             )
         bridged = BridgedSignal(name, django_signal, doc)
-        bridged._django_signal = django_signal
-        _bridged[django_signal] = bridged
         target[name] = bridged
         return bridged
 
@@ -99,23 +97,18 @@ def _unresolved_builtin(django_signal: DjangoSignal) -> BridgedSignal | None:
     # Built-ins named by import path are resolved lazily; a caller holding the Django
     # signal object has imported its module already, so sys.modules is enough.
     for bridged in list(namespace.values()):
-        if not isinstance(bridged, BridgedSignal) or not isinstance(bridged._source, str):
+        if not isinstance(bridged, BridgedSignal) or bridged.import_path is None:
             continue
-        if bridged._django_signal is not None:
-            continue
-        module_name, _, attribute = bridged._source.rpartition(".")
+        module_name, _, attribute = bridged.import_path.rpartition(".")
         module = sys.modules.get(module_name)
         if module is not None and getattr(module, attribute, None) is django_signal:
-            bridged._django_signal = django_signal
-            _bridged[django_signal] = bridged
-            return bridged
+            return bridged if bridged.django_signal is django_signal else None
     return None
 
 
 def bridged_signals() -> list[BridgedSignal]:
     """Every bridged signal, in any namespace."""
-    with _bridged_lock:
-        found = dict.fromkeys(_bridged.values())
+    found = dict.fromkeys(all_bridged())
     found.update(dict.fromkeys(s for s in namespace.values() if isinstance(s, BridgedSignal)))
     return list(found)
 

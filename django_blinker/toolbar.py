@@ -172,20 +172,28 @@ def _entry(send: Send, name: str, mode: str, is_async: bool) -> Call:
     return call
 
 
-def _timed(
-    send: Send, name: str, mode: str, target: Receiver, sender: Any, kwargs: dict[str, Any]
-) -> Any:
-    entry = _entry(send, name, mode, False)
+@contextmanager
+def _timing(send: Send, name: str, mode: str, is_async: bool) -> Iterator[None]:
+    """Record one receiver call of ``send``: its duration, its exception, and the depth
+    of the sends it makes."""
+    entry = _entry(send, name, mode, is_async)
     token = _depth.set(send["depth"] + 1)
     start = time.perf_counter()
     try:
-        return target(sender, **kwargs)
+        yield
     except Exception as error:
         entry["error"] = _describe_error(error)
         raise
     finally:
         entry["ms"] = (time.perf_counter() - start) * 1000
         _depth.reset(token)
+
+
+def _timed(
+    send: Send, name: str, mode: str, target: Receiver, sender: Any, kwargs: dict[str, Any]
+) -> Any:
+    with _timing(send, name, mode, False):
+        return target(sender, **kwargs)
 
 
 async def _timed_async(
@@ -196,17 +204,8 @@ async def _timed_async(
     sender: Any,
     kwargs: dict[str, Any],
 ) -> Any:
-    entry = _entry(send, name, mode, True)
-    token = _depth.set(send["depth"] + 1)
-    start = time.perf_counter()
-    try:
+    with _timing(send, name, mode, True):
         return await target(sender, **kwargs)
-    except Exception as error:
-        entry["error"] = _describe_error(error)
-        raise
-    finally:
-        entry["ms"] = (time.perf_counter() - start) * 1000
-        _depth.reset(token)
 
 
 def _decorate(
@@ -242,22 +241,13 @@ def _send(
     **kwargs: Any,
 ) -> list[tuple[Receiver, Any]]:
     """``blinker.Signal.send`` that records, while the panel records this context."""
-    found = _recording.get()
-    if found is None or self.is_muted or isinstance(self, BridgedSignal):
-        return _hooks.send(self, sender, _async_wrapper=_async_wrapper, **kwargs)
-    send = found.add(self, sender)
+    send = _recorded(self, sender)
     if send is None:
         return _hooks.send(self, sender, _async_wrapper=_async_wrapper, **kwargs)
-    results: list[tuple[Receiver, Any]] = []
-    for receiver in self.receivers_for(sender):
-        name, mode = receiver_name(receiver), receiver_mode(receiver)
-        target: Receiver = receiver
-        if iscoroutinefunction(receiver):
-            if _async_wrapper is None:
-                raise RuntimeError("Cannot send to a coroutine function.")
-            target = _async_wrapper(receiver)
-        results.append((receiver, _timed(send, name, mode, target, sender, kwargs)))
-    return results
+    return [
+        (receiver, _timed(send, name, mode, target, sender, kwargs))
+        for receiver, name, mode, target in _targets(self, sender, _async_wrapper, False)
+    ]
 
 
 async def _send_async(
@@ -269,23 +259,36 @@ async def _send_async(
     **kwargs: Any,
 ) -> list[tuple[Receiver, Any]]:
     """``blinker.Signal.send_async`` that records, while the panel records this context."""
-    found = _recording.get()
-    if found is None or self.is_muted or isinstance(self, BridgedSignal):
-        return await _hooks.send_async(self, sender, _sync_wrapper=_sync_wrapper, **kwargs)
-    send = found.add(self, sender)
+    send = _recorded(self, sender)
     if send is None:
         return await _hooks.send_async(self, sender, _sync_wrapper=_sync_wrapper, **kwargs)
-    results: list[tuple[Receiver, Any]] = []
-    for receiver in self.receivers_for(sender):
-        name, mode = receiver_name(receiver), receiver_mode(receiver)
+    return [
+        (receiver, await _timed_async(send, name, mode, target, sender, kwargs))
+        for receiver, name, mode, target in _targets(self, sender, _sync_wrapper, True)
+    ]
+
+
+def _recorded(signal: Signal, sender: Any) -> Send | None:
+    """The recorded send of a plain Blinker signal, or None when it is not recorded."""
+    found = _recording.get()
+    if found is None or signal.is_muted or isinstance(signal, BridgedSignal):
+        return None
+    return found.add(signal, sender)
+
+
+def _targets(
+    signal: Signal, sender: Any, wrap: Callable[[Receiver], Any] | None, coroutines: bool
+) -> Iterator[tuple[Receiver, str, str, Any]]:
+    """Each receiver of a send, named, and what calls it: wrapped by ``wrap`` unless it is
+    a coroutine function exactly when ``coroutines`` is true, as Blinker does."""
+    for receiver in signal.receivers_for(sender):
         target = receiver
-        if not iscoroutinefunction(receiver):
-            if _sync_wrapper is None:
-                raise RuntimeError("Cannot send to a non-coroutine function.")
-            target = _sync_wrapper(receiver)
-        result = await _timed_async(send, name, mode, target, sender, kwargs)
-        results.append((receiver, result))
-    return results
+        if iscoroutinefunction(receiver) != coroutines:
+            if wrap is None:
+                kind = "non-coroutine" if coroutines else "coroutine"
+                raise RuntimeError(f"Cannot send to a {kind} function.")
+            target = wrap(receiver)
+        yield receiver, receiver_name(receiver), receiver_mode(receiver), target
 
 
 class _Hooks:

@@ -6,6 +6,7 @@ sent to the admin login, or gets 403 when logged in as staff without the permiss
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -19,10 +20,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponseBase
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.functional import cached_property
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
-from . import activity, discovery
+from . import activity, activity_store, discovery, wiring_picture
 from .describe import ReceiverInfo
 from .discovery import SignalInfo
 from .models import Signal
@@ -44,7 +47,7 @@ class ReceiverRow:
 
     info: ReceiverInfo
     model_url: str | None
-    activity: activity.ReceiverActivity | None
+    activity: activity.ReceiverActivity | activity_store.Totals | None
     recorded: bool = False
     reason: str = ""
     signal: SignalInfo | None = None
@@ -59,7 +62,7 @@ class SignalRow:
     url: str
     matches: tuple[ReceiverInfo, ...]
     more_matches: int
-    activity: activity.SignalActivity | None
+    activity: activity.SignalActivity | activity_store.SignalTotals | None
     recorded: bool = False
 
 
@@ -87,8 +90,35 @@ class SignalPageView(TemplateView):
     def model_url(self, label: str | None) -> str | None:
         return self.url("model", label=label) if label else None
 
+    def picture(
+        self, found: dict[str, list[discovery.ModelReceiver]], title: str, *, link_models: bool
+    ) -> SafeString | None:
+        """The wiring picture of ``found`` as inline SVG, or ``None`` when nothing runs."""
+        graph = wiring_picture.wiring(
+            found,
+            signal_url=self.signal_url,
+            model_url=self.model_url if link_models else None,
+        )
+        if not graph.edges:
+            return None
+        # to_svg escapes every text it draws.
+        return mark_safe(wiring_picture.to_svg(graph, title))
+
+    @cached_property
+    def site(self) -> activity_store.SiteActivity | None:
+        """Every process's activity when ``ACTIVITY_STORE`` is set, read once per request."""
+        return activity_store.site_activity()
+
+    def figures(
+        self, signal: SignalInfo
+    ) -> activity.SignalActivity | activity_store.SignalTotals | None:
+        """``signal``'s activity: the site's with a store, else this process's."""
+        if self.site is None or not activity.is_recorded(signal.signal):
+            return activity.for_signal(signal.signal)
+        return self.site.signal(_store_name(signal))
+
     def receiver_rows(self, signal: SignalInfo) -> list[ReceiverRow]:
-        figures = activity.for_signal(signal.signal)
+        figures = self.figures(signal)
         recorded = activity.is_recorded(signal.signal)
         return [
             ReceiverRow(
@@ -109,6 +139,7 @@ class SignalPageView(TemplateView):
                 "title": self.title,
                 "subtitle": None,
                 "activity_on": activity.is_enabled(),
+                "site": self.site,
                 "list_url": self.url("changelist"),
             }
         )
@@ -142,7 +173,7 @@ class SignalListView(SignalPageView):
                 url=self.signal_url(signal),
                 matches=tuple(matches[:MATCHES_SHOWN]),
                 more_matches=max(0, len(matches) - MATCHES_SHOWN),
-                activity=activity.for_signal(signal.signal),
+                activity=self.figures(signal),
                 recorded=activity.is_recorded(signal.signal),
             )
             for signal, matches in page.object_list
@@ -197,6 +228,11 @@ class SignalListView(SignalPageView):
 
     def _page_links(self, number: int, count: int) -> list[tuple[int, str]]:
         return [(page, self._link(p=str(page))) for page in _page_numbers(number, count)]
+
+
+def _store_name(signal: SignalInfo) -> str:
+    """The name the activity store keys ``signal`` by: a bridged signal's own name."""
+    return str(getattr(signal.signal, "name", signal.name))
 
 
 _FILTERS = {"system": "By system", "namespace": "By namespace", "app": "By app"}
@@ -263,7 +299,8 @@ class SignalDetailView(SignalPageView):
                 ],
                 "counterpart": counterpart,
                 "counterpart_url": self.signal_url(counterpart) if counterpart else None,
-                "figures": activity.for_signal(signal.signal),
+                "figures": self.figures(signal),
+                "breakdown": self.site.breakdown(_store_name(signal)) if self.site else [],
                 "recorded": activity.is_recorded(signal.signal),
                 "show_figures": activity.is_enabled() and activity.is_recorded(signal.signal),
             }
@@ -289,7 +326,7 @@ class ModelSignalsView(SignalPageView):
             for item in found:
                 if item.action != action:
                     continue
-                figures = activity.for_signal(item.signal.signal)
+                figures = self.figures(item.signal)
                 rows.append(
                     ReceiverRow(
                         info=item.receiver,
@@ -303,14 +340,55 @@ class ModelSignalsView(SignalPageView):
                 )
             sections.append((action, rows))
         self.title = f"What runs for {model._meta.label}"
+        label = model._meta.label
         return super().get_context_data(
             **{
                 **kwargs,
-                "model_label": model._meta.label,
+                "model_label": label,
                 "model_name": model._meta.verbose_name,
+                "picture": self.picture({label: found}, f"Wiring of {label}", link_models=False),
+                "app_label": model._meta.app_label,
+                "app_url": self.url("app", app_label=model._meta.app_label),
                 "sections": sections,
                 "total": len(found),
                 "show_figures": activity.is_enabled()
                 and any(row.recorded for _, rows in sections for row in rows),
+            }
+        )
+
+
+class AppSignalsView(SignalPageView):
+    """The wiring picture of every model of one app, and what runs for each model."""
+
+    template_name = "django_blinker/app_detail.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        label = kwargs["app_label"]
+        try:
+            config = apps.get_app_config(label)
+        except LookupError:
+            known = sorted(config.label for config in apps.get_app_configs())
+            close = difflib.get_close_matches(label, known, n=1)
+            hint = (
+                f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(known)}"
+            )
+            raise Http404(f"{label!r} is not an installed app label; {hint}") from None
+        every = discovery.discover()
+        found = {
+            model._meta.label: discovery.receivers_for_model(every, model)
+            for model in config.get_models()
+        }
+        self.title = f"Wiring of the {config.label} app"
+        return super().get_context_data(
+            **{
+                **kwargs,
+                "app_label": config.label,
+                "app_name": config.verbose_name,
+                "picture": self.picture(found, self.title, link_models=True),
+                "models": [
+                    (model_label, self.model_url(model_label), len(items))
+                    for model_label, items in found.items()
+                ],
+                "total": sum(len(items) for items in found.values()),
             }
         )

@@ -1,8 +1,12 @@
 """Service markers and the CI rule that nothing may be skipped.
 
-A test marked ``postgres``, ``redis``, ``celery`` or ``browser`` needs that service. When it
-is missing, the test is skipped on a laptop, and fails when ``CI=true``: CI starts every
-service, so a missing one there is a broken pipeline, not a reason to run fewer tests.
+A test marked ``serverdb``, ``postgres``, ``redis``, ``celery`` or ``browser`` needs that
+service. ``serverdb`` is any database server that other processes can share with the test
+run (PostgreSQL or MariaDB: worker subprocesses, concurrent connections); ``postgres``
+is kept for what only PostgreSQL has. When a service is missing, the test is skipped on a
+laptop, and fails when ``CI=true``: CI starts every service, so a missing one there is a
+broken pipeline, not a reason to run fewer tests; a tox environment deselects what its
+database cannot run (``-m "not postgres"``).
 With ``CI=true`` a run that skipped anything at all fails, listing what it skipped.
 """
 
@@ -26,10 +30,31 @@ if IN_CI:
     settings.load_profile("ci")
 
 
-def _postgres_missing() -> str | None:
-    if os.environ.get("DJANGO_BLINKER_DB") == "postgres":
+SERVER_DATABASES = ("postgres", "mariadb")
+
+
+def database_under_test() -> str:
+    """The ``DJANGO_BLINKER_DB`` choice of this run (tests/settings.py): sqlite, postgres
+    or mariadb."""
+    return os.environ.get("DJANGO_BLINKER_DB") or "sqlite"
+
+
+def _serverdb_missing() -> str | None:
+    if database_under_test() in SERVER_DATABASES:
         return None
-    return "needs PostgreSQL: run with DJANGO_BLINKER_DB=postgres (make test-postgres)"
+    return (
+        f"needs a database server, not {database_under_test()}: run with "
+        "DJANGO_BLINKER_DB=postgres or mariadb (make test-postgres, make test-mariadb)"
+    )
+
+
+def _postgres_missing() -> str | None:
+    if database_under_test() == "postgres":
+        return None
+    return (
+        f"tests a PostgreSQL-only feature, not {database_under_test()}: run with "
+        "DJANGO_BLINKER_DB=postgres (make test-postgres)"
+    )
 
 
 @functools.cache
@@ -53,6 +78,7 @@ def _browser_missing() -> str | None:
 
 
 SERVICES = {
+    "serverdb": _serverdb_missing,
     "postgres": _postgres_missing,
     "redis": _redis_missing,
     "celery": _redis_missing,

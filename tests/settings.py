@@ -6,35 +6,66 @@ import importlib.util
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 
 SECRET_KEY = "django-blinker-tests-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
 
-if os.environ.get("DJANGO_BLINKER_DB") == "postgres":
-    DATABASES = {
-        "default": {
+DATABASE_CHOICES = ("sqlite", "postgres", "mariadb")
+DATABASE_UNDER_TEST = os.environ.get("DJANGO_BLINKER_DB") or "sqlite"
+if DATABASE_UNDER_TEST not in DATABASE_CHOICES:
+    raise ImproperlyConfigured(
+        f"DJANGO_BLINKER_DB={DATABASE_UNDER_TEST!r} is not a test database; use one of "
+        f"{', '.join(DATABASE_CHOICES)} (unset means sqlite)"
+    )
+# tox sets TOX_ENV_NAME: parallel tox envs must not share one test database.
+_TEST_SUFFIX = f"_{os.environ['TOX_ENV_NAME']}" if "TOX_ENV_NAME" in os.environ else ""
+
+
+def _server_database(alias_suffix: str) -> dict[str, Any]:
+    name = f"django_blinker{alias_suffix}"
+    if DATABASE_UNDER_TEST == "postgres":
+        return {
             "ENGINE": "django.db.backends.postgresql",
-            "NAME": "django_blinker",
+            "NAME": name,
             "USER": os.environ.get("PGUSER", "postgres"),
             "PASSWORD": os.environ.get("PGPASSWORD", ""),
             "HOST": os.environ.get("PGHOST", "127.0.0.1"),
             "PORT": os.environ.get("PGPORT", "5432"),
-            "TEST": {
-                # tox sets TOX_ENV_NAME: parallel tox envs must not share one test database.
-                "NAME": "test_django_blinker"
-                + (f"_{os.environ['TOX_ENV_NAME']}" if "TOX_ENV_NAME" in os.environ else ""),
-            },
+            "TEST": {"NAME": f"test_{name}{_TEST_SUFFIX}"},
         }
+    return {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": name,
+        "USER": os.environ.get("MARIADB_USER", "root"),
+        "PASSWORD": os.environ.get("MARIADB_PASSWORD", ""),
+        "HOST": os.environ.get("MARIADB_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("MARIADB_PORT", "3306"),
+        "OPTIONS": {"charset": "utf8mb4"},
+        "TEST": {
+            "NAME": f"test_{name}{_TEST_SUFFIX}",
+            "CHARSET": "utf8mb4",
+            "COLLATION": "utf8mb4_unicode_ci",
+        },
+    }
+
+
+# "other" holds tests.otherdbapp (tests/routers.py): events on two aliases at once.
+if DATABASE_UNDER_TEST == "sqlite":
+    DATABASES = {
+        # Never written by the test runner, which uses in-memory databases for SQLite.
+        alias: {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(Path(tempfile.gettempdir()) / f"django_blinker{suffix}.sqlite3"),
+        }
+        for alias, suffix in (("default", ""), ("other", "_other"))
     }
 else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            # Never written by the test runner, which uses an in-memory database for SQLite.
-            "NAME": str(Path(tempfile.gettempdir()) / "django_blinker.sqlite3"),
-        }
-    }
+    DATABASES = {"default": _server_database(""), "other": _server_database("_other")}
+DATABASE_ROUTERS = ["tests.routers.OtherDatabaseRouter"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -47,6 +78,8 @@ INSTALLED_APPS = [
     "tests.testapp",
     "tests.bulkapp",
     "tests.chaosapp",
+    "tests.keysapp",
+    "tests.otherdbapp",
 ]
 
 MIDDLEWARE = [

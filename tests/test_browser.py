@@ -359,3 +359,102 @@ def test_figures_say_what_is_not_recorded_and_how_each_receiver_runs(page, edges
     assert "tests.test_browser.order_placed" in page.locator(".db-receivers tbody").inner_text()
     assert "Calls" not in page.locator(".db-receivers thead").inner_text()
     assert "not recorded" in page.locator(".db-facts").inner_text()
+
+
+def _theme(page, wanted):
+    toggle = page.locator("button.theme-toggle").first
+    for _ in range(3):
+        if page.evaluate("document.documentElement.dataset.theme") == wanted:
+            break
+        toggle.click()
+    assert page.evaluate("document.documentElement.dataset.theme") == wanted
+
+
+# Every text's right edge past its box's, and every pair of boxes that intersect.
+_WIRING_GEOMETRY = """(() => {
+    const svg = document.querySelector('svg.db-wiring-svg');
+    const nodes = [...svg.querySelectorAll('g.db-w-node')];
+    const spill = nodes.flatMap(node => {
+        const box = node.querySelector('rect').getBBox();
+        return [...node.querySelectorAll('text')]
+            .filter(text => { const b = text.getBBox(); return b.x + b.width > box.x + box.width; })
+            .map(text => text.textContent);
+    });
+    const rects = nodes.map(node => node.querySelector('rect').getBoundingClientRect());
+    const overlaps = [];
+    rects.forEach((a, i) => rects.slice(i + 1).forEach((b, j) => {
+        if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom)
+            overlaps.push([i, i + 1 + j]);
+    }));
+    return {nodes: nodes.length, spill, overlaps};
+})()"""
+
+
+def test_the_wiring_picture_follows_the_theme_and_links_to_signals(page, screenshots):
+    go(page, BOOK_URL)
+    picture = page.locator("svg.db-wiring-svg")
+    assert picture.is_visible()
+    receivers = picture.locator("g.db-w-receiver .db-w-label").all_text_contents()
+    assert "tests.test_browser.book_saved" in receivers
+    assert "tests.test_browser.native_book_saved" in receivers
+    modes = picture.locator("g.db-w-mode .db-w-label").all_text_contents()
+    assert modes == ["inline", "after commit", "inline after commit"]
+    geometry = page.evaluate(_WIRING_GEOMETRY)
+    assert geometry["spill"] == []
+    assert geometry["overlaps"] == []
+
+    label = "getComputedStyle(document.querySelector('g.db-w-signal .db-w-label')).fill"
+    box = "getComputedStyle(document.querySelector('g.db-w-receiver rect')).fill"
+    _theme(page, "light")
+    light = (page.evaluate(label), page.evaluate(box))
+    page.locator("figure.db-wiring").screenshot(path=str(screenshots / "wiring-light.png"))
+    _theme(page, "dark")
+    dark = (page.evaluate(label), page.evaluate(box))
+    page.locator("figure.db-wiring").screenshot(path=str(screenshots / "wiring-dark.png"))
+    assert light[0] != dark[0]
+    assert light[1] != dark[1]
+    assert dark[1] != "rgb(255, 255, 255)"
+
+    picture.locator(
+        "a.db-w-link", has=page.locator("g.db-w-receiver", has_text="mail_receipt")
+    ).click()
+    page.wait_for_selector(".db-receivers")
+    assert page.locator("h1").inner_text() == "post_save"
+    assert "tests.test_browser.mail_receipt" in page.locator(".db-receivers").inner_text()
+
+    go(page, BOOK_URL)
+    page.locator("a.db-app-link").click()
+    page.wait_for_selector("svg.db-wiring-svg")
+    assert page.locator("h1").inner_text() == "Wiring of the testapp app"
+    models = page.locator("svg.db-wiring-svg g.db-w-model .db-w-label").all_text_contents()
+    assert {"Book", "Tag"} <= set(models)
+
+
+@pytest.fixture
+def hundred_receivers(wiring):
+    made = []
+    for number in range(100):
+
+        def receiver(sender, **kwargs):
+            return None
+
+        receiver.__qualname__ = f"a_receiver_with_a_long_and_descriptive_name_{number:03d}"
+        made.append(receiver)
+        (signals.pre_delete if number % 3 else signals.post_save).connect(
+            receiver, sender=Tag, weak=False
+        )
+    yield made
+
+
+def test_a_hundred_receivers_stay_readable(hundred_receivers, page, edges):
+    go(page, f"{LIST_URL}model/testapp.Tag/")
+    page.locator("figure.db-wiring").screenshot(path=str(edges / "edge-wiring-hundred.png"))
+    geometry = page.evaluate(_WIRING_GEOMETRY)
+    assert geometry["nodes"] > 100
+    assert geometry["spill"] == []
+    assert geometry["overlaps"] == []
+    shown = page.locator("svg.db-wiring-svg g.db-w-receiver .db-w-label").all_text_contents()
+    assert sum(text.endswith("descriptive_name_099") for text in shown) == 1
+    titles = page.locator("svg.db-wiring-svg g.db-w-receiver title").all_text_contents()
+    full = "tests.test_browser.a_receiver_with_a_long_and_descriptive_name_099\n"
+    assert sum(title.startswith(full) for title in titles) == 1

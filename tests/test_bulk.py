@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 
 import pytest
 from blinker import ANY
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
@@ -130,18 +131,21 @@ def test_bulk_create_with_ignore_conflicts_reports_the_options():
 
 
 def test_bulk_create_with_update_conflicts_reports_fields_as_names():
+    # MySQL and MariaDB update on any unique key and refuse unique_fields.
+    unique = ["name"] if connection.features.supports_update_conflicts_with_target else None
     Item.objects.create(name="a", price=1)
     with listening("pre_bulk_create", "post_bulk_create") as seen:
         Item.objects.bulk_create(
             [Item(name="a", price=5), Item(name="b", price=2)],
             update_conflicts=True,
             update_fields=["price"],
-            unique_fields=["name"],
+            unique_fields=unique,
         )
     for name in ("pre_bulk_create", "post_bulk_create"):
         kwargs = seen[name].kwargs
         assert kwargs["update_conflicts"] is True
-        assert kwargs["update_fields"] == ("price",) and kwargs["unique_fields"] == ("name",)
+        assert kwargs["update_fields"] == ("price",)
+        assert kwargs["unique_fields"] == (None if unique is None else tuple(unique))
     assert dict(Item.objects.values_list("name", "price")) == {"a": 5, "b": 2}
 
 
@@ -313,12 +317,73 @@ def test_update_on_postgresql_uses_one_update_returning_statement():
     assert query["sql"].startswith("UPDATE") and "RETURNING" in query["sql"]
 
 
-@pytest.mark.postgres
-def test_fallback_on_postgresql_locks_the_rows_it_updates(fallback):
+@pytest.mark.serverdb
+def test_fallback_on_a_database_server_locks_the_rows_it_updates(fallback):
     Item.objects.create(name="a")
     with listening("post_update"), CaptureQueriesContext(connection) as queries:
         Item.objects.filter(name="a").update(price=2)
     assert any("FOR UPDATE" in query["sql"] for query in queries)
+
+
+def in_another_connection(work):
+    """Run ``work()`` in a thread on a connection of its own, in a transaction; return
+    {"result": ...} or {"error": DatabaseError}."""
+    outcome = {}
+
+    def run():
+        try:
+            with transaction.atomic():
+                outcome["result"] = work()
+        except DatabaseError as error:
+            outcome["error"] = error
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the concurrent writer is still waiting after 60 s"
+    return outcome
+
+
+def take_locked_row(pk):
+    return Item.objects.select_for_update(nowait=True).get(pk=pk).pk
+
+
+def insert_matching_row():
+    if connection.vendor == "mysql":
+        # Were the update's locks to hold the insert back, it would give up after 1 s.
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+    return Item.objects.create(name="late", price=1).pk
+
+
+@pytest.mark.serverdb
+@pytest.mark.django_db(transaction=True)
+def test_fallback_against_a_concurrent_writer_between_its_select_and_its_update(
+    fallback, monkeypatch
+):
+    a = Item.objects.create(name="a", price=1)
+    Item.objects.create(name="b", price=9)
+    writers = {}
+    locked_pks = bulk.BulkSignalsQuerySet._locked_pks
+
+    def select_then_write(self, using):
+        pks = locked_pks(self, using)
+        writers["take"] = in_another_connection(lambda: take_locked_row(a.pk))
+        writers["insert"] = in_another_connection(insert_matching_row)
+        return pks
+
+    monkeypatch.setattr(bulk.BulkSignalsQuerySet, "_locked_pks", select_then_write)
+    with listening("post_update") as seen:
+        count = Item.objects.filter(price=1).update(price=2)
+    assert isinstance(writers["take"].get("error"), DatabaseError), writers["take"]
+    assert (count, seen["post_update"].kwargs["pks"]) == (1, [a.pk])
+    assert Item.objects.get(pk=a.pk).price == 2
+    # The row matched only after the select: neither updated nor reported. (MariaDB's
+    # REPEATABLE READ locks the selected rows, not the gaps between them, as PostgreSQL.)
+    assert "result" in writers["insert"], writers["insert"]
+    assert Item.objects.get(pk=writers["insert"]["result"]).price == 1
 
 
 def test_update_returning_strategy_follows_the_database():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test.utils import override_settings
 
-from django_blinker.checks import check_lazy_senders, check_settings
+from django_blinker.checks import check_lazy_senders, check_settings, check_signal_modules
 
 
 def ids(messages):
@@ -174,3 +174,12 @@ def test_tasks_backends_that_run_no_worker_are_warnings(settings, backend, regul
     settings.DJANGO_BLINKER = {"BACKGROUND_BACKEND": "tasks", "TASKS_BACKEND": "jobs"}
     assert [w.id for w in check_background_queue()] == regular
     assert [w.id for w in check_immediate_tasks()] == deploy
+
+
+def test_signal_modules_check(settings):
+    settings.DJANGO_BLINKER = {"SIGNAL_MODULES": ["tests.extra_signals"]}
+    assert check_signal_modules() == []
+    settings.DJANGO_BLINKER = {"SIGNAL_MODULES": ["tests.no_such_module", 3, "nowhere.at.all"]}
+    errors = check_signal_modules()
+    assert [error.id for error in errors] == ["django_blinker.E005"] * 3
+    assert "'tests.no_such_module', which is not an importable module" in errors[0].msg

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from io import StringIO
 
 import blinker
@@ -165,3 +166,45 @@ def test_a_mistyped_signal_name_gets_a_suggestion():
         CommandError, match=r"no signal named 'post_sav'; did you mean 'post_save'\?"
     ):
         call_command("signals", "--signal", "post_sav", stdout=StringIO())
+
+
+# --dot -----------------------------------------------------------------------------------
+
+
+def test_dot_for_a_model_draws_what_runs_for_it(bridged):
+    out = run("--dot", "--model", "testapp.Book")
+    assert out.startswith('digraph "wiring of testapp.Book" {\n')
+    assert out.endswith("}\n")
+    assert 'label="tests.test_commands.saved\\nthis model"' in out
+    assert 'label="Book\\ntestapp"' in out
+    assert 'label="inline\\n1 receiver"' in out
+    assert out.count(" -> ") == 3
+
+
+def test_dot_without_a_model_draws_every_model_with_receivers(bridged):
+    signals.post_delete.connect(saved)
+    out = run("--dot", "--namespace", "django_blinker.signals")
+    models = re.findall(r'label="(\w+)\\ntestapp"', out)
+    assert {"Book", "Tag", "Author"} <= set(models)
+    assert out.count('label="tests.test_commands.saved\\nthis model"') == 1
+    assert "django, on" not in out
+
+
+def test_dot_follows_the_signal_filter(bridged):
+    signals.post_delete.connect(saved)
+    out = run("--dot", "--signal", "post_save", "--model", "testapp.Book")
+    assert "post_save" in out
+    assert "post_delete" not in out
+
+
+def test_dot_is_valid_graphviz(bridged):
+    from tests.test_picture import render
+
+    rendered = render(run("--dot"))
+    texts = {text.text for text in rendered.iter("{http://www.w3.org/2000/svg}text")}
+    assert "tests.test_commands.saved" in texts
+
+
+def test_dot_and_json_are_one_or_the_other():
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        call_command("signals", "--dot", "--json", stdout=StringIO())

@@ -297,15 +297,6 @@ def test_find_model_suggests_the_closest_label():
         discovery.find_model("testapp.Bok")
 
 
-def test_signal_modules_check(settings):
-    settings.DJANGO_BLINKER = {"SIGNAL_MODULES": ["tests.extra_signals"]}
-    assert discovery.check_signal_modules() == []
-    settings.DJANGO_BLINKER = {"SIGNAL_MODULES": ["tests.no_such_module", 3, "nowhere.at.all"]}
-    errors = discovery.check_signal_modules()
-    assert [error.id for error in errors] == ["django_blinker.E005"] * 3
-    assert "'tests.no_such_module', which is not an importable module" in errors[0].msg
-
-
 def short(found):
     return [(m.action, m.receiver.name.rsplit(".", 1)[-1], m.reason) for m in found]
 
@@ -445,8 +436,8 @@ def test_an_existing_module_is_found_without_importing_its_packages(make_app, tm
     importlib.import_module(app)
     (tmp_path / app / "deep").mkdir()
     (tmp_path / app / "deep" / "__init__.py").write_text("raise RuntimeError('imported')\n")
-    assert discovery._exists(f"{app}.deep.nothing_here")
-    assert not discovery._exists(f"{app}.shallow.nothing_here")
+    assert discovery.modules.module_exists(f"{app}.deep.nothing_here")
+    assert not discovery.modules.module_exists(f"{app}.shallow.nothing_here")
     assert f"{app}.deep" not in sys.modules
 
 

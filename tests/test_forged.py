@@ -32,7 +32,7 @@ from tests import workers
 from tests.testapp.models import Author, Book
 from tests.workers import Events, Worker
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.serverdb, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 REJECTED = "Rejected background message"
 BOOK_SAVED = "tests.background_receivers.book_saved"

@@ -1,4 +1,5 @@
-"""django_blinker.outbox: events written with the data, relayed, retried, dead-lettered."""
+"""django_blinker.outbox: events written with the data, relayed, confirmed by the worker,
+published again, retried, dead-lettered."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import threading
 import uuid
 
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from django_blinker import background, outbox, signals
 from django_blinker.background import in_background
+from django_blinker.delivery import Retry, deliver, registration
 from django_blinker.message import Envelope, seal, unseal
 from django_blinker.models import DeliveredEvent, OutboxEvent
 from django_blinker.publish import enqueue_failed
@@ -131,7 +133,33 @@ def test_without_outbox_nothing_is_written(outbox_on, settings, backend, author)
     assert len(backend.payloads) == 1
 
 
-def test_relay_publishes_due_events_oldest_first_and_deletes_them(backend, author):
+def awaiting_publish():
+    return OutboxEvent.objects.filter(published_at__isnull=True)
+
+
+def unconfirmed():
+    return OutboxEvent.objects.filter(confirmed_at__isnull=True)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Django's ``timezone.now()``, frozen a little ahead (rows made meanwhile take the real
+    time: model defaults hold the unpatched function); ``clock.advance(seconds)``."""
+
+    class Clock:
+        now = timezone.now() + datetime.timedelta(seconds=10)
+
+        def advance(self, seconds):
+            self.now += datetime.timedelta(seconds=seconds)
+
+    frozen = Clock()
+    monkeypatch.setattr(timezone, "now", lambda: frozen.now)
+    return frozen
+
+
+def test_relay_publishes_due_events_oldest_first_and_keeps_them_until_confirmed(
+    backend, author, clock
+):
     for title in ("first", "second", "third"):
         Book.objects.create(title=title, author=author)
     stored = {str(row.id): row.message for row in OutboxEvent.objects.all()}
@@ -140,8 +168,218 @@ def test_relay_publishes_due_events_oldest_first_and_deletes_them(backend, autho
     assert published_titles(backend) == ["first", "second", "third"]
     assert {e.event: e.message for e in backend.envelopes} == stored
     assert {e.receiver for e in backend.envelopes} == {RECEIVER}
-    assert not OutboxEvent.objects.exists()
+    for order, row in enumerate(OutboxEvent.objects.order_by("created_at")):
+        assert row.published_at == clock.now + datetime.timedelta(microseconds=order)
+        assert row.next_attempt_at == clock.now + datetime.timedelta(seconds=300)
+        assert (row.attempts, row.dead, row.last_error, row.confirmed_at) == (1, False, "", None)
+    clock.advance(300 * outbox.UNCONFIRMED_FACTOR - 1)
+    assert outbox.relay() == outbox.RelayResult()
     assert receivers.CALLS == []
+
+
+def test_the_worker_confirms_an_event_in_its_row(backend, author, clock):
+    book = Book.objects.create(title="Earthsea", author=author)
+    outbox.relay()
+    [envelope] = backend.envelopes
+    assert unseal(envelope.message)["outbox"] == "default"
+    deliver(envelope.message)
+    assert [call["pk"] for call in receivers.CALLS] == [book.pk]
+    assert OutboxEvent.objects.get().confirmed_at == clock.now
+
+
+def test_a_copy_of_a_confirmed_event_is_skipped(backend, author, caplog):
+    Book.objects.create(title="once", author=author)
+    outbox.relay()
+    [envelope] = backend.envelopes
+    deliver(envelope.message)
+    with caplog.at_level(logging.INFO, "django_blinker"):
+        deliver(envelope.message)
+    assert len(receivers.CALLS) == 1
+    assert f"Event {envelope.event}: already confirmed or discarded in the outbox" in caplog.text
+
+
+def test_a_discarded_event_never_runs_even_if_already_published(backend, author):
+    Book.objects.create(title="discarded", author=author)
+    outbox.relay()
+    assert outbox.discard(OutboxEvent.objects.all()) == 1
+    deliver(backend.envelopes[0].message)
+    assert receivers.CALLS == []
+
+
+@pytest.mark.parametrize(
+    ("error", "confirmed"),
+    [(Retry("later"), False), (OperationalError("gone away"), False), (ValueError("bug"), True)],
+)
+def test_a_transient_failure_leaves_the_event_unconfirmed_any_other_confirms_it(
+    monkeypatch, backend, author, error, confirmed
+):
+    Book.objects.create(title="x", author=author)
+    outbox.relay()
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(registration("post_save", RECEIVER), "receiver", fail)
+    with pytest.raises(type(error)):
+        deliver(backend.envelopes[0].message)
+    assert unconfirmed().exists() is not confirmed
+
+
+def test_a_rejected_delivery_of_a_genuine_event_confirms_it(backend, author, caplog):
+    book = Book.objects.create(title="gone", author=author)
+    outbox.relay()
+    Book.objects.filter(pk=book.pk).delete()
+    deliver(backend.envelopes[0].message)
+    assert "deleted after the event committed" in caplog.text
+    assert not unconfirmed().exists()
+
+
+def test_a_message_naming_an_unknown_outbox_database_is_rejected(author, caplog):
+    Book.objects.create(title="x", author=author)
+    payload = unseal(OutboxEvent.objects.get().message)
+    payload["outbox"] = "elsewhere"
+    deliver(seal(payload))
+    assert receivers.CALLS == []
+    assert "its outbox database 'elsewhere' is not in this process's DATABASES" in caplog.text
+    assert unconfirmed().exists()
+
+
+def test_a_late_original_does_not_make_the_events_before_it_overtaken(backend, author, clock):
+    """An event published again, whose first message then arrives after all, is confirmed
+    under its first publish: the events queued behind that are not overtaken."""
+    Book.objects.create(title="delayed", author=author)
+    outbox.relay()
+    clock.advance(1)
+    Book.objects.create(title="ran", author=author)
+    Book.objects.create(title="queued behind", author=author)
+    outbox.relay()
+    deliver(backend.envelopes[1].message)
+    clock.advance(300)
+    assert outbox.relay().republished == 1
+    deliver(backend.envelopes[0].message)
+    clock.advance(300)
+    assert outbox.relay() == outbox.RelayResult()
+
+
+def test_an_event_overtaken_by_a_confirmed_one_is_published_again(backend, author, clock, caplog):
+    """The broker lost the first message; the worker ran the second: once the second was
+    confirmed OUTBOX_CONFIRM_AFTER ago, the first is published again, and only it."""
+    lost = Book.objects.create(title="lost", author=author)
+    Book.objects.create(title="ran", author=author)
+    assert outbox.relay().published == 2
+    first_publish = clock.now
+    clock.advance(1)
+    deliver(backend.envelopes[1].message)
+    clock.advance(299)
+    assert outbox.relay() == outbox.RelayResult()
+    clock.advance(1)
+    assert outbox.relay() == outbox.RelayResult(published=1, republished=1)
+    assert backend.envelopes[2] == backend.envelopes[0]
+    row = OutboxEvent.objects.get(pk=backend.envelopes[0].event)
+    assert (row.attempts, row.published_at) == (2, first_publish)
+    assert row.next_attempt_at == clock.now + datetime.timedelta(seconds=600)
+    assert row.last_error == "published again: unconfirmed, and overtaken or kept waiting"
+    assert "1 published (1 again: no worker confirmed them in time)" in caplog.text
+    clock.advance(599)
+    assert outbox.relay() == outbox.RelayResult()
+    clock.advance(1)
+    assert outbox.relay() == outbox.RelayResult(published=1, republished=1)
+    deliver(backend.envelopes[3].message)
+    assert [call["pk"] for call in receivers.CALLS][-1] == lost.pk
+    assert not unconfirmed().exists()
+
+
+def test_a_queue_still_working_through_its_backlog_is_left_alone(backend, author, clock):
+    """Nothing published after an unconfirmed event was confirmed: it is still queued."""
+    Book.objects.create(title="queued", author=author)
+    outbox.relay()
+    clock.advance(1)
+    Book.objects.create(title="published later", author=author)
+    outbox.relay()
+    deliver(backend.envelopes[0].message)
+    clock.advance(300 * outbox.UNCONFIRMED_FACTOR - 2)
+    assert outbox.relay() == outbox.RelayResult()
+    assert len(backend.envelopes) == 2
+
+
+def test_an_unconfirmed_event_is_published_again_after_twelve_times_the_wait(
+    backend, author, clock
+):
+    Book.objects.create(title="the last before a quiet spell", author=author)
+    outbox.relay()
+    clock.advance(300 * outbox.UNCONFIRMED_FACTOR)
+    assert outbox.relay() == outbox.RelayResult(published=1, republished=1)
+    assert len({e.event for e in backend.envelopes}) == 1
+
+
+def test_a_long_backlog_gets_only_its_newest_event_published_again(backend, author, clock):
+    """However long nothing is confirmed, the events behind the newest may be queued: only
+    the newest is published again, the wait doubling."""
+    for title in ("queued 1", "queued 2", "newest"):
+        Book.objects.create(title=title, author=author)
+    outbox.relay()
+    clock.advance(300 * outbox.UNCONFIRMED_FACTOR - 1)
+    assert outbox.relay() == outbox.RelayResult()
+    clock.advance(2)
+    assert outbox.relay() == outbox.RelayResult(published=1, republished=1)
+    assert backend.envelopes[3] == backend.envelopes[2]
+    clock.advance(599)
+    assert outbox.relay() == outbox.RelayResult()
+    clock.advance(1)
+    assert outbox.relay() == outbox.RelayResult(published=1, republished=1)
+    assert backend.envelopes[4] == backend.envelopes[2]
+
+
+def test_a_failed_republish_waits_for_its_backoff(monkeypatch, backend, author, clock):
+    Book.objects.create(title="x", author=author)
+    outbox.relay()
+    clock.advance(300 * outbox.UNCONFIRMED_FACTOR)
+    use_backend(monkeypatch, BrokenBackend())
+    first_publish = OutboxEvent.objects.get().published_at
+    assert outbox.relay() == outbox.RelayResult(failed=1)
+    row = OutboxEvent.objects.get()
+    assert (row.published_at, row.attempts) == (first_publish, 2)
+    assert row.next_attempt_at == clock.now + outbox.backoff(2)
+    assert outbox.relay() == outbox.RelayResult()
+
+
+def test_confirmed_rows_are_deleted_after_twice_the_wait_but_the_newest(backend, author, clock):
+    for title in ("older", "newest"):
+        Book.objects.create(title=title, author=author)
+    outbox.relay()
+    for envelope in backend.envelopes:
+        deliver(envelope.message)
+    clock.advance(600)
+    outbox.relay()
+    assert OutboxEvent.objects.count() == 2
+    clock.advance(1)
+    outbox.relay()
+    assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [
+        uuid.UUID(backend.envelopes[1].event)
+    ]
+
+
+def test_an_event_no_worker_confirms_is_dead_after_the_last_publish(
+    outbox_on, backend, failures, author, caplog, clock
+):
+    outbox_on(OUTBOX_MAX_ATTEMPTS=2)
+    Book.objects.create(title="x", author=author)
+    event = str(OutboxEvent.objects.get().id)
+    results = []
+    for _ in range(3):
+        results.append(outbox.relay())
+        clock.advance(300 * outbox.UNCONFIRMED_FACTOR)
+    assert results == [
+        outbox.RelayResult(published=1),
+        outbox.RelayResult(published=1, republished=1),
+        outbox.RelayResult(dead=1),
+    ]
+    row = OutboxEvent.objects.get()
+    assert row.dead
+    assert row.last_error.startswith("published 2 times; no worker confirmed it")
+    assert [(sender, sent) for sender, sent, _error, _atomic in failures] == [("celery", event)]
+    assert f"Event {event} for {RECEIVER} of 'post_save' dead-lettered after 2" in caplog.text
+    assert len(backend.envelopes) == 2
 
 
 def test_relay_takes_at_most_a_batch(backend, author):
@@ -149,7 +387,7 @@ def test_relay_takes_at_most_a_batch(backend, author):
         Book.objects.create(title=f"book {n}", author=author)
     assert outbox.relay(batch_size=2).published == 2
     assert published_titles(backend) == ["book 0", "book 1"]
-    assert OutboxEvent.objects.count() == 3
+    assert awaiting_publish().count() == 3
 
 
 def test_relay_refuses_a_batch_size_below_one():
@@ -172,7 +410,7 @@ def test_each_backend_is_published_on_its_own(monkeypatch, author):
     Book.objects.create(title="x", author=author)
     assert outbox.relay() == outbox.RelayResult(published=1, failed=1)
     assert [e.receiver for e in recording.envelopes] == ["tests.test_outbox.every_save"]
-    [left] = OutboxEvent.objects.all()
+    [left] = awaiting_publish()
     assert (left.backend, left.receiver, left.attempts) == ("celery", RECEIVER, 1)
 
 
@@ -233,7 +471,7 @@ def test_retry_revives_a_dead_event(outbox_on, monkeypatch, author):
     assert outbox.relay().dead == 1
     assert outbox.retry(OutboxEvent.objects.all()) == 1
     row = OutboxEvent.objects.get()
-    assert (row.dead, row.attempts, row.last_error) == (False, 0, "")
+    assert (row.dead, row.attempts, row.last_error, row.published_at) == (False, 0, "", None)
     assert row.next_attempt_at <= timezone.now()
     backend = use_backend(monkeypatch, RecordingBackend())
     assert outbox.relay().published == 1
@@ -292,7 +530,11 @@ def test_receivers_of_every_model_never_make_events_of_the_outbox_itself(backend
         "tests.test_outbox.every_save",
     ]
     assert outbox.relay().published == 2
-    assert not OutboxEvent.objects.exists()
+    assert not awaiting_publish().exists()
+    for envelope in backend.envelopes:
+        deliver(envelope.message)
+    assert not unconfirmed().exists()
+    assert outbox.discard(OutboxEvent.objects.all()) == 2
     outbox.store(Envelope.of(unseal(backend.envelopes[0].message)), "celery")
     assert outbox.discard(OutboxEvent.objects.all()) == 1
     assert not OutboxEvent.objects.exists()
@@ -304,7 +546,7 @@ def test_relay_all_drains_every_outbox_database_in_batches(backend, author):
     assert outbox.outbox_databases() == ["default"]
     assert outbox.relay_all(batch_size=2) == 5
     assert published_titles(backend) == [f"book {n}" for n in range(5)]
-    assert not OutboxEvent.objects.exists()
+    assert not awaiting_publish().exists()
 
 
 def test_relay_all_leaves_a_database_whose_broker_is_down_after_one_batch(broken, author):
@@ -318,10 +560,10 @@ def test_relay_all_stops_after_max_batches(backend, author):
     for n in range(5):
         Book.objects.create(title=f"book {n}", author=author)
     assert outbox.relay_all(batch_size=1, max_batches=3) == 3
-    assert OutboxEvent.objects.count() == 2
+    assert awaiting_publish().count() == 2
 
 
-@pytest.mark.postgres
+@pytest.mark.serverdb
 def test_two_relays_at_once_never_publish_the_same_event(monkeypatch, author):
     with transaction.atomic():
         for n in range(60):
@@ -366,7 +608,7 @@ def test_two_relays_at_once_never_publish_the_same_event(monkeypatch, author):
     assert len(events) == 60
     assert len(set(events)) == 60
     assert {name for name, _event in published} == {"relay-1", "relay-2"}
-    assert not OutboxEvent.objects.exists()
+    assert not awaiting_publish().exists()
 
 
 def test_recover_stale_tasks_resets_only_our_stale_running_tasks(outbox_on):

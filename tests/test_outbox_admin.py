@@ -174,9 +174,9 @@ def test_the_list_shows_every_column_with_the_error_truncated(viewer):
         "receiver",
         "event_id",
         "backend",
+        "state",
         "attempts",
         "next_attempt_at",
-        "dead",
         "error",
     ]
     assert "ConnectionError: broker down broker down" in content
@@ -186,13 +186,25 @@ def test_the_list_shows_every_column_with_the_error_truncated(viewer):
 
 def test_the_list_filters_by_state_signal_and_backend(viewer):
     pending, failed = event(), dead()
+    published = event(published_at=timezone.now(), attempts=1)
+    confirmed = event(published_at=timezone.now(), confirmed_at=timezone.now(), attempts=1)
     client = client_for(viewer)
-    only_dead = client.get(LIST, {"dead__exact": "1"})
-    assert [e.pk for e in only_dead.context["cl"].result_list] == [failed.pk]
-    only_pending = client.get(LIST, {"dead__exact": "0"})
-    assert [e.pk for e in only_pending.context["cl"].result_list] == [pending.pk]
+
+    def listed(**query):
+        response = client.get(LIST, query)
+        assert response.status_code == 200
+        return [e.pk for e in response.context["cl"].result_list]
+
+    assert listed(state="dead") == [failed.pk]
+    assert listed(state="waiting") == [pending.pk]
+    assert listed(state="published") == [published.pk]
+    assert listed(state="confirmed") == [confirmed.pk]
+    content = client.get(LIST).content.decode()
+    for label in ("waiting to be published", "published, not confirmed", "confirmed"):
+        assert f">{label}</" in content
+    assert ">dead-lettered</" in content
     by_signal = client.get(LIST, {"signal": "note_taken", "backend": "celery"})
-    assert len(by_signal.context["cl"].result_list) == 2
+    assert len(by_signal.context["cl"].result_list) == 4
     assert client.get(LIST, {"backend": "tasks"}).context["cl"].result_list.count() == 0
 
 
@@ -215,9 +227,9 @@ def test_the_list_searches_event_id_receiver_and_signal(viewer, term, settings):
 def test_the_detail_shows_every_field_and_the_payload_as_json(viewer):
     row = dead()
     content = client_for(viewer).get(detail_url(row)).content.decode()
-    for label in ("Id", "Signal", "Receiver", "Backend", "Created at", "Attempts"):
+    for label in ("Id", "Signal", "Receiver", "Backend", "Created at", "State", "Attempts"):
         assert f">{label}:<" in content
-    for label in ("Next attempt at", "Dead", "Last error", "Payload"):
+    for label in ("Published at", "Confirmed at", "Next attempt at", "Last error", "Payload"):
         assert f">{label}:<" in content
     assert row.last_error.strip() in content  # Django 6.1 trims the trailing space
     assert '<pre class="django-blinker-payload">{\n  &quot;version&quot;: 2,' in content

@@ -1,7 +1,8 @@
 """django_blinker.backends.django_tasks against the Tasks framework and django-tasks-db's worker.
 
-On PostgreSQL a real ``db_worker`` subprocess runs the jobs (receivers push what they saw
-to Redis); on any database the worker loop also runs in process, in batch mode.
+On a database server (PostgreSQL, MariaDB) a real ``db_worker`` subprocess runs the jobs
+(receivers push what they saw to Redis); on any database the worker loop also runs in
+process, in batch mode.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def barrier(events):
     return [r for r in events.until("author_saved", name=name) if r["receiver"] != "author_saved"]
 
 
-@pytest.mark.postgres
+@pytest.mark.serverdb
 @pytest.mark.redis
 def test_worker_process_runs_committed_events_once_on_the_committed_row(events, author):
     with transaction.atomic():
@@ -162,7 +163,7 @@ def test_worker_process_runs_committed_events_once_on_the_committed_row(events, 
     assert {r["title_in_db"] for r in records} == {"Tehanu"}
 
 
-@pytest.mark.postgres
+@pytest.mark.serverdb
 @pytest.mark.redis
 def test_worker_process_never_sees_rolled_back_events(events, author):
     with pytest.raises(RuntimeError), transaction.atomic():
@@ -176,7 +177,7 @@ def test_worker_process_never_sees_rolled_back_events(events, author):
     assert [r["pk"] for r in barrier(events)] == [kept.pk]
 
 
-@pytest.mark.postgres
+@pytest.mark.serverdb
 @pytest.mark.redis
 def test_worker_process_gets_the_delete_snapshot(events, author):
     book = Book.objects.create(title="gone", author=author)
@@ -188,7 +189,7 @@ def test_worker_process_gets_the_delete_snapshot(events, author):
     assert record["row_exists"] is False
 
 
-@pytest.mark.postgres
+@pytest.mark.serverdb
 @pytest.mark.redis
 @pytest.mark.slow
 def test_worker_process_runs_a_thousand_saves_of_one_transaction(events, author):

@@ -451,7 +451,7 @@ def test_both_receiver_record_shapes_are_understood(version):
             sender_ref = weakref.ref(sender) if sender is not None else None
             records.append((key, target, sender_ref, False))
     signal.receivers = records
-    infos, hooked = discovery._django_receivers(signal, discovery._SenderNames())
+    infos, hooked = discovery.receivers.django_receivers(signal, discovery.receivers.SenderNames())
     assert not hooked
     assert [(i.name, i.sender, i.sender_model, i.weak) for i in infos] == [
         ("tests.test_views.native_handler", "testapp.Book", "testapp.Book", True),
@@ -469,7 +469,7 @@ def test_6x_record_with_a_dead_sender_is_skipped():
         ((id(native_handler), id(sender)), native_handler, weakref.ref(sender), False)
     ]
     del sender
-    infos, _ = discovery._django_receivers(signal, discovery._SenderNames())
+    infos, _ = discovery.receivers.django_receivers(signal, discovery.receivers.SenderNames())
     assert infos == []
 
 
@@ -477,7 +477,7 @@ def test_real_receivers_of_this_django_version_are_read(bridged):
     signal = ModelSignal(use_caching=True)
     signal.connect(native_handler, sender=Tag)
     signal.connect(native_handler, dispatch_uid="uid-1")
-    infos, _ = discovery._django_receivers(signal, discovery._SenderNames())
+    infos, _ = discovery.receivers.django_receivers(signal, discovery.receivers.SenderNames())
     assert [(i.name, i.sender, i.dispatch_uid) for i in infos] == [
         ("tests.test_views.native_handler", "testapp.Tag", None),
         ("tests.test_views.native_handler", "any", "uid-1"),

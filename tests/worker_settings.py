@@ -11,6 +11,9 @@ from tests.settings import DATABASES, INSTALLED_APPS
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.workerapp"]
 
 DATABASES["default"]["NAME"] = os.environ["DJANGO_BLINKER_WORKER_DB_NAME"]
+DATABASES["other"]["NAME"] = os.environ.get(
+    "DJANGO_BLINKER_WORKER_OTHER_DB_NAME", DATABASES["other"]["NAME"]
+)
 # Workers close connections between jobs; reconnecting for each of 1,000 jobs is slow.
 DATABASES["default"]["CONN_MAX_AGE"] = 600
 
@@ -27,3 +30,8 @@ LOGGING = {
         "django_tasks": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
+
+if os.environ.get("DJANGO_BLINKER_TEST_SPANS_KEY"):
+    # tests/test_tracing.py: receiver calls traced, spans pushed to Redis (tests/tracingapp).
+    INSTALLED_APPS = [*INSTALLED_APPS, "tests.tracingapp"]
+    DJANGO_BLINKER = {**globals().get("DJANGO_BLINKER", {}), "TRACING": True}

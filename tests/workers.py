@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS = "redis://127.0.0.1:6379/13"
@@ -63,14 +63,25 @@ class Worker:
         )
 
 
+SHARED_VENDORS = {"postgresql": "postgres", "mysql": "mariadb"}
+
+
 def worker_env(**extra: str) -> dict[str, str]:
-    """The environment of a worker: the test database that this run created, Redis for
-    the receivers' records, the repository on ``PYTHONPATH``."""
+    """The environment of a worker: the database server and the test databases ("default"
+    and "other") that this run created, Redis for the receivers' records, the repository
+    on ``PYTHONPATH``. ``extra`` overrides any of them."""
+    database = extra.get("DJANGO_BLINKER_DB") or SHARED_VENDORS.get(connection.vendor)
+    if database is None:
+        raise RuntimeError(
+            f"a worker process cannot share this run's {connection.vendor} test database; "
+            f"run worker tests with DJANGO_BLINKER_DB={' or '.join(SHARED_VENDORS.values())}"
+        )
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="tests.worker_settings",
-        DJANGO_BLINKER_DB="postgres",
+        DJANGO_BLINKER_DB=database,
         DJANGO_BLINKER_WORKER_DB_NAME=str(connection.settings_dict["NAME"]),
+        DJANGO_BLINKER_WORKER_OTHER_DB_NAME=str(connections["other"].settings_dict["NAME"]),
         DJANGO_BLINKER_TEST_REDIS=TEST_REDIS,
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")])),
         PYTHONUNBUFFERED="1",

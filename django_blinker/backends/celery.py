@@ -13,14 +13,16 @@ child) returns only after the transport's ``visibility_timeout`` (one hour by de
 set ``broker_transport_options = {"visibility_timeout": ...}`` longer than your slowest
 receiver and as short as you can wait. Kombu's Redis transport pops a message before it
 records it as unacknowledged, so a broker restart or a worker killed whole in between can
-lose it (docs/background.md, "Known limits").
+lose it; with ``OUTBOX`` on, the relay publishes again what no worker confirmed
+(:mod:`django_blinker.outbox`).
 
-Retry policy: a receiver that raises :class:`~django_blinker.delivery.Retry`,
-``django.db.OperationalError`` or ``django.db.InterfaceError`` is retried up to
-``MAX_RETRIES`` (3) times, after 1, 2 and 4 seconds; any other exception fails the task
-at once. A rejected message (see :mod:`django_blinker.delivery`) is logged and acknowledged,
-never retried. The ``django_blinker.relay`` task publishes due outbox events: schedule it
-with Celery beat when ``OUTBOX`` is on.
+Retry policy: a receiver that raises one of :data:`~django_blinker.delivery.TRANSIENT`
+(:class:`~django_blinker.delivery.Retry`, ``django.db.OperationalError``,
+``django.db.InterfaceError``) is retried up to ``MAX_RETRIES`` (3) times, after 1, 2 and
+4 seconds; any other exception fails the task at once. A rejected message (see
+:mod:`django_blinker.delivery`) is logged and acknowledged, never retried. The
+``django_blinker.relay`` task publishes due outbox events: schedule it with Celery beat
+when ``OUTBOX`` is on.
 """
 
 from __future__ import annotations
@@ -32,10 +34,9 @@ from typing import Any
 
 from celery import Task, shared_task  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured
-from django.db import InterfaceError, OperationalError
 
 from .. import conf
-from ..delivery import Retry, deliver, deliver_many
+from ..delivery import TRANSIENT, deliver, deliver_many
 from ..message import Envelope
 
 BOUNDED = True
@@ -44,7 +45,7 @@ TASK_NAME = "django_blinker.deliver"
 BATCH_TASK_NAME = "django_blinker.deliver_batch"
 RELAY_TASK_NAME = "django_blinker.relay"
 
-RETRY_FOR: tuple[type[BaseException], ...] = (Retry, OperationalError, InterfaceError)
+RETRY_FOR = TRANSIENT
 
 _DELIVERY_OPTIONS: dict[str, Any] = {
     "bind": True,
@@ -105,7 +106,7 @@ _pools_lock = threading.Lock()
 def _connections(app: Any) -> Any:
     """A pool of broker connections whose sockets time out after ``PUBLISH_TIMEOUT``, so a
     publish stuck on a silent broker ends by itself (see :mod:`django_blinker.publish`)."""
-    timeout = conf.settings().publish_timeout
+    timeout = conf.settings.publish_timeout
     with _pools_lock:
         found = _pools.get(app)
         if found is None or found[0] != timeout:
@@ -149,7 +150,7 @@ def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
             for envelope in envelopes
         ]
     pool = _connections(task.app)
-    timeout = conf.settings().publish_timeout
+    timeout = conf.settings.publish_timeout
 
     def send() -> None:
         with pool.acquire(block=True, timeout=timeout) as connection:

@@ -76,7 +76,7 @@ def _task(name: str, backend: str) -> Any:
 
 def __getattr__(name: str) -> Any:
     if name in _FUNCTIONS:
-        return _task(name, conf.settings().tasks_backend)
+        return _task(name, conf.settings.tasks_backend)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -88,13 +88,13 @@ def writes_in_transaction(using: str) -> bool:
     from django_tasks_db import DatabaseBackend
     from django_tasks_db.models import DBTaskResult
 
-    backend = _framework().task_backends[conf.settings().tasks_backend]
+    backend = _framework().task_backends[conf.settings.tasks_backend]
     return isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == using
 
 
 def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
     """A call that enqueues ``envelopes`` on the ``TASKS_BACKEND`` backend."""
-    alias = conf.settings().tasks_backend
+    alias = conf.settings.tasks_backend
     if coalesced:
         batch = _task("deliver_batch_task", alias)
         return lambda: batch.enqueue([envelope.message for envelope in envelopes])

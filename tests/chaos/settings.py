@@ -19,6 +19,9 @@ DJANGO_BLINKER = {
     "BACKGROUND_BACKEND": os.environ.get("DJANGO_BLINKER_CHAOS", "celery"),
     "TASKS_BACKEND": "db",
     "OUTBOX": True,
+    # Well under the drain's patience: an event a killed worker or a restarted broker lost is
+    # published again this soon after the relay last published it.
+    "OUTBOX_CONFIRM_AFTER": 10,
     "PUBLISH_TIMEOUT": 5.0,
     "STALE_TASK_AFTER": int(os.environ.get("DJANGO_BLINKER_CHAOS_STALE_AFTER", "3600")),
 }

@@ -13,6 +13,8 @@ class WorkerAppConfig(AppConfig):
     def ready(self) -> None:
         from django_blinker.background import in_background
         from tests.background_receivers import WIRING
+        from tests.keysapp.receivers import WIRING as KEYS_WIRING
+        from tests.otherdbapp.receivers import WIRING as OTHER_DB_WIRING
 
-        for signal, receiver, sender in WIRING:
+        for signal, receiver, sender in [*WIRING, *KEYS_WIRING, *OTHER_DB_WIRING]:
             in_background(signal, receiver, sender=sender, backend="inline")

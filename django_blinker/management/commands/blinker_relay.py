@@ -82,7 +82,7 @@ class Command(BaseCommand):
             batch_size,
             self._report,
         )
-        if not conf.settings().outbox and self.verbosity:
+        if not conf.settings.outbox and self.verbosity:
             self.stderr.write(
                 self.style.WARNING(
                     f"{conf.SETTING_NAME}['OUTBOX'] is off: events are not written to the "
@@ -135,8 +135,9 @@ class Command(BaseCommand):
         if self.verbosity < 2 and not (self.verbosity == 1 and busy):
             return
         for alias, result in results.items():
+            again = f" ({result.republished} unconfirmed, again)" if result.republished else ""
             self.stdout.write(
-                f"{alias}: {result.published} published, {result.failed} to retry, "
+                f"{alias}: {result.published} published{again}, {result.failed} to retry, "
                 f"{result.dead} dead-lettered"
             )
         if recovered:

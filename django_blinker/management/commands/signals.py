@@ -7,9 +7,10 @@ import json
 from argparse import ArgumentParser
 from typing import Any
 
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 
-from django_blinker import discovery
+from django_blinker import discovery, wiring_picture
 from django_blinker.describe import ReceiverInfo
 
 SCHEMA_VERSION = 1
@@ -18,11 +19,19 @@ SCHEMA_VERSION = 1
 class Command(BaseCommand):
     help = (
         "List every Blinker and Django signal with its receivers: name, sender, source, "
-        "weak/strong, sync/async and how it runs. --json prints the same data as JSON."
+        "weak/strong, sync/async and how it runs. --json prints the same data as JSON, "
+        "--dot the wiring picture of the models as Graphviz DOT."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+        output = parser.add_mutually_exclusive_group()
+        output.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
+        output.add_argument(
+            "--dot",
+            action="store_true",
+            help="Print Graphviz DOT: model -> signal -> receiver -> how it runs, for every "
+            "model (or the --model), after the other filters.",
+        )
         parser.add_argument(
             "--model",
             metavar="APP_LABEL.MODEL",
@@ -64,7 +73,17 @@ class Command(BaseCommand):
             except LookupError as error:
                 raise CommandError(error.args[0]) from None
             found = discovery.receivers_for_model(signals, model)
+            if options["dot"]:
+                self._show_dot({model._meta.label: found}, f"wiring of {model._meta.label}")
+                return
             self._show_model(model._meta.label, found, options)
+            return
+        if options["dot"]:
+            every = {
+                model._meta.label: discovery.receivers_for_model(signals, model)
+                for model in apps.get_models()
+            }
+            self._show_dot(every, "wiring")
             return
         unimported = discovery.unimported_modules()
         if options["json"]:
@@ -82,6 +101,10 @@ class Command(BaseCommand):
                 f"{module.module} is not imported in this process, so its receivers are not "
                 f"connected and its signals are not listed: {module.hint}."
             )
+
+    def _show_dot(self, found: dict[str, list[discovery.ModelReceiver]], name: str) -> None:
+        graph = wiring_picture.wiring(found)
+        self.stdout.write(wiring_picture.to_dot(graph, name), ending="")
 
     def _show_signal(self, signal: discovery.SignalInfo) -> None:
         count = len(signal.receivers)

@@ -1,0 +1,375 @@
+"""Activity of every process of a site, through Django's cache framework.
+
+With ``DJANGO_BLINKER["ACTIVITY_STORE"]`` naming a cache alias, each process keeps its
+own figures (:mod:`django_blinker.activity`) and a daemon thread writes them to the cache
+every ``ACTIVITY_FLUSH_INTERVAL`` seconds, and once more at exit: never a cache round
+trip on a send.
+
+Each process writes one key of its own, holding its totals since it started (a
+snapshot, not increments), and lists itself in an index key; readers merge the
+snapshots. No two processes write the same counters, so there is no race and a flush
+that is retried or lost double-counts nothing: a flush that fails (the cache is down)
+is logged once per outage and the next one carries everything. What a process recorded
+after its last successful flush is lost only if it dies before the cache is back.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.cache import BaseCache, caches
+
+from . import activity, conf, delivery
+
+logger = logging.getLogger("django_blinker")
+
+INDEX_KEY = "django_blinker:activity:processes"
+LOCK_KEY = "django_blinker:activity:lock"
+PROCESS_KEY = "django_blinker:activity:process:{}"
+RETENTION = 7 * 24 * 3600
+"""Seconds a process's figures stay in the cache after its last flush."""
+EXIT_FLUSH_TIMEOUT = 2.0
+STALE_AFTER_FLUSHES = 3
+STALE_AFTER_AT_LEAST = 30.0
+"""A process not seen for this many of its flush intervals (and at least this many
+seconds), and not known to have exited, may have died with figures it had not flushed."""
+
+
+def store_alias() -> str | None:
+    """The cache alias of the store, or None when the store is off."""
+    return conf.settings.activity_store or None
+
+
+def flush_interval() -> float:
+    return conf.settings.activity_flush_interval
+
+
+def role() -> str:
+    """``ACTIVITY_ROLE`` if set, else ``"worker"`` once this process ran a background
+    event for a queue (Celery, Django Tasks), else ``"web"``."""
+    chosen = conf.settings.activity_role
+    if chosen:
+        return chosen
+    return "worker" if delivery.in_worker() else "web"
+
+
+# This process -------------------------------------------------------------------------
+
+
+class _Process:
+    def __init__(self) -> None:
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.started = time.time()
+        self.id = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
+        self.failing: str | None = None
+        """The alias of the store that the last write failed on, until one succeeds."""
+        self.failed_flushes = 0
+
+
+_me = _Process()
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_stop = threading.Event()
+
+
+def _record(exited: bool = False) -> dict[str, Any]:
+    return {
+        "id": _me.id,
+        "host": _me.host,
+        "pid": _me.pid,
+        "role": role(),
+        "started": _me.started,
+        "last_seen": time.time(),
+        "exited": exited,
+        "failed_flushes": _me.failed_flushes,
+        "interval": flush_interval(),
+        "signals": activity.snapshot(),
+    }
+
+
+def flush(exited: bool = False) -> bool:
+    """Write this process's figures to the store now; False if the store is off or down.
+
+    Never raises: a store that is down is logged once (WARNING) until a flush succeeds.
+    """
+    alias = store_alias()
+    if alias is None:
+        return False
+    with _lock:
+        try:
+            cache = caches[alias]
+            _register(cache)
+            cache.set(PROCESS_KEY.format(_me.id), _record(exited), timeout=RETENTION)
+        except Exception as error:
+            _me.failed_flushes += 1
+            if _me.failing != alias:
+                _me.failing = alias
+                logger.warning(
+                    "Activity store %r is unreachable (%s: %s); this process's figures are "
+                    "kept and written once it is back, figures shown meanwhile are incomplete",
+                    alias,
+                    type(error).__name__,
+                    error,
+                )
+            return False
+        if _me.failing:
+            _me.failing = None
+            logger.info("Activity store %r is reachable again", alias)
+        return True
+
+
+def _register(cache: BaseCache) -> None:
+    index = cache.get(INDEX_KEY) or []
+    if _me.id in index:
+        return
+    # Registration is a read-modify-write of the shared index: one writer at a time.
+    if not cache.add(LOCK_KEY, _me.id, timeout=10):
+        raise RuntimeError("another process holds the index lock; retried at the next flush")
+    try:
+        index = cache.get(INDEX_KEY) or []
+        alive = cache.get_many([PROCESS_KEY.format(member) for member in index])
+        index = [member for member in index if PROCESS_KEY.format(member) in alive]
+        cache.set(INDEX_KEY, [*index, _me.id], timeout=None)
+    finally:
+        cache.delete(LOCK_KEY)
+
+
+def _run(stop: threading.Event) -> None:
+    while not stop.wait(flush_interval()):
+        flush()
+
+
+def start() -> None:
+    """Start the flush thread if the store is on and it is not running; idempotent."""
+    global _thread
+    if store_alias() is None or (_thread is not None and _thread.is_alive()):
+        return
+    _stop.clear()
+    _thread = threading.Thread(
+        target=_run, args=(_stop,), name="django-blinker-activity-flush", daemon=True
+    )
+    _thread.start()
+
+
+def stop() -> None:
+    """Stop the flush thread (no final flush)."""
+    global _thread
+    _stop.set()
+    if _thread is not None:
+        _thread.join(timeout=EXIT_FLUSH_TIMEOUT)
+    _thread = None
+
+
+def _at_exit() -> None:
+    if _thread is None:
+        return
+    stop()
+    # A hung cache must not hold up the exit: the last flush gets a bounded wait.
+    last = threading.Thread(target=flush, kwargs={"exited": True}, daemon=True)
+    last.start()
+    last.join(timeout=EXIT_FLUSH_TIMEOUT)
+
+
+def _after_fork_in_child() -> None:
+    # The child has none of the parent's threads, and must not report its figures twice.
+    global _me, _thread
+    running = _thread is not None
+    _me = _Process()
+    _thread = None
+    if running:
+        activity.reset()
+        start()
+
+
+atexit.register(_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# Reading ---------------------------------------------------------------------------------
+
+
+def _when(timestamp: float) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, UTC) if timestamp else None
+
+
+@dataclass
+class Totals:
+    """Calls of one receiver added up over processes: exact counts, sampled durations."""
+
+    calls: int = 0
+    errors: int = 0
+    timed_calls: int = 0
+    timed_seconds: float = 0.0
+    max_seconds: float = 0.0
+    last_timestamp: float = 0.0
+
+    def add(self, figures: dict[str, Any]) -> None:
+        self.calls += int(figures.get("calls", 0))
+        self.errors += int(figures.get("errors", 0))
+        self.timed_calls += int(figures.get("timed_calls", 0))
+        self.timed_seconds += float(figures.get("timed_seconds", 0.0))
+        self.max_seconds = max(self.max_seconds, float(figures.get("max_seconds", 0.0)))
+        self.last_timestamp = max(self.last_timestamp, float(figures.get("last", 0.0)))
+
+    @property
+    def mean_ms(self) -> float:
+        return self.timed_seconds / self.timed_calls * 1000 if self.timed_calls else 0.0
+
+    @property
+    def max_ms(self) -> float:
+        return self.max_seconds * 1000
+
+    @property
+    def last_called(self) -> datetime | None:
+        return _when(self.last_timestamp)
+
+
+@dataclass
+class SignalTotals:
+    """One signal over processes: sends, receiver calls by name, and background runs by
+    receiver name (in the workers that ran them)."""
+
+    sends: int = 0
+    last_sent_timestamp: float = 0.0
+    receivers: dict[str, Totals] = field(default_factory=dict)
+    runs: dict[str, Totals] = field(default_factory=dict)
+
+    def add(self, figures: dict[str, Any]) -> None:
+        self.sends += int(figures.get("sends", 0))
+        self.last_sent_timestamp = max(self.last_sent_timestamp, figures.get("last_sent", 0.0))
+        for kind, into in (("receivers", self.receivers), ("runs", self.runs)):
+            for name, found in (figures.get(kind) or {}).items():
+                into.setdefault(name, Totals()).add(found)
+
+    @property
+    def calls(self) -> int:
+        return sum(totals.calls for totals in self.receivers.values())
+
+    @property
+    def errors(self) -> int:
+        return sum(totals.errors for totals in self.receivers.values())
+
+    @property
+    def run_count(self) -> int:
+        return sum(totals.calls for totals in self.runs.values())
+
+    @property
+    def run_errors(self) -> int:
+        return sum(totals.errors for totals in self.runs.values())
+
+    @property
+    def last_sent(self) -> datetime | None:
+        return _when(self.last_sent_timestamp)
+
+
+@dataclass
+class ProcessActivity:
+    """One process as its last flush left it (this process: as it is now)."""
+
+    id: str
+    host: str
+    pid: int
+    role: str
+    started: datetime | None
+    last_seen: datetime | None
+    exited: bool
+    stale: bool
+    current: bool
+    signals: dict[str, Any]
+
+    def totals(self, signal: str) -> SignalTotals:
+        totals = SignalTotals()
+        totals.add(self.signals.get(signal) or {})
+        return totals
+
+
+@dataclass
+class SiteActivity:
+    """Every process's figures, merged on read; ``problems`` say why they may be incomplete."""
+
+    processes: list[ProcessActivity]
+    problems: list[str]
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+    def signal(self, name: str) -> SignalTotals:
+        """``name``'s figures added up over every process."""
+        totals = SignalTotals()
+        for process in self.processes:
+            totals.add(process.signals.get(name) or {})
+        return totals
+
+    def breakdown(self, name: str) -> list[tuple[ProcessActivity, SignalTotals]]:
+        """``name``'s figures per process, for the processes that recorded any."""
+        return [
+            (process, process.totals(name)) for process in self.processes if name in process.signals
+        ]
+
+
+def site_activity() -> SiteActivity | None:
+    """Every process's figures from the store (None when it is off). This process's own
+    come from memory, so they are current; the others' are as of their last flush."""
+    alias = store_alias()
+    if alias is None:
+        return None
+    problems: list[str] = []
+    records: list[dict[str, Any]] = []
+    try:
+        cache = caches[alias]
+        index = cache.get(INDEX_KEY) or []
+        found = cache.get_many([PROCESS_KEY.format(member) for member in index])
+        records = [found[key] for key in sorted(found)]
+    except Exception as error:
+        problems.append(
+            f"the activity store (cache {alias!r}) is unreachable ({type(error).__name__}): "
+            "only this process's figures are shown"
+        )
+    if _me.failing == alias:
+        problems.append(
+            f"this process could not write to the store {_me.failed_flushes} time(s) lately"
+        )
+    now = time.time()
+    processes = [_process(_record(), now, current=True)]
+    for record in records:
+        if record.get("id") == _me.id:
+            continue
+        process = _process(record, now, current=False)
+        processes.append(process)
+        if process.stale:
+            problems.append(
+                f"process {process.pid} on {process.host} ({process.role}) was last seen "
+                f"{now - record['last_seen']:.0f} s ago: what it recorded since may be missing"
+            )
+    return SiteActivity(processes=processes, problems=problems)
+
+
+def _process(record: dict[str, Any], now: float, current: bool) -> ProcessActivity:
+    last_seen = float(record.get("last_seen", 0.0))
+    interval = float(record.get("interval", 0.0))
+    stale_after = max(interval * STALE_AFTER_FLUSHES, STALE_AFTER_AT_LEAST)
+    exited = bool(record.get("exited"))
+    return ProcessActivity(
+        id=str(record.get("id")),
+        host=str(record.get("host")),
+        pid=int(record.get("pid", 0)),
+        role=str(record.get("role")),
+        started=_when(float(record.get("started", 0.0))),
+        last_seen=_when(last_seen),
+        exited=exited,
+        stale=not current and not exited and now - last_seen > stale_after,
+        current=current,
+        signals=dict(record.get("signals") or {}),
+    )

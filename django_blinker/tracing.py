@@ -1,0 +1,258 @@
+"""Receiver calls as OpenTelemetry spans, and trace context carried to workers.
+
+With ``DJANGO_BLINKER["TRACING"]`` on and ``opentelemetry-api`` installed, each call of a
+bridged signal's receiver is a span under the current span (:data:`SPAN_ATTRIBUTES` name
+its attributes). After-commit receivers get theirs at commit, under the span that was
+current when the signal was sent. A background event carries that context in its signed
+payload (``"trace"``: the W3C ``traceparent`` and whatever else the configured
+propagators inject), and the worker runs the receiver in a span with that parent, so it
+joins the sender's trace.
+
+Off, or without the API, nothing is wrapped and no hook is registered: dispatch, commit
+callbacks and deliveries cost what they cost without this module. ``opentelemetry`` is
+imported only here, and only once tracing is on.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import async_to_sync, iscoroutinefunction
+from django.core.exceptions import ImproperlyConfigured
+
+from . import after_commit, conf, delivery
+from .describe import receiver_name, sender_label
+from .extension import BridgedSignal, Call, Receiver, add_plan_decorator, remove_plan_decorator
+from .message import Payload
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.util.types import Attributes
+
+INLINE = "inline"
+AFTER_COMMIT = "after_commit"
+BACKGROUND = "background"
+
+SIGNAL = "django_blinker.signal"
+SENDER = "django_blinker.sender"
+RECEIVER = "django_blinker.receiver"
+MODE = "django_blinker.mode"
+EVENT = "django_blinker.event"
+SPAN_ATTRIBUTES = (SIGNAL, SENDER, RECEIVER, MODE, EVENT)
+"""The attributes of a receiver span: signal name, sender, the receiver's dotted name, how
+it runs (:data:`INLINE`, :data:`AFTER_COMMIT` or :data:`BACKGROUND`) and, for background
+receivers, the event id."""
+
+MAX_CARRIER_ENTRIES = 8
+MAX_CARRIER_KEY = 64
+MAX_CARRIER_VALUE = 1024
+"""A carried trace context is a dict of at most 8 str keys (64 characters each) to str
+values (1,024 characters each): ``traceparent`` is 55, ``tracestate`` at most 512."""
+
+logger = logging.getLogger("django_blinker")
+
+enabled = False
+"""Whether receiver calls are traced now: ``TRACING`` on and the API installed."""
+
+_installed = False
+
+
+@functools.cache
+def _opentelemetry() -> ModuleType | None:
+    """``opentelemetry.trace``, imported on first use; None when the API is not installed."""
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    return trace
+
+
+def is_available() -> bool:
+    """Whether ``opentelemetry-api`` can be imported."""
+    return _opentelemetry() is not None
+
+
+def install() -> None:
+    """Register the tracing hooks (from ``AppConfig.ready``); they trace only while
+    ``TRACING`` is on, and follow it when plans are built (see :func:`refresh`)."""
+    global _installed
+    _installed = True
+    add_plan_decorator(_decorate)
+    refresh()
+
+
+def uninstall() -> None:
+    """Undo :func:`install`."""
+    global _installed
+    _installed = False
+    remove_plan_decorator(_decorate)
+    refresh()
+
+
+def refresh() -> None:
+    """Turn tracing on or off as the setting says: at start-up, and whenever a plan is
+    built, which the first send after a change of ``DJANGO_BLINKER`` does."""
+    global enabled
+    try:
+        wanted = conf.settings.tracing
+    except ImproperlyConfigured:
+        wanted = False  # E003 reports it
+    enabled = _installed and wanted and is_available()
+    if enabled:
+        after_commit.add_deferral(_defer)
+        delivery.add_run_wrapper(_run_in_span)
+    else:
+        after_commit.remove_deferral(_defer)
+        delivery.remove_run_wrapper(_run_in_span)
+
+
+def _tracer() -> Any:
+    trace = _opentelemetry()
+    assert trace is not None
+    return trace.get_tracer("django_blinker")
+
+
+def _attributes(signal: str, sender: Any, receiver: str, mode: str) -> Attributes:
+    return {
+        SIGNAL: signal,
+        SENDER: "None" if sender is None else sender_label(sender),
+        RECEIVER: receiver,
+        MODE: mode,
+    }
+
+
+# Inline receivers: a plan decorator -----------------------------------------------------
+
+
+def _decorate(signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool) -> Call:
+    # Plans are built again after every change of DJANGO_BLINKER, before a send reaches a
+    # receiver: the one moment to follow the setting without a Django receiver of our own.
+    refresh()
+    if not enabled or isinstance(receiver, after_commit.DeferredReceiver):
+        # Deferred receivers are traced where they run: at commit, or in the worker.
+        return call
+    tracer, name = _tracer(), receiver_name(receiver)
+    signal_name, span_name = signal.name, f"{signal.name} {name}"
+    if is_async:
+
+        async def traced_async(sender: Any, **kwargs: Any) -> Any:
+            attributes = _attributes(signal_name, sender, name, INLINE)
+            with tracer.start_as_current_span(span_name, attributes=attributes):
+                return await call(sender, **kwargs)
+
+        return traced_async
+
+    def traced(sender: Any, **kwargs: Any) -> Any:
+        with tracer.start_as_current_span(
+            span_name, attributes=_attributes(signal_name, sender, name, INLINE)
+        ):
+            return call(sender, **kwargs)
+
+    return traced
+
+
+# After-commit receivers: the context of the send, the span at commit --------------------
+
+
+def _defer(
+    wrapper: after_commit.DeferredReceiver, sender: Any, receiver: Callable[..., Any]
+) -> Callable[..., Any]:
+    from opentelemetry import context
+
+    parent = context.get_current()
+    signal_name = str(getattr(wrapper.signal, "name", None) or repr(wrapper.signal))
+    name = receiver_name(wrapper.__wrapped__)
+    if iscoroutinefunction(receiver):
+        receiver = async_to_sync(receiver)
+
+    def traced(sender: Any, **kwargs: Any) -> Any:
+        with _tracer().start_as_current_span(
+            f"{signal_name} {name}",
+            context=parent,
+            attributes=_attributes(signal_name, sender, name, AFTER_COMMIT),
+        ):
+            return receiver(sender, **kwargs)
+
+    return traced
+
+
+# Background receivers: the carrier and the worker's span --------------------------------
+
+
+def carrier() -> dict[str, str] | None:
+    """The current trace context as a background payload carries it, or None when tracing
+    is off or no span is current. Entries past the limits of :func:`valid_carrier` are
+    left out."""
+    if not enabled:
+        return None
+    from opentelemetry import propagate
+
+    found: dict[str, str] = {}
+    propagate.inject(found)
+    kept = {key: value for key, value in found.items() if _valid_entry(key, value)}
+    return dict(list(kept.items())[:MAX_CARRIER_ENTRIES]) or None
+
+
+def _valid_entry(key: object, value: object) -> bool:
+    return (
+        isinstance(key, str)
+        and isinstance(value, str)
+        and 0 < len(key) <= MAX_CARRIER_KEY
+        and len(value) <= MAX_CARRIER_VALUE
+    )
+
+
+def valid_carrier(value: object) -> bool:
+    """Whether ``value`` has the shape of a carried trace context: a dict of at most
+    :data:`MAX_CARRIER_ENTRIES` str keys to str values, within the length limits."""
+    return (
+        isinstance(value, dict)
+        and len(value) <= MAX_CARRIER_ENTRIES
+        and all(_valid_entry(key, item) for key, item in value.items())
+    )
+
+
+def _parent_of(payload: Payload) -> Context | None:
+    """The context a worker's receiver span starts in: the carried one, unless a span of
+    the same trace is already current (a Celery or Tasks instrumentation's task span)."""
+    carried = payload.get("trace")
+    if carried is None:
+        return None
+    if not valid_carrier(carried):
+        logger.warning(
+            "Event %s: its trace context is not a dict of at most %d short str entries "
+            "(%s); the receiver span is not joined to the sender's trace",
+            payload.get("event"),
+            MAX_CARRIER_ENTRIES,
+            type(carried).__name__,
+        )
+        return None
+    from opentelemetry import propagate, trace
+
+    extracted = propagate.extract(carried)
+    joined = trace.get_current_span(extracted).get_span_context()
+    current = trace.get_current_span().get_span_context()
+    if current.is_valid and current.trace_id == joined.trace_id:
+        return None
+    return extracted
+
+
+def _run_in_span(
+    payload: Payload, found: delivery.Registration, receiver: Callable[..., Any]
+) -> Callable[..., Any]:
+    parent = _parent_of(payload)
+    name = receiver_name(found.receiver)
+
+    def traced(sender: Any, **kwargs: Any) -> Any:
+        attributes = dict(_attributes(found.signal, sender, name, BACKGROUND) or {})
+        attributes[EVENT] = str(payload["event"])
+        with _tracer().start_as_current_span(
+            f"{found.signal} {name}", context=parent, attributes=attributes
+        ):
+            return receiver(sender, **kwargs)
+
+    return traced

@@ -1,0 +1,73 @@
+"""``conf.settings``: one typed property per key, validated by ``conf.problem`` alone."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from django_blinker import conf
+from django_blinker.checks import check_settings
+
+
+def property_of(key):
+    return getattr(conf.settings, key.lower())
+
+
+def test_every_key_has_a_property_that_reads_its_default(settings):
+    settings.DJANGO_BLINKER = {}
+    for key, default in conf.DEFAULTS.items():
+        value = property_of(key)
+        assert value == (tuple(default) if isinstance(default, list) else default), key
+
+
+def test_a_property_reads_the_users_value_at_once(settings):
+    settings.DJANGO_BLINKER = {"ROBUST": True, "PUBLISH_TIMEOUT": 2, "SIGNAL_MODULES": ["a.b"]}
+    assert conf.settings.robust is True
+    assert conf.settings.publish_timeout == 2.0
+    assert isinstance(conf.settings.publish_timeout, float)
+    assert conf.settings.signal_modules == ("a.b",)
+    settings.DJANGO_BLINKER = {"ROBUST": False}
+    assert conf.settings.robust is False
+
+
+def test_a_setting_that_is_not_a_dict_reads_as_the_defaults(settings):
+    settings.DJANGO_BLINKER = ["ROBUST"]
+    assert conf.settings.robust is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("ROBUST", "yes", "DJANGO_BLINKER['ROBUST'] must be bool, not str: 'yes'."),
+        (
+            "BACKGROUND_BACKEND",
+            "rq",
+            "DJANGO_BLINKER['BACKGROUND_BACKEND'] is 'rq': expected one of None, 'inline', "
+            "'celery', 'tasks'.",
+        ),
+        (
+            "PUBLISH_TIMEOUT",
+            0,
+            "DJANGO_BLINKER['PUBLISH_TIMEOUT'] is 0: expected a number of at least 0.1.",
+        ),
+    ],
+)
+def test_an_invalid_value_is_refused_with_the_checks_message(settings, key, value, message):
+    settings.DJANGO_BLINKER = {key: value}
+    assert conf.problem(key, value) == message
+    with pytest.raises(ImproperlyConfigured) as raised:
+        property_of(key)
+    assert str(raised.value) == message
+    (error,) = check_settings()
+    assert (error.id, error.msg) == ("django_blinker.E003", message)
+
+
+def test_an_invalid_value_of_one_key_leaves_the_others_readable(settings):
+    settings.DJANGO_BLINKER = {"BACKGROUND_BACKEND": "rq", "OUTBOX": True}
+    assert conf.settings.outbox is True
+
+
+def test_the_tasks_alias_is_checked_against_settings_tasks(settings):
+    settings.TASKS = {"jobs": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    assert conf.problem("TASKS_BACKEND", "jobs") is None
+    assert "expected an alias of settings.TASKS: 'jobs'" in conf.problem("TASKS_BACKEND", "db")

@@ -29,18 +29,7 @@ def main() -> int:
 
     from bench.benchapp.models import Item
 
-    Item.objects.bulk_create(Item(name=f"item {n}", price=n) for n in range(options.rows))
-    item = Item.objects.first()
-    assert item is not None
-
-    def iterate() -> None:
-        for _ in range(options.passes):
-            for _ in Item.objects.all():
-                pass
-
-    def save() -> None:
-        for _ in range(options.saves):
-            item.save()
+    iterate, save, item = harness.item_workload(options.rows, options.passes, options.saves)
 
     installed = list(apps.app_configs)
     with_blinker = [*(a.name for a in apps.get_app_configs()), "django_blinker"]

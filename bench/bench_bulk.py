@@ -38,41 +38,6 @@ TARGETS = {"B1": 1.02, "B3": 1.10}
 DATABASES = ("sqlite", "postgres", "mariadb")
 
 
-def _create_mariadb_database() -> None:
-    import MySQLdb
-
-    name = os.environ.get("DJANGO_BLINKER_BENCH_DB", "django_blinker_bench")
-    connection = MySQLdb.connect(
-        host=os.environ.get("MARIADB_HOST", "127.0.0.1"),
-        port=int(os.environ.get("MARIADB_PORT", "3306")),
-        user=os.environ.get("MARIADB_USER", "root"),
-        password=os.environ.get("MARIADB_PASSWORD", ""),
-    )
-    try:
-        connection.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
-    finally:
-        connection.close()
-
-
-def _create_postgres_database() -> None:
-    import psycopg
-
-    name = os.environ.get("DJANGO_BLINKER_BENCH_DB", "django_blinker_bench")
-    with psycopg.connect(
-        host=os.environ.get("PGHOST", "127.0.0.1"),
-        port=os.environ.get("PGPORT", "5432"),
-        user=os.environ.get("PGUSER", "postgres"),
-        password=os.environ.get("PGPASSWORD", ""),
-        dbname="postgres",
-        autocommit=True,
-    ) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
-
-
 def _best(*calls: Any, number: int) -> list[float]:
     """Per-call seconds of each callable: best of 9 interleaved timeit runs."""
     runs: list[list[float]] = [[] for _ in calls]
@@ -129,10 +94,6 @@ def main() -> int:
     if database not in DATABASES:
         parser.error(f"DJANGO_BLINKER_DB={database!r}; expected one of {', '.join(DATABASES)}")
     postgres = database == "postgres"
-    if postgres:
-        _create_postgres_database()
-    elif database == "mariadb":
-        _create_mariadb_database()
     harness.setup(extra_apps=("bench.bulkbench",))
 
     from django.db import connection

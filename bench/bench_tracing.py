@@ -65,18 +65,7 @@ def main() -> int:
     switch = Switch()
     trace.set_tracer_provider(switch)
 
-    Item.objects.bulk_create(Item(name=f"item {n}", price=n) for n in range(options.rows))
-    item = Item.objects.first()
-    assert item is not None
-
-    def iterate() -> None:
-        for _ in range(options.passes):
-            for _ in Item.objects.all():
-                pass
-
-    def save() -> None:
-        for _ in range(options.saves):
-            item.save()
+    iterate, save, item = harness.item_workload(options.rows, options.passes, options.saves)
 
     def receiver(sender: Any, **kwargs: Any) -> None:
         return None

@@ -7,11 +7,19 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import django
 
 
 def setup(extra_apps: tuple[str, ...] = ()) -> None:
+    """Pin to one core, create the bench database on a server when missing, set Django up
+    and migrate."""
+    database = os.environ.get("DJANGO_BLINKER_DB")
+    if database == "postgres":
+        _create_postgres_database()
+    elif database == "mariadb":
+        _create_mariadb_database()
     if hasattr(os, "sched_setaffinity"):
         # One core: no migrations between cores mid-sample.
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
@@ -29,6 +37,65 @@ def setup(extra_apps: tuple[str, ...] = ()) -> None:
     from django.core.management import call_command
 
     call_command("migrate", run_syncdb=True, verbosity=0)
+
+
+def _create_mariadb_database() -> None:
+    import MySQLdb
+
+    name = os.environ.get("DJANGO_BLINKER_BENCH_DB", "django_blinker_bench")
+    connection = MySQLdb.connect(
+        host=os.environ.get("MARIADB_HOST", "127.0.0.1"),
+        port=int(os.environ.get("MARIADB_PORT", "3306")),
+        user=os.environ.get("MARIADB_USER", "root"),
+        password=os.environ.get("MARIADB_PASSWORD", ""),
+    )
+    try:
+        connection.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+    finally:
+        connection.close()
+
+
+def _create_postgres_database() -> None:
+    import psycopg
+
+    name = os.environ.get("DJANGO_BLINKER_BENCH_DB", "django_blinker_bench")
+    with psycopg.connect(
+        host=os.environ.get("PGHOST", "127.0.0.1"),
+        port=os.environ.get("PGPORT", "5432"),
+        user=os.environ.get("PGUSER", "postgres"),
+        password=os.environ.get("PGPASSWORD", ""),
+        dbname="postgres",
+        autocommit=True,
+    ) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def item_workload(
+    rows: int, passes: int, saves: int
+) -> tuple[Callable[[], None], Callable[[], None], Any]:
+    """Write ``rows`` bench items, and return the two workloads of the bridge benches,
+    iterating every item ``passes`` times (a ``post_init`` per row) and saving one item
+    ``saves`` times, with that item."""
+    from bench.benchapp.models import Item
+
+    Item.objects.bulk_create(Item(name=f"item {n}", price=n) for n in range(rows))
+    item = Item.objects.first()
+    assert item is not None
+
+    def iterate() -> None:
+        for _ in range(passes):
+            for _ in Item.objects.all():
+                pass
+
+    def save() -> None:
+        for _ in range(saves):
+            item.save()
+
+    return iterate, save, item
 
 
 def compare(

@@ -121,7 +121,7 @@ class OutboxEventAdmin(_OutboxAdmin):
         "backend",
         "state",
         "attempts",
-        "next_attempt_at",
+        "next_attempt",
         "error",
     )
     list_filter = (OutboxStateFilter, "signal", "backend")
@@ -137,7 +137,7 @@ class OutboxEventAdmin(_OutboxAdmin):
         "attempts",
         "published_at",
         "confirmed_at",
-        "next_attempt_at",
+        "next_attempt",
         "last_error",
         "payload",
     )
@@ -167,6 +167,13 @@ class OutboxEventAdmin(_OutboxAdmin):
     def event_id(self, event: OutboxEvent) -> str:
         return str(event.pk)
 
+    @admin.display(description="next attempt at", ordering="next_attempt_at")
+    def next_attempt(self, event: OutboxEvent) -> Any:
+        """None (shown as "-") once nothing more will be attempted: confirmed or dead."""
+        if event.confirmed_at is not None or event.dead:
+            return None
+        return event.next_attempt_at
+
     @admin.display(description="state")
     def state(self, event: OutboxEvent) -> str:
         return _state(event)
@@ -188,7 +195,8 @@ class OutboxEventAdmin(_OutboxAdmin):
 
     @admin.action(permissions=["manage"], description="Retry now")
     def retry_now(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
-        events = list(queryset)
+        events = [event for event in queryset if event.confirmed_at is None]
+        confirmed = queryset.count() - len(events)
         count = outbox.retry(queryset)
         LogEntry.objects.log_actions(
             user_id=cast(int, request.user.pk),  # admin views have a logged-in user
@@ -198,7 +206,12 @@ class OutboxEventAdmin(_OutboxAdmin):
         )
         self.message_user(
             request,
-            f"{_events(count)} will be published on the relay's next pass.",
+            f"{_events(count)} will be published on the relay's next pass."
+            + (
+                f" {_events(confirmed)} already confirmed by a worker, left alone."
+                if confirmed
+                else ""
+            ),
             messages.SUCCESS,
         )
 

@@ -28,9 +28,11 @@ def _one_of(*choices: object) -> Rule:
     return rule
 
 
-def _at_least(minimum: float) -> Rule:
+def _at_least(minimum: float, maximum: float = 86_400) -> Rule:
     def rule(value: float) -> str | None:
-        return None if value >= minimum else f"expected a number of at least {minimum:g}"
+        if minimum <= value <= maximum:
+            return None
+        return f"expected a number from {minimum:g} to {maximum:g}"
 
     return rule
 
@@ -87,14 +89,14 @@ KEYS: dict[str, Key] = {
     "OUTBOX": Key(False, bool),
     # Failed publishes of one outbox event before it is dead-lettered: 20 is about an hour
     # of broker outage (waits of 1, 2, 4 ... seconds, at most five minutes apart).
-    "OUTBOX_MAX_ATTEMPTS": Key(20, int, _at_least(1)),
+    "OUTBOX_MAX_ATTEMPTS": Key(20, int, _at_least(1, 10_000)),
     # Seconds an unconfirmed outbox event may trail a confirmed later one (longer than the
     # slowest receiver) before the relay publishes it again; the newest after 12 times this.
     "OUTBOX_CONFIRM_AFTER": Key(300, (int, float), _at_least(1)),
     # Seconds a publish to a broker may take before the event is reported as not enqueued.
-    "PUBLISH_TIMEOUT": Key(5.0, (int, float), _at_least(0.1)),
+    "PUBLISH_TIMEOUT": Key(5.0, (int, float), _at_least(0.1, 600)),
     # Seconds after which a RUNNING django-tasks-db delivery is taken as its worker's death.
-    "STALE_TASK_AFTER": Key(3600, int, _at_least(1)),
+    "STALE_TASK_AFTER": Key(3600, int, _at_least(1, 7 * 86_400)),
     # Each installed app's submodules imported at start-up, as the admin imports admin.py.
     "RECEIVER_MODULES": Key(("receivers", "signals"), (list, tuple), _submodule_names),
     # Modules, besides each app's signals module, whose Blinker and Django signals are listed.
@@ -104,7 +106,7 @@ KEYS: dict[str, Key] = {
     # A cache alias where every process writes its activity, for site totals; None: off.
     "ACTIVITY_STORE": Key(None, (str, type(None)), _cache_alias),
     # Seconds between two writes of a process's activity to ACTIVITY_STORE.
-    "ACTIVITY_FLUSH_INTERVAL": Key(10.0, (int, float), _at_least(0.01)),
+    "ACTIVITY_FLUSH_INTERVAL": Key(10.0, (int, float), _at_least(0.01, 3600)),
     # How the store lists this process: "web", "worker", or None (a worker once it ran a
     # background event from a queue).
     "ACTIVITY_ROLE": Key(None, (str, type(None)), _one_of(None, "web", "worker")),
@@ -122,11 +124,16 @@ def user_settings() -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _kinds(key: Key) -> tuple[type, ...]:
+    return key.kind if isinstance(key.kind, tuple) else (key.kind,)
+
+
 def problem(name: str, value: Any) -> str | None:
     """What is wrong with ``value`` for the key ``name``, as a sentence; None if it is valid."""
     key = KEYS[name]
-    if not isinstance(value, key.kind):
-        kinds = key.kind if isinstance(key.kind, tuple) else (key.kind,)
+    # bool is an int to Python, never a count or a number of seconds here.
+    if not isinstance(value, key.kind) or (isinstance(value, bool) and bool not in _kinds(key)):
+        kinds = _kinds(key)
         expected = " or ".join(kind.__name__ for kind in kinds)
         return (
             f"{SETTING_NAME}[{name!r}] must be {expected}, not {type(value).__name__}: {value!r}."

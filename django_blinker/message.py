@@ -6,7 +6,9 @@ an HMAC made with Django's :class:`~django.core.signing.Signer` under the salt
 ``SECRET_KEY_FALLBACKS``, for rotation) can write one. A worker opens every message with
 :func:`unseal` before it looks at anything inside; anything else is :class:`Rejected`.
 
-Messages do not expire: an event may wait in an outbox for as long as a broker is down.
+Messages do not expire: an event may wait in an outbox for as long as a broker is down
+(dead-lettered after ``OUTBOX_MAX_ATTEMPTS`` failed publishes, it waits for a retry from
+the admin).
 Replays of a genuine message are what at-least-once delivery means anyway; receivers stay
 idempotent by event id (:func:`django_blinker.delivery.once_per_event`).
 """
@@ -81,9 +83,14 @@ def unseal(message: object) -> Payload:
 def claimed_event(message: object) -> str | None:
     """The event id a message claims, without trusting it (for logs only)."""
     if isinstance(message, str):
-        try:
-            message = json.loads(message.rpartition(":")[0] or message)
-        except (ValueError, RecursionError):
+        # Signed text ends in ":<signature>"; an unsigned message may be JSON as it is.
+        for text in (message, message.rpartition(":")[0]):
+            try:
+                message = json.loads(text)
+            except (ValueError, RecursionError):
+                continue
+            break
+        else:
             return None
     if isinstance(message, dict):
         event = message.get("event")

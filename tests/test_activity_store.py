@@ -189,6 +189,37 @@ def test_the_admin_page_shows_site_totals_and_processes(locmem_store, admin_clie
     assert response.context["figures"].runs["shop.index"].calls == 5
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda record: "not a record",
+        lambda record: {**record, "started": 1e20},
+        lambda record: {**record, "last_seen": float("nan")},
+        lambda record: {**record, "pid": "x"},
+        lambda record: {**record, "host": "<b>" * 200},
+        lambda record: {**record, "signals": {"post_save": {"receivers": ["x"]}}},
+        lambda record: {**record, "signals": {"post_save": {"sends": 10**400}}},
+        lambda record: {**record, "signals": {"post_save": {"sends": True}}},
+    ],
+)
+def test_a_malformed_record_is_left_out_and_the_page_says_so(locmem_store, admin_client, damage):
+    other_process(locmem_store, 101, "web", calls=7)
+    other_process(locmem_store, 102, "web", calls=3)
+    key = activity_store.PROCESS_KEY.format("elsewhere:102:x")
+    locmem_store.set(key, damage(locmem_store.get(key)))
+    for page in (
+        reverse("admin:django_blinker_signal_changelist"),
+        detail_url("post_save"),
+        reverse("admin:django_blinker_signal_model", args=["testapp.Book"]),
+    ):
+        response = admin_client.get(page)
+        assert response.status_code == 200, page
+    site = activity_store.site_activity()
+    assert not site.complete
+    assert site.signal("post_save").receivers["shop.index"].calls == 7
+    assert "1 record(s) in the store are not what django-blinker writes" in site.problems[0]
+
+
 def test_a_registration_race_is_retried_not_lost(locmem_store):
     locmem_store.add(activity_store.LOCK_KEY, "someone else", timeout=10)
     assert not activity_store.flush()

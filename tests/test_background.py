@@ -568,6 +568,21 @@ def test_a_claimed_event_id_with_a_newline_cannot_fake_a_log_line(caplog):
 
 
 @pytest.mark.parametrize(
+    "message",
+    [
+        '{"version": 2, "event": "6e1c7a4e-claimed", "receiver": "os.system"}',
+        '{"version": 2, "event": "6e1c7a4e-claimed"}:forged-signature',
+        {"version": 2, "event": "6e1c7a4e-claimed"},
+    ],
+)
+def test_an_unsigned_message_is_logged_with_the_event_it_claims(message, caplog):
+    with caplog.at_level(logging.ERROR, logger="django_blinker"):
+        assert deliver(message) is None
+    [record] = caplog.records
+    assert record.getMessage().startswith("Rejected background message (event 6e1c7a4e-claimed)")
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "not json",

@@ -82,6 +82,8 @@ STOP_BROKER = os.environ.get("DJANGO_BLINKER_CHAOS_STOP_BROKER", "1") == "1"
 # Chaos moments at which kombu's Redis transport can drop a message it had popped.
 BROKER_WINDOW = ("broker stopped", "whole worker killed")
 RECORDS = (("logged", Delivery), ("effect", Effect))
+# What a Celery worker logs for a pool child killed mid-task (not its traceback's lines).
+WORKER_LOST = r"WorkerLostError\('Worker exited prematurely: signal 9"
 QUEUE = "chaos"
 
 
@@ -410,7 +412,7 @@ def test_celery_delivers_every_committed_event_through_broker_sender_and_worker_
             if KILL_CELERY_WORKER:
                 # Let the worker report its lost children before it dies itself.
                 chaos.wait_until(
-                    lambda: count(r"WorkerLostError\(", worker.log()) >= 2,
+                    lambda: count(WORKER_LOST, worker.log()) >= 2,
                     60,
                     "the worker never reported its killed pool children",
                 )
@@ -438,7 +440,7 @@ def test_celery_delivers_every_committed_event_through_broker_sender_and_worker_
 
         counts = check_deliveries(chaos)
         worker_log, relay_log = worker.log(), relay.log()
-        lost = count(r"WorkerLostError\('Worker exited prematurely: signal 9", worker_log)
+        lost = count(WORKER_LOST, worker_log)
         assert lost >= 2, "the killed pool children left no WorkerLostError"
         for probe in chaos.killed:
             if probe["how"] == "pool child":

@@ -74,9 +74,15 @@ def test_values_outside_their_choices_are_named(setting, message):
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("OUTBOX_MAX_ATTEMPTS", 0, "expected a number of at least 1"),
-        ("PUBLISH_TIMEOUT", 0, "expected a number of at least 0.1"),
-        ("STALE_TASK_AFTER", 0, "expected a number of at least 1"),
+        ("OUTBOX_MAX_ATTEMPTS", 0, "is 0: expected a number from 1 to 10000"),
+        ("OUTBOX_MAX_ATTEMPTS", True, "must be int, not bool: True"),
+        ("PUBLISH_TIMEOUT", 0, "is 0: expected a number from 0.1 to 600"),
+        ("PUBLISH_TIMEOUT", float("inf"), "is inf: expected a number from 0.1 to 600"),
+        ("OUTBOX_CONFIRM_AFTER", float("nan"), "is nan: expected a number from 1 to 86400"),
+        ("OUTBOX_CONFIRM_AFTER", 10**12, "expected a number from 1 to 86400"),
+        ("OUTBOX_CONFIRM_AFTER", True, "must be int or float, not bool: True"),
+        ("ACTIVITY_FLUSH_INTERVAL", float("inf"), "expected a number from 0.01 to 3600"),
+        ("STALE_TASK_AFTER", 0, "is 0: expected a number from 1 to 604800"),
         ("OUTBOX", "yes", "must be bool, not str"),
     ],
 )

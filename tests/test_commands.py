@@ -158,7 +158,9 @@ def test_exit_status_is_zero_on_success(tmp_path):
 
 
 def test_blinkers_default_namespace_is_known_even_while_empty():
-    call_command("signals", "--namespace", "blinker.default_namespace", stdout=StringIO())
+    out = StringIO()
+    call_command("signals", "--namespace", "blinker.default_namespace", stdout=out)
+    assert out.getvalue() == "No signals match these options.\n"
 
 
 def test_a_mistyped_signal_name_gets_a_suggestion():

@@ -48,7 +48,7 @@ def test_a_setting_that_is_not_a_dict_reads_as_the_defaults(settings):
         (
             "PUBLISH_TIMEOUT",
             0,
-            "DJANGO_BLINKER['PUBLISH_TIMEOUT'] is 0: expected a number of at least 0.1.",
+            "DJANGO_BLINKER['PUBLISH_TIMEOUT'] is 0: expected a number from 0.1 to 600.",
         ),
     ],
 )

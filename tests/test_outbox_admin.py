@@ -176,7 +176,7 @@ def test_the_list_shows_every_column_with_the_error_truncated(viewer):
         "backend",
         "state",
         "attempts",
-        "next_attempt_at",
+        "next_attempt",
         "error",
     ]
     assert "ConnectionError: broker down broker down" in content
@@ -283,6 +283,28 @@ def test_retry_now_revives_the_selected_events(manager):
     )
     follow = client.get(response.url)
     assert "1 event will be published on the relay" in follow.content.decode()
+
+
+def test_retry_now_leaves_confirmed_events_alone_and_says_so(manager):
+    waiting = dead()
+    confirmed = event(published_at=timezone.now(), confirmed_at=timezone.now(), attempts=1)
+    client = client_for(manager, csrf=True)
+    response = post_action(client, "retry_now", [waiting, confirmed])
+    page = client.get(response.url).content.decode()
+    assert "1 event will be published on the relay&#x27;s next pass." in page
+    assert "1 event already confirmed by a worker, left alone." in page
+    assert state(confirmed)[:2] == (1, False)
+    assert [entry.object_id for entry in LogEntry.objects.all()] == [str(waiting.pk)]
+
+
+def test_confirmed_and_dead_events_show_no_next_attempt(viewer):
+    confirmed = event(published_at=timezone.now(), confirmed_at=timezone.now(), attempts=1)
+    rows = {str(row.pk): row for row in client_for(viewer).get(LIST).context["cl"].result_list}
+    admin_page = client_for(viewer).get(LIST).context["cl"].model_admin
+    assert admin_page.next_attempt(rows[str(confirmed.pk)]) is None
+    assert admin_page.next_attempt(dead()) is None
+    pending = event()
+    assert admin_page.next_attempt(pending) == pending.next_attempt_at
 
 
 def test_discard_asks_first_then_deletes(manager):

@@ -94,6 +94,8 @@ class Command(BaseCommand):
             }
             self.stdout.write(json.dumps(data, indent=2))
             return
+        if not signals:
+            self.stdout.write("No signals match these options.")
         for signal in signals:
             self._show_signal(signal)
         for module in unimported:

@@ -28,7 +28,7 @@ from opentelemetry.trace import StatusCode
 from django_blinker import after_commit, background, delivery, signals, tracing
 from django_blinker.message import seal
 from tests import background_receivers as receivers
-from tests import workers
+from tests import servers, workers
 from tests.testapp.models import Author, Book
 
 TRACING = override_settings(DJANGO_BLINKER={"TRACING": True})
@@ -415,3 +415,78 @@ def test_a_current_span_of_another_trace_does_not_take_the_carried_parent(
     [span] = receiver_spans(spans, "post_save")
     assert span.parent.span_id == request_span.get_span_context().span_id
     assert span.context.trace_id == request_span.get_span_context().trace_id
+
+
+# A real server and a real worker ---------------------------------------------------------
+
+
+@pytest.fixture
+def traced_server(traced_worker, django_db_blocker, tmp_path):
+    """gunicorn on tests/tracing_server_settings.py, which pushes its spans to its own
+    Redis list; yields the server and that list's key."""
+    events, _ = traced_worker
+    key = workers.new_key("server-spans")
+    with django_db_blocker.unblock():
+        env = workers.worker_env(
+            DJANGO_SETTINGS_MODULE="tests.tracing_server_settings",
+            DJANGO_BLINKER_TEST_SPANS_KEY=key,
+        )
+    server = servers.Server("gunicorn", env, tmp_path)
+    server.start(ready_path="/ready/")
+    try:
+        yield server, key
+    finally:
+        server.stop()
+        events.redis.delete(key)
+
+
+@pytest.mark.slow
+@pytest.mark.celery
+@pytest.mark.serverdb
+@pytest.mark.django_db(transaction=True)
+def test_a_request_in_a_real_server_and_its_receivers_in_a_real_worker_are_one_trace(
+    traced_worker, traced_server
+):
+    events, worker_key = traced_worker
+    server, server_key = traced_server
+    events.clear()
+    events.redis.delete(worker_key)
+    status, body = server.get("/books/new/")
+    assert status == 200, f"/books/new/ answered {status} {body!r}:\n{server.tail()}"
+    book = json.loads(body)["book"]
+    # The server pushed its spans before it answered: each ends inside the request.
+    served = [json.loads(item) for item in events.redis.lrange(server_key, 0, -1)]
+    [request] = [span for span in served if span["name"] == "GET /books/new/"]
+    trace_id = request["trace_id"]
+    in_trace = {span["span_id"]: span for span in served if span["trace_id"] == trace_id}
+    [record] = [r for r in events.until("book_saved", pk=book) if r["receiver"] == "book_saved"]
+    [ran] = worker_spans(events, worker_key, 1)
+
+    assert request["parent_id"] is None
+    assert ran["name"] == "post_save tests.background_receivers.book_saved"
+    assert ran["attributes"] == {
+        "django_blinker.signal": "post_save",
+        "django_blinker.sender": "testapp.Book",
+        "django_blinker.receiver": "tests.background_receivers.book_saved",
+        "django_blinker.mode": "background",
+        "django_blinker.event": record["event"],
+    }
+    assert (ran["trace_id"], ran["parent_id"]) == (trace_id, request["span_id"])
+    assert ran["pid"] == record["pid"] not in (request["pid"], os.getpid())
+    by_name = {span["name"]: span for span in in_trace.values()}
+    inline = by_name["post_save tests.tracingserverapp.web.book_saved_inline"]
+    at_commit = by_name["post_save tests.tracingserverapp.web.book_saved_at_commit"]
+    assert (inline["attributes"]["django_blinker.mode"], inline["parent_id"]) == (
+        "inline",
+        request["span_id"],
+    )
+    assert (at_commit["attributes"]["django_blinker.mode"], at_commit["parent_id"]) == (
+        "after_commit",
+        request["span_id"],
+    )
+    assert sorted(span["name"] for span in in_trace.values()) == [
+        "GET /books/new/",
+        "post_save tests.tracingserverapp.web.book_saved_at_commit",
+        "post_save tests.tracingserverapp.web.book_saved_inline",
+    ]
+    assert {span["pid"] for span in in_trace.values()} == {request["pid"]}

@@ -24,28 +24,28 @@ import sys
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Any, TypeVar, overload
 
 from blinker import ANY, Signal
 from django.db import DEFAULT_DB_ALIAS
 
-from . import conf, delivery, tracing
+from . import conf, registry, tracing
 from .after_commit import (
     DeferredReceiver,
     Mode,
     at_commit,
     connect_deferred,
     disconnect_deferred,
-    failed,
 )
 from .backends.django_tasks import writes_in_transaction
 from .delivery import Event, Retry, current_event, deliver, once_per_event
 from .extension import namespace
+from .handover import BATCHES_COMMIT_CALLBACKS, Batch, Pending, hand_over, is_inline, run_inline
 from .message import PAYLOAD_VERSION, Envelope, Payload
 from .payload import encode, encode_origin
-from .publish import backend_module, enqueue_failed, publish, publish_or_report
+from .publish import backend_module, enqueue_failed, publish
 
 __all__ = [
     "BACKENDS",
@@ -145,95 +145,6 @@ def configured_backend() -> str:
     return conf.settings.background_backend or "inline"
 
 
-_inline_depth = 0
-_inline_lock = threading.Lock()
-
-
-@contextmanager
-def run_inline() -> Iterator[None]:
-    """Within this block, background events are delivered in process at commit instead of
-    being enqueued or written to the outbox, through the same signed round trip a worker
-    sees. Nests; for tests."""
-    global _inline_depth
-    with _inline_lock:
-        _inline_depth += 1
-    try:
-        yield
-    finally:
-        with _inline_lock:
-            _inline_depth -= 1
-
-
-def is_inline() -> bool:
-    """Whether :func:`run_inline` is active."""
-    return _inline_depth > 0
-
-
-def _deliver_inline(envelopes: list[Envelope]) -> None:
-    for envelope in envelopes:
-        try:
-            deliver(envelope.message, in_worker=False)
-        except Exception as error:
-            failed(error, f"inline background receiver {envelope.receiver}")
-
-
-def _hand_over(backend: str, envelopes: list[Envelope], coalesced: bool) -> None:
-    if backend == "inline" or is_inline():
-        _deliver_inline(envelopes)
-    else:
-        publish_or_report(backend, envelopes, coalesced=coalesced)
-
-
-class _Batch:
-    """The events of one receiver in one transaction, handed over together at commit: one
-    publish call (one job when coalesced, else one job each).
-
-    Each event registers its own :class:`_Pending` with ``transaction.on_commit``, so that
-    Django drops it with a rolled-back savepoint; the first one to run at commit sends the
-    events of every one still pending. Only Django's list of commit callbacks holds them
-    (the batch keeps weak references), so on CPython, whose reference counting frees an
-    object at once, a dropped one is gone as soon as Django drops it.
-    """
-
-    __slots__ = ("backend", "coalesced", "flushed", "pending")
-
-    def __init__(self, backend: str, coalesced: bool) -> None:
-        self.backend = backend
-        self.coalesced = coalesced
-        self.flushed = False
-        self.pending: list[weakref.ref[_Pending]] = []
-
-    def is_open(self) -> bool:
-        """Whether events may still join: not sent, and not all rolled back. A savepoint
-        rollback drops the newest events, so dead references are trimmed from the end."""
-        pending = self.pending
-        while pending and pending[-1]() is None:
-            pending.pop()
-        return not self.flushed and bool(pending)
-
-    def flush(self) -> None:
-        if self.flushed:
-            return
-        self.flushed = True
-        envelopes = [pending.envelope for ref in self.pending if (pending := ref()) is not None]
-        _hand_over(self.backend, envelopes, self.coalesced)
-
-
-class _Pending:
-    __slots__ = ("__weakref__", "batch", "envelope")
-
-    def __init__(self, batch: _Batch, envelope: Envelope) -> None:
-        self.batch = batch
-        self.envelope = envelope
-
-    def __call__(self) -> None:
-        self.batch.flush()
-
-
-# Batching relies on reference counting to forget the events of rolled-back savepoints.
-_BATCHES_COMMIT_CALLBACKS = sys.implementation.name == "cpython"
-
-
 class BackgroundReceiver(DeferredReceiver):
     """The wrapper of a background receiver: seals each event and hands it on."""
 
@@ -296,17 +207,17 @@ class BackgroundReceiver(DeferredReceiver):
         return payload
 
     def _at_commit(self, envelope: Envelope, using: str) -> None:
-        if _BATCHES_COMMIT_CALLBACKS:
+        if BATCHES_COMMIT_CALLBACKS:
             at_commit(self._pending(envelope, using), using)
         else:
-            at_commit(functools.partial(_hand_over, self.backend, [envelope], False), using)
+            at_commit(functools.partial(hand_over, self.backend, [envelope], False), using)
 
-    def _pending(self, envelope: Envelope, using: str) -> _Pending:
-        batch: _Batch | None = getattr(self._batches, using, None)
+    def _pending(self, envelope: Envelope, using: str) -> Pending:
+        batch: Batch | None = getattr(self._batches, using, None)
         if batch is None or not batch.is_open():
-            batch = _Batch(self.backend, self.coalesce)
+            batch = Batch(self.backend, self.coalesce)
             setattr(self._batches, using, batch)
-        pending = _Pending(batch, envelope)
+        pending = Pending(batch, envelope)
         batch.pending.append(weakref.ref(pending))
         return pending
 
@@ -411,7 +322,7 @@ def in_background(
         if chosen != "inline":
             # Fails now if the queue's package is missing, and registers its tasks.
             backend_module(chosen)
-        delivery.register(name, identity, function, sender)
+        registry.register(name, identity, function, sender)
         try:
             connect_deferred(
                 signal,
@@ -421,7 +332,7 @@ def in_background(
                 lambda: BackgroundReceiver(signal, function, chosen, coalesce),
             )
         except BaseException:
-            delivery.unregister(name, identity, sender)
+            registry.unregister(name, identity, sender)
             raise
         return function
 
@@ -440,4 +351,4 @@ def disconnect(
     named = getattr(signal, "name", None)
     if isinstance(named, str):
         with suppress(ValueError):
-            delivery.unregister(named, receiver_id(receiver), sender)
+            registry.unregister(named, receiver_id(receiver), sender)

@@ -12,8 +12,8 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from . import conf, labels, tracing
-from .delivery import registered
 from .discovery.startup import failed_imports
+from .registry import registered
 
 
 def check_settings(

@@ -42,27 +42,30 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from django.conf import settings as django_settings
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
-from django.db.models import Max, Model, Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from . import conf
 from .message import Envelope, Rejected
-from .models import DeliveredEvent, OutboxEvent
+from .models import OutboxEvent
 from .publish import PublishError, enqueue_failed, publish
+
+# Upkeep's names, from the module that held them before.
+from .upkeep import delete_quietly
+from .upkeep import delivered_databases as delivered_databases
+from .upkeep import prune_delivered as prune_delivered
+from .upkeep import recover_stale_tasks as recover_stale_tasks
 
 logger = logging.getLogger("django_blinker")
 
-_M = TypeVar("_M", bound=Model)
 
 BATCH_SIZE = 200
 MAX_BATCHES = 50
 _MAX_BACKOFF = 300.0
 _LAST_ERROR_LENGTH = 2000
-_DELETE_CHUNK = 10_000
 
 
 def store(envelope: Envelope, backend: str, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -180,7 +183,7 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
             if queue.newest_confirmed is None:
                 continue
             # The newest confirmed publish stays: it is what overtakes the events before it.
-            _delete(
+            delete_quietly(
                 OutboxEvent.objects.using(using).filter(
                     backend=queue.backend,
                     confirmed_at__lt=now - 2 * grace,
@@ -332,20 +335,6 @@ def _report_dead(row: OutboxEvent, error: Exception) -> None:
         logger.exception("Event %s: a receiver of enqueue_failed failed", row.pk)
 
 
-def _delete(queryset: QuerySet[_M]) -> int:
-    """Delete the rows of ``queryset`` in chunks, without model signals (see the module
-    docstring)."""
-    deleted = 0
-    while True:
-        chunk = list(queryset.values_list("pk", flat=True)[:_DELETE_CHUNK])
-        if not chunk:
-            return deleted
-        fresh = queryset.model._default_manager.using(queryset.db).filter(pk__in=chunk)
-        deleted += fresh._raw_delete(queryset.db)
-        if len(chunk) < _DELETE_CHUNK:
-            return deleted
-
-
 def outbox_databases() -> list[str]:
     """The database aliases that hold an outbox table."""
     return [
@@ -388,7 +377,7 @@ def retry(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> int:
 def discard(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> int:
     """Delete ``rows``: their receivers never run for them. Returns how many were still
     there."""
-    return _delete(_rows(rows))
+    return delete_quietly(_rows(rows))
 
 
 def _rows(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> QuerySet[OutboxEvent]:
@@ -401,52 +390,3 @@ def _rows(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> QuerySet[Outbo
         raise ValueError(f"rows of several databases ({', '.join(by_db)}); pass one at a time")
     using, ids = next(iter(by_db.items()), (DEFAULT_DB_ALIAS, []))
     return OutboxEvent.objects.using(using).filter(pk__in=ids)
-
-
-def delivered_databases() -> list[str]:
-    """The database aliases that hold a table of delivered events."""
-    return [
-        alias
-        for alias in django_settings.DATABASES
-        if router.allow_migrate_model(alias, DeliveredEvent)
-    ]
-
-
-def prune_delivered(older_than: datetime.timedelta, using: str = DEFAULT_DB_ALIAS) -> int:
-    """Delete the :func:`~django_blinker.delivery.once_per_event` records of ``using``
-    older than ``older_than``; an event delivered again after that runs again. Returns how
-    many were deleted."""
-    cutoff = timezone.now() - older_than
-    return _delete(DeliveredEvent.objects.using(using).filter(delivered_at__lt=cutoff))
-
-
-def recover_stale_tasks() -> int:
-    """Set django-tasks-db deliveries RUNNING for over ``STALE_TASK_AFTER`` seconds back to
-    READY (their worker died; delivery is at least once). Returns how many."""
-    from django.apps import apps
-
-    if not apps.is_installed("django_tasks_db"):
-        return 0
-    from django_tasks_db.models import DBTaskResult
-
-    from .backends.django_tasks import TASK_PATHS
-
-    stale_after = conf.settings.stale_task_after
-    cutoff = timezone.now() - datetime.timedelta(seconds=stale_after)
-    stale = DBTaskResult.objects.filter(
-        status="RUNNING", task_path__in=TASK_PATHS, started_at__lt=cutoff
-    )
-    ids: list[uuid.UUID] = list(stale.values_list("pk", flat=True)[:1000])
-    if not ids:
-        return 0
-    count = DBTaskResult.objects.filter(pk__in=ids, status="RUNNING", started_at__lt=cutoff).update(
-        status="READY", started_at=None
-    )
-    logger.warning(
-        "%d background deliveries were RUNNING for over %d s (their db_worker died); set "
-        "back to READY: %s",
-        count,
-        stale_after,
-        ", ".join(map(str, ids[:20])),
-    )
-    return count

@@ -1,0 +1,106 @@
+"""How sealed background events leave the process at commit: batched per receiver and
+transaction, then delivered in process (``backend="inline"``, or inside
+:func:`run_inline`) or published to the backend's queue."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .after_commit import failed
+from .delivery import deliver
+from .message import Envelope
+from .publish import publish_or_report
+
+_inline_depth = 0
+_inline_lock = threading.Lock()
+
+
+@contextmanager
+def run_inline() -> Iterator[None]:
+    """Within this block, background events are delivered in process at commit instead of
+    being enqueued or written to the outbox, through the same signed round trip a worker
+    sees. Nests; for tests."""
+    global _inline_depth
+    with _inline_lock:
+        _inline_depth += 1
+    try:
+        yield
+    finally:
+        with _inline_lock:
+            _inline_depth -= 1
+
+
+def is_inline() -> bool:
+    """Whether :func:`run_inline` is active."""
+    return _inline_depth > 0
+
+
+def _deliver_inline(envelopes: list[Envelope]) -> None:
+    for envelope in envelopes:
+        try:
+            deliver(envelope.message, in_worker=False)
+        except Exception as error:
+            failed(error, f"inline background receiver {envelope.receiver}")
+
+
+def hand_over(backend: str, envelopes: list[Envelope], coalesced: bool) -> None:
+    """Deliver ``envelopes`` in process (``inline``, or inside :func:`run_inline`), else
+    publish them, reporting a failure."""
+    if backend == "inline" or is_inline():
+        _deliver_inline(envelopes)
+    else:
+        publish_or_report(backend, envelopes, coalesced=coalesced)
+
+
+class Batch:
+    """The events of one receiver in one transaction, handed over together at commit: one
+    publish call (one job when coalesced, else one job each).
+
+    Each event registers its own :class:`Pending` with ``transaction.on_commit``, so that
+    Django drops it with a rolled-back savepoint; the first one to run at commit sends the
+    events of every one still pending. Only Django's list of commit callbacks holds them
+    (the batch keeps weak references), so on CPython, whose reference counting frees an
+    object at once, a dropped one is gone as soon as Django drops it.
+    """
+
+    __slots__ = ("backend", "coalesced", "flushed", "pending")
+
+    def __init__(self, backend: str, coalesced: bool) -> None:
+        self.backend = backend
+        self.coalesced = coalesced
+        self.flushed = False
+        self.pending: list[weakref.ref[Pending]] = []
+
+    def is_open(self) -> bool:
+        """Whether events may still join: not sent, and not all rolled back. A savepoint
+        rollback drops the newest events, so dead references are trimmed from the end."""
+        pending = self.pending
+        while pending and pending[-1]() is None:
+            pending.pop()
+        return not self.flushed and bool(pending)
+
+    def flush(self) -> None:
+        if self.flushed:
+            return
+        self.flushed = True
+        envelopes = [pending.envelope for ref in self.pending if (pending := ref()) is not None]
+        hand_over(self.backend, envelopes, self.coalesced)
+
+
+class Pending:
+    __slots__ = ("__weakref__", "batch", "envelope")
+
+    def __init__(self, batch: Batch, envelope: Envelope) -> None:
+        self.batch = batch
+        self.envelope = envelope
+
+    def __call__(self) -> None:
+        self.batch.flush()
+
+
+# Batching relies on reference counting to forget the events of rolled-back savepoints.
+BATCHES_COMMIT_CALLBACKS = sys.implementation.name == "cpython"

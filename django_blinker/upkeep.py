@@ -1,0 +1,88 @@
+"""Keeping django-blinker's tables small and its deliveries moving: deleting without
+model signals, pruning :func:`~django_blinker.delivery.once_per_event` records, and
+setting the deliveries of dead django-tasks-db workers back to READY. The relay
+(:mod:`django_blinker.outbox`) runs these on each pass."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from typing import TypeVar
+
+from django.conf import settings as django_settings
+from django.db import DEFAULT_DB_ALIAS, router
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+
+from . import conf
+from .models import DeliveredEvent
+
+logger = logging.getLogger("django_blinker")
+
+_M = TypeVar("_M", bound=Model)
+
+_DELETE_CHUNK = 10_000
+
+
+def delete_quietly(queryset: QuerySet[_M]) -> int:
+    """Delete the rows of ``queryset`` in chunks, without model signals: a receiver of
+    every model's ``post_delete`` must not make events of django-blinker's bookkeeping."""
+    deleted = 0
+    while True:
+        chunk = list(queryset.values_list("pk", flat=True)[:_DELETE_CHUNK])
+        if not chunk:
+            return deleted
+        fresh = queryset.model._default_manager.using(queryset.db).filter(pk__in=chunk)
+        deleted += fresh._raw_delete(queryset.db)
+        if len(chunk) < _DELETE_CHUNK:
+            return deleted
+
+
+def delivered_databases() -> list[str]:
+    """The database aliases that hold a table of delivered events."""
+    return [
+        alias
+        for alias in django_settings.DATABASES
+        if router.allow_migrate_model(alias, DeliveredEvent)
+    ]
+
+
+def prune_delivered(older_than: datetime.timedelta, using: str = DEFAULT_DB_ALIAS) -> int:
+    """Delete the :func:`~django_blinker.delivery.once_per_event` records of ``using``
+    older than ``older_than``; an event delivered again after that runs again. Returns how
+    many were deleted."""
+    cutoff = timezone.now() - older_than
+    return delete_quietly(DeliveredEvent.objects.using(using).filter(delivered_at__lt=cutoff))
+
+
+def recover_stale_tasks() -> int:
+    """Set django-tasks-db deliveries RUNNING for over ``STALE_TASK_AFTER`` seconds back to
+    READY (their worker died; delivery is at least once). Returns how many."""
+    from django.apps import apps
+
+    if not apps.is_installed("django_tasks_db"):
+        return 0
+    from django_tasks_db.models import DBTaskResult
+
+    from .backends.django_tasks import TASK_PATHS
+
+    stale_after = conf.settings.stale_task_after
+    cutoff = timezone.now() - datetime.timedelta(seconds=stale_after)
+    stale = DBTaskResult.objects.filter(
+        status="RUNNING", task_path__in=TASK_PATHS, started_at__lt=cutoff
+    )
+    ids: list[uuid.UUID] = list(stale.values_list("pk", flat=True)[:1000])
+    if not ids:
+        return 0
+    count = DBTaskResult.objects.filter(pk__in=ids, status="RUNNING", started_at__lt=cutoff).update(
+        status="READY", started_at=None
+    )
+    logger.warning(
+        "%d background deliveries were RUNNING for over %d s (their db_worker died); set "
+        "back to READY: %s",
+        count,
+        stale_after,
+        ", ".join(map(str, ids[:20])),
+    )
+    return count

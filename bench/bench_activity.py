@@ -10,7 +10,6 @@ Run: ``python -m bench.bench_activity [--rounds N]``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -20,11 +19,7 @@ from bench import harness
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=31)
-    parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--passes", type=int, default=2, help="iterations per sample")
-    parser.add_argument("--saves", type=int, default=1000)
+    parser = harness.workload_arguments()
     options = parser.parse_args()
     harness.setup(extra_apps=("django_blinker",))
 

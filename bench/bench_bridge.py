@@ -7,7 +7,6 @@ Run: ``python -m bench.bench_bridge [--rounds N]``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 
@@ -15,11 +14,7 @@ from bench import harness
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=31)
-    parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--passes", type=int, default=2, help="iterations per sample")
-    parser.add_argument("--saves", type=int, default=1000)
+    parser = harness.workload_arguments()
     parser.add_argument("--only", choices=["P1", "P2"], help="run one group only")
     options = parser.parse_args()
     harness.setup()

@@ -15,7 +15,6 @@ Run: ``python -m bench.bench_tracing [--rounds N]``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,11 +25,7 @@ TARGET = 1.01
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=31)
-    parser.add_argument("--rows", type=int, default=5000)
-    parser.add_argument("--passes", type=int, default=2, help="iterations per sample")
-    parser.add_argument("--saves", type=int, default=1000)
+    parser = harness.workload_arguments()
     options = parser.parse_args()
     harness.setup(extra_apps=("django_blinker",))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import statistics
@@ -72,6 +73,16 @@ def _create_postgres_database() -> None:
         ).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def workload_arguments() -> argparse.ArgumentParser:
+    """The command line of the benches built on :func:`item_workload`."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=31)
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--passes", type=int, default=2, help="iterations per sample")
+    parser.add_argument("--saves", type=int, default=1000)
+    return parser
 
 
 def item_workload(

@@ -35,13 +35,7 @@ from django.utils import timezone
 
 from .message import Payload, Rejected, unseal
 from .payload import ModelNotAllowed, RowGone, decode
-
-# The registry's names, from the module that held them before.
-from .registry import Registration as Registration
-from .registry import register as register
-from .registry import registered as registered
-from .registry import registration as registration
-from .registry import unregister as unregister
+from .registry import Registration, registration
 
 F = TypeVar("F", bound=Callable[..., Any])
 

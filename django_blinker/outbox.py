@@ -52,12 +52,7 @@ from . import conf
 from .message import Envelope, Rejected
 from .models import OutboxEvent
 from .publish import PublishError, enqueue_failed, publish
-
-# Upkeep's names, from the module that held them before.
-from .upkeep import delete_quietly
-from .upkeep import delivered_databases as delivered_databases
-from .upkeep import prune_delivered as prune_delivered
-from .upkeep import recover_stale_tasks as recover_stale_tasks
+from .upkeep import delete_quietly, recover_stale_tasks
 
 logger = logging.getLogger("django_blinker")
 

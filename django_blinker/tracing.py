@@ -28,6 +28,7 @@ from . import after_commit, conf, delivery
 from .describe import receiver_name, sender_label
 from .extension import BridgedSignal, Call, Receiver, add_plan_decorator, remove_plan_decorator
 from .message import Payload
+from .registry import Registration
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -242,7 +243,7 @@ def _parent_of(payload: Payload) -> Context | None:
 
 
 def _run_in_span(
-    payload: Payload, found: delivery.Registration, receiver: Callable[..., Any]
+    payload: Payload, found: Registration, receiver: Callable[..., Any]
 ) -> Callable[..., Any]:
     parent = _parent_of(payload)
     name = receiver_name(found.receiver)

@@ -77,12 +77,20 @@ def _browser_missing() -> str | None:
     return None
 
 
+@functools.cache
+def _graphviz_missing() -> str | None:
+    if shutil.which("dot"):
+        return None
+    return "needs Graphviz's dot on PATH (apt-get install graphviz)"
+
+
 SERVICES = {
     "serverdb": _serverdb_missing,
     "postgres": _postgres_missing,
     "redis": _redis_missing,
     "celery": _redis_missing,
     "browser": _browser_missing,
+    "graphviz": _graphviz_missing,
 }
 
 

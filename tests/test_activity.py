@@ -458,7 +458,6 @@ def test_receivers_another_extension_wraps_are_counted_in_python_sends_once():
     assert figures.receivers["tests.test_activity.saved"].calls == 0
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
 def test_a_forked_child_watches_its_counts_too():
     import os
     import warnings

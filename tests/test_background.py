@@ -653,7 +653,7 @@ def test_a_module_run_again_replaces_its_receiver_instead_of_clashing(author):
     again.__qualname__ = original.__qualname__
     try:
         in_background(signals.post_save, again, sender=Author, backend="inline")
-        from django_blinker.delivery import registration
+        from django_blinker.registry import registration
 
         found = registration("post_save", "tests.background_receivers.author_saved")
         assert found.receiver is again

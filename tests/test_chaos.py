@@ -28,7 +28,6 @@ moment it fell nearest to.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import random
 import re
@@ -87,10 +86,7 @@ WORKER_LOST = r"WorkerLostError\('Worker exited prematurely: signal 9"
 QUEUE = "chaos"
 
 
-def relay_argv() -> list[str]:
-    if importlib.util.find_spec("django_blinker.management.commands.blinker_relay"):
-        return [sys.executable, "-m", "django", "blinker_relay", "--interval", "0.2"]
-    return [sys.executable, "-m", "tests.chaos.relay", "--interval", "0.2"]
+RELAY = [sys.executable, "-m", "django", "blinker_relay", "--interval", "0.2"]
 
 
 class Chaos:
@@ -384,7 +380,7 @@ def test_celery_delivers_every_committed_event_through_broker_sender_and_worker_
                 *("--without-gossip", "--without-mingle", "--without-heartbeat"),
             ],
         )
-        relay = chaos.supervise("relay", relay_argv())
+        relay = chaos.supervise("relay", RELAY)
 
         def during(second: Sender) -> None:
             chaos.wait_until(
@@ -482,7 +478,7 @@ def test_tasks_delivers_every_committed_event_through_sender_and_db_worker_death
         db_worker = [sys.executable, "-m", "django", "db_worker", "--backend", "db"]
         db_worker += ["--interval", "0.05", "--no-startup-delay", "--no-reload", "-v", "0"]
         workers = [chaos.supervise(f"db-worker-{n}", db_worker) for n in (1, 2)]
-        relay = chaos.supervise("relay", relay_argv())
+        relay = chaos.supervise("relay", RELAY)
 
         def during(second: Sender) -> None:
             pids = lambda: [worker.pid for worker in workers]  # noqa: E731

@@ -199,6 +199,7 @@ def test_dot_follows_the_signal_filter(bridged):
     assert "post_delete" not in out
 
 
+@pytest.mark.graphviz
 def test_dot_is_valid_graphviz(bridged):
     from tests.test_picture import render
 

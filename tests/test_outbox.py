@@ -12,12 +12,13 @@ import pytest
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from django_blinker import background, outbox, signals
+from django_blinker import background, outbox, signals, upkeep
 from django_blinker.background import in_background
-from django_blinker.delivery import Retry, deliver, registration
+from django_blinker.delivery import Retry, deliver
 from django_blinker.message import Envelope, seal, unseal
 from django_blinker.models import DeliveredEvent, OutboxEvent
 from django_blinker.publish import enqueue_failed
+from django_blinker.registry import registration
 from tests import background_receivers as receivers
 from tests.queues import BrokenBackend, RecordingBackend, use_backend
 from tests.testapp.models import Author, Book
@@ -635,14 +636,14 @@ def test_recover_stale_tasks_resets_only_our_stale_running_tasks(outbox_on):
     recent = task(TASK_PATHS[0], "RUNNING", now - datetime.timedelta(seconds=60))
     foreign = task("tests.testapp.tasks.other", "RUNNING", old)
     finished = task(TASK_PATHS[0], "SUCCESSFUL", old)
-    assert outbox.recover_stale_tasks() == 2
+    assert upkeep.recover_stale_tasks() == 2
     statuses = {row.pk: (row.status, row.started_at) for row in DBTaskResult.objects.all()}
     assert statuses[stale.pk] == ("READY", None)
     assert statuses[stale_batch.pk] == ("READY", None)
     assert statuses[recent.pk][0] == "RUNNING"
     assert statuses[foreign.pk][0] == "RUNNING"
     assert statuses[finished.pk][0] == "SUCCESSFUL"
-    assert outbox.recover_stale_tasks() == 0
+    assert upkeep.recover_stale_tasks() == 0
 
 
 def test_prune_delivered_deletes_only_old_records():
@@ -653,7 +654,7 @@ def test_prune_delivered_deletes_only_old_records():
     recent = DeliveredEvent.objects.create(
         event=uuid.uuid4(), receiver="r", delivered_at=now - datetime.timedelta(days=6)
     )
-    assert outbox.prune_delivered(datetime.timedelta(days=7)) == 1
+    assert upkeep.prune_delivered(datetime.timedelta(days=7)) == 1
     assert list(DeliveredEvent.objects.values_list("pk", flat=True)) == [recent.pk]
     assert old.pk != recent.pk
 

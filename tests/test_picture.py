@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import os
 import re
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -23,7 +21,6 @@ from django_blinker.wiring_picture import Box
 from tests.testapp.models import Author, Book, Tag
 
 SVG = "{http://www.w3.org/2000/svg}"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def book_saved(sender, **kwargs):
@@ -295,26 +292,17 @@ def test_overlap_is_what_the_geometry_says():
 # DOT -------------------------------------------------------------------------------------
 
 
-def graphviz():
-    dot = shutil.which("dot")
-    if dot is None:
-        reason = "needs Graphviz's dot on PATH (apt-get install graphviz)"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
-    return dot
-
-
 def render(dot_text):
     """Graphviz's own SVG of ``dot_text``: parsing fails loudly on any DOT error."""
     done = subprocess.run(
-        [graphviz(), "-Tsvg"], input=dot_text.encode(), capture_output=True, check=False
+        ["dot", "-Tsvg"], input=dot_text.encode(), capture_output=True, check=False
     )
     assert done.returncode == 0, done.stderr.decode()
     assert done.stderr == b"", done.stderr.decode()
     return ET.fromstring(done.stdout)
 
 
+@pytest.mark.graphviz
 def test_dot_of_real_receivers_is_valid_graphviz(connected):
     graph = wiring_picture.wiring(found_for(Author, Book, Tag), signal_url=lambda s: f"/s/{s.name}")
     dot = wiring_picture.to_dot(graph, "wiring of testapp")
@@ -330,6 +318,7 @@ def test_dot_of_real_receivers_is_valid_graphviz(connected):
     assert "/s/post_save" in links
 
 
+@pytest.mark.graphviz
 def test_dot_shows_odd_names_literally():
     url = '/s/?a=1&b="2 <3>"&lt;'
     graph = wiring_picture.wiring({"app.M": [fake()]}, signal_url=lambda s: url)

@@ -27,6 +27,7 @@ from opentelemetry.trace import StatusCode
 
 from django_blinker import after_commit, background, delivery, signals, tracing
 from django_blinker.message import seal
+from django_blinker.registry import Registration
 from tests import background_receivers as receivers
 from tests import servers, workers
 from tests.testapp.models import Author, Book
@@ -392,7 +393,7 @@ def run_with_carrier(carrier_span, current_span):
     run while ``current_span`` is current."""
     with trace.use_span(carrier_span):
         payload = {"event": "e-1", "trace": tracing.carrier()}
-    found = delivery.Registration("post_save", "x", receivers.author_saved)
+    found = Registration("post_save", "x", receivers.author_saved)
     with trace.use_span(current_span):
         tracing._run_in_span(payload, found, lambda sender, **kwargs: None)(Author)
 

@@ -17,7 +17,7 @@ from django.conf import settings as django_settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from django_blinker import conf, outbox
+from django_blinker import conf, outbox, upkeep
 
 logger = logging.getLogger("django_blinker")
 
@@ -121,9 +121,9 @@ class Command(BaseCommand):
 
     def _prune(self, older_than: datetime.timedelta, chosen: list[str] | None) -> None:
         for alias in self._databases(
-            chosen, outbox.delivered_databases(), "table of delivered events"
+            chosen, upkeep.delivered_databases(), "table of delivered events"
         ):
-            deleted = outbox.prune_delivered(older_than, using=alias)
+            deleted = upkeep.prune_delivered(older_than, using=alias)
             if self.verbosity:
                 self.stdout.write(
                     f"{alias}: deleted {deleted} delivered-event record"
@@ -172,7 +172,7 @@ class _Relay:
                     busy.remove(alias)
                 if self.stop.is_set():
                     break
-        recovered = 0 if self.stop.is_set() else outbox.recover_stale_tasks()
+        recovered = 0 if self.stop.is_set() else upkeep.recover_stale_tasks()
         self.report(results, recovered, always_report)
 
     def run_forever(self, interval: float) -> None:

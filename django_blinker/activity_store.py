@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.core.cache import BaseCache, caches
+from django.core.exceptions import ImproperlyConfigured
 
 from . import activity, conf, delivery
 from .activity_records import well_formed
@@ -101,16 +102,18 @@ def _record(exited: bool = False) -> dict[str, Any]:
 def flush(exited: bool = False) -> bool:
     """Write this process's figures to the store now; False if the store is off or down.
 
-    Never raises: a store that is down is logged once (WARNING) until a flush succeeds.
+    A store that is down is logged once (WARNING) until a flush succeeds; an invalid
+    setting raises ``ImproperlyConfigured``, as every read of it does.
     """
     alias = store_alias()
     if alias is None:
         return False
     with _lock:
+        record = _record(exited)
         try:
             cache = caches[alias]
             _register(cache)
-            cache.set(PROCESS_KEY.format(_me.id), _record(exited), timeout=RETENTION)
+            cache.set(PROCESS_KEY.format(_me.id), record, timeout=RETENTION)
         except Exception as error:
             _me.failed_flushes += 1
             if _me.failing != alias:
@@ -146,15 +149,26 @@ def _register(cache: BaseCache) -> None:
 
 
 def _run(stop: threading.Event) -> None:
-    while not stop.wait(flush_interval()):
-        flush()
+    try:
+        while not stop.wait(flush_interval()):
+            flush()
+    except ImproperlyConfigured as error:
+        # The setting changed under a running process (override_settings): stop for good
+        # rather than retry what cannot succeed; the figures stay readable in this process.
+        logger.error("django-blinker's activity store stopped: %s", error)
 
 
 def start() -> None:
-    """Start the flush thread if the store is on and it is not running; idempotent."""
+    """Start the flush thread if the store is on and it is not running; idempotent.
+
+    ``ImproperlyConfigured`` if the activity settings are invalid: nothing is started.
+    """
     global _thread
     if store_alias() is None or (_thread is not None and _thread.is_alive()):
         return
+    # Refused here rather than in the thread.
+    flush_interval()
+    role()
     _stop.clear()
     _thread = threading.Thread(
         target=_run, args=(_stop,), name="django-blinker-activity-flush", daemon=True
@@ -176,9 +190,16 @@ def _at_exit() -> None:
         return
     stop()
     # A hung cache must not hold up the exit: the last flush gets a bounded wait.
-    last = threading.Thread(target=flush, kwargs={"exited": True}, daemon=True)
+    last = threading.Thread(target=_last_flush, daemon=True)
     last.start()
     last.join(timeout=EXIT_FLUSH_TIMEOUT)
+
+
+def _last_flush() -> None:
+    try:
+        flush(exited=True)
+    except ImproperlyConfigured as error:
+        logger.error("django-blinker's activity store missed its last flush: %s", error)
 
 
 def _after_fork_in_child() -> None:
@@ -189,7 +210,10 @@ def _after_fork_in_child() -> None:
     _thread = None
     if running:
         activity.reset()
-        start()
+        try:
+            start()
+        except ImproperlyConfigured as error:
+            logger.error("django-blinker's activity store is not started: %s", error)
 
 
 atexit.register(_at_exit)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger("django_blinker")
 
 
 class DjangoBlinkerConfig(AppConfig):
@@ -11,12 +17,23 @@ class DjangoBlinkerConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
+        """Start what the setting asks for. Never raises because of ``DJANGO_BLINKER``, so
+        that ``manage.py check`` lists every problem: an invalid setting is logged here,
+        once, and refused where it is first used (see docs/settings.md)."""
         # Imported once the registry is ready: discovery imports bulk, which defines a model.
-        from . import activity, activity_store, checks, discovery, labels, tracing
+        from . import activity, activity_store, checks, conf, discovery, labels, tracing
 
         checks.register()
+        invalid = conf.problems()
+        if invalid:
+            logger.error(
+                "django-blinker's settings are invalid (manage.py check lists them): %s",
+                conf.summary(invalid),
+            )
         discovery.autodiscover(discovery.receiver_modules())
         labels.resolve_pending()
         activity.install()
-        activity_store.start()
         tracing.install()
+        # An invalid activity setting leaves the store off: it was logged just above.
+        with contextlib.suppress(ImproperlyConfigured):
+            activity_store.start()

@@ -141,8 +141,11 @@ def receiver_id(receiver: Callable[..., Any]) -> str:
 
 def configured_backend() -> str:
     """``DJANGO_BLINKER["BACKGROUND_BACKEND"]``: ``"celery"``, ``"tasks"`` or ``"inline"``
-    (also when unset); ``conf`` raises ``ImproperlyConfigured`` for an invalid value."""
-    return conf.settings.background_backend or "inline"
+    (also when unset); ``ImproperlyConfigured`` for an invalid value. Judged alone
+    (:func:`conf.value_alone`): receivers connect at start-up, which goes on whatever else
+    is wrong with the setting so that ``manage.py check`` lists it; their sends refuse it."""
+    chosen: str | None = conf.value_alone("BACKGROUND_BACKEND")
+    return chosen or "inline"
 
 
 class BackgroundReceiver(DeferredReceiver):

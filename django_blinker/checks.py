@@ -22,29 +22,9 @@ def check_settings(
     databases: Sequence[str] | None = None,
     **kwargs: Any,
 ) -> list[checks.CheckMessage]:
-    """E001: the setting is a dict; E002: every key is known; E003: every value is valid."""
-    value = getattr(settings, conf.SETTING_NAME, {})
-    if not isinstance(value, dict):
-        return [
-            checks.Error(
-                f"{conf.SETTING_NAME} must be a dict, not {type(value).__name__}: {value!r}.",
-                hint=f'For example {conf.SETTING_NAME} = {{"ROBUST": False}}.',
-                id="django_blinker.E001",
-            )
-        ]
-    errors: list[checks.CheckMessage] = []
-    for key, item in value.items():
-        if key not in conf.KEYS:
-            errors.append(
-                checks.Error(
-                    f"{conf.SETTING_NAME} has an unknown key {key!r}.",
-                    hint=f"Known keys: {', '.join(sorted(conf.KEYS))}.",
-                    id="django_blinker.E002",
-                )
-            )
-        elif problem := conf.problem(key, item):
-            errors.append(checks.Error(problem, id="django_blinker.E003"))
-    return errors
+    """E001: the setting is a dict; E002: every key is known (a close one is suggested);
+    E003: every value is valid. Each problem is one error, all of them at once."""
+    return [checks.Error(found.message, hint=found.hint, id=found.id) for found in conf.problems()]
 
 
 def check_signal_modules(

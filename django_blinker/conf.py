@@ -1,13 +1,16 @@
 """The ``DJANGO_BLINKER`` setting: its keys, their one validation, and :data:`settings`.
 
 Every module reads the setting through :data:`settings`, one typed property per key, as
-django-cors-headers does. :func:`problem` is the only place a value is validated: the
-system check ``django_blinker.E003`` reports what it finds, and reading an invalid value
-raises it as ``ImproperlyConfigured``.
+django-cors-headers does. :func:`problems` is the only place the setting is validated
+(:func:`problem` for one value): the system checks ``django_blinker.E001`` to ``E003``
+report what it finds, and a read refuses an invalid setting with ``ImproperlyConfigured``
+rather than going on with defaults: every read, when the setting is not a dict or has an
+unknown key; a read of that key, when a value is invalid.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -124,6 +127,53 @@ def user_settings() -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the setting, as the system check ``id`` reports it."""
+
+    id: str
+    message: str
+    hint: str | None = None
+
+
+def problems() -> list[Problem]:
+    """Everything wrong with ``DJANGO_BLINKER``: E001 when it is not a dict, else E002 for
+    each unknown key and E003 for each invalid value. Empty when it is unset or valid."""
+    value = getattr(django_settings, SETTING_NAME, {})
+    if not isinstance(value, dict):
+        return [
+            Problem(
+                id="django_blinker.E001",
+                message=f"{SETTING_NAME} must be a dict, not {type(value).__name__}: {value!r}.",
+                hint=f'For example {SETTING_NAME} = {{"ROBUST": False}}.',
+            )
+        ]
+    found = []
+    for name, item in value.items():
+        if name not in KEYS:
+            found.append(
+                Problem(
+                    id="django_blinker.E002",
+                    message=_unknown(name),
+                    hint=f"Known keys: {', '.join(sorted(KEYS))}.",
+                )
+            )
+        elif wrong := problem(name, item):
+            found.append(Problem(id="django_blinker.E003", message=wrong))
+    return found
+
+
+def _unknown(name: object) -> str:
+    close = difflib.get_close_matches(name.upper(), KEYS, n=1) if isinstance(name, str) else []
+    suggestion = f"; did you mean {close[0]!r}?" if close else "."
+    return f"{SETTING_NAME} has an unknown key {name!r}{suggestion}"
+
+
+def summary(found: Sequence[Problem]) -> str:
+    """``found`` in one line: every message, in order."""
+    return " ".join(item.message for item in found)
+
+
 def _kinds(key: Key) -> tuple[type, ...]:
     return key.kind if isinstance(key.kind, tuple) else (key.kind,)
 
@@ -142,22 +192,43 @@ def problem(name: str, value: Any) -> str | None:
     return f"{SETTING_NAME}[{name!r}] is {value!r}: {found}." if found else None
 
 
+def value_alone(name: str) -> Any:
+    """The value of the key ``name`` judged alone: the user's, or the default when it is
+    unset or the setting is not a dict; ``ImproperlyConfigured`` if the value is invalid.
+
+    For start-up, which goes on whatever else is wrong so that ``manage.py check`` can list
+    it; everything else reads :data:`settings`, which refuses an invalid setting.
+    """
+    given = user_settings()
+    if name not in given:
+        return KEYS[name].default
+    value = given[name]
+    wrong = problem(name, value)
+    if wrong:
+        raise ImproperlyConfigured(wrong)
+    return value
+
+
+_UNSET = object()
+
+
 class Settings:
     """The effective ``DJANGO_BLINKER`` settings, one typed property per key.
 
     Each read takes the user's value, or the default, so ``override_settings`` applies at
-    once. A value that :func:`problem` refuses raises ``ImproperlyConfigured`` saying why.
+    once. A setting that is not a dict or has an unknown key makes every read raise
+    ``ImproperlyConfigured`` naming every problem (:func:`problems`); an invalid value makes
+    reads of its key raise, saying why (:func:`problem`).
     """
 
     def _value(self, name: str) -> Any:
-        given = user_settings()
-        if name not in given:
-            return KEYS[name].default
-        value = given[name]
-        wrong = problem(name, value)
-        if wrong:
-            raise ImproperlyConfigured(wrong)
-        return value
+        given = getattr(django_settings, SETTING_NAME, _UNSET)
+        if given is not _UNSET and (not isinstance(given, dict) or not given.keys() <= KEYS.keys()):
+            raise ImproperlyConfigured(
+                f"{SETTING_NAME} is invalid: {summary(problems())} "
+                "(manage.py check lists every problem)"
+            )
+        return value_alone(name)
 
     @property
     def robust(self) -> bool:

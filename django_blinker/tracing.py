@@ -15,6 +15,7 @@ imported only here, and only once tracing is on.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -79,11 +80,13 @@ def is_available() -> bool:
 
 def install() -> None:
     """Register the tracing hooks (from ``AppConfig.ready``); they trace only while
-    ``TRACING`` is on, and follow it when plans are built (see :func:`refresh`)."""
+    ``TRACING`` is on, and follow it when plans are built (see :func:`refresh`). An invalid
+    setting leaves tracing off here, for start-up to go on; the first send refuses it."""
     global _installed
     _installed = True
     add_plan_decorator(_decorate)
-    refresh()
+    with contextlib.suppress(ImproperlyConfigured):
+        refresh()
 
 
 def uninstall() -> None:
@@ -96,13 +99,10 @@ def uninstall() -> None:
 
 def refresh() -> None:
     """Turn tracing on or off as the setting says: at start-up, and whenever a plan is
-    built, which the first send after a change of ``DJANGO_BLINKER`` does."""
+    built, which the first send after a change of ``DJANGO_BLINKER`` does. An invalid
+    setting raises ``ImproperlyConfigured`` (from :data:`conf.settings`) and changes nothing."""
     global enabled
-    try:
-        wanted = conf.settings.tracing
-    except ImproperlyConfigured:
-        wanted = False  # E003 reports it
-    enabled = _installed and wanted and is_available()
+    enabled = _installed and conf.settings.tracing and is_available()
     if enabled:
         after_commit.add_deferral(_defer)
         delivery.add_run_wrapper(_run_in_span)

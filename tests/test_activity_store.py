@@ -16,6 +16,7 @@ import uuid
 
 import pytest
 from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
 from django_blinker import activity, activity_store, conf, delivery, signals
@@ -260,6 +261,34 @@ def test_an_unknown_cache_alias_is_refused_by_name(settings):
     )
     assert conf.problem("ACTIVITY_STORE", "default") is None
     assert conf.problem("ACTIVITY_ROLE", "cron") is not None
+
+
+def test_start_refuses_invalid_activity_settings_and_starts_nothing(locmem_store, settings):
+    settings.DJANGO_BLINKER = {"ACTIVITY_STORE": "activity", "ACTIVITY_FLUSH_INTERVAL": 0}
+    with pytest.raises(ImproperlyConfigured, match=r"\['ACTIVITY_FLUSH_INTERVAL'\] is 0"):
+        activity_store.start()
+    assert activity_store._thread is None
+
+
+def test_a_flush_thread_whose_setting_turns_invalid_logs_an_error_and_stops(
+    locmem_store, settings, caplog
+):
+    valid = {**settings.DJANGO_BLINKER, "ACTIVITY_FLUSH_INTERVAL": 0.01}
+    settings.DJANGO_BLINKER = valid
+    activity_store.start()
+    thread = activity_store._thread
+    assert thread.is_alive()
+    with caplog.at_level(logging.ERROR, logger="django_blinker"):
+        settings.DJANGO_BLINKER = {**valid, "OUTBX": True}
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+    assert [record.getMessage() for record in caplog.records] == [
+        "django-blinker's activity store stopped: DJANGO_BLINKER is invalid: DJANGO_BLINKER "
+        "has an unknown key 'OUTBX'; did you mean 'OUTBOX'? (manage.py check lists every "
+        "problem)"
+    ]
+    settings.DJANGO_BLINKER = valid
+    assert activity_store.flush() is True
 
 
 # Real processes ------------------------------------------------------------------------

@@ -137,6 +137,14 @@ def test_an_unknown_configured_backend_is_improperly_configured(settings):
         in_background(signals.post_save, receivers.book_saved)
 
 
+def test_an_unknown_key_lets_a_receiver_connect_and_refuses_its_first_send(settings):
+    settings.DJANGO_BLINKER = {"BACKGROUND_BACKEND": "inline", "OUTBX": True}
+    in_background(signals.post_save, receivers.author_saved, sender=Author)
+    with pytest.raises(ImproperlyConfigured, match="unknown key 'OUTBX'; did you mean 'OUTBOX'"):
+        Author.objects.create(name="Le Guin")
+    assert receivers.CALLS == []
+
+
 def test_two_functions_under_one_receiver_id_are_refused(monkeypatch):
     in_background(signals.post_save, receivers.author_saved, sender=Author, backend="inline")
 

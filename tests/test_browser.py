@@ -318,6 +318,45 @@ def test_signal_docs_are_rendered_not_shown_as_restructuredtext(page, edges):
     assert doc.locator("em", has_text="customer").count() == 1
 
 
+@pytest.fixture
+def hostile_doc():
+    blinker.signal(
+        "order-refunded",
+        doc="Sent when an order is refunded.\n\n"
+        "`Refund it <javascript:void(window.__pwned=1)>`_\n\n"
+        "`Refund it again <JaVaScRiPt:void(window.__pwned=2)>`__\n\n"
+        "Or read `the guide <https://example.com/guide>`_ or `the terms "
+        "<javascript&#58;void(window.__pwned=4)>`_.\n\n"
+        ".. image:: javascript:void(window.__pwned=3)\n",
+    )
+    yield f"{LIST_URL}signal/blinker/blinker.default_namespace/order-refunded/"
+    del blinker.default_namespace["order-refunded"]
+
+
+def test_a_script_link_in_a_signal_doc_is_no_link_and_clicking_it_runs_nothing(
+    hostile_doc, page, edges
+):
+    import docutils  # noqa: F401  (a test dependency: the rendering under test needs it)
+
+    go(page, hostile_doc)
+    doc = page.locator(".db-doc")
+    doc.screenshot(path=str(edges / "edge-signal-doc-script-links.png"))
+    protocols = page.evaluate(
+        """() => [...document.querySelectorAll("[href], [src]")].map(
+            (element) => new URL(
+                element.getAttribute("href") ?? element.getAttribute("src"), document.baseURI
+            ).protocol
+        )"""
+    )
+    assert set(protocols) <= {"http:", "https:"}
+    assert doc.locator("a").count() == 2
+    assert doc.locator("a[href='https://example.com/guide']").count() == 1
+    for text in ("Refund it", "Refund it again"):
+        doc.get_by_text(text, exact=True).click()
+    assert page.evaluate("window.__pwned") is None
+    assert page.url == page.base + hostile_doc
+
+
 def test_the_models_box_is_not_a_cut_off_scroll_area(page, edges):
     go(page, LIST_URL)
     box = page.locator(".module", has=page.locator("h2", has_text="What runs for a model"))

@@ -29,8 +29,26 @@ def test_unknown_key_is_named_with_the_known_ones():
     with override_settings(DJANGO_BLINKER={"ROBUTS": True}):
         [error] = check_settings()
     assert error.id == "django_blinker.E002"
-    assert "unknown key 'ROBUTS'" in error.msg
+    assert error.msg == "DJANGO_BLINKER has an unknown key 'ROBUTS'; did you mean 'ROBUST'?"
     assert "ROBUST" in error.hint
+
+
+def test_every_problem_is_one_error_all_at_once():
+    setting = {"OUTBX": True, "ROBUST": "yes", "ACTIVITY_STORE": "nowhere", "TRACING": True}
+    with override_settings(DJANGO_BLINKER=setting):
+        errors = check_settings()
+    assert [(error.id, error.msg) for error in errors] == [
+        (
+            "django_blinker.E002",
+            "DJANGO_BLINKER has an unknown key 'OUTBX'; did you mean 'OUTBOX'?",
+        ),
+        ("django_blinker.E003", "DJANGO_BLINKER['ROBUST'] must be bool, not str: 'yes'."),
+        (
+            "django_blinker.E003",
+            "DJANGO_BLINKER['ACTIVITY_STORE'] is 'nowhere': expected an alias of "
+            "settings.CACHES: 'default'.",
+        ),
+    ]
 
 
 @pytest.mark.parametrize("value", ["yes", 1, None])

@@ -30,9 +30,85 @@ def test_a_property_reads_the_users_value_at_once(settings):
     assert conf.settings.robust is False
 
 
-def test_a_setting_that_is_not_a_dict_reads_as_the_defaults(settings):
-    settings.DJANGO_BLINKER = ["ROBUST"]
+def test_a_setting_that_is_not_a_dict_refuses_every_read(settings):
+    settings.DJANGO_BLINKER = "ROBUST"
+    for key in conf.KEYS:
+        with pytest.raises(ImproperlyConfigured) as raised:
+            property_of(key)
+        assert str(raised.value) == (
+            "DJANGO_BLINKER is invalid: DJANGO_BLINKER must be a dict, not str: 'ROBUST'. "
+            "(manage.py check lists every problem)"
+        )
+
+
+def test_an_unknown_key_refuses_every_read_naming_every_problem(settings):
+    settings.DJANGO_BLINKER = {"OUTBX": True, "PUBLISH_TIMEOUT": 0, "ROBUST": True}
+    expected = (
+        "DJANGO_BLINKER is invalid: DJANGO_BLINKER has an unknown key 'OUTBX'; did you mean "
+        "'OUTBOX'? DJANGO_BLINKER['PUBLISH_TIMEOUT'] is 0: expected a number from 0.1 to 600. "
+        "(manage.py check lists every problem)"
+    )
+    for key in conf.KEYS:
+        with pytest.raises(ImproperlyConfigured) as raised:
+            property_of(key)
+        assert str(raised.value) == expected
+
+
+def test_an_unset_setting_reads_as_the_defaults(settings):
+    del settings.DJANGO_BLINKER
+    assert conf.problems() == []
     assert conf.settings.robust is False
+    assert conf.settings.receiver_modules == ("receivers", "signals")
+
+
+@pytest.mark.parametrize(
+    ("given", "suggested"),
+    [
+        ("OUTBX", "; did you mean 'OUTBOX'?"),
+        ("robust", "; did you mean 'ROBUST'?"),
+        ("ACTIVITY_STOR", "; did you mean 'ACTIVITY_STORE'?"),
+        ("COLOUR", "."),
+        (1, "."),
+    ],
+)
+def test_an_unknown_key_is_named_with_the_closest_known_one(settings, given, suggested):
+    settings.DJANGO_BLINKER = {given: True}
+    (found,) = conf.problems()
+    assert found.id == "django_blinker.E002"
+    assert found.message == f"DJANGO_BLINKER has an unknown key {given!r}{suggested}"
+    assert found.hint == f"Known keys: {', '.join(sorted(conf.KEYS))}."
+
+
+def test_every_problem_is_found_at_once_in_the_order_given(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.DJANGO_BLINKER = {
+        "ROBUST": "yes",
+        "OUTBX": True,
+        "ACTIVITY_STORE": "activity",
+        "TRACING": False,
+    }
+    assert [(found.id, found.message) for found in conf.problems()] == [
+        ("django_blinker.E003", "DJANGO_BLINKER['ROBUST'] must be bool, not str: 'yes'."),
+        (
+            "django_blinker.E002",
+            "DJANGO_BLINKER has an unknown key 'OUTBX'; did you mean 'OUTBOX'?",
+        ),
+        (
+            "django_blinker.E003",
+            "DJANGO_BLINKER['ACTIVITY_STORE'] is 'activity': expected an alias of "
+            "settings.CACHES: 'default'.",
+        ),
+    ]
+
+
+def test_a_value_judged_alone_ignores_what_else_is_wrong(settings):
+    settings.DJANGO_BLINKER = {"OUTBX": True, "RECEIVER_MODULES": ["hooks"], "ROBUST": 1}
+    assert conf.value_alone("RECEIVER_MODULES") == ["hooks"]
+    assert conf.value_alone("OUTBOX") is False
+    with pytest.raises(ImproperlyConfigured, match=r"\['ROBUST'\] must be bool, not int: 1"):
+        conf.value_alone("ROBUST")
+    settings.DJANGO_BLINKER = ["RECEIVER_MODULES"]
+    assert conf.value_alone("RECEIVER_MODULES") == ("receivers", "signals")
 
 
 @pytest.mark.parametrize(

@@ -633,6 +633,32 @@ def test_docstrings_render_as_restructuredtext_like_admindocs():
     assert "``" not in html
 
 
+def test_a_signal_doc_with_script_links_renders_on_its_page_without_them(
+    client, superuser, clean_namespace
+):
+    import docutils  # noqa: F401  (a test dependency: the rendering under test needs it)
+
+    blinker.signal(
+        "order-paid",
+        doc="Sent when an order is paid.\n\n"
+        "Pay `here <javascript:alert(1)>`_, at `the till <JaVaScRiPt:alert(2)>`__, see\n"
+        "data:text/html,x and `the guide <https://example.com/guide>`_.\n\n"
+        ".. image:: javascript:alert(3)\n\n"
+        ".. raw:: html\n\n   <script>alert(4)</script>\n",
+    )
+    client.force_login(superuser)
+    response = client.get(detail_url("blinker", "blinker.default_namespace", "order-paid"))
+    assert response.status_code == 200
+    content = response.content.decode()
+    doc = content[content.index('<div class="db-doc">') :]
+    doc = doc[: doc.index("</div>")]
+    assert re.findall(r'(?:href|src)="([^"]*)"', doc) == ["https://example.com/guide"]
+    assert "Pay here, at the till, see" in doc
+    hrefs = re.findall(r'(?:href|src)="\s*([^"]*)"', content)
+    assert [h for h in hrefs if re.match(r"(?i)(javascript|data|vbscript):", h)] == []
+    assert "alert(4)" not in content
+
+
 def test_docstrings_are_plain_text_without_docutils(monkeypatch):
     from django.contrib.admindocs import utils
 

@@ -66,6 +66,8 @@ def unimported_modules() -> list[UnimportedModule]:
     failed = {item.module: item for item in failed_imports()}
     setting = f"{conf.SETTING_NAME}['RECEIVER_MODULES']"
     configured = receiver_modules()
+    given = conf.user_settings().get("RECEIVER_MODULES", configured)
+    wrong = conf.problem("RECEIVER_MODULES", given)
     found = []
     for config in apps.get_app_configs():
         for name in dict.fromkeys([*configured, *CONVENTIONAL_MODULES]):
@@ -76,6 +78,11 @@ def unimported_modules() -> list[UnimportedModule]:
                 hint = (
                     f"importing it at start-up failed at {failed[module].location}; fix the "
                     "error (manage.py check shows it as django_blinker.E007)"
+                )
+            elif wrong:
+                hint = (
+                    f"not imported at start-up: {wrong} Fix it (manage.py check shows it as "
+                    "django_blinker.E003)"
                 )
             elif name in configured:
                 hint = f"named in {setting} but not imported at start-up: restart the process"

@@ -34,12 +34,13 @@ _failed: dict[str, FailedImport] = {}
 
 
 def receiver_modules() -> list[str]:
-    """The submodule names in ``DJANGO_BLINKER["RECEIVER_MODULES"]``.
-
-    An invalid value is reported by ``django_blinker.E003``; start-up goes on without it.
+    """The submodule names in ``DJANGO_BLINKER["RECEIVER_MODULES"]``, judged alone:
+    whatever else is wrong with the setting, receivers connect as configured, and refuse
+    to run at the first send (see docs/settings.md). An invalid value names none: start-up
+    goes on without it, so that ``manage.py check`` reports it (E003).
     """
     try:
-        return [name for name in conf.settings.receiver_modules if name]
+        return [name for name in conf.value_alone("RECEIVER_MODULES") if name]
     except ImproperlyConfigured:
         return []
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import re
-from importlib import import_module
-from typing import Any
 
 from django import template
 from django.urls import NoReverseMatch, reverse
@@ -15,17 +12,6 @@ from django.utils.safestring import SafeString, mark_safe
 register = template.Library()
 
 _ADMINDOCS_ROLE = re.compile(r":(?:model|view|template|filter|tag):`(?P<target>[^`]+)`")
-
-# The options django.contrib.admindocs renders docstrings with, and no error output:
-# a docstring that is not valid reStructuredText still renders as well as it can.
-_DOCUTILS_SETTINGS = {
-    "doctitle_xform": True,
-    "initial_header_level": 3,
-    "raw_enabled": False,
-    "file_insertion_enabled": False,
-    "report_level": 5,
-    "halt_level": 5,
-}
 
 
 @register.filter
@@ -51,8 +37,10 @@ def breakable_path(value: object) -> SafeString:
 @register.filter
 def docstring(value: object) -> SafeString:
     """A docstring as HTML, the way ``django.contrib.admindocs`` shows one: split with its
-    ``parse_docstring`` and rendered as reStructuredText when docutils is installed;
-    paragraphs of plain text otherwise."""
+    ``parse_docstring`` and rendered as reStructuredText when docutils is installed, with
+    no raw HTML, no file insertion and no link or image target but http(s), mailto and
+    relative ones (:mod:`django_blinker.restructuredtext`); escaped paragraphs of plain
+    text otherwise."""
     from django.contrib.admindocs.utils import docutils_is_available, parse_docstring
 
     title, body, _metadata = parse_docstring(str(value))
@@ -63,9 +51,9 @@ def docstring(value: object) -> SafeString:
 
 
 def _render_rst(text: str) -> SafeString:
-    # Imported by name: docutils is optional and ships no type information.
-    core = import_module("docutils.core")
-    writers = import_module("docutils.writers")
+    # Imported only here: docutils is optional.
+    from ..restructuredtext import to_html
+
     try:
         link_base = reverse("django-admindocs-docroot").rstrip("/")
     except NoReverseMatch:
@@ -73,14 +61,4 @@ def _render_rst(text: str) -> SafeString:
         # link to: show their target as a literal instead of a dead link.
         link_base = ""
         text = _ADMINDOCS_ROLE.sub(r"``\g<target>``", text)
-    settings: dict[str, Any] = {
-        **_DOCUTILS_SETTINGS,
-        "link_base": link_base,
-        "warning_stream": io.StringIO(),
-    }
-    parts = core.publish_parts(
-        text,
-        writer=writers.get_writer_class("html")(),
-        settings_overrides=settings,
-    )
-    return mark_safe(str(parts["fragment"]))
+    return mark_safe(to_html(text, link_base))

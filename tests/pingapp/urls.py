@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("ready/", views.ready),
+    path("ping/", views.ping),
+]

@@ -20,6 +20,8 @@ from django.utils.text import Truncator
 from . import outbox, views
 from .message import Rejected, unseal
 from .models import OutboxEvent, Signal
+from .outbox_health import STATES, health
+from .redaction import redacted
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[Signal]
@@ -74,15 +76,7 @@ class OutboxStateFilter(admin.SimpleListFilter):
 
     title = "state"
     parameter_name = "state"
-    STATES: ClassVar[dict[str, tuple[str, dict[str, bool]]]] = {
-        "waiting": ("waiting to be published", {"dead": False, "published_at__isnull": True}),
-        "published": (
-            "published, not confirmed",
-            {"dead": False, "published_at__isnull": False, "confirmed_at__isnull": True},
-        ),
-        "confirmed": ("confirmed", {"confirmed_at__isnull": False}),
-        "dead": ("dead-lettered", {"dead": True, "confirmed_at__isnull": True}),
-    }
+    STATES: ClassVar[dict[str, tuple[str, dict[str, Any]]]] = STATES
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [(key, label) for key, (label, _filters) in self.STATES.items()]
@@ -107,10 +101,12 @@ class OutboxEventAdmin(_OutboxAdmin):
     """Events waiting for the relay, published ones awaiting a worker's confirmation,
     confirmed ones (until the relay deletes them) and dead-lettered ones, read-only.
 
-    ``django_blinker.view_outboxevent`` shows the list and each event with its decoded
-    payload; ``django_blinker.manage_outboxevent`` (which implies viewing) adds the
-    actions "Retry now" and "Discard" (after a confirmation page). Nothing is added or
-    edited through the admin.
+    ``django_blinker.view_outboxevent`` shows the list, headed by the outbox's health
+    (events by state, workers that found no outbox row for events they received), and
+    each event with its decoded payload, sensitive values hidden
+    (:func:`~django_blinker.redaction.redacted`); ``django_blinker.manage_outboxevent``
+    (which implies viewing) adds the actions "Retry now" and "Discard" (after a
+    confirmation page). Nothing is added or edited through the admin.
     """
 
     list_display = (
@@ -149,6 +145,16 @@ class OutboxEventAdmin(_OutboxAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        if self.has_view_permission(request):
+            extra_context = {
+                **(extra_context or {}),
+                "outbox_health": [health(alias) for alias in outbox.outbox_databases()],
+            }
+        return super().changelist_view(request, extra_context)
+
     def has_change_permission(self, request: HttpRequest, obj: OutboxEvent | None = None) -> bool:
         return False
 
@@ -185,12 +191,12 @@ class OutboxEventAdmin(_OutboxAdmin):
     @admin.display(description="payload")
     def payload(self, event: OutboxEvent) -> str:
         try:
-            payload = unseal(event.message)
+            payload = unseal(event.message, expires=False)
         except Rejected as error:
             return f"unreadable: {error.reason}"
         except ValueError as error:
             return f"unreadable: {error}"
-        text = json.dumps(payload, indent=2, ensure_ascii=False)
+        text = json.dumps(redacted(payload), indent=2, ensure_ascii=False)
         return format_html('<pre class="django-blinker-payload">{}</pre>', text)
 
     @admin.action(permissions=["manage"], description="Retry now")

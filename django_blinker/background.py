@@ -46,6 +46,7 @@ from .handover import BATCHES_COMMIT_CALLBACKS, Batch, Pending, hand_over, is_in
 from .message import PAYLOAD_VERSION, Envelope, Payload
 from .payload import encode, encode_origin
 from .publish import backend_module, enqueue_failed, publish
+from .redaction import SUBSTITUTE, sensitive_field
 
 __all__ = [
     "BACKENDS",
@@ -93,7 +94,7 @@ _ENVIRON_KEYS = (
 _SCOPE_KEYS = ("type", "method", "path", "root_path", "scheme", "http_version", "client", "server")
 
 
-def _request_started_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _request_started_kwargs(sender: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     reduced: dict[str, Any] = {}
     if isinstance(kwargs.get("environ"), dict):
         environ = kwargs["environ"]
@@ -110,8 +111,27 @@ def _request_started_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return reduced
 
 
-_REDUCERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+def _field_changed_kwargs(sender: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if not sensitive_field(sender, kwargs.get("field")):
+        return kwargs
+    return {**kwargs, "old": SUBSTITUTE, "new": SUBSTITUTE}
+
+
+def _update_kwargs(sender: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    values = kwargs.get("values")
+    if not isinstance(values, dict):
+        return kwargs
+    masked = {k: SUBSTITUTE if sensitive_field(sender, k) else v for k, v in values.items()}
+    return {**kwargs, "values": masked}
+
+
+# What of a built-in signal's keyword arguments travels: never a request's headers, cookies
+# or body, never a sensitive field's value (django_blinker.redaction).
+_REDUCERS: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
     "request_started": _request_started_kwargs,
+    "field_changed": _field_changed_kwargs,
+    "pre_update": _update_kwargs,
+    "post_update": _update_kwargs,
 }
 
 
@@ -167,7 +187,7 @@ class BackgroundReceiver(DeferredReceiver):
 
     def __call__(self, sender: Any, /, **kwargs: Any) -> None:
         if self.reduce is not None:
-            kwargs = self.reduce(kwargs)
+            kwargs = self.reduce(sender, kwargs)
         using = kwargs.get("using") or DEFAULT_DB_ALIAS
         if self.backend == "inline" or self.coalesce or is_inline():
             route = "at commit"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from collections.abc import Sequence
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 from . import conf, labels, tracing
 from .discovery.startup import failed_imports
@@ -233,6 +234,95 @@ def check_tracing(
     ]
 
 
+def check_redacted_fields(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """E008: every ``REDACTED_FIELDS`` label names a field of an installed model."""
+    try:
+        named = conf.settings.redacted_fields
+    except ImproperlyConfigured:
+        return []
+    errors: list[checks.CheckMessage] = []
+    for label in named:
+        wrong = _unknown_field(label)
+        if wrong:
+            errors.append(
+                checks.Error(
+                    f"{conf.SETTING_NAME}['REDACTED_FIELDS'] names {label!r}, but {wrong}"
+                    + ("" if wrong.endswith("?") else "."),
+                    hint="Name fields as 'app_label.ModelName.field', of models in "
+                    "INSTALLED_APPS; their values then never travel in a snapshot and never "
+                    "show in pages or logs.",
+                    obj=label,
+                    id="django_blinker.E008",
+                )
+            )
+    return errors
+
+
+def _unknown_field(label: str) -> str | None:
+    """What is wrong with the field ``label`` names (its model, or its field), or None."""
+    model_label, _dot, name = label.rpartition(".")
+    try:
+        model = labels.resolve(model_label)
+    except LookupError as error:
+        return str(error.args[0])
+    known = {field.name for field in model._meta.concrete_fields}
+    known |= {field.attname for field in model._meta.concrete_fields}
+    if name in known:
+        return None
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        guess = f"; did you mean '{model_label}.{close[0]}'?" if close else ""
+        return f"{model_label} has no field {name!r}{guess}"
+    return (
+        f"{model_label}.{name} is a relation that no snapshot carries; name a field with a "
+        "column of its own"
+    )
+
+
+def message_age_floor() -> float:
+    """The shortest ``MESSAGE_MAX_AGE`` that refuses no message django-blinker delivers
+    again by itself: a django-tasks-db delivery set back to READY after ``STALE_TASK_AFTER``
+    keeps its message, and an unconfirmed outbox event's copy may wait in its queue for
+    ``UNCONFIRMED_FACTOR`` times ``OUTBOX_CONFIRM_AFTER`` before the relay publishes it again."""
+    from .outbox import UNCONFIRMED_FACTOR
+
+    config = conf.settings
+    return max(float(config.stale_task_after), UNCONFIRMED_FACTOR * config.outbox_confirm_after)
+
+
+def check_message_max_age(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """W006: ``MESSAGE_MAX_AGE`` is shorter than :func:`message_age_floor`."""
+    try:
+        max_age = conf.settings.message_max_age
+        floor = message_age_floor()
+    except ImproperlyConfigured:
+        return []
+    if max_age >= floor:
+        return []
+    return [
+        checks.Warning(
+            f"{conf.SETTING_NAME}['MESSAGE_MAX_AGE'] is {max_age:g} s, shorter than the "
+            f"{floor:g} s that STALE_TASK_AFTER and 12 times OUTBOX_CONFIRM_AFTER let a "
+            "genuine message wait: workers would refuse such messages as expired.",
+            hint=f"Set it to {floor:g} or more (the default is three days), or shorten "
+            "STALE_TASK_AFTER and OUTBOX_CONFIRM_AFTER.",
+            id="django_blinker.W006",
+        )
+    ]
+
+
 def register() -> None:
     """Register the checks (from ``AppConfig.ready``)."""
     checks.register(check_settings)
@@ -243,3 +333,5 @@ def register() -> None:
     checks.register(check_background_queue)
     checks.register(check_immediate_tasks, deploy=True)
     checks.register(check_tracing)
+    checks.register(check_redacted_fields)
+    checks.register(check_message_max_age)

@@ -11,6 +11,7 @@ unknown key; a read of that key, when a value is invalid.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ def _at_least(minimum: float, maximum: float = 86_400) -> Rule:
     def rule(value: float) -> str | None:
         if minimum <= value <= maximum:
             return None
-        return f"expected a number from {minimum:g} to {maximum:g}"
+        return f"expected a number from {minimum:.10g} to {maximum:.10g}"
 
     return rule
 
@@ -51,6 +52,19 @@ def _submodule_names(value: Sequence[Any]) -> str | None:
             return (
                 "every entry must be the name of a module inside each app (str), such as "
                 f"'receivers', not {item!r}"
+            )
+    return None
+
+
+_FIELD_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _field_labels(value: Sequence[Any]) -> str | None:
+    for item in value:
+        if not isinstance(item, str) or not _FIELD_LABEL.fullmatch(item):
+            return (
+                "every entry must name a model field as 'app_label.ModelName.field' (str), "
+                f"such as 'accounts.Profile.recovery_code', not {item!r}"
             )
     return None
 
@@ -98,6 +112,12 @@ KEYS: dict[str, Key] = {
     "OUTBOX_CONFIRM_AFTER": Key(300, (int, float), _at_least(1)),
     # Seconds a publish to a broker may take before the event is reported as not enqueued.
     "PUBLISH_TIMEOUT": Key(5.0, (int, float), _at_least(0.1, 600)),
+    # Seconds a signed background message stays valid; a worker refuses an older one as it
+    # refuses a forgery. Three days, as Django's PASSWORD_RESET_TIMEOUT; see W006 for the floor.
+    "MESSAGE_MAX_AGE": Key(259_200, (int, float), _at_least(60, 365 * 86_400)),
+    # Model fields, besides user passwords and secret-looking names, whose values never
+    # travel in a snapshot and never show in pages or logs: "app_label.ModelName.field".
+    "REDACTED_FIELDS": Key((), (list, tuple), _field_labels),
     # Seconds after which a RUNNING django-tasks-db delivery is taken as its worker's death.
     "STALE_TASK_AFTER": Key(3600, int, _at_least(1, 7 * 86_400)),
     # Each installed app's submodules imported at start-up, as the admin imports admin.py.
@@ -267,6 +287,16 @@ class Settings:
     def publish_timeout(self) -> float:
         """``PUBLISH_TIMEOUT``: seconds a publish may wait on the broker."""
         return float(self._value("PUBLISH_TIMEOUT"))
+
+    @property
+    def message_max_age(self) -> float:
+        """``MESSAGE_MAX_AGE``: seconds a signed background message stays valid."""
+        return float(self._value("MESSAGE_MAX_AGE"))
+
+    @property
+    def redacted_fields(self) -> tuple[str, ...]:
+        """``REDACTED_FIELDS``: ``"app_label.ModelName.field"`` labels of sensitive fields."""
+        return tuple(self._value("REDACTED_FIELDS"))
 
     @property
     def stale_task_after(self) -> int:

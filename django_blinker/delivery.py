@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from django.apps import apps
 from django.conf import settings as django_settings
 from django.db import (
     DEFAULT_DB_ALIAS,
+    DatabaseError,
     IntegrityError,
     InterfaceError,
     OperationalError,
@@ -77,8 +77,17 @@ TRANSIENT: tuple[type[Exception], ...] = (Retry, OperationalError, InterfaceErro
 # Delivery ------------------------------------------------------------------------------
 
 
-def _log_rejected(error: Rejected) -> None:
-    logger.error("Rejected background message (event %s): %s", error.event, error.reason)
+def _log_rejected(error: Rejected, event: Event | None = None) -> None:
+    if event is None:
+        logger.error("Rejected background message (event %s): %s", error.event, error.reason)
+    else:
+        logger.error(
+            "Rejected background message (event %s): %s (receiver %s of signal %r)",
+            event.id,
+            error.reason,
+            event.receiver,
+            event.signal,
+        )
 
 
 def open_message(message: object) -> tuple[Payload, Registration]:
@@ -136,9 +145,11 @@ def deliver(message: object, *, in_worker: bool = True) -> Any:
 
     A rejected message is logged and dropped (returns ``None``); a ``$model`` row that is
     gone is logged and the receiver skipped; a receiver's exception is logged with the
-    event id and re-raised, for the backend's retry policy. An outbox event is confirmed
-    in its row once that is settled (not after a :data:`TRANSIENT` exception); a copy of
-    a confirmed or discarded event is skipped.
+    event id, signal and receiver (never the payload, which may hold secrets) and
+    re-raised, for the backend's retry policy. An outbox event is confirmed in its row
+    once that is settled (not after a :data:`TRANSIENT` exception); a copy of a confirmed
+    event is skipped, and so is one whose row is not in this database at all (a WARNING,
+    counted in :class:`~django_blinker.models.OutboxProcess` for the admin).
     """
     global _in_worker
     _in_worker = _in_worker or in_worker
@@ -151,12 +162,7 @@ def deliver(message: object, *, in_worker: bool = True) -> Any:
     kwargs_data = payload["kwargs"]
     using = kwargs_data.get("using") if isinstance(kwargs_data.get("using"), str) else None
     event = Event(payload["event"], found.signal, found.receiver_id, using or DEFAULT_DB_ALIAS)
-    if outbox is not None and not _unconfirmed(outbox, event).exists():
-        logger.info(
-            "Event %s: already confirmed or discarded in the outbox on %r; this copy of it skipped",
-            event.id,
-            outbox,
-        )
+    if outbox is not None and not _runnable(outbox, event):
         return None
     token = _current_event.set(event)
     settled = True
@@ -177,18 +183,20 @@ def _run(payload: Payload, found: Registration, event: Event) -> Any:
             sender = decode(payload["sender"], using=event.using, allowed=found.allows_model)
             kwargs = decode(payload["kwargs"], using=event.using, allowed=found.allows_model)
         except ModelNotAllowed as error:
-            _log_rejected(Rejected(str(error), event.id))
+            _log_rejected(Rejected(str(error), event.id), event)
             return None
         except RowGone as gone:
             logger.warning(
-                "Event %s: %s skipped: %s (deleted after the event committed)",
+                "Event %s: %s of signal %r skipped: %s (deleted after the event committed)",
                 event.id,
                 event.receiver,
+                event.signal,
                 gone,
             )
             return None
         if not found.allows_sender(sender):
-            _log_rejected(Rejected(f"sender {sender!r} is not one it listens to", event.id))
+            reason = f"sender {_named(sender)} is not one it listens to"
+            _log_rejected(Rejected(reason, event.id), event)
             return None
         if kwargs.get("origin") == {"$same": "instance"}:
             kwargs["origin"] = kwargs.get("instance")
@@ -198,15 +206,27 @@ def _run(payload: Payload, found: Registration, event: Event) -> Any:
         for wrap in _run_wrappers:
             receiver = wrap(payload, found, receiver)
         return _observed(found, receiver, sender, kwargs)
-    except Exception:
+    except Exception as error:
         logger.exception(
-            "Event %s: background receiver %s of signal %r failed; payload: %s",
+            "Event %s: background receiver %s of signal %r failed: %s: %s",
             event.id,
             event.receiver,
             event.signal,
-            json.dumps(payload),
+            type(error).__name__,
+            error,
         )
         raise
+
+
+def _named(sender: Any) -> str:
+    """``sender`` as a log names it: a class by its name, anything else by its type (a
+    custom signal's sender could hold anything)."""
+    if isinstance(sender, type):
+        meta = getattr(sender, "_meta", None)
+        return meta.label if meta is not None else f"{sender.__module__}.{sender.__qualname__}"
+    if isinstance(sender, str):
+        return repr(sender[:100])
+    return f"of type {type(sender).__name__}"
 
 
 def _observed(
@@ -239,6 +259,52 @@ def _outbox_of(payload: Payload) -> str | None:
 def _model(name: str) -> Any:
     # By name: this module loads before the app registry is ready.
     return apps.get_model("django_blinker", name)
+
+
+def _runnable(using: str, event: Event) -> bool:
+    """Whether the outbox row of ``event`` on ``using`` waits for its receiver; a copy of a
+    confirmed event is skipped at INFO, one with no row at all at WARNING, counted."""
+    rows = _model("OutboxEvent")._base_manager.using(using)
+    found = rows.filter(pk=event.id).values_list("pk", "confirmed_at").first()
+    if found is None:
+        database = django_settings.DATABASES[using].get("NAME")
+        logger.warning(
+            "Event %s: receiver %s of signal %r skipped: the outbox on %r (database %r) has "
+            "no row for it. Either this worker uses another database than the process that "
+            "sent or relayed the event (two environments sharing one broker?), or its row was "
+            "discarded from the admin, or deleted by the relay after a worker confirmed it.",
+            event.id,
+            event.receiver,
+            event.signal,
+            using,
+            database,
+        )
+        _record_missing_row(using, event.id)
+        return False
+    if found[1] is not None:
+        logger.info(
+            "Event %s: already confirmed in the outbox on %r; this copy of it skipped",
+            event.id,
+            using,
+        )
+        return False
+    return True
+
+
+def _record_missing_row(using: str, event: str) -> None:
+    """Count, on ``using``, one more event that this process found no outbox row for."""
+    from .outbox_health import report_missing_row
+
+    try:
+        with transaction.atomic(using=using):
+            report_missing_row(using, event)
+    except DatabaseError:
+        logger.warning(
+            "Event %s: the missing outbox row could not be counted on %r",
+            event,
+            using,
+            exc_info=True,
+        )
 
 
 def _unconfirmed(using: str, event: Event) -> Any:

@@ -1,26 +1,33 @@
 """Signed background messages: what travels through a broker or a queue table.
 
-A message is the JSON text of one payload (see :mod:`django_blinker.payload`) followed by
-an HMAC made with Django's :class:`~django.core.signing.Signer` under the salt
-:data:`SALT`, so only a process that knows ``SECRET_KEY`` (or one of
-``SECRET_KEY_FALLBACKS``, for rotation) can write one. A worker opens every message with
-:func:`unseal` before it looks at anything inside; anything else is :class:`Rejected`.
+A message is the JSON text of one payload (see :mod:`django_blinker.payload`), the time it
+was signed, and an HMAC over both made with Django's
+:class:`~django.core.signing.TimestampSigner` under the salt :data:`SALT`, so only a
+process that knows ``SECRET_KEY`` (or one of ``SECRET_KEY_FALLBACKS``, for rotation) can
+write one. A worker opens every message with :func:`unseal` before it looks at anything
+inside; anything else is :class:`Rejected`, and so is a genuine message signed more than
+``MESSAGE_MAX_AGE`` seconds ago: a captured message cannot be replayed for ever.
 
-Messages do not expire: an event may wait in an outbox for as long as a broker is down
-(dead-lettered after ``OUTBOX_MAX_ATTEMPTS`` failed publishes, it waits for a retry from
-the admin).
-Replays of a genuine message are what at-least-once delivery means anyway; receivers stay
-idempotent by event id (:func:`django_blinker.delivery.once_per_event`).
+The relay signs each outbox message again when it publishes it (:func:`reseal`): an event
+may wait in its outbox for as long as a broker is down, or be retried from the admin long
+after, and still reach its worker fresh. The delivery contract (docs/background.md) says
+what dedupes what, and for how long.
+
+A message is signed, not encrypted: whoever reads the broker or the outbox table reads the
+payload. Sensitive model fields are left out of it (:mod:`django_blinker.redaction`).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from django.core import signing
+
+from . import conf
 
 Payload = dict[str, Any]
 
@@ -43,24 +50,53 @@ class Rejected(Exception):
         self.event = event
 
 
+def _signer() -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=SALT)
+
+
 def seal(payload: Payload) -> str:
-    """``payload`` as a signed message."""
+    """``payload`` as a message signed now."""
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return signing.Signer(salt=SALT).sign(text)
+    return _signer().sign(text)
 
 
-def unseal(message: object) -> Payload:
-    """The payload inside a message made by :func:`seal`; :class:`Rejected` if the message is
-    not a string, its signature does not match, or its payload is of another version."""
+def _verified(message: object, max_age: float | None) -> str:
+    """The signed text of ``message``; :class:`Rejected` unless it is a string that
+    :func:`seal` made, at most ``max_age`` seconds ago (any time ago when None)."""
     if not isinstance(message, str):
         raise Rejected(
             f"expected a signed message (str), got {type(message).__name__}",
             claimed_event(message),
         )
     try:
-        text = signing.Signer(salt=SALT).unsign(message)
+        age = None if max_age is None else datetime.timedelta(seconds=max_age)
+        return _signer().unsign(message, max_age=age)
+    except signing.SignatureExpired as expired:
+        raise Rejected(
+            f"expired: {expired} ({conf.SETTING_NAME}['MESSAGE_MAX_AGE'])",
+            claimed_event(message),
+        ) from None
     except signing.BadSignature:
         raise Rejected("bad signature", claimed_event(message)) from None
+    except ValueError:
+        # Genuine, but without a signing time: the format of early 0.2 development versions.
+        raise Rejected(
+            "no signing time (a message of an older format)", claimed_event(message)
+        ) from None
+
+
+def reseal(message: object) -> str:
+    """``message``, genuine however old, signed again now; :class:`Rejected` if it is not
+    genuine. Only for messages of the outbox's own rows, whose database is trusted."""
+    return _signer().sign(_verified(message, None))
+
+
+def unseal(message: object, *, expires: bool = True) -> Payload:
+    """The payload inside a message made by :func:`seal`; :class:`Rejected` if the message is
+    not a string, its signature does not match, it was signed over ``MESSAGE_MAX_AGE``
+    seconds ago (unless ``expires`` is false: a row of our own outbox, shown or reported),
+    or its payload is of another version."""
+    text = _verified(message, conf.settings.message_max_age if expires else None)
     try:
         payload = json.loads(text)
     except (ValueError, RecursionError):
@@ -83,8 +119,8 @@ def unseal(message: object) -> Payload:
 def claimed_event(message: object) -> str | None:
     """The event id a message claims, without trusting it (for logs only)."""
     if isinstance(message, str):
-        # Signed text ends in ":<signature>"; an unsigned message may be JSON as it is.
-        for text in (message, message.rpartition(":")[0]):
+        # Signed text ends in ":<time>:<signature>"; an unsigned message may be JSON as it is.
+        for text in (message, *(message.rsplit(":", cut)[0] for cut in (1, 2))):
             try:
                 message = json.loads(text)
             except (ValueError, RecursionError):
@@ -116,8 +152,9 @@ class Envelope:
 
     @property
     def payload(self) -> Payload:
-        return unseal(self.message)
+        """The payload, however old the message: an envelope is this process's own."""
+        return unseal(self.message, expires=False)
 
     def as_dict(self) -> Payload:
-        """The payload, for logs and :data:`~django_blinker.publish.enqueue_failed`."""
+        """The payload, for :data:`~django_blinker.publish.enqueue_failed`."""
         return self.payload

@@ -1,4 +1,5 @@
-"""The placeholder model behind the admin's signal pages, the outbox and the delivery log."""
+"""The placeholder model behind the admin's signal pages, the outbox, what processes report
+about it, and the delivery log."""
 
 from __future__ import annotations
 
@@ -90,3 +91,39 @@ class DeliveredEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.receiver} ran for event {self.event}"
+
+
+class OutboxProcess(models.Model):
+    """What one process (a ``worker`` or a ``relay``, on ``host`` with ``pid``) reported
+    about the outbox of the database that holds this row, last at ``last_seen``.
+
+    A worker counts the events it received whose outbox row this database does not have
+    (``missing_rows``; the latest ``last_missing_event``, at ``last_missing_at``): it
+    probably reads another database than the process that sent them. The admin's outbox
+    page shows these reports. Rows are written with ``update()`` and ``bulk_create()``,
+    which send no model signals.
+    """
+
+    ROLES = (("worker", "worker"), ("relay", "relay"))
+
+    role = models.CharField(max_length=20, choices=ROLES)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    last_seen = models.DateTimeField(default=timezone.now)
+    missing_rows = models.PositiveBigIntegerField(default=0)
+    last_missing_event = models.UUIDField(null=True, blank=True)
+    last_missing_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "outbox process"
+        verbose_name_plural = "outbox processes"
+        ordering = ("-last_seen",)
+        default_permissions = ()
+        constraints = (
+            models.UniqueConstraint(
+                fields=["role", "host", "pid"], name="django_blinker_outbox_process"
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.host}:{self.pid}"

@@ -27,7 +27,9 @@ Rows are claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` where the database h
 Celery task makes one pass, for Celery beat.
 
 Delivery is at least once, under one event id: a copy published again while the first is
-still running runs again.
+still running runs again. Each publish signs the row's message again
+(:func:`~django_blinker.message.reseal`), so a worker never refuses it as expired
+(``MESSAGE_MAX_AGE``), however long the row waited.
 
 The outbox writes and deletes its rows without model signals, so that a receiver of every
 model's ``post_save`` or ``post_delete`` never turns the outbox's own bookkeeping into
@@ -49,7 +51,7 @@ from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from . import conf
-from .message import Envelope, Rejected
+from .message import Envelope, Rejected, reseal
 from .models import OutboxEvent
 from .publish import PublishError, enqueue_failed, publish
 from .upkeep import delete_quietly, recover_stale_tasks
@@ -302,7 +304,14 @@ def _locked(using: str, rows: QuerySet[OutboxEvent]) -> list[OutboxEvent]:
 
 
 def _envelope(row: OutboxEvent) -> Envelope:
-    return Envelope(str(row.pk), row.signal, row.receiver, row.message)
+    """The envelope of ``row``, its message signed again now, so that an event that waited
+    (a broker outage, a retry from the admin) is not refused as expired. A message that is
+    not genuine stays as it is: the worker refuses it, and says so."""
+    try:
+        message = reseal(row.message)
+    except Rejected:
+        message = row.message
+    return Envelope(str(row.pk), row.signal, row.receiver, message)
 
 
 def _report_dead(row: OutboxEvent, error: Exception) -> None:

@@ -12,7 +12,10 @@ JSON values travel as they are; everything else is a one-key object:
 - ``$snapshot`` ``[label, {attname: value}]``: a deleted or unsaved row, restored as an
   instance of the fields it had loaded; fields it had not loaded (``only()``, ``defer()``)
   are deferred in the worker too, never filled with defaults
-  (``instance.get_deferred_fields()`` names them);
+  (``instance.get_deferred_fields()`` names them). Sensitive fields
+  (:mod:`django_blinker.redaction`: a user's password, secret-looking names,
+  ``REDACTED_FIELDS``) never travel: they are deferred in the worker as well, but for
+  the primary key;
 - ``$same`` ``"instance"``: the same object as the ``instance`` keyword (a delete's
   ``origin``), so a row travels once;
 - ``$class`` and ``$queryset`` ``label`` (both restored as the model class);
@@ -44,6 +47,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import DEFERRED, Model, QuerySet
 
 from .message import Payload
+from .redaction import SUBSTITUTE, sensitive_fields, sensitive_key
 
 __all__ = ["ModelNotAllowed", "Payload", "RowGone", "decode", "encode"]
 
@@ -74,11 +78,13 @@ def _has_key(instance: Model) -> bool:
 def _snapshot(instance: Model, only_pk: bool = False) -> list[Any]:
     values = instance.__dict__
     meta = instance._meta
-    fields = meta.pk_fields if only_pk else meta.concrete_fields
-    return [
-        meta.label,
-        {f.attname: encode(values[f.attname]) for f in fields if f.attname in values},
-    ]
+    if only_pk:
+        kept = [f.attname for f in meta.pk_fields]
+    else:
+        # The key travels whatever its name: the worker needs it to know the row.
+        hidden = sensitive_fields(type(instance)) - {f.attname for f in meta.pk_fields}
+        kept = [f.attname for f in meta.concrete_fields if f.attname not in hidden]
+    return [meta.label, {name: encode(values[name]) for name in kept if name in values}]
 
 
 def encode(value: Any, *, snapshot: bool = False) -> Any:
@@ -175,8 +181,14 @@ def _key(model: type[Model], pk: Any) -> Any:
     names = ", ".join(field.name for field in fields)
     expected = f"a list of {len(fields)} values" if len(fields) > 1 else "one value"
     raise ValueError(
-        f"{model._meta.label} pk={pk!r} does not fit its primary key ({names}); expected {expected}"
+        f"{model._meta.label} pk={_shown_key(model, pk)} does not fit its primary key "
+        f"({names}); expected {expected}"
     )
+
+
+def _shown_key(model: type[Model], pk: Any) -> str:
+    """``pk`` as a log may show it: hidden when the key is a secret (``Session``)."""
+    return SUBSTITUTE if sensitive_key(model) else repr(pk)
 
 
 def _any_model(label: str) -> bool:
@@ -227,7 +239,9 @@ def decode(
             try:
                 row: Model = model._base_manager.db_manager(using).get(pk=pk)
             except model.DoesNotExist:
-                raise RowGone(f"{label} pk={pk!r} no longer exists in {using!r}") from None
+                raise RowGone(
+                    f"{label} pk={_shown_key(model, pk)} no longer exists in {using!r}"
+                ) from None
             return row
         values = inner[1]
         names = [field.attname for field in model._meta.concrete_fields]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -29,7 +28,8 @@ logger = logging.getLogger("django_blinker")
 
 enqueue_failed = Signal(
     doc="Sent when a committed event could not be enqueued (broker down or silent). Sender: "
-    "the backend name; keywords ``payload`` (the event's envelope as a dict) and ``error``. "
+    "the backend name; keywords ``payload`` (the event's whole payload as a dict, secrets "
+    "in keyword arguments included: keep it where secrets may be kept) and ``error``. "
     "Connect to keep the event elsewhere; the OUTBOX setting keeps it for you."
 )
 
@@ -100,9 +100,10 @@ def publish(backend: str, envelopes: list[Envelope], *, coalesced: bool = False)
 
 
 def publish_or_report(backend: str, envelopes: list[Envelope], *, coalesced: bool) -> bool:
-    """:func:`publish`, and on failure log CRITICAL and send :data:`enqueue_failed` for each
-    event not published instead of raising (the data has committed: raising would undo
-    nothing and skip the commit callbacks after this one). Returns whether all were."""
+    """:func:`publish`, and on failure log CRITICAL (event ids, signal, receiver, error; never
+    the payload) and send :data:`enqueue_failed` for each event not published instead of
+    raising (the data has committed: raising would undo nothing and skip the commit
+    callbacks after this one). Returns whether all were."""
     try:
         publish(backend, envelopes, coalesced=coalesced)
     except PublishError as error:
@@ -113,14 +114,15 @@ def publish_or_report(backend: str, envelopes: list[Envelope], *, coalesced: boo
 
 def _report(backend: str, envelopes: list[Envelope], error: Exception) -> None:
     logger.critical(
-        "%s committed but could not be enqueued on %s (%s: %s); the receiver %s will "
-        "not run for it. Payload: %s",
+        "%s committed but could not be enqueued on %s (%s: %s); the receiver %s of signal %r "
+        "will not run for %s",
         ", ".join(f"Event {envelope.event}" for envelope in envelopes),
         backend,
         type(error).__name__,
         error,
         envelopes[0].receiver,
-        json.dumps([envelope.payload for envelope in envelopes]),
+        envelopes[0].signal,
+        "it" if len(envelopes) == 1 else "them",
         exc_info=error,
     )
     if enqueue_failed.receivers:

@@ -50,8 +50,18 @@ def delivered_databases() -> list[str]:
 
 def prune_delivered(older_than: datetime.timedelta, using: str = DEFAULT_DB_ALIAS) -> int:
     """Delete the :func:`~django_blinker.delivery.once_per_event` records of ``using``
-    older than ``older_than``; an event delivered again after that runs again. Returns how
-    many were deleted."""
+    older than ``older_than``; an event delivered again after that runs again, so a
+    WARNING says when ``older_than`` is shorter than ``MESSAGE_MAX_AGE``, the time a replay
+    of its message is still accepted. Returns how many were deleted."""
+    max_age = conf.settings.message_max_age
+    if older_than.total_seconds() < max_age:
+        logger.warning(
+            "Pruning once_per_event records older than %g s, less than %s['MESSAGE_MAX_AGE'] "
+            "(%g s): a message replayed before it expires would run its receiver again",
+            older_than.total_seconds(),
+            conf.SETTING_NAME,
+            max_age,
+        )
     cutoff = timezone.now() - older_than
     return delete_quietly(DeliveredEvent.objects.using(using).filter(delivered_at__lt=cutoff))
 

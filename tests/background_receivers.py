@@ -112,6 +112,18 @@ def book_saved_batched(sender: Any, instance: Any, **kwargs: Any) -> None:
     record("book_saved_batched", pk=instance.pk, title_in_db=instance.title)
 
 
+def user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Records what a worker sees of a deleted user; fails for users named "failing ..."."""
+    record(
+        "user_deleted",
+        pk=instance.pk,
+        username=instance.username,
+        deferred=sorted(instance.get_deferred_fields()),
+    )
+    if instance.username.startswith("failing"):
+        raise ValueError(f"failing receiver refuses user {instance.pk}")
+
+
 # What worker processes connect at start-up (tests/workerapp): (signal, receiver, sender).
 WIRING = [
     (signals.post_save, book_saved, "testapp.Book"),
@@ -122,6 +134,7 @@ WIRING = [
     (signals.post_save, failing, "testapp.Book"),
     (signals.post_save, book_saved_batched, "testapp.Book"),
     (signals.post_save, async_book_saved, "testapp.Book"),
+    (signals.post_delete, user_deleted, "auth.User"),
 ]
 
 

@@ -341,8 +341,8 @@ def test_enqueue_failure_is_logged_loudly_and_later_callbacks_still_run(
     [(sender, event, error)] = failures
     assert (sender, error) == ("celery", "broker down")
     assert event in record.getMessage()
-    assert '"title"' not in record.getMessage()
-    assert f'"$model": ["testapp.Book", {book.pk}]' in record.getMessage()
+    assert "tests.background_receivers.book_saved of signal 'post_save'" in record.getMessage()
+    assert "$model" not in record.getMessage()
 
 
 def test_unserialisable_kwargs_fail_inside_the_transaction(author):

@@ -22,7 +22,7 @@ from django.db import transaction
 from django_blinker import background, signals
 from django_blinker.background import in_background
 from tests import background_receivers as receivers
-from tests import workers
+from tests import brokers, workers
 from tests.testapp.models import Author, Book, Tag
 from tests.workers import new_key
 
@@ -197,25 +197,8 @@ def test_coalesced_events_of_one_transaction_run_in_order_in_one_task(events, au
 
 @pytest.fixture
 def broker_down():
-    from celery import Celery
-
-    import django_blinker.backends.celery  # noqa: F401  (registers the shared tasks)
-
-    down = Celery("broker_down", set_as_current=False)
-    down.conf.update(
-        broker_url="redis://127.0.0.1:1/0",
-        broker_connection_timeout=1,
-        broker_connection_retry=False,
-        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.1},
-    )
-    from celery import _state
-
-    previous = _state.get_current_app()
-    down.set_current()
-    try:
+    with brokers.broker_down() as down:
         yield down
-    finally:
-        previous.set_current()
 
 
 def test_broker_down_at_commit_is_logged_loudly_and_the_commit_stands(broker_down, caplog):
@@ -235,7 +218,8 @@ def test_broker_down_at_commit_is_logged_loudly_and_the_commit_stands(broker_dow
     message = record.getMessage()
     assert "could not be enqueued on celery" in message
     assert "tests.background_receivers.author_saved" in message
-    assert f'"$model": ["testapp.Author", {author.pk}]' in message
+    assert "of signal 'post_save'" in message
+    assert "$model" not in message
     assert record.exc_info is not None
     assert elapsed < 30
 
@@ -401,6 +385,44 @@ def test_a_real_worker_confirms_outbox_events_and_the_relay_recovers_a_lost_one(
     outbox_confirmed()
 
     publish("celery", [copy])
-    events.worker.wait_for_log(f"Event {copy.event}: already confirmed or discarded")
+    events.worker.wait_for_log(f"Event {copy.event}: already confirmed in the outbox")
     settings.DJANGO_BLINKER = {}
     assert [r for r in barrier(events) if r.get("pk") == first.pk] == []
+
+
+@worker_tests
+def test_an_event_retried_from_the_admin_after_its_message_expired_runs(events, author, settings):
+    """The relay signs each message again when it publishes it: a dead event whose message
+    was signed a week ago (over MESSAGE_MAX_AGE) still runs once a manager retries it."""
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+    from django.urls import reverse
+
+    from django_blinker import outbox
+    from django_blinker.message import unseal
+    from django_blinker.models import OutboxEvent
+    from tests.old_messages import DAY, sealed_ago
+
+    settings.DJANGO_BLINKER = {"OUTBOX": True}
+    with transaction.atomic():
+        book = Book.objects.create(title="retried after a week", author=author)
+    row = OutboxEvent.objects.get(receiver="tests.background_receivers.book_saved")
+    week_old = sealed_ago(unseal(row.message), 7 * DAY)
+    OutboxEvent.objects.filter(pk=row.pk).update(
+        message=week_old, dead=True, attempts=20, last_error="ConnectionError: broker down"
+    )
+    manager = User.objects.create_user("manager", password="manager-pass", is_staff=True)
+    manager.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_outboxevent", "manage_outboxevent"])
+    )
+    client = Client()
+    assert client.login(username="manager", password="manager-pass")
+    changelist = reverse("admin:django_blinker_outboxevent_changelist")
+    response = client.post(changelist, {"action": "retry_now", "_selected_action": [str(row.pk)]})
+    assert response.status_code == 302
+    assert outbox.relay().published == 1
+    record = events.until("book_saved", pk=book.pk)[-1]
+    assert record["event"] == str(row.pk)
+    outbox_confirmed(pk=row.pk)
+    assert OutboxEvent.objects.get(pk=row.pk).message == week_old
+    assert f"Rejected background message (event {row.pk})" not in events.worker.log()

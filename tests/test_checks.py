@@ -207,3 +207,29 @@ def test_signal_modules_check(settings):
     errors = check_signal_modules()
     assert [error.id for error in errors] == ["django_blinker.E005"] * 3
     assert "'tests.no_such_module', which is not an importable module" in errors[0].msg
+
+
+def test_message_max_age_is_a_number_of_seconds_within_range():
+    for value, expected in [
+        (30, "is 30: expected a number from 60 to 31536000"),
+        (True, "must be int or float, not bool: True"),
+    ]:
+        with override_settings(DJANGO_BLINKER={"MESSAGE_MAX_AGE": value}):
+            [error] = check_settings()
+        assert (error.id, expected in error.msg) == ("django_blinker.E003", True), error.msg
+
+
+def test_a_message_max_age_shorter_than_the_waits_built_in_is_a_warning():
+    from django_blinker.checks import check_message_max_age
+
+    assert check_message_max_age() == []
+    with override_settings(DJANGO_BLINKER={"MESSAGE_MAX_AGE": 3000}):
+        [warning] = check_message_max_age()
+    assert warning.id == "django_blinker.W006"
+    assert "['MESSAGE_MAX_AGE'] is 3000 s, shorter than the 3600 s" in warning.msg
+    setting = {"MESSAGE_MAX_AGE": 3000, "STALE_TASK_AFTER": 600, "OUTBOX_CONFIRM_AFTER": 200}
+    with override_settings(DJANGO_BLINKER=setting):
+        assert check_message_max_age() == []
+    with override_settings(DJANGO_BLINKER={**setting, "OUTBOX_CONFIRM_AFTER": 300}):
+        [warning] = check_message_max_age()
+    assert "shorter than the 3600 s" in warning.msg

@@ -6,8 +6,10 @@ the tests' queue (``send_task``), a django-tasks-db row inserted directly. For e
 the worker logs exactly one rejection naming the event id the attack claims, acknowledges
 the task without a retry, runs no receiver (a barrier event committed afterwards arrives
 first and alone: each worker runs its jobs one at a time, in order) and creates none of
-the files its commands would write. A genuine event and a genuinely signed message shaped
-like the attacks are delivered, so these tests can fail.
+the files its commands would write. Genuine messages replayed too late (signed four days
+ago) or in the format before messages carried their signing time are refused the same
+way. A genuine event and a genuinely signed message shaped like the attacks are
+delivered, so these tests can fail.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from django_blinker.background import in_background
 from django_blinker.message import PAYLOAD_VERSION, SALT, seal
 from tests import background_receivers as receivers
 from tests import workers
+from tests.old_messages import DAY, sealed_ago, sealed_without_time
 from tests.testapp.models import Author, Book
 from tests.workers import Events, Worker
 
@@ -186,8 +189,22 @@ def signed_version_999(target: Target) -> Attack:
 def signed_sender_not_listened_to(target: Target) -> Attack:
     event = new_id()
     forged = seal(book_saved_payload(event, target, sender={"$class": "auth.User"}))
-    reason = "sender <class 'django.contrib.auth.models.User'> is not one it listens to"
+    reason = "sender auth.User is not one it listens to"
     return Attack(event, forged, event, reason)
+
+
+def signed_four_days_ago(target: Target) -> Attack:
+    """A genuine message replayed after MESSAGE_MAX_AGE (three days by default)."""
+    event = new_id()
+    forged = sealed_ago(book_saved_payload(event, target), 4 * DAY)
+    return Attack(event, forged, event, "expired: Signature age 345")
+
+
+def signed_without_a_time(target: Target) -> Attack:
+    """A genuine message of the format before messages carried their signing time."""
+    event = new_id()
+    forged = sealed_without_time(book_saved_payload(event, target))
+    return Attack(event, forged, event, "no signing time (a message of an older format)")
 
 
 def garbage(target: Target) -> Attack:
@@ -218,6 +235,8 @@ ATTACKS: dict[str, Callable[[Target], Attack]] = {
         signed_superuser_snapshot,
         signed_version_999,
         signed_sender_not_listened_to,
+        signed_four_days_ago,
+        signed_without_a_time,
         garbage,
         list_argument,
         int_argument,

@@ -196,15 +196,20 @@ def test_a_copy_of_a_confirmed_event_is_skipped(backend, author, caplog):
     with caplog.at_level(logging.INFO, "django_blinker"):
         deliver(envelope.message)
     assert len(receivers.CALLS) == 1
-    assert f"Event {envelope.event}: already confirmed or discarded in the outbox" in caplog.text
+    assert f"Event {envelope.event}: already confirmed in the outbox" in caplog.text
 
 
-def test_a_discarded_event_never_runs_even_if_already_published(backend, author):
+def test_a_discarded_event_never_runs_even_if_already_published(backend, author, caplog):
     Book.objects.create(title="discarded", author=author)
     outbox.relay()
     assert outbox.discard(OutboxEvent.objects.all()) == 1
-    deliver(backend.envelopes[0].message)
+    with caplog.at_level(logging.INFO, "django_blinker"):
+        deliver(backend.envelopes[0].message)
     assert receivers.CALLS == []
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert f"Event {backend.envelopes[0].event}: receiver {RECEIVER}" in record.getMessage()
+    assert "the outbox on 'default' (database" in record.getMessage()
 
 
 @pytest.mark.parametrize(
@@ -657,6 +662,19 @@ def test_prune_delivered_deletes_only_old_records():
     assert upkeep.prune_delivered(datetime.timedelta(days=7)) == 1
     assert list(DeliveredEvent.objects.values_list("pk", flat=True)) == [recent.pk]
     assert old.pk != recent.pk
+
+
+def test_pruning_records_younger_than_message_max_age_is_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, "django_blinker"):
+        upkeep.prune_delivered(datetime.timedelta(days=3))
+        assert caplog.records == []
+        upkeep.prune_delivered(datetime.timedelta(days=2))
+    [record] = caplog.records
+    assert record.getMessage() == (
+        "Pruning once_per_event records older than 172800 s, less than "
+        "DJANGO_BLINKER['MESSAGE_MAX_AGE'] (259200 s): a message replayed before it expires "
+        "would run its receiver again"
+    )
 
 
 def test_a_relay_keeps_the_rows_a_crash_interrupted(monkeypatch, author, caplog):

@@ -1,4 +1,4 @@
-"""Dispatch: the hooks Django calls and the cached plans they follow.
+"""Dispatch: the cached plans that the hooks Django calls (:mod:`._hooks`) follow.
 
 A plan is the tuple of receivers one hook calls for one sender, built from the wiring
 when first needed and cached until the wiring, a setting or the registered decorators
@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import sys
 import weakref
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.core.signals import setting_changed
 from django.db.models import Model
-from django.dispatch import Signal as DjangoSignal
 
 from . import _extending, conf
 from ._extending import SendObserver, active_recorder
 from ._extending import active_observers as active_observers
 from ._extending import decorated as decorated
 from ._extending import notify as notify
-from ._failures import hand_to_django, log_failure, receiver_label, robust, sent_robustly
+from ._failures import log_failure, receiver_label, sent_robustly
+from ._hooks import Hooks
 from ._wiring import Call, Link, Receiver, ReceiverRef, Wiring
 
 if TYPE_CHECKING:
@@ -47,11 +46,7 @@ class Entry(NamedTuple):
 Plan = tuple[Entry, ...]
 """The receivers one hook calls for one sender, in order, resolved to what is called."""
 
-_H = TypeVar("_H", bound=Callable[..., Any])
-
-
 _PLAN_CACHE_SIZE = 2048
-_NOTHING: Any = object()
 
 
 _all_plans: weakref.WeakSet[Plans] = weakref.WeakSet()
@@ -101,7 +96,7 @@ def _reach(link: Link, receiver: Receiver) -> Call:
     return through
 
 
-# Plans and hooks --------------------------------------------------------------------
+# Plans -----------------------------------------------------------------------------
 
 
 def _cacheable(sender: object) -> bool:
@@ -116,28 +111,39 @@ def _cacheable(sender: object) -> bool:
 
 
 class Plans:
-    """The plans of one bridged signal, one cache per hook, and the four hooks."""
+    """The plans of one bridged signal, one cache per hook, and its hooks (:mod:`._hooks`)."""
 
     def __init__(self, signal: BridgedSignal, wiring: Wiring, post_init: bool) -> None:
-        self._signal = signal
+        self.signal = signal
         self._wiring = wiring
+        self._post_init = post_init
         self._generation = 0
-        # ROBUST as of the last plan built: plans are forgotten when settings change.
-        self._robust = False
-        self._cache: dict[tuple[bool, bool], dict[Any, Plan]] = {
-            (exact, is_async): {} for exact in (False, True) for is_async in (False, True)
-        }
+        # ROBUST as of the last plan built (the hooks read it): plans are forgotten when
+        # settings change.
+        self.robust = False
+        self._hooks = Hooks(self, post_init)
+        self._cache = self._hooks.cache
         self._weak_cache: dict[tuple[bool, bool], weakref.WeakKeyDictionary[Any, Plan]] = {
             slot: weakref.WeakKeyDictionary() for slot in self._cache
         }
-        self.hooks: dict[tuple[bool, bool], Callable[..., Any]] = {}
-        for exact in (False, True):
-            sync_hook = self._sync_hook(exact)
-            if post_init:
-                sync_hook = self._post_init_hook(sync_hook, exact)
-            self.hooks[exact, False] = sync_hook
-            self.hooks[exact, True] = self._async_hook(exact)
         _all_plans.add(self)
+
+    @property
+    def hooks(self) -> dict[tuple[bool, bool], Callable[..., Any]]:
+        """The hooks Django calls, by ``(exact, is_async)``: ``exact`` serves one sender."""
+        return self._hooks.hooks
+
+    def renew_hooks(self) -> Callable[[], None]:
+        """Make new hooks the ones in use; returns what retires the old ones.
+
+        Until retired, an old hook still calls the receivers (a send racing the switch may
+        call them twice, never skip them); retired, it calls nobody.
+        """
+        old = self._hooks
+        self._hooks = Hooks(self, self._post_init)
+        self._cache = self._hooks.cache
+        self.forget()
+        return old.retire
 
     def forget(self, dead: ReceiverRef | None = None) -> None:
         """Drop every cached plan; the next send builds it again. ``dead``: the reference
@@ -175,16 +181,14 @@ class Plans:
         return plan
 
     def _build(self, sender: Any, exact: bool, is_async: bool) -> Plan:
-        signal = self._signal
+        signal = self.signal
         links = self._wiring.ordered(sender, exact=exact)
         chosen = [link for link in links if link.is_async == is_async]
         if not chosen or signal.is_muted:
             return ()
         wrappers = list(_extending.plan_decorators)
-        self._robust = conf.settings.robust
-        if self._robust and is_async:
-            # The sync hooks are robust themselves (see _failed): no wrapper, no frame.
-            wrappers.append(robust)
+        # The hooks are robust themselves (see failed): no wrapper, no frame.
+        self.robust = conf.settings.robust
         recorder = active_recorder()
         # Sends are told once: by the sync hook, or the async one when it alone has receivers.
         tells = not is_async or not any(not link.is_async for link in links)
@@ -217,7 +221,7 @@ class Plans:
         return tuple(entries)
 
     def _observer_entry(self, observers: list[SendObserver], is_async: bool) -> Entry:
-        signal = self._signal
+        signal = self.signal
         if len(observers) == 1 and not is_async:
             (observer,) = observers
 
@@ -233,7 +237,7 @@ class Plans:
 
         return Entry(itertools.repeat(tell).__next__, None)
 
-    def _failed(
+    def failed(
         self,
         ref: ReceiverRef | None,
         receiver: Receiver,
@@ -249,112 +253,8 @@ class Plans:
         raised = getattr(ref, "raised", None)
         if raised is not None:
             raised()
-        robustly = self._robust
+        robustly = self.robust
         if not robustly and not sent_robustly(caller):
             raise error
-        log_failure(self._signal, receiver_label(receiver), sender, error)
+        log_failure(self.signal, receiver_label(receiver), sender, error)
         return first if robustly else first or error
-
-    def _sync_hook(self, exact: bool) -> Callable[..., None]:
-        plans, plan_for, forget, failed = (
-            self._cache[exact, False],
-            self.plan,
-            self.forget,
-            self._failed,
-        )
-
-        def hook(signal: DjangoSignal, sender: Any, **kwargs: Any) -> None:
-            try:
-                plan = plans[sender]
-            except (KeyError, TypeError):
-                plan = plan_for(sender, exact, False)
-            first: Exception | None = None
-            for ref, call in plan:
-                receiver = ref()
-                if receiver is None:
-                    forget(ref)
-                    continue
-                try:
-                    (receiver if call is None else call)(sender, **kwargs)
-                except Exception as error:
-                    first = failed(ref, receiver, error, sender, sys._getframe(1), first)
-            if first is not None:
-                raise hand_to_django(first)
-
-        return self._named(hook, exact, "sync")
-
-    def _post_init_hook(self, general: Callable[..., None], exact: bool) -> Callable[..., None]:
-        """The sync hook for post_init, sent for every row a queryset loads.
-
-        Django sends it with ``instance`` alone; naming that argument instead of packing
-        ``**kwargs`` and unpacking it again saves a dict per row. Any other call goes to
-        the general hook.
-        """
-        plans, plan_for, forget, failed = (
-            self._cache[exact, False],
-            self.plan,
-            self.forget,
-            self._failed,
-        )
-
-        def hook(
-            signal: DjangoSignal, sender: Any, instance: Any = _NOTHING, **kwargs: Any
-        ) -> None:
-            if kwargs or instance is _NOTHING:
-                if instance is not _NOTHING:
-                    kwargs["instance"] = instance
-                return general(signal=signal, sender=sender, **kwargs)
-            # The general hook's loop, repeated on purpose: sharing it would mean a call
-            # and a kwargs dict per row, on the hottest path of all.
-            try:
-                plan = plans[sender]
-            except (KeyError, TypeError):
-                plan = plan_for(sender, exact, False)
-            first: Exception | None = None
-            for ref, call in plan:
-                receiver = ref()
-                if receiver is None:
-                    forget(ref)
-                    continue
-                try:
-                    (receiver if call is None else call)(sender, instance=instance)
-                except Exception as error:
-                    first = failed(ref, receiver, error, sender, sys._getframe(1), first)
-            if first is not None:
-                raise hand_to_django(first)
-            return None
-
-        return self._named(hook, exact, "sync")
-
-    def _async_hook(self, exact: bool) -> Callable[..., Coroutine[Any, Any, None]]:
-        plans, plan_for, failed = self._cache[exact, True], self.plan, self._failed
-
-        async def hook(signal: DjangoSignal, sender: Any, **kwargs: Any) -> None:
-            try:
-                plan = plans[sender]
-            except (KeyError, TypeError):
-                plan = plan_for(sender, exact, True)
-            first: Exception | None = None
-            for receiver, call in self._live(plan):
-                try:
-                    await call(sender, **kwargs)
-                except Exception as error:
-                    first = failed(None, receiver, error, sender, sys._getframe(1), first)
-            if first is not None:
-                raise hand_to_django(first)
-
-        return self._named(hook, exact, "async")
-
-    def _live(self, plan: Plan) -> Iterator[tuple[Receiver, Call]]:
-        # The async hook's walk through a plan; the sync hooks inline it, being hot.
-        for ref, call in plan:
-            receiver = ref()
-            if receiver is None:
-                self.forget(ref)
-                continue
-            yield receiver, receiver if call is None else call
-
-    def _named(self, hook: _H, exact: bool, kind: str) -> _H:
-        hook.__qualname__ = f"{self._signal.name}.{'exact' if exact else 'any'}_{kind}_hook"
-        hook.django_blinker_hook = self._signal  # type: ignore[attr-defined]
-        return hook

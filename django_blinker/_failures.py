@@ -1,23 +1,19 @@
 """Receivers that raise: one logger, one message, and how Django's send_robust is told.
 
-Under the ``ROBUST`` setting a receiver's exception is logged and dispatch goes on (read
-when a plan is built: the sync hooks log through :func:`log_failure` themselves, async
-plans wrap each receiver in :func:`robust`, which logs through it too). Under Django's
-``send_robust`` the hook logs each failure, calls the remaining receivers and raises the
-first, which Django puts in its responses.
+Under the ``ROBUST`` setting a receiver's exception is logged through :func:`log_failure`
+and dispatch goes on (read when a plan is built). Under Django's ``send_robust`` the hook
+logs each failure, calls the remaining receivers and raises the first, which Django puts
+in its responses.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from django.dispatch import Signal as DjangoSignal
-
-from ._wiring import Call, Receiver
 
 if TYPE_CHECKING:
     from .bridged import BridgedSignal
@@ -83,28 +79,3 @@ def hand_to_django(error: Exception) -> Exception:
         _django_dispatch_logger.addFilter(_logged_already)
         _handed_to_django.error = error
     return error
-
-
-def robust(signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool) -> Call:
-    """``call`` that logs what it raises instead of raising (the ``ROBUST`` setting)."""
-    label = receiver_label(receiver)
-
-    def robust(sender: Any, **kwargs: Any) -> Any:
-        try:
-            result = call(sender, **kwargs)
-        except Exception as error:
-            log_failure(signal, label, sender, error)
-            return None
-        return _guarded(result, signal, label, sender) if is_async else result
-
-    return robust
-
-
-async def _guarded(
-    awaitable: Awaitable[Any], signal: BridgedSignal, label: str, sender: Any
-) -> Any:
-    try:
-        return await awaitable
-    except Exception as error:
-        log_failure(signal, label, sender, error)
-        return None

@@ -25,6 +25,11 @@ HookSwitch = Callable[[Any, bool, bool], None]
 ``django_sender`` is None for the hook that serves every sender.
 """
 
+HookCheck = Callable[[list[tuple[Any, bool]]], None]
+"""``[(django_sender, is_async), ...]``: the hooks the wiring has connected. Makes Django's
+receivers hold exactly these of the signal's hooks, once each: code may have replaced
+Django's list since they were connected."""
+
 NOTHING: Any = object()
 
 
@@ -80,19 +85,22 @@ class Wiring:
 
     Every change happens under :attr:`lock`. Receivers and senders that die are noted by
     garbage-collection callbacks and unlinked by :meth:`reap`, under the lock, later.
-    ``changed()`` is called after every change, so that cached plans are forgotten.
+    ``changed()`` is called after every change, so that cached plans are forgotten. Every
+    connect, disconnect and clear ends with ``check()``, never a send.
     """
 
     def __init__(
         self,
         receivers: dict[Any, Any],
         switch: HookSwitch,
+        check: HookCheck,
         per_sender: Callable[[], bool],
         changed: Callable[[], None],
     ) -> None:
         self.lock = threading.RLock()
         self._receivers = receivers
         self._switch = switch
+        self._check = check
         self._per_sender = per_sender
         self._changed = changed
         self._links: dict[Hashable, Link] = {}
@@ -165,6 +173,7 @@ class Wiring:
         with self.lock:
             self.reap()
             self._link(receiver, sender, weak)
+            self._check_hooks()
         self._changed()
 
     def disconnect(self, receiver: Receiver, sender: Any) -> None:
@@ -177,6 +186,7 @@ class Wiring:
                 senders = list(link.senders) if sender is ANY else [key(sender)]
                 for sender_key in senders:
                     self._unlink(receiver_key, sender_key)
+            self._check_hooks()
         self._changed()
 
     def clear(self) -> None:
@@ -186,6 +196,7 @@ class Wiring:
             for receiver_key, link in list(self._links.items()):
                 for sender_key in list(link.senders):
                     self._unlink(receiver_key, sender_key)
+            self._check_hooks()
         self._changed()
 
     def reap(self) -> None:
@@ -275,6 +286,15 @@ class Wiring:
         for target in [target for target in hooked if target not in wanted]:
             self._switch(self._django_sender(target), is_async, False)
         self._hooked[is_async] = wanted
+
+    def _check_hooks(self) -> None:
+        self._check(
+            [
+                (self._django_sender(target), is_async)
+                for is_async, targets in self._hooked.items()
+                for target in targets
+            ]
+        )
 
     def _django_sender(self, target: Hashable) -> Any:
         return None if target == ANY_KEY else self._senders[target]

@@ -68,7 +68,9 @@ class BridgedSignal(NamedSignal):
         self._django_signal: DjangoSignal | None = None
         if not isinstance(source, str):
             self._known_as(source)
-        self._wiring = Wiring(self.receivers, self._switch_hook, self._per_sender, self._forget)
+        self._wiring = Wiring(
+            self.receivers, self._switch_hook, self._check_hooks, self._per_sender, self._forget
+        )
         post_init_source = source in (_POST_INIT_PATH, post_init)
         self._plans = _dispatch.Plans(self, self._wiring, post_init=post_init_source)
 
@@ -139,6 +141,48 @@ class BridgedSignal(NamedSignal):
             self.django_signal.connect(hook, sender=django_sender, weak=False)
         else:
             self.django_signal.disconnect(hook, sender=django_sender)
+
+    def _check_hooks(self, wanted: list[tuple[Any, bool]]) -> None:
+        """Make Django's receivers hold the hooks in ``wanted`` (``(django_sender,
+        is_async)`` pairs), once each, and no other hook of this signal.
+
+        Code that replaces ``Signal.receivers`` (Django's own tests, factory_boy's
+        ``mute_signals``) leaves the wiring believing in hooks that are gone, and when it
+        puts an old list back, brings back hooks the wiring has since disconnected, or a
+        second copy of one it has connected again. Run on every change of the wiring: a
+        stale hook is dropped; a missing one makes all of them new functions, connected
+        afresh, so that the old ones, should an old list come back, call nobody.
+        """
+        django_signal = self.loaded_django_signal
+        if django_signal is None:
+            return
+        hooks = self._plans.hooks
+        expected = {
+            (_django_id(hooks[sender is not None, is_async]), _django_id(sender))
+            for sender, is_async in wanted
+        }
+        found: set[Any] = set()
+        with django_signal.lock:
+            entries = django_signal.receivers
+            kept = []
+            for entry in entries:
+                lookup_key = entry[0]
+                if hooked_signal(entry[1]) is self:
+                    if lookup_key not in expected or lookup_key in found:
+                        continue
+                    found.add(lookup_key)
+                kept.append(entry)
+            if len(kept) != len(entries):
+                django_signal.receivers = kept
+                django_signal.sender_receivers_cache.clear()
+        if len(found) == len(expected):
+            return
+        retire = self._plans.renew_hooks()
+        for sender, is_async in wanted:
+            self._switch_hook(sender, is_async, True)
+        retire()
+        for sender, is_async in wanted:
+            django_signal.disconnect(hooks[sender is not None, is_async], sender=sender)
 
     # Input checks ---------------------------------------------------------------------
 
@@ -284,6 +328,13 @@ class BridgedSignal(NamedSignal):
         """Disconnect every receiver and unhook from Django. Useful for tests."""
         labels.discard_pending_of(self, None, ANY)
         self._wiring.clear()
+
+
+def _django_id(target: object) -> Any:
+    """How Django's dispatcher identifies a receiver or a sender in its lookup keys."""
+    if hasattr(target, "__func__"):
+        return id(target.__self__), id(target.__func__)  # type: ignore[attr-defined]
+    return id(target)
 
 
 def hooked_signal(receiver: object) -> BridgedSignal | None:

@@ -5,8 +5,10 @@ import threading
 
 import pytest
 from blinker import Namespace
+from django.db.models import signals as django_signals
 
 from django_blinker import activity, signals
+from tests.test_bridge_async import meeting
 from tests.testapp.models import Tag
 
 pytestmark = pytest.mark.django_db
@@ -140,6 +142,19 @@ def test_async_receivers_are_recorded():
     figures = activity.for_signal(signals.post_save)
     (receiver,) = figures.receivers.values()
     assert receiver.calls == 1
+
+
+def test_coroutine_receivers_run_together_are_each_counted_and_timed():
+    first, second, met = meeting(fails=True)
+    signals.post_save.connect(first, sender=Tag)
+    signals.post_save.connect(second, sender=Tag)
+    asyncio.run(django_signals.post_save.asend_robust(sender=Tag, instance=None))
+    assert sorted(met) == ["first", "second"]
+    figures = activity.for_signal(signals.post_save)
+    assert figures.sends == 1
+    for name in ("first", "second"):
+        receiver = figures.receivers[f"tests.test_bridge_async.{name}"]
+        assert (receiver.calls, receiver.errors, receiver.timed_calls) == (1, 1, 1)
 
 
 def test_counts_are_exact_across_threads(transactional_db):

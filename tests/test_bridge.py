@@ -29,7 +29,7 @@ def hooks_of(django_signal: Signal) -> list[str]:
     return [
         receiver.__qualname__
         for receiver in (record[1] for record in django_signal.receivers)
-        if getattr(receiver, "__module__", "") == "django_blinker._dispatch"
+        if getattr(receiver, "django_blinker_hook", None) is not None
     ]
 
 

@@ -18,6 +18,7 @@ import time
 import pytest
 from django.core import checks
 from django.db import transaction
+from django.db.models import signals as django_signals
 from django.test import override_settings
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -30,6 +31,7 @@ from django_blinker.message import seal
 from django_blinker.registry import Registration
 from tests import background_receivers as receivers
 from tests import servers, workers
+from tests.test_bridge_async import meeting
 from tests.testapp.models import Author, Book
 
 TRACING = override_settings(DJANGO_BLINKER={"TRACING": True})
@@ -131,6 +133,32 @@ def test_a_coroutine_receiver_is_a_span_around_its_await(spans, traced, connecte
     assert span.parent.span_id == request_span.get_span_context().span_id
     assert span.attributes["django_blinker.mode"] == "inline"
     assert CALLS == ["async Butler"]
+
+
+def test_coroutine_receivers_run_together_are_spans_beside_each_other(
+    spans, traced, connected, request_span
+):
+    first, second, met = meeting()
+    signals.post_save.connect(first, sender=Author)
+    signals.post_save.connect(second, sender=Author)
+
+    async def send():
+        await django_signals.post_save.asend(sender=Author, instance=None)
+        return trace.get_current_span()
+
+    assert asyncio.run(send()) is request_span
+    assert sorted(met) == ["first", "second"]
+    found = receiver_spans(spans, "post_save tests.test_bridge_async.")
+    assert sorted(span.name for span in found) == [
+        "post_save tests.test_bridge_async.first",
+        "post_save tests.test_bridge_async.second",
+    ]
+    request = request_span.get_span_context()
+    assert {(span.parent.span_id, span.context.trace_id) for span in found} == {
+        (request.span_id, request.trace_id)
+    }
+    signals.post_save.disconnect(first)
+    signals.post_save.disconnect(second)
 
 
 @pytest.mark.django_db

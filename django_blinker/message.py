@@ -22,6 +22,8 @@ from typing import Any
 
 from django.core import signing
 
+from . import limits
+
 Payload = dict[str, Any]
 
 SALT = "django_blinker.background.message"
@@ -51,16 +53,22 @@ def seal(payload: Payload) -> str:
 
 def unseal(message: object) -> Payload:
     """The payload inside a message made by :func:`seal`; :class:`Rejected` if the message is
-    not a string, its signature does not match, or its payload is of another version."""
+    not a string, is larger than ``PAYLOAD_MAX_BYTES`` or nests deeper than any payload within
+    ``PAYLOAD_MAX_DEPTH`` can (:mod:`django_blinker.limits`), its signature does not match,
+    or its payload is of another version."""
     if not isinstance(message, str):
         raise Rejected(
             f"expected a signed message (str), got {type(message).__name__}",
             claimed_event(message),
         )
+    if too_large := limits.oversize(message):
+        raise Rejected(too_large, _claimed_up_front(message))
     try:
         text = signing.Signer(salt=SALT).unsign(message)
     except signing.BadSignature:
         raise Rejected("bad signature", claimed_event(message)) from None
+    if too_deep := limits.nests_too_deep(text):
+        raise Rejected(too_deep, _claimed_up_front(text))
     try:
         payload = json.loads(text)
     except (ValueError, RecursionError):
@@ -85,6 +93,8 @@ def claimed_event(message: object) -> str | None:
     if isinstance(message, str):
         # Signed text ends in ":<signature>"; an unsigned message may be JSON as it is.
         for text in (message, message.rpartition(":")[0]):
+            if limits.nests_too_deep(text):
+                continue
             try:
                 message = json.loads(text)
             except (ValueError, RecursionError):
@@ -98,6 +108,16 @@ def claimed_event(message: object) -> str | None:
             # Only an id-shaped claim reaches the log: a forger's newline could fake a line.
             return event if _EVENT_ID.fullmatch(event) else f"unprintable {event[:64]!a}"
     return None
+
+
+_CLAIM_UP_FRONT = re.compile(r'\{"version":[0-9]+,"event":"([0-9A-Za-z_.:-]{1,64})"')
+
+
+def _claimed_up_front(message: str) -> str | None:
+    """The event id at the start of a message as :func:`seal` writes it, read without parsing
+    the rest (which may be too large or too deep to parse); for logs only."""
+    found = _CLAIM_UP_FRONT.match(message, 0, 200)
+    return found.group(1) if found else None
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,11 @@ def book_saved_batched(sender: Any, instance: Any, **kwargs: Any) -> None:
     record("book_saved_batched", pk=instance.pk, title_in_db=instance.title)
 
 
+def order_placed(sender: Any, **kwargs: Any) -> None:
+    """A receiver of the tests' own signal ``order_placed``: records what it was sent."""
+    record("order_placed", values=kwargs)
+
+
 # What worker processes connect at start-up (tests/workerapp): (signal, receiver, sender).
 WIRING = [
     (signals.post_save, book_saved, "testapp.Book"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import sys
 import threading
 import uuid
@@ -43,8 +44,9 @@ from .backends.django_tasks import writes_in_transaction
 from .delivery import Event, Retry, current_event, deliver, once_per_event
 from .extension import namespace
 from .handover import BATCHES_COMMIT_CALLBACKS, Batch, Pending, hand_over, is_inline, run_inline
+from .limits import DEPTH_SETTING, SIZE_SETTING, PayloadLimitExceeded, message_size, setting_name
 from .message import PAYLOAD_VERSION, Envelope, Payload
-from .payload import encode, encode_origin
+from .payload import Budget, encode, encode_origin
 from .publish import backend_module, enqueue_failed, publish
 from .redaction import SUBSTITUTE, sensitive_field
 
@@ -52,6 +54,7 @@ __all__ = [
     "BACKENDS",
     "BackgroundReceiver",
     "Event",
+    "PayloadLimitExceeded",
     "Retry",
     "current_event",
     "deliver",
@@ -195,9 +198,10 @@ class BackgroundReceiver(DeferredReceiver):
             route = "in transaction"
         else:
             route = "outbox" if conf.settings.outbox else "at commit"
-        envelope = Envelope.of(
-            self.payload(sender, kwargs, outbox=using if route == "outbox" else None)
-        )
+        budget = Budget()
+        payload = self.payload(sender, kwargs, using if route == "outbox" else None, budget)
+        envelope = Envelope.of(payload)
+        self._check_size(envelope, payload, budget.max_bytes)
         if route == "outbox":
             # Imported here: apps.py modules import this one before models can load.
             from .outbox import store
@@ -208,19 +212,31 @@ class BackgroundReceiver(DeferredReceiver):
         else:
             self._at_commit(envelope, using)
 
-    def payload(self, sender: Any, kwargs: dict[str, Any], outbox: str | None = None) -> Payload:
+    def payload(
+        self,
+        sender: Any,
+        kwargs: dict[str, Any],
+        outbox: str | None = None,
+        budget: Budget | None = None,
+    ) -> Payload:
         """The payload of one event (a fresh event id each call); ``outbox`` names the
         database whose outbox row the worker deletes once the receiver ran; with tracing
-        on, ``trace`` carries the sender's trace context (:mod:`django_blinker.tracing`)."""
-        encoded = {key: self._encode(key, value) for key, value in kwargs.items()}
+        on, ``trace`` carries the sender's trace context (:mod:`django_blinker.tracing`).
+        :class:`PayloadLimitExceeded` for a value past ``budget`` (by default
+        ``PAYLOAD_MAX_DEPTH``, or one that takes the event past ``PAYLOAD_MAX_BYTES``)."""
+        budget = Budget() if budget is None else budget
+        each = functools.partial(encode, snapshot=self.snapshot, budget=budget)
+        encoded = {key: self._encode(key, value, each) for key, value in kwargs.items()}
         if self.snapshot and "origin" in kwargs:
-            encoded["origin"] = encode_origin(kwargs["origin"], kwargs.get("instance"))
+            instance = kwargs.get("instance")
+            origin = functools.partial(encode_origin, instance=instance, budget=budget)
+            encoded["origin"] = self._encode("origin", kwargs["origin"], origin)
         payload = {
             "version": PAYLOAD_VERSION,
             "event": str(uuid.uuid4()),
             "signal": self.signal_name,
             "receiver": self.receiver_id,
-            "sender": self._encode("sender", sender),
+            "sender": self._encode("sender", sender, each),
             "kwargs": encoded,
         }
         if outbox is not None:
@@ -244,14 +260,70 @@ class BackgroundReceiver(DeferredReceiver):
         batch.pending.append(weakref.ref(pending))
         return pending
 
-    def _encode(self, name: str, value: Any) -> Any:
+    def _encode(self, name: str, value: Any, encoding: Callable[[Any], Any]) -> Any:
         try:
-            return encode(value, snapshot=self.snapshot)
+            return encoding(value)
         except TypeError as error:
             raise TypeError(
                 f"{self.signal_name} sent {name}={value!r}, which cannot travel to the "
                 f"background receiver {self.receiver_id}: {error}"
             ) from None
+        except PayloadLimitExceeded as error:
+            # Never the value's repr: it may be a hundred megabytes, or contain itself.
+            what = f"{name} ({type(value).__qualname__})"
+            setting = setting_name(error.setting)
+            if error.setting == DEPTH_SETTING:
+                raise self._refusal(
+                    f"{what} nested too deep",
+                    f"more than {setting} = {error.limit} containers deep, or containing itself",
+                    "send flatter data",
+                    error.setting,
+                    error.limit,
+                    name,
+                ) from None
+            raise self._refusal(
+                f"{what} too large",
+                f"it takes the event past {setting} = {error.limit} bytes",
+                _SMALLER,
+                error.setting,
+                error.limit,
+                name,
+            ) from None
+
+    def _check_size(self, envelope: Envelope, payload: Payload, limit: int) -> None:
+        """:class:`PayloadLimitExceeded` when the sealed message is larger than ``limit``
+        (``PAYLOAD_MAX_BYTES``), naming the keyword that takes the most of it."""
+        size = message_size(envelope.message, limit)
+        if size <= limit:
+            return
+        values = {"sender": payload["sender"], **payload["kwargs"]}
+        sizes = {name: len(json.dumps(value, ensure_ascii=False)) for name, value in values.items()}
+        largest = max(sizes, key=sizes.__getitem__)
+        raise self._refusal(
+            "an event too large",
+            f"its message is {size:,} bytes or more, over {setting_name(SIZE_SETTING)} = "
+            f"{limit}, the most of it in {largest} (about {sizes[largest]:,} bytes)",
+            _SMALLER,
+            SIZE_SETTING,
+            limit,
+            largest,
+        )
+
+    def _refusal(
+        self, what: str, detail: str, advice: str, setting: str, limit: int, keyword: str
+    ) -> PayloadLimitExceeded:
+        return PayloadLimitExceeded(
+            f"{self.signal_name} sent {what} to travel to the background receiver "
+            f"{self.receiver_id}: {detail}; {advice}, or raise the limit in every process",
+            setting=setting,
+            limit=limit,
+            signal=self.signal_name,
+            receiver=self.receiver_id,
+            keyword=keyword,
+        )
+
+
+_SMALLER = "send a key the receiver can look the data up by"
 
 
 def signal_name(signal: Signal) -> str:

@@ -41,6 +41,15 @@ def _at_least(minimum: float, maximum: float = 86_400) -> Rule:
     return rule
 
 
+def _between(minimum: int, maximum: int) -> Rule:
+    def rule(value: int) -> str | None:
+        if minimum <= value <= maximum:
+            return None
+        return f"expected a whole number from {minimum} to {maximum}"
+
+    return rule
+
+
 def _dotted_paths(value: Sequence[Any]) -> str | None:
     wrong = [item for item in value if not isinstance(item, str)]
     return f"every entry must be a dotted module path (str), not {wrong[0]!r}" if wrong else None
@@ -135,6 +144,13 @@ KEYS: dict[str, Key] = {
     "ACTIVITY_ROLE": Key(None, (str, type(None)), _one_of(None, "web", "worker")),
     # Each receiver call as an OpenTelemetry span; needs opentelemetry-api (W005 otherwise).
     "TRACING": Key(False, bool),
+    # Containers nested in one background event's sender or keyword value, judged when it is
+    # sent and again in the worker. At most 100: far below Python's recursion limit on both
+    # sides (docs/settings.md says why).
+    "PAYLOAD_MAX_DEPTH": Key(32, int, _between(4, 100)),
+    # Bytes of one signed background message (UTF-8), judged when it is sent and before a
+    # worker reads it: 1 MiB by default, 4 KiB to 64 MiB.
+    "PAYLOAD_MAX_BYTES": Key(1_048_576, int, _between(4096, 64 * 1_048_576)),
 }
 
 DEFAULTS: dict[str, Any] = {name: key.default for name, key in KEYS.items()}
@@ -340,6 +356,17 @@ class Settings:
     def tracing(self) -> bool:
         """``TRACING``: each receiver call is an OpenTelemetry span, when the API is installed."""
         return bool(self._value("TRACING"))
+
+    @property
+    def payload_max_depth(self) -> int:
+        """``PAYLOAD_MAX_DEPTH``: containers one background event's sender or keyword value
+        may nest."""
+        return int(self._value("PAYLOAD_MAX_DEPTH"))
+
+    @property
+    def payload_max_bytes(self) -> int:
+        """``PAYLOAD_MAX_BYTES``: the size of one signed background message, in bytes."""
+        return int(self._value("PAYLOAD_MAX_BYTES"))
 
 
 settings = Settings()

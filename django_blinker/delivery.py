@@ -34,7 +34,7 @@ from django.db import (
 from django.utils import timezone
 
 from .message import Payload, Rejected, unseal
-from .payload import ModelNotAllowed, RowGone, decode
+from .payload import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode
 from .registry import Registration, registration
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -171,20 +171,37 @@ def deliver(message: object, *, in_worker: bool = True) -> Any:
     except TRANSIENT:
         settled = False
         raise
+    except Rejected as error:
+        # Never confirmed: the relay publishes it again until it is dead-lettered, in sight.
+        settled = False
+        _log_rejected(error, event)
+        return None
     finally:
         _current_event.reset(token)
         if outbox is not None and settled:
             _confirm(outbox, event)
 
 
+def _decoded(payload: Payload, found: Registration, event: Event) -> tuple[Any, dict[str, Any]]:
+    """The sender and keyword arguments of ``payload``; :class:`Rejected` for a row of a
+    model the receiver does not listen to, or a value past ``PAYLOAD_MAX_DEPTH``."""
+
+    def one(name: str, data: Any) -> Any:
+        try:
+            return decode(data, using=event.using, allowed=found.allows_model)
+        except ModelNotAllowed as error:
+            raise Rejected(str(error), event.id) from None
+        except PayloadLimitExceeded as error:
+            raise Rejected(f"{name} {error}", event.id) from None
+
+    kwargs = {name: one(name, data) for name, data in payload["kwargs"].items()}
+    return one("sender", payload["sender"]), kwargs
+
+
 def _run(payload: Payload, found: Registration, event: Event) -> Any:
     try:
         try:
-            sender = decode(payload["sender"], using=event.using, allowed=found.allows_model)
-            kwargs = decode(payload["kwargs"], using=event.using, allowed=found.allows_model)
-        except ModelNotAllowed as error:
-            _log_rejected(Rejected(str(error), event.id), event)
-            return None
+            sender, kwargs = _decoded(payload, found, event)
         except RowGone as gone:
             logger.warning(
                 "Event %s: %s of signal %r skipped: %s (deleted after the event committed)",
@@ -195,9 +212,7 @@ def _run(payload: Payload, found: Registration, event: Event) -> Any:
             )
             return None
         if not found.allows_sender(sender):
-            reason = f"sender {_named(sender)} is not one it listens to"
-            _log_rejected(Rejected(reason, event.id), event)
-            return None
+            raise Rejected(f"sender {_named(sender)} is not one it listens to", event.id)
         if kwargs.get("origin") == {"$same": "instance"}:
             kwargs["origin"] = kwargs.get("instance")
         receiver = found.receiver
@@ -206,6 +221,8 @@ def _run(payload: Payload, found: Registration, event: Event) -> Any:
         for wrap in _run_wrappers:
             receiver = wrap(payload, found, receiver)
         return _observed(found, receiver, sender, kwargs)
+    except Rejected:
+        raise
     except Exception as error:
         logger.exception(
             "Event %s: background receiver %s of signal %r failed: %s: %s",

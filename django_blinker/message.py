@@ -27,7 +27,7 @@ from typing import Any
 
 from django.core import signing
 
-from . import conf
+from . import conf, limits
 
 Payload = dict[str, Any]
 
@@ -61,13 +61,16 @@ def seal(payload: Payload) -> str:
 
 
 def _verified(message: object, max_age: float | None) -> str:
-    """The signed text of ``message``; :class:`Rejected` unless it is a string that
-    :func:`seal` made, at most ``max_age`` seconds ago (any time ago when None)."""
+    """The signed text of ``message``; :class:`Rejected` unless it is a string of at most
+    ``PAYLOAD_MAX_BYTES`` (measured before anything else) that :func:`seal` made, at most
+    ``max_age`` seconds ago (any time ago when None)."""
     if not isinstance(message, str):
         raise Rejected(
             f"expected a signed message (str), got {type(message).__name__}",
             claimed_event(message),
         )
+    if too_large := limits.oversize(message):
+        raise Rejected(too_large, _claimed_up_front(message))
     try:
         age = None if max_age is None else datetime.timedelta(seconds=max_age)
         return _signer().unsign(message, max_age=age)
@@ -97,6 +100,8 @@ def unseal(message: object, *, expires: bool = True) -> Payload:
     seconds ago (unless ``expires`` is false: a row of our own outbox, shown or reported),
     or its payload is of another version."""
     text = _verified(message, conf.settings.message_max_age if expires else None)
+    if too_deep := limits.nests_too_deep(text):
+        raise Rejected(too_deep, _claimed_up_front(text))
     try:
         payload = json.loads(text)
     except (ValueError, RecursionError):
@@ -121,6 +126,8 @@ def claimed_event(message: object) -> str | None:
     if isinstance(message, str):
         # Signed text ends in ":<time>:<signature>"; an unsigned message may be JSON as it is.
         for text in (message, *(message.rsplit(":", cut)[0] for cut in (1, 2))):
+            if limits.nests_too_deep(text):
+                continue
             try:
                 message = json.loads(text)
             except (ValueError, RecursionError):
@@ -134,6 +141,16 @@ def claimed_event(message: object) -> str | None:
             # Only an id-shaped claim reaches the log: a forger's newline could fake a line.
             return event if _EVENT_ID.fullmatch(event) else f"unprintable {event[:64]!a}"
     return None
+
+
+_CLAIM_UP_FRONT = re.compile(r'\{"version":[0-9]+,"event":"([0-9A-Za-z_.:-]{1,64})"')
+
+
+def _claimed_up_front(message: str) -> str | None:
+    """The event id at the start of a message as :func:`seal` writes it, read without parsing
+    the rest (which may be too large or too deep to parse); for logs only."""
+    found = _CLAIM_UP_FRONT.match(message, 0, 200)
+    return found.group(1) if found else None
 
 
 @dataclass(frozen=True)

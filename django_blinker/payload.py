@@ -25,6 +25,11 @@ JSON values travel as they are; everything else is a one-key object:
   ``$time``, ``$timedelta`` ``[days, seconds, microseconds]``, ``$decimal``, ``$uuid``,
   ``$bytes``, ``$set``, ``$frozenset``, ``$tuple``, ``$dict``.
 
+Values nest at most ``PAYLOAD_MAX_DEPTH`` containers deep and one event takes at most
+``PAYLOAD_MAX_BYTES``: :func:`encode` and :func:`decode` count both as they go
+(:class:`Budget`, :mod:`django_blinker.limits`) and raise :class:`PayloadLimitExceeded`
+past either, never a ``RecursionError``.
+
 A primary key travels in its own form: a UUID as ``$uuid``, a string or number as it is,
 a composite key (Django 5.2+) as a ``$tuple`` of its fields' values. A row whose key, or
 any field of a composite key, is still ``None`` travels as a ``$snapshot``.
@@ -46,10 +51,20 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import DEFERRED, Model, QuerySet
 
+from . import conf
+from .limits import SIZE_SETTING, PayloadLimitExceeded, too_deep
 from .message import Payload
 from .redaction import SUBSTITUTE, sensitive_fields, sensitive_key
 
-__all__ = ["ModelNotAllowed", "Payload", "RowGone", "decode", "encode"]
+__all__ = [
+    "Budget",
+    "ModelNotAllowed",
+    "Payload",
+    "PayloadLimitExceeded",
+    "RowGone",
+    "decode",
+    "encode",
+]
 
 
 class RowGone(LookupError):
@@ -75,7 +90,41 @@ def _has_key(instance: Model) -> bool:
     return all(getattr(instance, field.attname) is not None for field in instance._meta.pk_fields)
 
 
-def _snapshot(instance: Model, only_pk: bool = False) -> list[Any]:
+class Budget:
+    """What one event may still take while it is encoded: values at most ``max_depth``
+    containers deep, and at most ``max_bytes`` of JSON, counted from below (a string's
+    characters, a byte for each item of a container) so that a value past it is refused
+    before any JSON is written. Both default to the settings
+    (:mod:`django_blinker.limits`)."""
+
+    __slots__ = ("max_bytes", "max_depth", "used")
+
+    def __init__(self, max_depth: int | None = None, max_bytes: int | None = None) -> None:
+        settings = conf.settings
+        self.max_depth = settings.payload_max_depth if max_depth is None else max_depth
+        self.max_bytes = settings.payload_max_bytes if max_bytes is None else max_bytes
+        self.used = 0
+
+    def take(self, size: int) -> None:
+        """Count ``size`` more bytes; :class:`PayloadLimitExceeded` past ``max_bytes``."""
+        self.used += size
+        if self.used > self.max_bytes:
+            raise PayloadLimitExceeded(
+                f"more than {self.max_bytes:,} bytes of JSON",
+                setting=SIZE_SETTING,
+                limit=self.max_bytes,
+            )
+
+    def enter(self, depth: int, items: int) -> int:
+        """The depth inside a container of ``items`` at ``depth`` (each item takes a byte at
+        least); :class:`PayloadLimitExceeded` past ``max_depth`` or ``max_bytes``."""
+        if depth >= self.max_depth:
+            raise too_deep(self.max_depth)
+        self.take(items + 2)
+        return depth + 1
+
+
+def _snapshot(instance: Model, budget: Budget, depth: int, only_pk: bool = False) -> list[Any]:
     values = instance.__dict__
     meta = instance._meta
     if only_pk:
@@ -84,18 +133,34 @@ def _snapshot(instance: Model, only_pk: bool = False) -> list[Any]:
         # The key travels whatever its name: the worker needs it to know the row.
         hidden = sensitive_fields(type(instance)) - {f.attname for f in meta.pk_fields}
         kept = [f.attname for f in meta.concrete_fields if f.attname not in hidden]
-    return [meta.label, {name: encode(values[name]) for name in kept if name in values}]
+    return [
+        meta.label,
+        {name: _encode(values[name], False, budget, depth) for name in kept if name in values},
+    ]
 
 
-def encode(value: Any, *, snapshot: bool = False) -> Any:
+def encode(value: Any, *, snapshot: bool = False, budget: Budget | None = None) -> Any:
     """``value`` as JSON-compatible data (see the module docstring); ``TypeError`` if it
-    has no JSON form. With ``snapshot`` a model instance travels with its field values."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    has no JSON form. With ``snapshot`` a model instance travels with its field values.
+
+    :class:`PayloadLimitExceeded` when ``value`` nests deeper than ``budget`` allows (a
+    value that contains itself included) or takes more than what is left of it; the
+    budget of one event is shared by its sender and keyword values.
+    """
+    return _encode(value, snapshot, Budget() if budget is None else budget, 0)
+
+
+def _encode(value: Any, snapshot: bool, budget: Budget, depth: int) -> Any:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        budget.take(len(value))
         return value
     if isinstance(value, Model):
+        inner = budget.enter(depth, 2)
         if snapshot or not _has_key(value):
-            return {"$snapshot": _snapshot(value)}
-        return {"$model": [value._meta.label, encode(value.pk)]}
+            return {"$snapshot": _snapshot(value, budget, inner)}
+        return {"$model": [value._meta.label, _encode(value.pk, False, budget, inner)]}
     if isinstance(value, type):
         if issubclass(value, Model):
             return {"$class": value._meta.label}
@@ -103,17 +168,28 @@ def encode(value: Any, *, snapshot: bool = False) -> Any:
             if issubclass(value, handler):
                 return {"$handler": [base, f"{value.__module__}.{value.__qualname__}"]}
     if isinstance(value, dict):
+        inner = budget.enter(depth, len(value))
         if all(isinstance(key, str) and not key.startswith("$") for key in value):
-            return {key: encode(item, snapshot=snapshot) for key, item in value.items()}
-        return {"$dict": [[encode(k), encode(v, snapshot=snapshot)] for k, v in value.items()]}
+            budget.take(sum(map(len, value)))
+            return {key: _encode(item, snapshot, budget, inner) for key, item in value.items()}
+        return {
+            "$dict": [
+                [_encode(k, False, budget, inner), _encode(v, snapshot, budget, inner)]
+                for k, v in value.items()
+            ]
+        }
     if isinstance(value, list):
-        return [encode(item, snapshot=snapshot) for item in value]
+        inner = budget.enter(depth, len(value))
+        return [_encode(item, snapshot, budget, inner) for item in value]
     if isinstance(value, tuple):
-        return {"$tuple": [encode(item, snapshot=snapshot) for item in value]}
+        inner = budget.enter(depth, len(value))
+        return {"$tuple": [_encode(item, snapshot, budget, inner) for item in value]}
     if isinstance(value, frozenset):
-        return {"$frozenset": [encode(item) for item in value]}
+        inner = budget.enter(depth, len(value))
+        return {"$frozenset": [_encode(item, False, budget, inner) for item in value]}
     if isinstance(value, set):
-        return {"$set": [encode(item) for item in value]}
+        inner = budget.enter(depth, len(value))
+        return {"$set": [_encode(item, False, budget, inner) for item in value]}
     if isinstance(value, QuerySet):
         return {"$queryset": value.model._meta.label}
     if isinstance(value, datetime.datetime):
@@ -131,18 +207,21 @@ def encode(value: Any, *, snapshot: bool = False) -> Any:
     if isinstance(value, uuid.UUID):
         return {"$uuid": str(value)}
     if isinstance(value, (bytes, bytearray, memoryview)):
+        size = value.nbytes if isinstance(value, memoryview) else len(value)
+        budget.take((size + 2) // 3 * 4)
         return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
     raise TypeError(f"{value!r} ({type(value).__qualname__}) has no JSON form")
 
 
-def encode_origin(origin: Any, instance: Any) -> Any:
+def encode_origin(origin: Any, instance: Any, *, budget: Budget | None = None) -> Any:
     """A delete's ``origin``: ``$same`` when it is ``instance``, only its key when it is
     another row (the cascade's first row), else as :func:`encode` makes it."""
     if origin is instance and instance is not None:
         return {"$same": "instance"}
+    budget = Budget() if budget is None else budget
     if isinstance(origin, Model):
-        return {"$snapshot": _snapshot(origin, only_pk=True)}
-    return encode(origin)
+        return {"$snapshot": _snapshot(origin, budget, budget.enter(0, 2), only_pk=True)}
+    return _encode(origin, False, budget, 0)
 
 
 def _datetime(data: str | list[str]) -> datetime.datetime:
@@ -200,42 +279,57 @@ def decode(
     *,
     using: str = DEFAULT_DB_ALIAS,
     allowed: Callable[[str], bool] = _any_model,
+    max_depth: int | None = None,
 ) -> Any:
     """The inverse of :func:`encode`: ``$model`` rows are fetched from ``using``.
 
     ``allowed(label)`` says which models' rows may be loaded or restored;
     :class:`ModelNotAllowed` for any other, :class:`RowGone` for a row that is gone.
+    :class:`PayloadLimitExceeded` for data nested deeper than ``max_depth`` containers
+    (``PAYLOAD_MAX_DEPTH`` by default), counted as :func:`encode` counts them.
     ``$same`` is left to the caller, which knows the object it names.
     """
+    limit = conf.settings.payload_max_depth if max_depth is None else max_depth
 
-    def walk(data: Any) -> Any:
+    def enter(depth: int) -> int:
+        if depth >= limit:
+            raise too_deep(limit)
+        return depth + 1
+
+    def walk(data: Any, depth: int) -> Any:
         if isinstance(data, list):
-            return [walk(item) for item in data]
+            inner = enter(depth)
+            return [walk(item, inner) for item in data]
         if not isinstance(data, dict):
             return data
         if len(data) == 1:
-            ((tag, inner),) = data.items()
+            ((tag, value),) = data.items()
             if tag in _SCALARS:
-                return _SCALARS[tag](inner)
+                return _SCALARS[tag](value)
             if tag in ("$model", "$snapshot"):
-                return _row(tag, inner)
+                return _row(tag, value, enter(depth))
             if tag == "$tuple":
-                return tuple(walk(item) for item in inner)
+                inner = enter(depth)
+                return tuple(walk(item, inner) for item in value)
             if tag == "$set":
-                return {walk(item) for item in inner}
+                inner = enter(depth)
+                return {walk(item, inner) for item in value}
             if tag == "$frozenset":
-                return frozenset(walk(item) for item in inner)
+                inner = enter(depth)
+                return frozenset(walk(item, inner) for item in value)
             if tag == "$dict":
-                return {walk(k): walk(v) for k, v in inner}
-        return {key: walk(value) for key, value in data.items()}
+                inner = enter(depth)
+                return {walk(k, inner): walk(v, inner) for k, v in value}
+        inner = enter(depth)
+        return {key: walk(item, inner) for key, item in data.items()}
 
-    def _row(tag: str, inner: list[Any]) -> Model:
+    def _row(tag: str, inner: list[Any], depth: int) -> Model:
         label = inner[0]
         if not allowed(label):
             raise ModelNotAllowed(f"a row of {label!r}, which this receiver does not listen to")
         model = apps.get_model(label)
         if tag == "$model":
-            pk = _key(model, walk(inner[1]))
+            pk = _key(model, walk(inner[1], depth))
             try:
                 row: Model = model._base_manager.db_manager(using).get(pk=pk)
             except model.DoesNotExist:
@@ -246,9 +340,11 @@ def decode(
         values = inner[1]
         names = [field.attname for field in model._meta.concrete_fields]
         instance: Model = model.from_db(
-            using, names, [walk(values[name]) if name in values else DEFERRED for name in names]
+            using,
+            names,
+            [walk(values[name], depth) if name in values else DEFERRED for name in names],
         )
         instance._state.adding = not _has_key(instance)
         return instance
 
-    return walk(data)
+    return walk(data, 0)

@@ -124,6 +124,11 @@ def user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
         raise ValueError(f"failing receiver refuses user {instance.pk}")
 
 
+def order_placed(sender: Any, **kwargs: Any) -> None:
+    """A receiver of the tests' own signal ``order_placed``: records what it was sent."""
+    record("order_placed", values=kwargs)
+
+
 # What worker processes connect at start-up (tests/workerapp): (signal, receiver, sender).
 WIRING = [
     (signals.post_save, book_saved, "testapp.Book"),

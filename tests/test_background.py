@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import json
 import logging
+import re
 import uuid
 
 import pytest
 from blinker import Namespace
+from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
@@ -16,7 +19,7 @@ from django_blinker import background, signals
 from django_blinker.after_commit import on_commit, wrapper_of
 from django_blinker.background import deliver, in_background, run_inline
 from django_blinker.delivery import deliver_many
-from django_blinker.message import seal
+from django_blinker.message import SALT, seal
 from django_blinker.payload import encode
 from tests import background_receivers as receivers
 from tests.queues import BrokenBackend, RecordingBackend, use_backend
@@ -604,7 +607,7 @@ def test_a_signed_but_malformed_message_is_rejected(text, caplog):
     from django_blinker.message import SALT
 
     with caplog.at_level(logging.ERROR, logger="django_blinker"):
-        assert deliver(signing.Signer(salt=SALT).sign(text)) is None
+        assert deliver(signing.TimestampSigner(salt=SALT).sign(text)) is None
     [record] = caplog.records
     assert record.getMessage().startswith("Rejected background message")
 
@@ -705,3 +708,283 @@ def test_background_imports_before_the_app_registry_is_ready():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+# Limits: refused when sent, inside the transaction; rejected by the worker ----------------
+
+
+def nest(depth, leaf=1):
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.fixture
+def order_placed():
+    """The project's own signal, with a background receiver that records what it got."""
+    signal = Namespace().signal("order_placed")
+    in_background(signal, receivers.order_placed, backend="celery")
+    yield signal
+    background.disconnect(signal, receivers.order_placed)
+
+
+@pytest.fixture
+def outbox(settings):
+    settings.DJANGO_BLINKER = {"OUTBOX": True}
+
+
+def send_from_a_save(signal, author, **kwargs):
+    """Save a book and, from a receiver of its post_save, send ``signal`` with ``kwargs``:
+    a project whose model save announces an order."""
+
+    def announce(sender, instance, **ignored):
+        signal.send(instance, **kwargs)
+
+    signals.post_save.connect(announce, sender=Book)
+    try:
+        with transaction.atomic():
+            Book.objects.create(title="ordered", author=author)
+    finally:
+        signals.post_save.disconnect(announce, sender=Book)
+
+
+@pytest.mark.parametrize("depth", [33, 480, 900, 100_000])
+def test_a_keyword_nested_past_the_depth_is_refused_when_sent_and_the_save_rolls_back(
+    order_placed, outbox, backend, author, depth
+):
+    from django_blinker.models import OutboxEvent
+
+    in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
+    with pytest.raises(background.PayloadLimitExceeded) as refused:
+        send_from_a_save(order_placed, author, lines=nest(depth))
+    assert str(refused.value) == (
+        "order_placed sent lines (list) nested too deep to travel to the background receiver "
+        "tests.background_receivers.order_placed: more than "
+        "DJANGO_BLINKER['PAYLOAD_MAX_DEPTH'] = 32 containers deep, or containing itself; "
+        "send flatter data, or raise the limit in every process"
+    )
+    error = refused.value
+    assert isinstance(error, ValueError)
+    assert (error.signal, error.receiver, error.keyword) == (
+        "order_placed",
+        "tests.background_receivers.order_placed",
+        "lines",
+    )
+    assert (error.setting, error.limit) == ("PAYLOAD_MAX_DEPTH", 32)
+    assert not Book.objects.filter(title="ordered").exists()
+    assert not OutboxEvent.objects.exists()
+    assert backend.payloads == []
+
+
+def test_a_keyword_at_the_depth_travels_whole(order_placed, outbox, author):
+    from django_blinker.models import OutboxEvent
+
+    send_from_a_save(order_placed, author, lines=nest(32))
+    [row] = OutboxEvent.objects.all()
+    assert deliver(row.message) is None
+    [call] = receivers.CALLS
+    assert call["values"] == {"lines": nest(32)}
+    row.refresh_from_db()
+    assert row.confirmed_at is not None
+
+
+def test_a_list_that_contains_itself_is_refused_when_sent(order_placed, backend, author):
+    loop = []
+    loop.append(loop)
+    with pytest.raises(background.PayloadLimitExceeded, match="or containing itself"):
+        send_from_a_save(order_placed, author, lines=loop)
+    assert not Book.objects.filter(title="ordered").exists()
+    assert backend.payloads == []
+
+
+def sent_message(backend, signal, **kwargs):
+    with transaction.atomic():
+        signal.send("shop", **kwargs)
+    return backend.envelopes[-1].message
+
+
+@pytest.mark.parametrize("limit", [4096, 1_048_576])
+def test_a_message_of_the_limit_is_sent_and_one_byte_more_is_refused(
+    order_placed, backend, settings, limit
+):
+    settings.DJANGO_BLINKER = {"PAYLOAD_MAX_BYTES": limit}
+    room = limit - len(sent_message(backend, order_placed, note=""))
+    assert len(sent_message(backend, order_placed, note="x" * room)) == limit
+    with pytest.raises(background.PayloadLimitExceeded) as refused:
+        sent_message(backend, order_placed, note="x" * (room + 1))
+    assert str(refused.value) == (
+        f"order_placed sent an event too large to travel to the background receiver "
+        f"tests.background_receivers.order_placed: its message is {limit + 1:,} bytes or more, "
+        f"over DJANGO_BLINKER['PAYLOAD_MAX_BYTES'] = {limit}, the most of it in note "
+        f"(about {room + 3:,} bytes); send a key the receiver can look the data up by, or "
+        "raise the limit in every process"
+    )
+    assert (refused.value.keyword, refused.value.setting) == ("note", "PAYLOAD_MAX_BYTES")
+    assert len(backend.envelopes) == 2
+
+
+@pytest.mark.parametrize(
+    "note", ["x" * 100 * 1024 * 1024, "€" * 400_000], ids=["100MB-ascii", "1.2MB-utf8"]
+)
+def test_a_keyword_past_the_size_is_refused_when_sent_and_the_save_rolls_back(
+    order_placed, outbox, backend, author, note
+):
+    from django_blinker.models import OutboxEvent
+
+    with pytest.raises(background.PayloadLimitExceeded) as refused:
+        send_from_a_save(order_placed, author, note=note, small=1)
+    message = str(refused.value)
+    assert message.startswith("order_placed sent ")
+    assert "to travel to the background receiver tests.background_receivers.order_placed: " in (
+        message
+    )
+    assert "DJANGO_BLINKER['PAYLOAD_MAX_BYTES'] = 1048576" in message
+    assert "xxxx" not in message and "€€" not in message
+    assert refused.value.keyword == "note"
+    assert not Book.objects.filter(title="ordered").exists()
+    assert not OutboxEvent.objects.exists()
+    assert backend.payloads == []
+
+
+@pytest.fixture
+def order_deleted():
+    from tests.bulkapp.models import Order
+
+    in_background(signals.post_delete, receivers.book_deleted, sender=Order, backend="celery")
+    yield Order
+    background.disconnect(signals.post_delete, receivers.book_deleted)
+
+
+@pytest.mark.parametrize(
+    ("data", "refusal"),
+    [
+        (nest(8), "instance (Order) nested too deep"),
+        ({"text": "x" * 5000}, "instance (Order) too large"),
+    ],
+    ids=["depth", "size"],
+)
+def test_a_delete_whose_snapshot_is_past_the_limits_is_refused_and_rolls_back(
+    backend, settings, order_deleted, data, refusal
+):
+    """A built-in signal: post_delete carries the row's snapshot, its JSONField included."""
+    settings.DJANGO_BLINKER = {"PAYLOAD_MAX_BYTES": 4096, "PAYLOAD_MAX_DEPTH": 8}
+    order = order_deleted.objects.create(number="A-1", data=data)
+    with pytest.raises(background.PayloadLimitExceeded, match=re.escape(refusal)):
+        order.delete()
+    assert order_deleted.objects.filter(pk=order.pk).exists()
+    assert backend.payloads == []
+    order_deleted.objects.filter(pk=order.pk).update(data=nest(7))
+    order_deleted.objects.get(pk=order.pk).delete()
+    [payload] = backend.payloads
+    assert payload["kwargs"]["instance"]["$snapshot"][1]["data"] == nest(7)
+
+
+def test_under_robust_a_refusal_is_logged_and_the_delete_goes_on(
+    backend, settings, order_deleted, caplog
+):
+    settings.DJANGO_BLINKER = {"PAYLOAD_MAX_BYTES": 4096, "ROBUST": True}
+    order = order_deleted.objects.create(number="A-1", data={"text": "x" * 5000})
+    with caplog.at_level(logging.ERROR, logger="django_blinker"):
+        order.delete()
+    assert not order_deleted.objects.filter(pk=order.pk).exists()
+    assert backend.payloads == []
+    assert "DJANGO_BLINKER['PAYLOAD_MAX_BYTES'] = 4096" in caplog.text
+
+
+# What a worker makes of a message past the limits
+
+
+def forged(event, kwargs, **fields):
+    """A message signed with the tests' SECRET_KEY, as only a process that knows it can
+    write, for ``author_saved``."""
+    return seal(
+        {
+            "version": 2,
+            "event": event,
+            "signal": "post_save",
+            "receiver": "tests.background_receivers.author_saved",
+            "sender": {"$class": "testapp.Author"},
+            "kwargs": kwargs,
+            **fields,
+        }
+    )
+
+
+def rejection(caplog):
+    [record] = [r for r in caplog.records if r.getMessage().startswith("Rejected")]
+    return record.getMessage()
+
+
+@pytest.fixture
+def listened(author):
+    """``author``, saved before ``author_saved`` is connected to run in the worker."""
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="inline")
+    return author
+
+
+def test_a_worker_rejects_a_message_past_the_size_before_it_checks_the_signature(listened, caplog):
+    event = str(uuid.uuid4())
+    instance = encode(listened)
+    message = forged(event, {"instance": instance, "note": "x" * 1_048_576})
+    tampered = message[:-5] + "AAAAA"
+    for sent in (message, tampered):
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="django_blinker"):
+            assert deliver(sent) is None
+        assert rejection(caplog) == (
+            f"Rejected background message (event {event}): a message of {len(message):,} bytes "
+            "or more, over DJANGO_BLINKER['PAYLOAD_MAX_BYTES'] = 1048576: not read"
+        )
+    assert receivers.CALLS == []
+
+
+def test_a_worker_rejects_json_too_deep_to_parse_before_parsing_it(listened, caplog):
+    event = str(uuid.uuid4())
+    text = json.dumps({"version": 2, "event": event}, separators=(",", ":"))
+    text = text[:-1] + ',"kwargs":' + "[" * 100_000 + "]" * 100_000 + "}"
+    with caplog.at_level(logging.ERROR, logger="django_blinker"):
+        assert deliver(signing.TimestampSigner(salt=SALT).sign(text)) is None
+    assert rejection(caplog) == (
+        f"Rejected background message (event {event}): JSON nested 100001 levels deep, deeper "
+        "than any event within DJANGO_BLINKER['PAYLOAD_MAX_DEPTH'] = 32 can be (100): not parsed"
+    )
+    assert "RecursionError" not in caplog.text
+
+
+def test_a_worker_rejects_a_value_past_the_depth_and_runs_one_at_it(listened, caplog):
+    instance = encode(listened)
+    deep, at_limit = str(uuid.uuid4()), str(uuid.uuid4())
+    with caplog.at_level(logging.ERROR, logger="django_blinker"):
+        assert deliver(forged(deep, {"instance": instance, "lines": [nest(32)]})) is None
+        deliver(forged(at_limit, {"instance": instance, "lines": nest(32)}))
+    assert rejection(caplog) == (
+        f"Rejected background message (event {deep}): lines nested more than 32 containers "
+        "deep, or containing itself (DJANGO_BLINKER['PAYLOAD_MAX_DEPTH'] = 32) "
+        "(receiver tests.background_receivers.author_saved of signal 'post_save')"
+    )
+    assert [c["event"] for c in receivers.CALLS] == [at_limit]
+
+
+@pytest.mark.parametrize("attack", ["oversize", "overdeep", "json-too-deep", "other-model"])
+def test_a_rejected_outbox_event_is_never_confirmed(listened, caplog, attack):
+    """So the relay publishes it again until it is dead-lettered, where the admin shows it."""
+    from django_blinker.models import OutboxEvent
+
+    event = str(uuid.uuid4())
+    instance = encode(listened)
+    kwargs = {
+        "oversize": {"instance": instance, "note": "x" * 1_048_576},
+        "overdeep": {"instance": instance, "lines": [nest(32)]},
+        "json-too-deep": {"instance": instance, "lines": {"$set": nest(200)}},
+        "other-model": {"instance": {"$model": ["auth.User", 1]}},
+    }[attack]
+    message = forged(event, kwargs, outbox="default")
+    OutboxEvent.objects.bulk_create(
+        [OutboxEvent(id=event, signal="post_save", receiver="r", backend="celery", message=message)]
+    )
+    with caplog.at_level(logging.ERROR, logger="django_blinker"):
+        assert deliver(message) is None
+    assert rejection(caplog).startswith(f"Rejected background message (event {event}): ")
+    assert OutboxEvent.objects.get(pk=event).confirmed_at is None
+    assert receivers.CALLS == []

@@ -102,6 +102,13 @@ def test_values_outside_their_choices_are_named(setting, message):
         ("ACTIVITY_FLUSH_INTERVAL", float("inf"), "expected a number from 0.01 to 3600"),
         ("STALE_TASK_AFTER", 0, "is 0: expected a number from 1 to 604800"),
         ("OUTBOX", "yes", "must be bool, not str"),
+        ("PAYLOAD_MAX_DEPTH", 3, "is 3: expected a whole number from 4 to 100"),
+        ("PAYLOAD_MAX_DEPTH", 101, "is 101: expected a whole number from 4 to 100"),
+        ("PAYLOAD_MAX_DEPTH", 32.0, "must be int, not float: 32.0"),
+        ("PAYLOAD_MAX_BYTES", 4095, "is 4095: expected a whole number from 4096 to 67108864"),
+        ("PAYLOAD_MAX_BYTES", 2**26 + 1, "expected a whole number from 4096 to 67108864"),
+        ("PAYLOAD_MAX_BYTES", True, "must be int, not bool: True"),
+        ("PAYLOAD_MAX_BYTES", "1MB", "must be int, not str: '1MB'"),
     ],
 )
 def test_background_settings_are_checked(key, value, expected):

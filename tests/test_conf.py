@@ -126,6 +126,12 @@ def test_a_value_judged_alone_ignores_what_else_is_wrong(settings):
             0,
             "DJANGO_BLINKER['PUBLISH_TIMEOUT'] is 0: expected a number from 0.1 to 600.",
         ),
+        (
+            "PAYLOAD_MAX_BYTES",
+            1024,
+            "DJANGO_BLINKER['PAYLOAD_MAX_BYTES'] is 1024: expected a whole number from 4096 "
+            "to 67108864.",
+        ),
     ],
 )
 def test_an_invalid_value_is_refused_with_the_checks_message(settings, key, value, message):

@@ -14,6 +14,7 @@ delivered, so these tests can fail.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -207,6 +208,52 @@ def signed_without_a_time(target: Target) -> Attack:
     return Attack(event, forged, event, "no signing time (a message of an older format)")
 
 
+def nest(depth: int, leaf: Any = 1) -> Any:
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def with_kwargs(event: str, target: Target, **extra: Any) -> dict[str, Any]:
+    """``book_saved_payload`` with ``extra`` keyword arguments beside the book."""
+    payload = book_saved_payload(event, target)
+    payload["kwargs"].update(extra)
+    return payload
+
+
+def signed_oversize(target: Target) -> Attack:
+    event = new_id()
+    forged = seal(with_kwargs(event, target, note="x" * 1_048_576))
+    reason = (
+        f"a message of {len(forged):,} bytes or more, over "
+        "DJANGO_BLINKER['PAYLOAD_MAX_BYTES'] = 1048576: not read"
+    )
+    return Attack(event, forged, event, reason)
+
+
+def signed_past_the_depth(target: Target) -> Attack:
+    event = new_id()
+    forged = seal(with_kwargs(event, target, lines=nest(33)))
+    reason = (
+        "lines nested more than 32 containers deep, or containing itself "
+        "(DJANGO_BLINKER['PAYLOAD_MAX_DEPTH'] = 32)"
+    )
+    return Attack(event, forged, event, reason)
+
+
+def signed_json_too_deep_to_parse(target: Target) -> Attack:
+    event = new_id()
+    text = json.dumps(with_kwargs(event, target, lines="LINES"), separators=(",", ":"))
+    text = text.replace('"LINES"', "[" * 100_000 + "]" * 100_000)
+    forged = signing.TimestampSigner(salt=SALT).sign(text)
+    reason = (
+        "JSON nested 100002 levels deep, deeper than any event within "
+        "DJANGO_BLINKER['PAYLOAD_MAX_DEPTH'] = 32 can be (100): not parsed"
+    )
+    return Attack(event, forged, event, reason)
+
+
 def garbage(target: Target) -> Attack:
     return Attack(new_id(), "garbage", None, "bad signature")
 
@@ -237,6 +284,9 @@ ATTACKS: dict[str, Callable[[Target], Attack]] = {
         signed_sender_not_listened_to,
         signed_four_days_ago,
         signed_without_a_time,
+        signed_oversize,
+        signed_past_the_depth,
+        signed_json_too_deep_to_parse,
         garbage,
         list_argument,
         int_argument,
@@ -391,6 +441,69 @@ def test_celery_batch_task_refuses_every_forged_message_and_runs_nothing(celery_
     assert_logged_at_error(lines)
 
 
+def at_the_limits(target: Target) -> list[tuple[str, str]]:
+    """Genuinely signed messages exactly at the default limits, by event id: a keyword 32
+    lists deep, and a message of 1 MiB."""
+    deep, big = new_id(), new_id()
+    room = 1_048_576 - len(seal(with_kwargs(big, target, note="")))
+    full = seal(with_kwargs(big, target, note="x" * room))
+    assert len(full) == 1_048_576
+    return [(deep, seal(with_kwargs(deep, target, lines=nest(32)))), (big, full)]
+
+
+@pytest.mark.celery
+def test_celery_worker_runs_signed_messages_at_the_limits(celery_events, target):
+    sent = at_the_limits(target)
+    for event, message in sent:
+        send_celery(CELERY_TASK, message, event)
+    records = barrier(celery_events, "celery")
+    assert [r["event"] for r in records] == [event for event, _ in sent], (
+        celery_events.worker.tail()
+    )
+    for event, _ in sent:
+        assert REJECTED not in "\n".join(celery_run(celery_events.worker, event))
+
+
+@pytest.mark.celery
+def test_celery_worker_never_confirms_an_outbox_event_past_the_limits(celery_events, target):
+    """A rejected outbox event stays unconfirmed, so the relay publishes it again until it is
+    dead-lettered, in sight; the event at the limits beside them is confirmed."""
+    from django_blinker import outbox
+    from django_blinker.models import OutboxEvent
+
+    def row(event: str, **extra: Any) -> OutboxEvent:
+        payload = with_kwargs(event, target, **extra)
+        payload["outbox"] = "default"
+        return OutboxEvent(
+            id=event,
+            signal="post_save",
+            receiver=BOOK_SAVED,
+            backend="celery",
+            message=seal(payload),
+        )
+
+    oversize, deep, genuine = new_id(), new_id(), new_id()
+    OutboxEvent.objects.bulk_create(
+        [
+            row(oversize, note="x" * 1_048_576),
+            row(deep, lines=nest(33)),
+            row(genuine, lines=nest(32)),
+        ]
+    )
+    assert outbox.relay().published == 3
+    records = barrier(celery_events, "celery")
+    worker = celery_events.worker
+    assert [r["event"] for r in records] == [genuine], worker.tail()
+    log = worker.log()
+    assert f"{REJECTED} (event {oversize}): a message of " in log
+    assert f"{REJECTED} (event {deep}): lines nested more than 32 containers deep" in log
+    state = {
+        str(r.pk): (r.published_at is not None, r.confirmed_at is not None)
+        for r in OutboxEvent.objects.all()
+    }
+    assert state == {oversize: (True, False), deep: (True, False), genuine: (True, True)}
+
+
 # Django Tasks (django-tasks-db's db_worker) ------------------------------------------------
 
 
@@ -483,3 +596,13 @@ def test_db_worker_batch_task_refuses_every_forged_message_and_runs_nothing(db_e
     lines = db_run(db_events.worker, batch_id)
     assert_no_records(barrier(db_events, "tasks"), db_events.worker)
     assert_refused(db_events.worker, attacks, lines)
+
+
+def test_db_worker_runs_signed_messages_at_the_limits(db_events, target):
+    sent = at_the_limits(target)
+    for event, message in sent:
+        insert_task_row(DB_TASK, message, event)
+    for event, _ in sent:
+        assert REJECTED not in "\n".join(db_run(db_events.worker, event))
+    records = barrier(db_events, "tasks")
+    assert [r["event"] for r in records] == [event for event, _ in sent], db_events.worker.tail()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import bulk, fields, signals
-    from .bridged import BridgedSignal
+    from .bridging.bridged import BridgedSignal
     from .bulk import BulkSignalsManager, BulkSignalsQuerySet
     from .fields import changes, field_changed, track_fields
     from .signals import bridge, bridged_signals
@@ -32,7 +32,7 @@ __all__ = [
 
 # Each public name, by the module that holds it.
 _LAZY = {
-    "BridgedSignal": "bridged",
+    "BridgedSignal": "bridging.bridged",
     "bridge": "signals",
     "bridged_signals": "signals",
     "signals": "signals",

@@ -36,14 +36,7 @@ from django.conf import settings
 
 from . import _counting, conf, delivery
 from .describe import receiver_name
-from .extension import (
-    BridgedSignal,
-    Call,
-    Receiver,
-    ReceiverRef,
-    bridged_signals,
-    set_recorder,
-)
+from .extension import BridgedSignal, Call, Receiver, ReceiverRef, bridged_signals, set_recorder
 
 SAMPLE_EVERY = 32
 """One receiver call in this many is timed (a power of two); every call is counted."""

@@ -21,7 +21,8 @@ class DjangoBlinkerConfig(AppConfig):
         that ``manage.py check`` lists every problem: an invalid setting is logged here,
         once, and refused where it is first used (see docs/settings.md)."""
         # Imported once the registry is ready: discovery imports bulk, which defines a model.
-        from . import activity, activity_store, checks, conf, discovery, labels, tracing
+        from . import activity, activity_store, checks, conf, discovery, tracing
+        from .bridging import senders as labels
 
         checks.register()
         invalid = conf.problems()

@@ -33,13 +33,7 @@ from blinker import ANY, Signal
 from django.db import DEFAULT_DB_ALIAS
 
 from . import conf, registry, tracing
-from .after_commit import (
-    DeferredReceiver,
-    Mode,
-    at_commit,
-    connect_deferred,
-    disconnect_deferred,
-)
+from .after_commit import DeferredReceiver, Mode, at_commit, connect_deferred, disconnect_deferred
 from .backends.django_tasks import writes_in_transaction
 from .delivery import Event, Retry, current_event, deliver, once_per_event
 from .extension import namespace

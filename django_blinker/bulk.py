@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from django.db import connections, router, transaction
 from django.db.models import Manager, Model, QuerySet, sql
 
+from .bridging.senders import ModelSenderSignal
 from .extension import namespace
-from .labels import ModelSenderSignal
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper

@@ -12,7 +12,8 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
-from . import conf, labels, tracing
+from . import conf, tracing
+from .bridging import senders as labels
 from .discovery.startup import failed_imports
 from .registry import registered
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import blinker
 
-from ._extending import (
+from .bridging.bridged import BridgedSignal, hooked_signal
+from .bridging.extension_points import (
     PlanDecorator,
     Recorder,
     SendObserver,
@@ -27,8 +28,7 @@ from ._extending import (
     remove_send_observer,
     set_recorder,
 )
-from ._wiring import Call, Connection, Receiver, ReceiverRef
-from .bridged import BridgedSignal, hooked_signal
+from .bridging.wiring import Call, Connection, Receiver, ReceiverRef
 from .signals import bridged_signals, namespace
 
 __all__ = [

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple, TypeVar
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import DEFERRED, Field, Model
 
+from .bridging.senders import ModelSenderSignal
 from .extension import namespace
-from .labels import ModelSenderSignal
 
 __all__ = ["Change", "changes", "field_changed", "track_fields", "tracked_fields"]
 

@@ -13,7 +13,7 @@ import django
 from blinker import Namespace
 from django.dispatch import Signal as DjangoSignal
 
-from .bridged import BridgedSignal, all_bridged, bridged_by, bridging
+from .bridging.bridged import BridgedSignal, all_bridged, bridged_by, bridging_lock
 
 __all__ = [
     "BridgedSignal",
@@ -64,7 +64,7 @@ def bridge(
             f"({type(django_signal).__name__})"
         )
     target = _default_namespace() if namespace is None else namespace
-    with bridging:
+    with bridging_lock:
         existing = bridged_by(django_signal) or _unresolved_builtin(django_signal)
         if existing is not None:
             if existing.name != name:

@@ -37,9 +37,7 @@ from .extension import (
     remove_plan_decorator,
     remove_send_observer,
 )
-from .extension import (
-    Call as _Wrapped,
-)
+from .extension import Call as _Wrapped
 
 __all__ = ["Call", "Recording", "Send", "SignalsSentPanel", "recording"]
 

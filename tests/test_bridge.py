@@ -543,7 +543,7 @@ def test_dead_weak_receiver_no_longer_counts_as_connected():
 
 
 def test_disconnect_from_any_before_the_registry_is_ready_forgets_waiting_labels(monkeypatch):
-    from django_blinker import labels
+    from django_blinker.bridging import senders as labels
 
     calls = Calls()
     monkeypatch.setattr(labels.apps, "models_ready", False)
@@ -559,7 +559,7 @@ def test_disconnect_from_any_before_the_registry_is_ready_forgets_waiting_labels
 def test_plan_caches_do_not_keep_throwaway_senders_alive_without_bound():
     import weakref
 
-    from django_blinker._dispatch import _PLAN_CACHE_SIZE
+    from django_blinker.bridging.plans import _PLAN_CACHE_SIZE
 
     calls = Calls()
     signals.class_prepared.connect(calls)

@@ -63,7 +63,7 @@ def test_importing_the_pytest_plugin_loads_no_other_module_and_no_model_machiner
         "",
         "from django_blinker import bridge",
         "import django_blinker.signals",
-        "import django_blinker.bridged, django_blinker.extension",
+        "import django_blinker.bridging.bridged, django_blinker.extension",
         "from django_blinker import signals, bulk, fields, BridgedSignal",
         "import django_blinker.discovery, django_blinker.testing, django_blinker.activity",
         "import django_blinker.background",

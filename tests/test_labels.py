@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from blinker import ANY
 
-from django_blinker import bulk, labels, signals
+from django_blinker import bulk, signals
+from django_blinker.bridging import senders as labels
 from django_blinker.checks import check_lazy_senders
 from django_blinker.fields import field_changed
 from django_blinker.signals import BridgedSignal, namespace

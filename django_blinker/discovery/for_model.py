@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from django.db.models import Model
 
-from .. import bulk, labels
+from .. import bulk
+from ..bridging import senders as labels
 from ..describe import ReceiverInfo
 from ..extension import BridgedSignal
 from ..fields import field_changed, tracked_fields

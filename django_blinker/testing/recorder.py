@@ -8,18 +8,10 @@ from typing import Any
 
 from blinker import ANY, Signal
 
-from .. import labels
+from ..bridging import senders as labels
 from ..extension import BridgedSignal
 from .explain import expectation, explain, times_in_words
-from .sent import (
-    Sent,
-    SignalSource,
-    Switch,
-    flatten,
-    kwargs_match,
-    sender_matcher,
-    signal_name,
-)
+from .sent import Sent, SignalSource, Switch, flatten, kwargs_match, sender_matcher, signal_name
 
 
 class SignalRecorder(Switch):

@@ -10,7 +10,7 @@ from typing import Any, Self
 from blinker import ANY, Namespace, Signal
 from django.db.models import Model, QuerySet
 
-from .. import labels
+from ..bridging import senders as labels
 
 SignalSource = Signal | Namespace
 """A signal, or a Blinker ``Namespace`` standing for every signal it holds."""

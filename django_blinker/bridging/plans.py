@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from django.core.signals import setting_changed
 from django.db.models import Model
 
-from . import _extending, conf
-from ._extending import SendObserver, active_recorder
-from ._extending import active_observers as active_observers
-from ._extending import decorated as decorated
-from ._extending import notify as notify
-from ._failures import log_failure, receiver_label, sent_robustly
-from ._hooks import Hooks
-from ._wiring import Call, Link, Receiver, ReceiverRef, Wiring
+from .. import conf
+from . import extension_points as _extending
+from .extension_points import SendObserver, active_recorder
+from .extension_points import active_observers as active_observers
+from .extension_points import decorated as decorated
+from .extension_points import notify as notify
+from .failures import log_failure, receiver_label, sent_robustly
+from .hooks import Hooks
+from .wiring import Call, Link, Receiver, ReceiverRef, Wiring
 
 if TYPE_CHECKING:
     from .bridged import BridgedSignal

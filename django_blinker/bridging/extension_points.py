@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from asgiref.sync import iscoroutinefunction
 
-from ._wiring import Call, Receiver, ReceiverRef
+from .wiring import Call, Receiver, ReceiverRef
 
 if TYPE_CHECKING:
     from .bridged import BridgedSignal

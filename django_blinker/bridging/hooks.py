@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.dispatch import Signal as DjangoSignal
 
-from ._concurrency import run_together, started
-from ._failures import hand_to_django, sent_robustly
-from ._wiring import Call, Receiver
+from .concurrency import run_together, started
+from .failures import hand_to_django, sent_robustly
+from .wiring import Call, Receiver
 
 if TYPE_CHECKING:
-    from ._dispatch import Plan, Plans
+    from .plans import Plan, Plans
 
 _H = TypeVar("_H", bound=Callable[..., Any])
 

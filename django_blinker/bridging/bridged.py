@@ -14,8 +14,11 @@ from django.db.models.signals import ModelSignal, post_init
 from django.dispatch import Signal as DjangoSignal
 from django.utils.module_loading import import_string
 
-from . import _dispatch, _failures, conf, labels
-from ._wiring import Connection, Receiver, Wiring
+from .. import conf
+from . import failures as _failures
+from . import plans as _dispatch
+from . import senders as labels
+from .wiring import Connection, Receiver, Wiring
 
 __all__ = ["BridgedSignal", "Connection", "hooked_signal"]
 
@@ -26,20 +29,20 @@ _POST_INIT_PATH = "django.db.models.signals.post_init"
 # Every Django signal bridged so far, to its Blinker signal.
 _bridged: dict[DjangoSignal, BridgedSignal] = {}
 
-bridging = threading.RLock()
+bridging_lock = threading.RLock()
 """Held while a Django signal is given its Blinker signal, so that it gets only one."""
 
 
 def bridged_by(django_signal: DjangoSignal) -> BridgedSignal | None:
     """The Blinker signal that ``django_signal`` feeds, once it is known (bridged, or a
     built-in resolved)."""
-    with bridging:
+    with bridging_lock:
         return _bridged.get(django_signal)
 
 
 def all_bridged() -> list[BridgedSignal]:
     """Every Blinker signal whose Django signal is known, in the order they became known."""
-    with bridging:
+    with bridging_lock:
         return list(_bridged.values())
 
 
@@ -98,7 +101,7 @@ class BridgedSignal(NamedSignal):
         return django_signal
 
     def _known_as(self, django_signal: DjangoSignal) -> None:
-        with bridging:
+        with bridging_lock:
             self._django_signal = django_signal
             _bridged.setdefault(django_signal, self)
 

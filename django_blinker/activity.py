@@ -35,7 +35,7 @@ from typing import Any
 from django.conf import settings
 
 from . import _counting, conf, delivery
-from .describe import receiver_name
+from .bridging.naming import receiver_name
 from .extension import BridgedSignal, Call, Receiver, ReceiverRef, bridged_signals, set_recorder
 
 SAMPLE_EVERY = 32

@@ -19,6 +19,8 @@ from asgiref.sync import async_to_sync, iscoroutinefunction
 from blinker import ANY, Signal
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from .bridging.naming import identity, receiver_name
+
 F = TypeVar("F", bound=Callable[..., Any])
 Mode = Literal["after_commit", "celery", "tasks"]
 
@@ -114,24 +116,17 @@ class DeferredReceiver:
             target = self.__wrapped__
             failed(
                 error,
-                f"after-commit receiver {target.__module__}.{target.__qualname__} of "
+                f"after-commit receiver {receiver_name(target)} of "
                 f"signal {getattr(self.signal, 'name', self.signal)!r} (sender {sender!r})",
             )
 
     def __repr__(self) -> str:
         target = self.__wrapped__
-        return f"<{self.django_blinker_mode} {target.__module__}.{target.__qualname__}>"
+        return f"<{self.django_blinker_mode} {receiver_name(target)}>"
 
 
 _wrappers: dict[tuple[int, Hashable, str], DeferredReceiver] = {}
 _lock = threading.Lock()
-
-
-def _receiver_key(receiver: Callable[..., Any]) -> Hashable:
-    self = getattr(receiver, "__self__", None)
-    if self is not None and hasattr(receiver, "__func__"):
-        return id(receiver.__func__), id(self)
-    return id(receiver)
 
 
 def connect_deferred(
@@ -147,7 +142,7 @@ def connect_deferred(
     """
     if not callable(receiver):
         raise TypeError(f"receiver must be callable, not {receiver!r} ({type(receiver).__name__})")
-    key = (id(signal), _receiver_key(receiver), kind)
+    key = (id(signal), identity(receiver), kind)
     with _lock:
         wrapper = _wrappers.get(key)
         if wrapper is None:
@@ -165,7 +160,7 @@ def disconnect_deferred(
     signal: Signal, receiver: Callable[..., Any], sender: Any, kind: str
 ) -> None:
     """Undo :func:`connect_deferred` for ``sender`` (every sender when ``ANY``)."""
-    key = (id(signal), _receiver_key(receiver), kind)
+    key = (id(signal), identity(receiver), kind)
     wrapper = _wrappers.get(key)
     if wrapper is None:
         return
@@ -183,7 +178,7 @@ def _forget_if_unused(signal: Signal, key: tuple[int, Hashable, str], wrapper: o
 
 def wrapper_of(signal: Signal, receiver: Callable[..., Any], kind: str) -> DeferredReceiver | None:
     """The ``kind`` of wrapper connected for ``receiver`` on ``signal``, if any."""
-    return _wrappers.get((id(signal), _receiver_key(receiver), kind))
+    return _wrappers.get((id(signal), identity(receiver), kind))
 
 
 @overload

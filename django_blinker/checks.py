@@ -14,6 +14,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 from . import conf, tracing
 from .bridging import senders as labels
+from .bridging.naming import receiver_name
 from .discovery.startup import failed_imports
 from .registry import registered
 
@@ -177,9 +178,7 @@ def check_lazy_senders(
     errors: list[checks.CheckMessage] = []
     for pending in labels.resolve_pending():
         receiver = pending.receiver
-        name = (
-            f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', receiver)}"
-        )
+        name = receiver_name(receiver)
         errors.append(
             checks.Error(
                 f"{name} was connected to {pending.signal_name} with the sender "

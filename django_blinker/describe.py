@@ -11,17 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blinker import ANY
 from django.apps import apps
 from django.conf import settings
 from django.db.models import Model
 
 from . import conf
-
-ANY_SENDER = "any"
-"""How a receiver that listens to every sender shows its sender."""
-
-_REPR_LIMIT = 80
+from .bridging.naming import (
+    receiver_name,
+    sender_label,
+    unwrap,
+)
 
 
 @dataclass(frozen=True)
@@ -121,42 +120,11 @@ def _mode_words(wrapper: Any, mode: str) -> str:
     return mode.replace("_", " ")
 
 
-def receiver_name(receiver: Any) -> str:
-    """A dotted name for any callable: ``module.qualname``, ``partial(...)``, ``module.Class()``."""
-    if isinstance(receiver, functools.partial):
-        return f"partial({receiver_name(receiver.func)})"
-    unwrapped = _unwrap(receiver)
-    if unwrapped is not receiver:
-        return receiver_name(unwrapped)
-    if inspect.ismethod(receiver):
-        return _dotted(receiver.__func__)
-    if inspect.isfunction(receiver) or inspect.isclass(receiver) or inspect.isbuiltin(receiver):
-        return _dotted(receiver)
-    if hasattr(receiver, "__qualname__") and hasattr(receiver, "__module__"):
-        return _dotted(receiver)
-    return f"{_dotted(type(receiver))}()"
-
-
-def _dotted(obj: Any) -> str:
-    module = getattr(obj, "__module__", None)
-    qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
-    if not isinstance(qualname, str):
-        return _short_repr(obj)
-    return f"{module}.{qualname}" if isinstance(module, str) and module else qualname
-
-
-def _unwrap(receiver: Any) -> Any:
-    try:
-        return inspect.unwrap(receiver)
-    except ValueError:
-        return receiver
-
-
 def _kind_and_target(receiver: Any) -> tuple[str, Any]:
     """What was connected, and the object whose source shows where its code is."""
     if isinstance(receiver, functools.partial):
         return "partial", _kind_and_target(receiver.func)[1]
-    unwrapped = _unwrap(receiver)
+    unwrapped = unwrap(receiver)
     if unwrapped is not receiver:
         return "decorated " + _kind_and_target(unwrapped)[0], _kind_and_target(unwrapped)[1]
     if inspect.ismethod(receiver):
@@ -220,30 +188,10 @@ def _package_roots() -> tuple[Path, ...]:
     return tuple(dict.fromkeys(Path(p) for p in found if p))
 
 
-def sender_label(sender: Any) -> str:
-    """``app_label.Model`` for models, ``"any"`` for every sender, a short repr otherwise."""
-    if sender is ANY or sender is None:
-        return ANY_SENDER
-    label = _model_label(sender)
-    if label is not None:
-        return label
-    if inspect.isclass(sender):
-        return _dotted(sender)
-    return _short_repr(sender)
-
-
 def _model_label(sender: Any) -> str | None:
     if isinstance(sender, type) and issubclass(sender, Model):
         return sender._meta.label
     return None
-
-
-def _short_repr(obj: Any) -> str:
-    try:
-        text = repr(obj)
-    except Exception:
-        text = f"<{type(obj).__qualname__} object>"
-    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 1] + "…"
 
 
 def unknown_sender_label(sender_id: object) -> str:

@@ -12,11 +12,6 @@ to it: the hook alone checks that the receiver lives, before calling.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Any
-
-import blinker
-
 from .bridging.bridged import BridgedSignal, hooked_signal
 from .bridging.extension_points import (
     PlanDecorator,
@@ -42,7 +37,6 @@ __all__ = [
     "SendObserver",
     "add_plan_decorator",
     "add_send_observer",
-    "blinker_senders_of",
     "bridged_signals",
     "hooked_signal",
     "namespace",
@@ -50,17 +44,3 @@ __all__ = [
     "remove_send_observer",
     "set_recorder",
 ]
-
-
-def blinker_senders_of(signal: blinker.Signal, receiver_id: Hashable) -> dict[Hashable, Any]:
-    """The senders a plain Blinker signal routes to one receiver, by sender id.
-
-    Each value is the sender, a weak reference to it (call it: None once collected), or
-    None when Blinker keeps only its id. Blinker has no public way to ask this; this is
-    the one place that reads its private ``_by_receiver`` and ``_weak_senders``.
-    """
-    weak_senders = signal._weak_senders
-    found: dict[Hashable, Any] = {}
-    for sender_id in list(signal._by_receiver.get(receiver_id, ())):
-        found[sender_id] = weak_senders.get(sender_id)
-    return found

@@ -28,7 +28,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .describe import receiver_mode, receiver_name, sender_label
+from .bridging.naming import receiver_name, sender_label
+from .describe import receiver_mode
 from .extension import (
     BridgedSignal,
     Receiver,

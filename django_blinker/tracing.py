@@ -26,7 +26,7 @@ from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 
 from . import after_commit, conf, delivery
-from .describe import receiver_name, sender_label
+from .bridging.naming import receiver_name, sender_label
 from .extension import BridgedSignal, Call, Receiver, add_plan_decorator, remove_plan_decorator
 from .message import Payload
 from .registry import Registration

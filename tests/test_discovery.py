@@ -19,12 +19,8 @@ from django.dispatch import Signal as DjangoSignal
 from django.urls import reverse
 
 from django_blinker import bridge, bridged_signals, bulk, discovery, signals
-from django_blinker.describe import (
-    display_path,
-    receiver_mode,
-    receiver_name,
-    sender_label,
-)
+from django_blinker.bridging.naming import receiver_name, sender_label
+from django_blinker.describe import display_path, receiver_mode
 from django_blinker.fields import field_changed
 from tests.bulkapp.models import Item, Order, Plain, ProxyOrder, Shop, Ticket
 from tests.test_apps import RECEIVERS, installed, temporary_apps

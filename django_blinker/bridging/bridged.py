@@ -320,7 +320,7 @@ class BridgedSignal(NamedSignal):
     def _failure(self, receiver: Receiver, sender: Any, error: Exception, robust: bool) -> Any:
         if not robust:
             raise error
-        _failures.log_failure(self, _failures.receiver_label(receiver), sender, error)
+        _failures.log_failure(self, receiver, sender, error)
         return error
 
     def connections(self) -> list[Connection]:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.dispatch import Signal as DjangoSignal
 
+from .naming import receiver_name, sender_label
+
 if TYPE_CHECKING:
     from .bridged import BridgedSignal
 
@@ -36,20 +38,14 @@ def sent_robustly(caller: FrameType | None) -> bool:
     return code.co_filename == _DISPATCHER_FILE and "send_robust" in code.co_qualname
 
 
-def receiver_label(receiver: object) -> str:
-    """``module.qualname`` of a receiver, as failures name it."""
-    name = getattr(receiver, "__qualname__", None) or repr(receiver)
-    return f"{getattr(receiver, '__module__', '?')}.{name}"
-
-
-def log_failure(signal: BridgedSignal, label: str, sender: Any, error: Exception) -> None:
-    """Log ``error``, raised by the receiver ``label`` of ``signal``: the one record of every
-    failure, under ``ROBUST`` or Django's ``send_robust``."""
+def log_failure(signal: BridgedSignal, receiver: object, sender: Any, error: Exception) -> None:
+    """Log ``error``, raised by ``receiver`` of ``signal``: the one record of every failure,
+    under ``ROBUST`` or Django's ``send_robust``."""
     logger.error(
-        "Error calling %s (Blinker receiver of %s) for sender %r",
-        label,
+        "Error calling %s (Blinker receiver of %s) for sender %s",
+        receiver_name(receiver),
         signal.name,
-        sender,
+        sender_label(sender) if sender is not None else "None",
         exc_info=error,
     )
 

@@ -23,7 +23,7 @@ from .extension_points import SendObserver, active_recorder
 from .extension_points import active_observers as active_observers
 from .extension_points import decorated as decorated
 from .extension_points import notify as notify
-from .failures import log_failure, receiver_label, sent_robustly
+from .failures import log_failure, sent_robustly
 from .hooks import Hooks
 from .wiring import Call, Link, Receiver, ReceiverRef, Wiring
 
@@ -257,5 +257,5 @@ class Plans:
         robustly = self.robust
         if not robustly and not sent_robustly(caller):
             raise error
-        log_failure(self.signal, receiver_label(receiver), sender, error)
+        log_failure(self.signal, receiver, sender, error)
         return first if robustly else first or error

@@ -15,10 +15,10 @@ from functools import partial
 from typing import Any, TypeVar
 
 from blinker import ANY, NamedSignal
-from blinker._utilities import make_id
-from blinker.base import ANY_ID
 from django.apps import apps
 from django.db.models import Model
+
+from .blinker_internals import has_receivers_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -197,14 +197,7 @@ class ModelSenderSignal(NamedSignal):
 
     def has_receivers_for(self, sender: Any) -> bool:
         """Whether a receiver is connected for ``sender`` (a model or label) or ``ANY``."""
-        sender = _resolved(sender)
-        if not self.receivers:
-            return False
-        # Blinker keeps an empty entry for a sender whose last receiver was disconnected.
-        by_sender = self._by_sender
-        if by_sender.get(ANY_ID):
-            return True
-        return sender is not ANY and bool(by_sender.get(make_id(sender)))
+        return has_receivers_for(self, _resolved(sender))
 
     def receivers_for(self, sender: Any) -> Generator[Callable[..., Any], None, None]:
         """Yield each live receiver for ``sender`` (a model or label) and for ``ANY``."""

@@ -14,6 +14,8 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction
 from blinker import ANY
 
+from .naming import identity
+
 Receiver = Callable[..., Any]
 ReceiverRef = Callable[[], Receiver | None]
 Call = Callable[..., Any]
@@ -33,16 +35,7 @@ Django's list since they were connected."""
 NOTHING: Any = object()
 
 
-def key(obj: object) -> Hashable:
-    """Identity of a sender or receiver, matched the way Blinker matches them."""
-    if isinstance(obj, (str, int)):
-        return obj
-    if inspect.ismethod(obj):
-        return id(obj.__func__), id(obj.__self__)
-    return id(obj)
-
-
-ANY_KEY = key(ANY)
+ANY_KEY = identity(ANY)
 
 
 @dataclass(frozen=True)
@@ -130,7 +123,7 @@ class Wiring:
             return False
         if ANY_KEY in self._routes:
             return True
-        return sender is not ANY and key(sender) in self._routes
+        return sender is not ANY and identity(sender) in self._routes
 
     def ordered(self, sender: Any, *, exact: bool = False) -> list[Link]:
         """The links for ``sender`` (and for ``ANY`` unless exact), in connect order.
@@ -141,7 +134,7 @@ class Wiring:
         with self.lock:
             self.reap()
             first: dict[Hashable, int] = {}
-            for sender_key in (key(sender),) if exact else (ANY_KEY, key(sender)):
+            for sender_key in (identity(sender),) if exact else (ANY_KEY, identity(sender)):
                 for receiver_key, number in self._routes.get(sender_key, {}).items():
                     first[receiver_key] = min(number, first.get(receiver_key, number))
             return [self._links[k] for k in sorted(first, key=first.__getitem__)]
@@ -178,12 +171,12 @@ class Wiring:
 
     def disconnect(self, receiver: Receiver, sender: Any) -> None:
         """Stop routing ``sender`` (every sender for ``ANY``) to ``receiver``."""
-        receiver_key = key(receiver)
+        receiver_key = identity(receiver)
         with self.lock:
             self.reap()
             link = self._links.get(receiver_key)
             if link is not None:
-                senders = list(link.senders) if sender is ANY else [key(sender)]
+                senders = list(link.senders) if sender is ANY else [identity(sender)]
                 for sender_key in senders:
                     self._unlink(receiver_key, sender_key)
             self._check_hooks()
@@ -216,7 +209,7 @@ class Wiring:
     # Internals ----------------------------------------------------------------------
 
     def _link(self, receiver: Receiver, sender: Any, weak: bool) -> None:
-        receiver_key, sender_key = key(receiver), key(sender)
+        receiver_key, sender_key = identity(receiver), identity(sender)
         link = self._links.get(receiver_key)
         if link is None:
             link = Link(

@@ -8,9 +8,9 @@ from typing import Any
 
 import blinker
 from asgiref.sync import iscoroutinefunction
-from blinker.base import ANY_ID
 from django.dispatch import Signal as DjangoSignal
 
+from ..bridging.blinker_internals import ANY_ID, senders_of
 from ..describe import (
     ReceiverInfo,
     app_configs_by_id,
@@ -19,7 +19,7 @@ from ..describe import (
     project_roots,
     unknown_sender_label,
 )
-from ..extension import BridgedSignal, blinker_senders_of, hooked_signal
+from ..extension import BridgedSignal, hooked_signal
 
 
 class _UnknownSender:
@@ -60,7 +60,7 @@ def blinker_receivers(signal: blinker.Signal, senders: SenderNames) -> Iterator[
         receiver = target() if weak else target
         if receiver is None:
             continue
-        for sender_id, ref in blinker_senders_of(signal, receiver_id).items():
+        for sender_id, ref in senders_of(signal, receiver_id).items():
             sender = _blinker_sender(sender_id, ref, senders)
             if sender is _DEAD:
                 continue

@@ -23,6 +23,10 @@ publish is tried again after 1, 2, 4 ... seconds (at most five minutes apart). A
 
 Rows are claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` where the database has it
 (PostgreSQL, MySQL 8, MariaDB 10.6), so several relays share the work; on SQLite run one.
+The relay's transaction, in READ COMMITTED, holds the claim, the publish and its record
+and nothing else; confirmed rows are deleted after it committed, by primary key
+(:mod:`django_blinker.outbox_rows`): two relays pruning at once wait for each other's
+short deletes instead of deadlocking.
 ``manage.py blinker_relay`` runs the relay until stopped; the ``django_blinker.relay``
 Celery task makes one pass, for Celery beat.
 
@@ -125,7 +129,7 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
         raise ValueError(f"batch_size={batch_size!r}; expected a positive number of events")
     now = timezone.now()
     config = conf.settings
-    failed = 0
+    failed = republished = 0
     dead: list[tuple[OutboxEvent, Exception]] = []
     reasons: list[str] = []
     sent: list[OutboxEvent] = []

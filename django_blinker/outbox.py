@@ -23,6 +23,10 @@ publish is tried again after 1, 2, 4 ... seconds (at most five minutes apart). A
 
 Rows are claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` where the database has it
 (PostgreSQL, MySQL 8, MariaDB 10.6), so several relays share the work; on SQLite run one.
+The relay's transaction, in READ COMMITTED, holds the claim, the publish and its record
+and nothing else; confirmed rows are deleted after it committed, by primary key
+(:mod:`django_blinker.outbox_rows`): two relays pruning at once wait for each other's
+short deletes instead of deadlocking.
 ``manage.py blinker_relay`` runs the relay until stopped; the ``django_blinker.relay``
 Celery task makes one pass, for Celery beat.
 
@@ -46,13 +50,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings as django_settings
-from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import conf
+from .contention import is_lock_conflict, read_committed, retry_on_lock_conflict
 from .message import Envelope, Rejected, reseal
 from .models import OutboxEvent
+from .outbox_rows import UNCONFIRMED_FACTOR as UNCONFIRMED_FACTOR
+from .outbox_rows import Queue, Writes, claim, mark_published, prune, read_queues
 from .publish import PublishError, enqueue_failed, publish
 from .upkeep import delete_quietly, recover_stale_tasks
 
@@ -81,12 +88,6 @@ def store(envelope: Envelope, backend: str, using: str = DEFAULT_DB_ALIAS) -> No
 def backoff(attempts: int) -> datetime.timedelta:
     """How long to wait before publish attempt ``attempts + 1``."""
     return datetime.timedelta(seconds=min(2.0 ** max(attempts - 1, 0), _MAX_BACKOFF))
-
-
-#: The newest published event is published again after this many times
-#: ``OUTBOX_CONFIRM_AFTER`` unconfirmed, though no later event overtook it; no event waits
-#: longer between two publishes.
-UNCONFIRMED_FACTOR = 12
 
 
 @dataclass(frozen=True)
@@ -123,70 +124,63 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
     publish per backend: new events, and published ones no worker confirmed in time.
     Events of a failed publish wait for :func:`backoff`; once dead, each is logged and sent
     to :data:`~django_blinker.publish.enqueue_failed` after the relay's transaction
-    committed."""
+    committed. Then confirmed rows due for deletion are deleted, in transactions of their
+    own.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}; expected a positive number of events")
     now = timezone.now()
     config = conf.settings
-    failed = 0
+    failed = republished = 0
     dead: list[tuple[OutboxEvent, Exception]] = []
     reasons: list[str] = []
+    sent: list[OutboxEvent] = []
+    writes = Writes(using)
+    grace = datetime.timedelta(seconds=config.outbox_confirm_after)
     # Where rows can be locked, the claim, the publish and the update are one transaction,
-    # and a worker's confirming delete waits for it. SQLite cannot lock rows; a read
+    # and a worker's confirming update waits for it. SQLite cannot lock rows; a read
     # transaction held across the publish would only fail to become a write one
     # ("database is locked") when the web process writes meanwhile.
     locks = connections[using].features.has_select_for_update
-    with transaction.atomic(using=using) if locks else contextlib.nullcontext():
-        by_backend: dict[str, list[OutboxEvent]] = {}
-        changed: list[OutboxEvent] = []
-        grace = datetime.timedelta(seconds=config.outbox_confirm_after)
-        queues = _queues(using, now, grace)
-        for row in _claim(using, now, batch_size, grace, queues):
-            if row.published_at is not None and row.attempts >= config.outbox_max_attempts:
-                row.dead = True
-                row.last_error = (
-                    f"published {row.attempts} times; no worker confirmed it "
-                    f"(last publish {row.published_at.isoformat()})"
-                )
-                changed.append(row)
-                dead.append((row, NotConfirmed(row.last_error)))
-            else:
-                by_backend.setdefault(row.backend, []).append(row)
-        sent: list[OutboxEvent] = []
-        for backend, group in by_backend.items():
-            try:
-                publish(backend, [_envelope(row) for row in group])
-            except PublishError as stopped:
-                error = stopped.cause
-                reasons.append(f"{backend}: {type(error).__name__}: {error}")
-                sent.extend(group[: stopped.sent])
-                for row in group[stopped.sent :]:
-                    row.attempts += 1
-                    row.last_error = f"{type(error).__name__}: {error}"[:_LAST_ERROR_LENGTH]
-                    row.next_attempt_at = now + backoff(row.attempts)
-                    row.dead = row.attempts >= config.outbox_max_attempts
-                    changed.append(row)
-                    if row.dead:
-                        dead.append((row, error))
-                    else:
-                        failed += 1
-            else:
-                sent.extend(group)
-        republished = _mark_published(using, sent, now, grace)
-        if changed:
-            fields = ["attempts", "last_error", "next_attempt_at", "dead"]
-            OutboxEvent.objects.using(using).bulk_update(changed, fields)
-        for queue in queues:
-            if queue.newest_confirmed is None:
-                continue
-            # The newest confirmed publish stays: it is what overtakes the events before it.
-            delete_quietly(
-                OutboxEvent.objects.using(using).filter(
-                    backend=queue.backend,
-                    confirmed_at__lt=now - 2 * grace,
-                    published_at__lt=queue.newest_confirmed,
-                )
-            )
+    queues: list[Queue] = []
+    try:
+        with read_committed(using) if locks else contextlib.nullcontext():
+            by_backend: dict[str, list[OutboxEvent]] = {}
+            queues = read_queues(using, now, grace)
+            for row in claim(using, now, batch_size, grace, queues):
+                if row.published_at is not None and row.attempts >= config.outbox_max_attempts:
+                    last_error = (
+                        f"published {row.attempts} times; no worker confirmed it "
+                        f"(last publish {row.published_at.isoformat()})"
+                    )
+                    writes.add([row], dead=True, last_error=last_error)
+                    row.dead, row.last_error = True, last_error
+                    dead.append((row, NotConfirmed(last_error)))
+                else:
+                    by_backend.setdefault(row.backend, []).append(row)
+            for backend, group in by_backend.items():
+                try:
+                    publish(backend, [_envelope(row) for row in group])
+                except PublishError as stopped:
+                    error = stopped.cause
+                    reasons.append(f"{backend}: {type(error).__name__}: {error}")
+                    sent.extend(group[: stopped.sent])
+                    failed += _mark_failed(writes, group[stopped.sent :], error, now, dead)
+                else:
+                    sent.extend(group)
+            republished = mark_published(writes, sent, now, grace)
+            writes.apply()
+    except DatabaseError as error:
+        if not (writes and is_lock_conflict(error)):
+            raise
+        # The publish happened: its record must not be lost with the rolled-back claim.
+        logger.warning(
+            "Outbox relay on %r: lock conflict recording a publish (%s); recording it again",
+            using,
+            error,
+        )
+        retry_on_lock_conflict(writes.apply, using, what="Outbox relay, recording a publish")
+    prune(using, queues, now, grace)
     if failed or dead or republished:
         again = f" ({republished} again: no worker confirmed them in time)" if republished else ""
         because = f" ({'; '.join(reasons)})" if reasons else ""
@@ -204,103 +198,34 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
     return RelayResult(len(sent), failed, len(dead), republished)
 
 
-def _mark_published(
-    using: str, rows: list[OutboxEvent], now: datetime.datetime, grace: datetime.timedelta
+def _mark_failed(
+    writes: Writes,
+    rows: list[OutboxEvent],
+    error: Exception,
+    now: datetime.datetime,
+    dead: list[tuple[OutboxEvent, Exception]],
 ) -> int:
-    """Record the publish of ``rows``: a first publish stamps ``published_at`` (in publish
-    order, which is queue order); every publish makes the row wait ``grace``, doubling
-    with each publish up to twelve times ``grace``, before it may be published again.
-    Returns how many had been published before."""
+    """Record a failed publish of ``rows``; the dead ones are added to ``dead``. Returns
+    how many are to be tried again."""
+    last_error = f"{type(error).__name__}: {error}"[:_LAST_ERROR_LENGTH]
     again = 0
-    for order, row in enumerate(rows):
-        if row.published_at is None:
-            # Strictly increasing, so that overtaking is told apart within one batch too.
-            row.published_at = now + datetime.timedelta(microseconds=order)
+    for row in rows:
+        row.attempts += 1
+        row.last_error = last_error
+        row.next_attempt_at = now + backoff(row.attempts)
+        row.dead = row.attempts >= conf.settings.outbox_max_attempts
+        writes.add(
+            [row],
+            attempts=row.attempts,
+            last_error=last_error,
+            next_attempt_at=row.next_attempt_at,
+            dead=row.dead,
+        )
+        if row.dead:
+            dead.append((row, error))
         else:
             again += 1
-            row.last_error = "published again: unconfirmed, and overtaken or kept waiting"
-        row.attempts += 1
-        row.next_attempt_at = now + min(
-            grace * 2 ** min(row.attempts - 1, 8), grace * UNCONFIRMED_FACTOR
-        )
-    fields = ["published_at", "next_attempt_at", "attempts", "last_error"]
-    OutboxEvent.objects.using(using).bulk_update(rows, fields, batch_size=BATCH_SIZE)
     return again
-
-
-@dataclass(frozen=True)
-class _Queue:
-    """Where one backend's queue stands: its newest publish, the newest publish of an event
-    confirmed at least ``grace`` ago (``mark``: a queue hands out in order, so whatever
-    was published before it has been handed out), and the newest confirmed publish."""
-
-    backend: str
-    newest: datetime.datetime | None
-    mark: datetime.datetime | None
-    newest_confirmed: datetime.datetime | None
-
-
-def _queues(using: str, now: datetime.datetime, grace: datetime.timedelta) -> list[_Queue]:
-    found = (
-        OutboxEvent.objects.using(using)
-        .values("backend")
-        .annotate(
-            newest=Max("published_at"),
-            mark=Max("published_at", filter=Q(confirmed_at__lte=now - grace)),
-            newest_confirmed=Max("published_at", filter=Q(confirmed_at__isnull=False)),
-        )
-    )
-    return [
-        _Queue(*values)
-        for values in found.values_list("backend", "newest", "mark", "newest_confirmed")
-    ]
-
-
-def _claim(
-    using: str,
-    now: datetime.datetime,
-    batch_size: int,
-    grace: datetime.timedelta,
-    queues: list[_Queue],
-) -> list[OutboxEvent]:
-    """Due unconfirmed events: overtaken ones first, then the rest of what is due (never
-    published, waiting out a failed publish, or the newest published of its backend kept
-    waiting twelve times ``grace``; see the module docstring). A published event behind
-    newer ones waits to be overtaken however long the queue, so a backlog is never
-    published again."""
-    unconfirmed = OutboxEvent.objects.using(using).filter(
-        dead=False, confirmed_at__isnull=True, next_attempt_at__lte=now
-    )
-    claimed: list[OutboxEvent] = []
-    kept_waiting = Q(published_at__isnull=True)
-    for queue in queues:
-        if queue.newest is not None:
-            kept_waiting |= Q(
-                backend=queue.backend,
-                published_at__gte=queue.newest,
-                published_at__lte=now - grace * UNCONFIRMED_FACTOR,
-            )
-        if queue.mark is not None and len(claimed) < batch_size:
-            overtaken = unconfirmed.filter(backend=queue.backend, published_at__lt=queue.mark)
-            claimed += _locked(
-                using, overtaken.order_by("published_at")[: batch_size - len(claimed)]
-            )
-    if len(claimed) < batch_size:
-        # The index django_blinker_outbox_due serves this order, so InnoDB (MySQL, MariaDB)
-        # locks only the rows it takes; a sort would lock every due row, leaving a second
-        # relay nothing to skip to.
-        due = unconfirmed.filter(kept_waiting).exclude(pk__in=[row.pk for row in claimed])
-        claimed += _locked(using, due.order_by("next_attempt_at")[: batch_size - len(claimed)])
-    return claimed
-
-
-def _locked(using: str, rows: QuerySet[OutboxEvent]) -> list[OutboxEvent]:
-    features = connections[using].features
-    if features.has_select_for_update_skip_locked:
-        return list(rows.select_for_update(skip_locked=True))
-    if features.has_select_for_update:
-        return list(rows.select_for_update())
-    return list(rows)
 
 
 def _envelope(row: OutboxEvent) -> Envelope:

@@ -22,19 +22,25 @@ logger = logging.getLogger("django_blinker")
 
 _M = TypeVar("_M", bound=Model)
 
-_DELETE_CHUNK = 10_000
+_DELETE_CHUNK = 1_000
 
 
 def delete_quietly(queryset: QuerySet[_M]) -> int:
-    """Delete the rows of ``queryset`` in chunks, without model signals: a receiver of
-    every model's ``post_delete`` must not make events of django-blinker's bookkeeping."""
+    """Delete the rows of ``queryset`` without model signals: a receiver of every model's
+    ``post_delete`` must not make events of django-blinker's bookkeeping.
+
+    The primary keys are read first, without a lock, then deleted in ascending order,
+    ``_DELETE_CHUNK`` at a time, each chunk one statement (outside a transaction, a
+    transaction of its own). Two processes deleting the same rows at once then wait for
+    each other's short delete; range deletes would lock whatever they scan (and the gaps
+    between, in InnoDB's REPEATABLE READ) and deadlock."""
+    rows = queryset.model._default_manager.using(queryset.db)
     deleted = 0
     while True:
-        chunk = list(queryset.values_list("pk", flat=True)[:_DELETE_CHUNK])
+        chunk = list(queryset.order_by("pk").values_list("pk", flat=True)[:_DELETE_CHUNK])
         if not chunk:
             return deleted
-        fresh = queryset.model._default_manager.using(queryset.db).filter(pk__in=chunk)
-        deleted += fresh._raw_delete(queryset.db)
+        deleted += rows.filter(pk__in=chunk)._raw_delete(queryset.db)
         if len(chunk) < _DELETE_CHUNK:
             return deleted
 

@@ -9,10 +9,11 @@ import threading
 import uuid
 
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_blinker import background, outbox, signals, upkeep
+from django_blinker import background, outbox, outbox_rows, signals, upkeep
 from django_blinker.background import in_background
 from django_blinker.delivery import Retry, deliver
 from django_blinker.message import Envelope, seal, unseal
@@ -20,6 +21,7 @@ from django_blinker.models import DeliveredEvent, OutboxEvent
 from django_blinker.publish import enqueue_failed
 from django_blinker.registry import registration
 from tests import background_receivers as receivers
+from tests import db_locks
 from tests.queues import BrokenBackend, RecordingBackend, use_backend
 from tests.testapp.models import Author, Book
 
@@ -365,6 +367,66 @@ def test_confirmed_rows_are_deleted_after_twice_the_wait_but_the_newest(backend,
     ]
 
 
+def test_one_batch_records_first_publishes_and_publishes_again_each_as_its_own(
+    backend, author, clock
+):
+    """An overtaken event, one whose first publish failed and a new one, in one batch:
+    each keeps its first publish or gets one, in publish order, and waits as long as its
+    number of publishes says."""
+    Book.objects.create(title="lost", author=author)
+    Book.objects.create(title="ran", author=author)
+    outbox.relay()
+    first_publish = clock.now
+    deliver(backend.envelopes[1].message)
+    clock.advance(300)
+    Book.objects.create(title="failed once", author=author)
+    OutboxEvent.objects.filter(published_at__isnull=True).update(
+        attempts=1,
+        last_error="ConnectionError: broker down",
+        next_attempt_at=timezone.now() - datetime.timedelta(seconds=400),
+    )
+    Book.objects.create(title="new", author=author)
+    assert outbox.relay() == outbox.RelayResult(published=3, republished=1)
+    assert published_titles(backend)[2:] == ["lost", "failed once", "new"]
+    rows = {
+        row.id: (row.attempts, row.published_at, row.next_attempt_at, row.last_error)
+        for row in OutboxEvent.objects.all()
+    }
+    lost, _ran, again, failed, new = (uuid.UUID(e.event) for e in backend.envelopes)
+    assert again == lost
+    second = datetime.timedelta(seconds=1)
+    microsecond = datetime.timedelta(microseconds=1)
+    assert rows[lost] == (
+        2,
+        first_publish,
+        clock.now + 600 * second,
+        "published again: unconfirmed, and overtaken or kept waiting",
+    )
+    assert rows[failed] == (
+        2,
+        clock.now + microsecond,
+        clock.now + 600 * second,
+        "ConnectionError: broker down",
+    )
+    assert rows[new] == (1, clock.now + 2 * microsecond, clock.now + 300 * second, "")
+
+
+def test_an_idle_relay_pass_reads_the_queues_and_the_due_rows_only(backend, author, clock):
+    for title in ("older", "newest"):
+        Book.objects.create(title=title, author=author)
+    outbox.relay()
+    for envelope in backend.envelopes:
+        deliver(envelope.message)
+    clock.advance(601)
+    outbox.relay()
+    assert OutboxEvent.objects.count() == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert outbox.relay() == outbox.RelayResult()
+    statements = [query["sql"].split()[0] for query in queries]
+    # Where the queues stand; overtaken events of the one backend; the rest of what is due.
+    assert [s for s in statements if s not in ("BEGIN", "COMMIT")] == ["SELECT"] * 3
+
+
 def test_an_event_no_worker_confirms_is_dead_after_the_last_publish(
     outbox_on, backend, failures, author, caplog, clock
 ):
@@ -617,6 +679,108 @@ def test_two_relays_at_once_never_publish_the_same_event(monkeypatch, author):
     assert not awaiting_publish().exists()
 
 
+@pytest.mark.serverdb
+def test_a_prune_that_cannot_get_its_locks_leaves_the_publish_recorded(
+    backend, author, clock, caplog
+):
+    """The prune runs after the relay's transaction committed: a lock it cannot get (a
+    deadlock would do the same) leaves the rows for the next prune, and the batch
+    published."""
+    for title in ("older", "newest"):
+        Book.objects.create(title=title, author=author)
+    outbox.relay()
+    for envelope in backend.envelopes:
+        deliver(envelope.message)
+    clock.advance(601)
+    Book.objects.create(title="new", author=author)
+    older = OutboxEvent.objects.filter(pk=backend.envelopes[0].event)
+    with (
+        db_locks.holding(older),
+        db_locks.short_lock_wait(),
+        caplog.at_level(logging.INFO, "django_blinker"),
+    ):
+        assert outbox.relay() == outbox.RelayResult(published=1)
+    assert "Outbox relay on 'default': confirmed rows of 'celery' left for the next" in (
+        caplog.text
+    )
+    assert older.exists()
+    assert not awaiting_publish().exists()
+    assert outbox.relay() == outbox.RelayResult()
+    assert not older.exists()
+    assert OutboxEvent.objects.count() == 2
+
+
+@pytest.mark.serverdb
+def test_a_lock_conflict_while_recording_a_publish_records_it_again(
+    monkeypatch, backend, author, caplog
+):
+    """A deadlock rolls back the relay's whole transaction, claim included, after the
+    publish: the record of the publish is written again in a transaction of its own."""
+    Book.objects.create(title="published once", author=author)
+    held = Author.objects.create(name="held")
+    apply = outbox_rows.Writes.apply
+    tries = []
+
+    def conflicting(self):
+        tries.append(connection.in_atomic_block)
+        if len(tries) == 1:
+            # A real lock wait timeout in the relay's transaction.
+            Author.objects.filter(pk=held.pk).update(name="waited")
+        apply(self)
+
+    monkeypatch.setattr(outbox_rows.Writes, "apply", conflicting)
+    with (
+        db_locks.holding(Author.objects.filter(pk=held.pk)),
+        db_locks.short_lock_wait(),
+        caplog.at_level(logging.WARNING, "django_blinker"),
+    ):
+        assert outbox.relay() == outbox.RelayResult(published=1)
+    assert tries == [True, True]
+    row = OutboxEvent.objects.get()
+    assert (row.attempts, row.published_at is None) == (1, False)
+    assert "Outbox relay on 'default': lock conflict recording a publish (" in caplog.text
+    assert outbox.relay() == outbox.RelayResult()
+    assert len(backend.envelopes) == 1
+
+
+@pytest.mark.serverdb
+def test_a_relay_holds_up_no_sending_transaction_even_configured_repeatable_read(
+    monkeypatch, author
+):
+    """In REPEATABLE READ, InnoDB would lock the gap after the rows the claim scanned until
+    the relay commits, and an event written meanwhile would wait for the whole publish:
+    the relay's transaction runs in READ COMMITTED."""
+    Book.objects.create(title="published", author=author)
+    errors = []
+
+    def write():
+        try:
+            with db_locks.short_lock_wait(), transaction.atomic():
+                Book.objects.create(title="written meanwhile", author_id=author.pk)
+        except DatabaseError as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    class WritingMeanwhile(RecordingBackend):
+        def prepare(self, envelopes, coalesced):
+            record = super().prepare(envelopes, coalesced)
+
+            def send():
+                record()
+                thread = threading.Thread(target=write)
+                thread.start()
+                thread.join(30)
+
+            return send
+
+    use_backend(monkeypatch, WritingMeanwhile())
+    with db_locks.repeatable_read():
+        assert outbox.relay().published == 1
+    assert errors == []
+    assert [row.receiver for row in awaiting_publish()] == [RECEIVER]
+
+
 def test_recover_stale_tasks_resets_only_our_stale_running_tasks(outbox_on):
     from django_tasks_db.models import DBTaskResult
 
@@ -675,6 +839,21 @@ def test_pruning_records_younger_than_message_max_age_is_a_warning(caplog):
         "DJANGO_BLINKER['MESSAGE_MAX_AGE'] (259200 s): a message replayed before it expires "
         "would run its receiver again"
     )
+
+
+def test_delete_quietly_deletes_chunk_by_chunk_in_primary_key_order(monkeypatch):
+    monkeypatch.setattr(upkeep, "_DELETE_CHUNK", 2)
+    old = timezone.now() - datetime.timedelta(days=8)
+    for _ in range(5):
+        DeliveredEvent.objects.create(event=uuid.uuid4(), receiver="r", delivered_at=old)
+    DeliveredEvent.objects.create(event=uuid.uuid4(), receiver="r")
+    ids = sorted(DeliveredEvent.objects.values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as queries:
+        assert upkeep.prune_delivered(datetime.timedelta(days=7)) == 5
+    deletes = [query["sql"] for query in queries if query["sql"].startswith("DELETE")]
+    assert len(deletes) == 3
+    assert [str(pk) in deletes[0] for pk in ids[:2]] == [True, True]
+    assert list(DeliveredEvent.objects.values_list("pk", flat=True)) == ids[5:]
 
 
 def test_a_relay_keeps_the_rows_a_crash_interrupted(monkeypatch, author, caplog):

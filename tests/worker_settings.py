@@ -35,3 +35,20 @@ if os.environ.get("DJANGO_BLINKER_TEST_SPANS_KEY"):
     # tests/test_tracing.py: receiver calls traced, spans pushed to Redis (tests/tracingapp).
     INSTALLED_APPS = [*INSTALLED_APPS, "tests.tracingapp"]
     DJANGO_BLINKER = {**globals().get("DJANGO_BLINKER", {}), "TRACING": True}
+
+if os.environ.get("DJANGO_BLINKER_TEST_CONFIRM_AFTER"):
+    # tests/test_several_relays.py: relays of the outbox, publishing with tests.celery_app
+    # (tests/workerapp), and a confirmation wait short enough to prune and overtake at once.
+    DJANGO_BLINKER = {
+        **globals().get("DJANGO_BLINKER", {}),
+        "OUTBOX": True,
+        "OUTBOX_CONFIRM_AFTER": float(os.environ["DJANGO_BLINKER_TEST_CONFIRM_AFTER"]),
+    }
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # Thousands of small commits; PostgreSQL itself is never killed in that test.
+        DATABASES["default"]["OPTIONS"] = {"options": "-c synchronous_commit=off"}
+    if os.environ.get("DJANGO_BLINKER_TEST_ISOLATION"):
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "isolation_level": os.environ["DJANGO_BLINKER_TEST_ISOLATION"],
+        }

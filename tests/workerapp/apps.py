@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.apps import AppConfig
 
 
@@ -18,3 +20,8 @@ class WorkerAppConfig(AppConfig):
 
         for signal, receiver, sender in [*WIRING, *KEYS_WIRING, *OTHER_DB_WIRING]:
             in_background(signal, receiver, sender=sender, backend="inline")
+        if os.environ.get("DJANGO_BLINKER_TEST_CONFIRM_AFTER"):
+            # An outbox relay (tests/test_several_relays.py) publishes with the tests' app.
+            from tests.celery_app import app
+
+            app.set_default()

@@ -1,0 +1,219 @@
+"""The outbox relay's reading and writing of its rows: where each backend's queue stands,
+which rows are due (claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` where the database
+has it), how a publish is recorded, and which confirmed rows are deleted. The rules are
+those of :mod:`django_blinker.outbox`."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Max, Min, Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+from .contention import is_lock_conflict
+from .models import OutboxEvent
+from .upkeep import delete_quietly
+
+logger = logging.getLogger("django_blinker")
+
+#: The newest published event is published again after this many times
+#: ``OUTBOX_CONFIRM_AFTER`` unconfirmed, though no later event overtook it; no event waits
+#: longer between two publishes.
+UNCONFIRMED_FACTOR = 12
+
+
+@dataclass(frozen=True)
+class Queue:
+    """Where one backend's queue stands: its newest publish, the newest publish of an event
+    confirmed at least ``grace`` ago (``mark``: a queue hands out in order, so whatever
+    was published before it has been handed out), the newest confirmed publish, and the
+    oldest publish of an event confirmed over twice ``grace`` ago (``prunable``: deleted
+    if older than the newest confirmed one)."""
+
+    backend: str
+    newest: datetime.datetime | None
+    mark: datetime.datetime | None
+    newest_confirmed: datetime.datetime | None
+    prunable: datetime.datetime | None
+
+
+def read_queues(using: str, now: datetime.datetime, grace: datetime.timedelta) -> list[Queue]:
+    found = (
+        OutboxEvent.objects.using(using)
+        .values("backend")
+        .annotate(
+            newest=Max("published_at"),
+            mark=Max("published_at", filter=Q(confirmed_at__lte=now - grace)),
+            newest_confirmed=Max("published_at", filter=Q(confirmed_at__isnull=False)),
+            prunable=Min("published_at", filter=Q(confirmed_at__lt=now - 2 * grace)),
+        )
+    )
+    return [
+        Queue(*values)
+        for values in found.values_list("backend", "newest", "mark", "newest_confirmed", "prunable")
+    ]
+
+
+def claim(
+    using: str,
+    now: datetime.datetime,
+    batch_size: int,
+    grace: datetime.timedelta,
+    queues: list[Queue],
+) -> list[OutboxEvent]:
+    """Due unconfirmed events: overtaken ones first, then the rest of what is due (never
+    published, waiting out a failed publish, or the newest published of its backend kept
+    waiting twelve times ``grace``; see the module docstring). A published event behind
+    newer ones waits to be overtaken however long the queue, so a backlog is never
+    published again."""
+    unconfirmed = OutboxEvent.objects.using(using).filter(
+        dead=False, confirmed_at__isnull=True, next_attempt_at__lte=now
+    )
+    claimed: list[OutboxEvent] = []
+    kept_waiting = Q(published_at__isnull=True)
+    for queue in queues:
+        if queue.newest is not None:
+            kept_waiting |= Q(
+                backend=queue.backend,
+                published_at__gte=queue.newest,
+                published_at__lte=now - grace * UNCONFIRMED_FACTOR,
+            )
+        if queue.mark is not None and len(claimed) < batch_size:
+            overtaken = unconfirmed.filter(backend=queue.backend, published_at__lt=queue.mark)
+            claimed += _locked(
+                using, overtaken.order_by("published_at")[: batch_size - len(claimed)]
+            )
+    if len(claimed) < batch_size:
+        # The index django_blinker_outbox_due serves this order, so InnoDB (MySQL, MariaDB)
+        # locks only the rows it takes; a sort would lock every due row, leaving a second
+        # relay nothing to skip to.
+        due = unconfirmed.filter(kept_waiting).exclude(pk__in=[row.pk for row in claimed])
+        claimed += _locked(using, due.order_by("next_attempt_at")[: batch_size - len(claimed)])
+    return claimed
+
+
+def _locked(using: str, rows: QuerySet[OutboxEvent]) -> list[OutboxEvent]:
+    features = connections[using].features
+    if features.has_select_for_update_skip_locked:
+        return list(rows.select_for_update(skip_locked=True))
+    if features.has_select_for_update:
+        return list(rows.select_for_update())
+    return list(rows)
+
+
+_Values = tuple[tuple[str, Any], ...]
+
+
+class Writes:
+    """The bookkeeping of one batch as ``UPDATE ... WHERE pk IN (...)`` statements, one per
+    set of values the rows share, made before any is run so that they can be run again."""
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self.updates: dict[_Values, list[uuid.UUID]] = {}
+        self.stamps: dict[_Values, list[tuple[uuid.UUID, datetime.datetime]]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.updates or self.stamps)
+
+    def add(self, rows: list[OutboxEvent], **values: Any) -> None:
+        """Give ``rows`` the same ``values``."""
+        self.updates.setdefault(tuple(sorted(values.items())), []).extend(r.pk for r in rows)
+
+    def stamp(self, row: OutboxEvent, published_at: datetime.datetime, **values: Any) -> None:
+        """Give ``row`` its own ``published_at`` and ``values`` that other rows share."""
+        self.stamps.setdefault(tuple(sorted(values.items())), []).append((row.pk, published_at))
+
+    def apply(self) -> None:
+        """Run the updates, in the current transaction or in one of their own."""
+        if not self:
+            return
+        rows = OutboxEvent.objects.using(self.using)
+        with transaction.atomic(using=self.using, savepoint=False):
+            for values, pks in self.updates.items():
+                rows.filter(pk__in=pks).update(**dict(values))
+            for values, stamped in self.stamps.items():
+                rows.filter(pk__in=[pk for pk, _at in stamped]).update(
+                    published_at=self._published_at(stamped), **dict(values)
+                )
+
+    def _published_at(self, stamped: list[tuple[uuid.UUID, datetime.datetime]]) -> RawSQL:
+        # CASE pk WHEN ... END, as SQL: Case(When(...)) objects for a batch cost several
+        # times more to build and compile than the database takes to run the statement.
+        connection = connections[self.using]
+        pk = OutboxEvent._meta.get_field("id")
+        field = OutboxEvent._meta.get_field("published_at")
+        value = "%s"
+        if connection.features.requires_casted_case_in_updates:
+            value = f"CAST(%s AS {field.cast_db_type(connection)})"
+        params: list[Any] = []
+        for key, at in stamped:
+            params.append(pk.get_db_prep_value(key, connection))
+            params.append(field.get_db_prep_value(at, connection))
+        key_column, column = (connection.ops.quote_name(f.column or f.name) for f in (pk, field))
+        whens = " ".join([f"WHEN %s THEN {value}"] * len(stamped))
+        return RawSQL(f"CASE {key_column} {whens} ELSE {column} END", params)
+
+
+def mark_published(
+    writes: Writes, rows: list[OutboxEvent], now: datetime.datetime, grace: datetime.timedelta
+) -> int:
+    """Record the publish of ``rows``: a first publish stamps ``published_at`` (in publish
+    order, which is queue order); every publish makes the row wait ``grace``, doubling
+    with each publish up to twelve times ``grace``, before it may be published again.
+    Returns how many had been published before."""
+    again = 0
+    for order, row in enumerate(rows):
+        attempts = row.attempts + 1
+        wait = min(grace * 2 ** min(attempts - 1, 8), grace * UNCONFIRMED_FACTOR)
+        if row.published_at is None:
+            # Strictly increasing, so that overtaking is told apart within one batch too.
+            published_at = now + datetime.timedelta(microseconds=order)
+            writes.stamp(row, published_at, attempts=attempts, next_attempt_at=now + wait)
+        else:
+            again += 1
+            writes.add(
+                [row],
+                attempts=attempts,
+                next_attempt_at=now + wait,
+                last_error="published again: unconfirmed, and overtaken or kept waiting",
+            )
+    return again
+
+
+def prune(
+    using: str, queues: list[Queue], now: datetime.datetime, grace: datetime.timedelta
+) -> None:
+    """Delete the rows confirmed over twice ``grace`` ago, but for the newest confirmed
+    publish of each backend, which is what overtakes the events before it. Outside the
+    relay's transaction, by primary key (:func:`~django_blinker.upkeep.delete_quietly`):
+    two relays pruning at once wait for each other's short deletes instead of
+    deadlocking. Should they still conflict, what is left waits for the next prune."""
+    for queue in queues:
+        if (
+            queue.prunable is None
+            or queue.newest_confirmed is None
+            or queue.prunable >= queue.newest_confirmed
+        ):
+            continue
+        stale = OutboxEvent.objects.using(using).filter(
+            backend=queue.backend,
+            confirmed_at__lt=now - 2 * grace,
+            published_at__lt=queue.newest_confirmed,
+        )
+        try:
+            delete_quietly(stale)
+        except DatabaseError as error:
+            if not is_lock_conflict(error):
+                raise
+            logger.info(
+                "Outbox relay on %r: confirmed rows of %r left for the next prune (%s)",
+                using,
+                queue.backend,
+                error,
+            )

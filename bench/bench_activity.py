@@ -26,7 +26,8 @@ def main() -> int:
     from django.conf import settings
 
     from bench.benchapp.models import Item
-    from django_blinker import activity, activity_store, signals
+    from django_blinker import signals
+    from django_blinker.observation import activity, store
 
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
@@ -43,14 +44,14 @@ def main() -> int:
                 value.update(ACTIVITY_STORE="default", ACTIVITY_FLUSH_INTERVAL=0.1)
             settings.DJANGO_BLINKER = value
             activity.refresh()
-            activity_store.start()
+            store.start()
             iterate()  # the first send after a change builds the plans again
             item.save()
 
         return enter
 
     def leave() -> None:
-        activity_store.stop()
+        store.stop()
         activity.reset()
 
     activity.install()

@@ -91,7 +91,7 @@ def list_page(rounds: int) -> dict[str, float]:
     from django.contrib.auth.models import User
     from django.test import Client
 
-    from django_blinker import discovery
+    from django_blinker import inspection
 
     User.objects.create_superuser("bench", password="pw")
     client = Client()
@@ -109,7 +109,7 @@ def list_page(rounds: int) -> dict[str, float]:
                 receiver = make_receiver(number * 10 + offset)
                 keep.append(receiver)
                 signal.connect(receiver)
-        receivers = sum(len(s.receivers) for s in discovery.discover())
+        receivers = sum(len(s.receivers) for s in inspection.discover())
 
         def get_page() -> None:
             response = client.get("/admin/django_blinker/signal/")
@@ -121,7 +121,7 @@ def list_page(rounds: int) -> dict[str, float]:
 
         page = time_median(get_page, rounds)
         found = time_median(search, rounds)
-        only_discovery = time_median(discovery.discover, rounds)
+        only_discovery = time_median(inspection.discover, rounds)
         size = len(client.get("/admin/django_blinker/signal/").content)
         results[f"page {signal_count * 10}"] = page
         results[f"search {signal_count * 10}"] = found
@@ -151,7 +151,8 @@ def activity_cost(rounds: int, sends: int) -> dict[str, float]:
     from django.db.models import signals as django_signals
 
     from bench.benchapp.models import Item
-    from django_blinker import activity, signals
+    from django_blinker import signals
+    from django_blinker.observation import activity
 
     def receiver(sender: Any, **kwargs: Any) -> None:
         return None

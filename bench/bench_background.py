@@ -165,7 +165,8 @@ def _relay(options: Any, durable_on: Any, body: Any, durable: Any, purge: Any, b
     from django.conf import settings
 
     from bench import _background
-    from django_blinker import background, outbox, signals
+    from django_blinker import background, signals
+    from django_blinker.background import outbox
     from django_blinker.models import OutboxEvent
 
     durable_on()

@@ -3,7 +3,7 @@
 One receiver on ``Item``: ``post_init`` while iterating 5,000 rows, ``post_save`` on
 ``save()``, and ``post_save`` to an after-commit receiver (run at once: no transaction).
 The baseline is a Blinker receiver through the bridge with no tracing code at all
-(:mod:`django_blinker.tracing` uninstalled); "(A/A)" is the same again, the noise floor.
+(:mod:`django_blinker.observation.tracing` uninstalled); "(A/A)" is the same again, the noise floor.
 "tracing off" is the module installed with ``TRACING`` False; "not installed" has
 ``TRACING`` True while ``opentelemetry`` cannot be imported. "native Django receiver"
 puts the bridge itself in proportion. The "on" rows show the price of spans: through the
@@ -41,7 +41,8 @@ def main() -> int:
     )
 
     from bench.benchapp.models import Item
-    from django_blinker import after_commit, signals, tracing
+    from django_blinker import after_commit, signals
+    from django_blinker.observation import tracing
 
     class Dropping(SpanExporter):
         def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:

@@ -17,11 +17,12 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from . import outbox, views
-from .message import Rejected, unseal
+from . import views
+from .background import outbox
+from .delivery.event import Rejected, unseal
+from .delivery.outbox_health import STATES, health
+from .delivery.redaction import redacted
 from .models import OutboxEvent, Signal
-from .outbox_health import STATES, health
-from .redaction import redacted
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[Signal]
@@ -104,7 +105,7 @@ class OutboxEventAdmin(_OutboxAdmin):
     ``django_blinker.view_outboxevent`` shows the list, headed by the outbox's health
     (events by state, workers that found no outbox row for events they received), and
     each event with its decoded payload, sensitive values hidden
-    (:func:`~django_blinker.redaction.redacted`); ``django_blinker.manage_outboxevent``
+    (:func:`~django_blinker.delivery.redaction.redacted`); ``django_blinker.manage_outboxevent``
     (which implies viewing) adds the actions "Retry now" and "Discard" (after a
     confirmation page). Nothing is added or edited through the admin.
     """

@@ -21,8 +21,9 @@ class DjangoBlinkerConfig(AppConfig):
         that ``manage.py check`` lists every problem: an invalid setting is logged here,
         once, and refused where it is first used (see docs/settings.md)."""
         # Imported once the registry is ready: discovery imports bulk, which defines a model.
-        from . import activity, activity_store, checks, conf, discovery, tracing
+        from . import checks, conf, inspection
         from .bridging import senders as labels
+        from .observation import activity, store, tracing
 
         checks.register()
         invalid = conf.problems()
@@ -31,10 +32,10 @@ class DjangoBlinkerConfig(AppConfig):
                 "django-blinker's settings are invalid (manage.py check lists them): %s",
                 conf.summary(invalid),
             )
-        discovery.autodiscover(discovery.receiver_modules())
+        inspection.autodiscover(inspection.receiver_modules())
         labels.resolve_pending()
         activity.install()
         tracing.install()
         # An invalid activity setting leaves the store off: it was logged just above.
         with contextlib.suppress(ImproperlyConfigured):
-            activity_store.start()
+            store.start()

@@ -12,11 +12,12 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
-from . import conf, tracing
+from . import conf
 from .bridging import senders as labels
 from .bridging.naming import receiver_name
-from .discovery.startup import failed_imports
-from .registry import registered
+from .delivery.registrations import registered
+from .inspection.startup import failed_imports
+from .observation import tracing
 
 
 def check_settings(
@@ -291,7 +292,7 @@ def message_age_floor() -> float:
     again by itself: a django-tasks-db delivery set back to READY after ``STALE_TASK_AFTER``
     keeps its message, and an unconfirmed outbox event's copy may wait in its queue for
     ``UNCONFIRMED_FACTOR`` times ``OUTBOX_CONFIRM_AFTER`` before the relay publishes it again."""
-    from .outbox import UNCONFIRMED_FACTOR
+    from .background.outbox import UNCONFIRMED_FACTOR
 
     config = conf.settings
     return max(float(config.stale_task_after), UNCONFIRMED_FACTOR * config.outbox_confirm_after)

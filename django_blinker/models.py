@@ -73,7 +73,7 @@ class OutboxEvent(models.Model):
 
 class DeliveredEvent(models.Model):
     """That ``receiver`` ran to completion for ``event``: the record that
-    :func:`~django_blinker.delivery.once_per_event` writes in the receiver's transaction."""
+    :func:`~django_blinker.delivery.worker.once_per_event` writes in the receiver's transaction."""
 
     event = models.UUIDField()
     receiver = models.CharField(max_length=300)

@@ -29,7 +29,6 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .bridging.naming import receiver_name, sender_label
-from .describe import receiver_mode
 from .extension import (
     BridgedSignal,
     Receiver,
@@ -39,6 +38,7 @@ from .extension import (
     remove_send_observer,
 )
 from .extension import Call as _Wrapped
+from .inspection.describe import receiver_mode
 
 __all__ = ["Call", "Recording", "Send", "SignalsSentPanel", "recording"]
 

@@ -25,16 +25,17 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
-from . import activity, activity_store, discovery, wiring_picture
-from .describe import ReceiverInfo
-from .discovery import SignalInfo
+from . import inspection
+from .inspection import SignalInfo, picture
+from .inspection.describe import ReceiverInfo
 from .models import Signal
+from .observation import activity, store
 
 PERMISSION = "django_blinker.view_signal"
 SIGNALS_PER_PAGE = 100
 RECEIVERS_PER_PAGE = 200
 MATCHES_SHOWN = 5
-_SYSTEM_LABELS = {discovery.BLINKER: "Blinker", discovery.DJANGO: "Django"}
+_SYSTEM_LABELS = {inspection.BLINKER: "Blinker", inspection.DJANGO: "Django"}
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,12 @@ class ReceiverRow:
     """A receiver as one table row: its description, model page link and figures.
 
     ``recorded`` says whether its calls can be recorded at all (see
-    :func:`django_blinker.activity.is_recorded`): a row that is not shows no figures.
+    :func:`django_blinker.observation.activity.is_recorded`): a row that is not shows no figures.
     """
 
     info: ReceiverInfo
     model_url: str | None
-    activity: activity.ReceiverActivity | activity_store.Totals | None
+    activity: activity.ReceiverActivity | store.Totals | None
     recorded: bool = False
     reason: str = ""
     signal: SignalInfo | None = None
@@ -62,7 +63,7 @@ class SignalRow:
     url: str
     matches: tuple[ReceiverInfo, ...]
     more_matches: int
-    activity: activity.SignalActivity | activity_store.SignalTotals | None
+    activity: activity.SignalActivity | store.SignalTotals | None
     recorded: bool = False
 
 
@@ -91,10 +92,10 @@ class SignalPageView(TemplateView):
         return self.url("model", label=label) if label else None
 
     def picture(
-        self, found: dict[str, list[discovery.ModelReceiver]], title: str, *, link_models: bool
+        self, found: dict[str, list[inspection.ModelReceiver]], title: str, *, link_models: bool
     ) -> SafeString | None:
         """The wiring picture of ``found`` as inline SVG, or ``None`` when nothing runs."""
-        graph = wiring_picture.wiring(
+        graph = picture.wiring(
             found,
             signal_url=self.signal_url,
             model_url=self.model_url if link_models else None,
@@ -102,16 +103,14 @@ class SignalPageView(TemplateView):
         if not graph.edges:
             return None
         # to_svg escapes every text it draws.
-        return mark_safe(wiring_picture.to_svg(graph, title))
+        return mark_safe(picture.to_svg(graph, title))
 
     @cached_property
-    def site(self) -> activity_store.SiteActivity | None:
+    def site(self) -> store.SiteActivity | None:
         """Every process's activity when ``ACTIVITY_STORE`` is set, read once per request."""
-        return activity_store.site_activity()
+        return store.site_activity()
 
-    def figures(
-        self, signal: SignalInfo
-    ) -> activity.SignalActivity | activity_store.SignalTotals | None:
+    def figures(self, signal: SignalInfo) -> activity.SignalActivity | store.SignalTotals | None:
         """``signal``'s activity: the site's with a store, else this process's."""
         if self.site is None or not activity.is_recorded(signal.signal):
             return activity.for_signal(signal.signal)
@@ -152,7 +151,7 @@ class SignalListView(SignalPageView):
     title = "Signals"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        every = discovery.discover()
+        every = inspection.discover()
         get = self.request.GET
         query = get.get("q", "").strip()
         chosen = {key: get.get(key, "") for key in _FILTERS}
@@ -193,7 +192,7 @@ class SignalListView(SignalPageView):
                 "total_signals": len(every),
                 "total_receivers": sum(len(signal.receivers) for signal in every),
                 "matched_signals": len(rows),
-                "unimported": discovery.unimported_modules(),
+                "unimported": inspection.unimported_modules(),
                 "filters": [
                     (title, key, self._choices(key, _facet(every, chosen, key)))
                     for key, title in _FILTERS.items()
@@ -253,9 +252,9 @@ def _facet(every: list[SignalInfo], chosen: dict[str, str], key: str) -> list[st
     the order discovery lists them, so that choosing a system narrows the namespaces."""
     kept = [signal for signal in every if _chosen(signal, chosen, skip=key)]
     if key == "system":
-        values = [system for system in discovery.SYSTEMS if any(s.system == system for s in kept)]
+        values = [system for system in inspection.SYSTEMS if any(s.system == system for s in kept)]
     elif key == "namespace":
-        values = discovery.namespaces(kept)
+        values = inspection.namespaces(kept)
     else:
         values = sorted({signal.app for signal in kept if signal.app})
     if chosen[key] and chosen[key] not in values:
@@ -278,7 +277,7 @@ class SignalDetailView(SignalPageView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         key = (kwargs["system"], kwargs["namespace"], kwargs["name"])
-        signals = {signal.key: signal for signal in discovery.discover()}
+        signals = {signal.key: signal for signal in inspection.discover()}
         signal = signals.get(key)
         if signal is None:
             raise Http404(f"No signal {key[2]!r} in namespace {key[1]!r} ({key[0]}).")
@@ -316,12 +315,12 @@ class ModelSignalsView(SignalPageView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         try:
-            model = discovery.find_model(kwargs["label"])
+            model = inspection.find_model(kwargs["label"])
         except LookupError as error:
             raise Http404(error.args[0]) from None
-        found = discovery.receivers_for_model(discovery.discover(), model)
+        found = inspection.receivers_for_model(inspection.discover(), model)
         sections = []
-        for action in discovery.MODEL_ACTIONS:
+        for action in inspection.MODEL_ACTIONS:
             rows = []
             for item in found:
                 if item.action != action:
@@ -373,9 +372,9 @@ class AppSignalsView(SignalPageView):
                 f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(known)}"
             )
             raise Http404(f"{label!r} is not an installed app label; {hint}") from None
-        every = discovery.discover()
+        every = inspection.discover()
         found = {
-            model._meta.label: discovery.receivers_for_model(every, model)
+            model._meta.label: inspection.receivers_for_model(every, model)
             for model in config.get_models()
         }
         self.title = f"Wiring of the {config.label} app"

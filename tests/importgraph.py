@@ -24,17 +24,68 @@ def modules() -> dict[str, Path]:
     }
 
 
+def _loaded_by_name(tree: ast.Module, call: ast.Call, name: str, known: dict) -> list[str]:
+    """The package modules an ``import_module(...)`` call may load: a literal name, or an
+    f-string whose open part is ``__name__`` or a dict of literal names in the module."""
+    if not call.args:
+        return []
+    argument = call.args[0]
+    if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+        return [argument.value.removeprefix("django_blinker").strip(".")]
+    if not isinstance(argument, ast.JoinedStr):
+        return []
+    prefix, choices = "", [""]
+    for part in argument.values:
+        if isinstance(part, ast.Constant):
+            prefix += str(part.value)
+        elif isinstance(part.value, ast.Name) and part.value.id == "__name__":
+            prefix += "django_blinker" + (f".{name}" if name != "__init__" else "")
+        elif isinstance(part.value, ast.Subscript) and isinstance(part.value.value, ast.Name):
+            choices = _dict_values(tree, part.value.value.id)
+        else:
+            choices = ["*"]
+    prefix = prefix.removeprefix("django_blinker").strip(".")
+    if choices == ["*"]:
+        return [module for module in known if module.startswith(f"{prefix}.")]
+    return [".".join(filter(None, [prefix, choice])) for choice in choices]
+
+
+def _dict_values(tree: ast.Module, variable: str) -> list[str]:
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == variable for t in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            return [v.value for v in node.value.values if isinstance(v, ast.Constant)]
+    return ["*"]
+
+
+def _is_import_module(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    function = node.func
+    return (isinstance(function, ast.Name) and function.id == "import_module") or (
+        isinstance(function, ast.Attribute) and function.attr == "import_module"
+    )
+
+
 def edges() -> dict[str, set[str]]:
-    """For each module, the package modules it imports (function-level imports included)."""
+    """For each module, the package modules it imports (function-level imports and
+    ``importlib.import_module`` calls naming package modules included)."""
     known = modules()
     graph: dict[str, set[str]] = {name: set() for name in known}
     for name, path in known.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         if package == "__init__":
             package = ""
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
             targets: list[str] = []
-            if isinstance(node, ast.ImportFrom) and node.level:
+            if _is_import_module(node):
+                assert isinstance(node, ast.Call)
+                targets = _loaded_by_name(tree, node, name, known)
+            elif isinstance(node, ast.ImportFrom) and node.level:
                 base = package.split(".") if package else []
                 base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
                 prefix = ".".join([*base, *([node.module] if node.module else [])])

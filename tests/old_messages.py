@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core import signing
 
-from django_blinker.message import SALT
+from django_blinker.delivery.event import SALT
 
 DAY = 86_400
 

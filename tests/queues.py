@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django_blinker.message import unseal
+from django_blinker.delivery.event import unseal
 
 
 class RecordingBackend:
@@ -28,7 +28,7 @@ class RecordingBackend:
 
 
 class BrokenBackend:
-    """A broker that refuses every publish."""
+    """A broker that refuses every publishing."""
 
     BOUNDED = False
 
@@ -41,7 +41,7 @@ class BrokenBackend:
 
 def use_backend(monkeypatch, backend):
     """Make every backend name publish to ``backend``."""
-    from django_blinker import publish
+    from django_blinker.background import publishing
 
-    monkeypatch.setattr(publish, "backend_module", lambda name: backend)
+    monkeypatch.setattr(publishing, "backend_module", lambda name: backend)
     return backend

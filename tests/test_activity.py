@@ -7,7 +7,8 @@ import pytest
 from blinker import Namespace
 from django.db.models import signals as django_signals
 
-from django_blinker import activity, signals
+from django_blinker import signals
+from django_blinker.observation import activity
 from tests.test_bridge_async import meeting
 from tests.testapp.models import Tag
 

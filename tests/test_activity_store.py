@@ -19,7 +19,9 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
-from django_blinker import activity, activity_store, conf, delivery, signals
+from django_blinker import conf, signals
+from django_blinker.delivery import worker
+from django_blinker.observation import activity, store
 from tests import workers
 from tests.servers import Records, Server, free_port, server_env
 
@@ -65,9 +67,9 @@ def fresh():
     activity.install()
     activity.reset()
     # An earlier test's store that was down is not this test's.
-    activity_store._me.failing = None
+    store._me.failing = None
     yield
-    activity_store.stop()
+    store.stop()
     activity.reset()
 
 
@@ -120,7 +122,7 @@ def other_process(cache, pid, role, calls, runs=0):
         else {}
     )
     cache.set(
-        activity_store.PROCESS_KEY.format(process_id),
+        store.PROCESS_KEY.format(process_id),
         {
             "id": process_id,
             "host": "elsewhere",
@@ -141,21 +143,21 @@ def other_process(cache, pid, role, calls, runs=0):
             },
         },
     )
-    cache.set(activity_store.INDEX_KEY, [*(cache.get(activity_store.INDEX_KEY) or []), process_id])
+    cache.set(store.INDEX_KEY, [*(cache.get(store.INDEX_KEY) or []), process_id])
 
 
 def test_off_by_default():
     assert conf.settings.activity_store is None
-    assert activity_store.site_activity() is None
-    assert activity_store.flush() is False
+    assert store.site_activity() is None
+    assert store.flush() is False
 
 
 def test_a_flush_writes_this_process_once_and_lists_it_in_the_index(locmem_store):
     activity.record_run("post_save", "shop.index", 0.01, False)
-    assert activity_store.flush()
-    assert activity_store.flush()
-    (member,) = locmem_store.get(activity_store.INDEX_KEY)
-    record = locmem_store.get(activity_store.PROCESS_KEY.format(member))
+    assert store.flush()
+    assert store.flush()
+    (member,) = locmem_store.get(store.INDEX_KEY)
+    record = locmem_store.get(store.PROCESS_KEY.format(member))
     assert (record["pid"], record["role"]) == (os.getpid(), "web")
     assert record["signals"]["post_save"]["runs"]["shop.index"]["calls"] == 1
 
@@ -164,7 +166,7 @@ def test_site_totals_add_up_processes_and_keep_each_ones_share(locmem_store):
     other_process(locmem_store, 101, "web", calls=7)
     other_process(locmem_store, 102, "worker", calls=0, runs=5)
     activity.record_run("post_save", "shop.index", 0.01, False)
-    site = activity_store.site_activity()
+    site = store.site_activity()
     assert site.complete
     totals = site.signal("post_save")
     assert totals.receivers["shop.index"].calls == 7
@@ -206,7 +208,7 @@ def test_the_admin_page_shows_site_totals_and_processes(locmem_store, admin_clie
 def test_a_malformed_record_is_left_out_and_the_page_says_so(locmem_store, admin_client, damage):
     other_process(locmem_store, 101, "web", calls=7)
     other_process(locmem_store, 102, "web", calls=3)
-    key = activity_store.PROCESS_KEY.format("elsewhere:102:x")
+    key = store.PROCESS_KEY.format("elsewhere:102:x")
     locmem_store.set(key, damage(locmem_store.get(key)))
     for page in (
         reverse("admin:django_blinker_signal_changelist"),
@@ -215,18 +217,18 @@ def test_a_malformed_record_is_left_out_and_the_page_says_so(locmem_store, admin
     ):
         response = admin_client.get(page)
         assert response.status_code == 200, page
-    site = activity_store.site_activity()
+    site = store.site_activity()
     assert not site.complete
     assert site.signal("post_save").receivers["shop.index"].calls == 7
     assert "1 record(s) in the store are not what django-blinker writes" in site.problems[0]
 
 
 def test_a_registration_race_is_retried_not_lost(locmem_store):
-    locmem_store.add(activity_store.LOCK_KEY, "someone else", timeout=10)
-    assert not activity_store.flush()
-    locmem_store.delete(activity_store.LOCK_KEY)
-    assert activity_store.flush()
-    assert len(locmem_store.get(activity_store.INDEX_KEY)) == 1
+    locmem_store.add(store.LOCK_KEY, "someone else", timeout=10)
+    assert not store.flush()
+    locmem_store.delete(store.LOCK_KEY)
+    assert store.flush()
+    assert len(locmem_store.get(store.INDEX_KEY)) == 1
 
 
 def test_a_store_that_is_down_warns_once_and_the_page_says_incomplete(
@@ -235,11 +237,11 @@ def test_a_store_that_is_down_warns_once_and_the_page_says_incomplete(
     for key, value in store_settings(f"redis://127.0.0.1:{free_port()}/0", "down").items():
         setattr(settings, key, value)
     caplog.set_level(logging.INFO, logger="django_blinker")
-    assert [activity_store.flush() for _ in range(3)] == [False, False, False]
+    assert [store.flush() for _ in range(3)] == [False, False, False]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "'activity' is unreachable" in warnings[0].getMessage()
-    site = activity_store.site_activity()
+    site = store.site_activity()
     assert not site.complete
     content = admin_client.get(detail_url("post_save")).content.decode()
     assert "Activity figures are incomplete" in content
@@ -248,9 +250,9 @@ def test_a_store_that_is_down_warns_once_and_the_page_says_incomplete(
 
 def test_the_role_is_settable_and_a_worker_is_one_that_ran_a_queued_event(settings):
     settings.DJANGO_BLINKER = {"ACTIVITY_ROLE": "worker"}
-    assert activity_store.role() == "worker"
+    assert store.role() == "worker"
     settings.DJANGO_BLINKER = {}
-    assert activity_store.role() == ("worker" if delivery.in_worker() else "web")
+    assert store.role() == ("worker" if worker.in_worker() else "web")
 
 
 def test_an_unknown_cache_alias_is_refused_by_name(settings):
@@ -266,8 +268,8 @@ def test_an_unknown_cache_alias_is_refused_by_name(settings):
 def test_start_refuses_invalid_activity_settings_and_starts_nothing(locmem_store, settings):
     settings.DJANGO_BLINKER = {"ACTIVITY_STORE": "activity", "ACTIVITY_FLUSH_INTERVAL": 0}
     with pytest.raises(ImproperlyConfigured, match=r"\['ACTIVITY_FLUSH_INTERVAL'\] is 0"):
-        activity_store.start()
-    assert activity_store._thread is None
+        store.start()
+    assert store._thread is None
 
 
 def test_a_flush_thread_whose_setting_turns_invalid_logs_an_error_and_stops(
@@ -275,8 +277,8 @@ def test_a_flush_thread_whose_setting_turns_invalid_logs_an_error_and_stops(
 ):
     valid = {**settings.DJANGO_BLINKER, "ACTIVITY_FLUSH_INTERVAL": 0.01}
     settings.DJANGO_BLINKER = valid
-    activity_store.start()
-    thread = activity_store._thread
+    store.start()
+    thread = store._thread
     assert thread.is_alive()
     with caplog.at_level(logging.ERROR, logger="django_blinker"):
         settings.DJANGO_BLINKER = {**valid, "OUTBX": True}
@@ -288,7 +290,7 @@ def test_a_flush_thread_whose_setting_turns_invalid_logs_an_error_and_stops(
         "problem)"
     ]
     settings.DJANGO_BLINKER = valid
-    assert activity_store.flush() is True
+    assert store.flush() is True
 
 
 # Real processes ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_blinker.checks import check_receiver_modules, check_settings
-from django_blinker.discovery import autodiscover, failed_imports
+from django_blinker.inspection import autodiscover, failed_imports
 from django_blinker.signals import BridgedSignal, namespace
 from tests.testapp.models import Author, Book
 
@@ -257,21 +257,21 @@ def test_a_bad_value_read_when_plans_are_built_refuses_the_first_send(make_app, 
 
 @pytest.mark.django_db
 def test_a_bad_activity_store_leaves_the_store_off_and_sends_alone_go_on(make_app, caplog):
-    from django_blinker import activity_store
+    from django_blinker.observation import store
 
-    activity_store.stop()
+    store.stop()
     app = make_app({"receivers.py": RECEIVERS})
     with caplog.at_level(logging.ERROR), installed(app, ACTIVITY_STORE="nowhere"):
-        assert activity_store._thread is None
+        assert store._thread is None
         Book.objects.create(title="Dune", author=Author.objects.create(name="Herbert"))
         assert sys.modules[f"{app}.receivers"].calls == ["Dune"]
         with pytest.raises(ImproperlyConfigured, match="'nowhere': expected an alias"):
-            activity_store.site_activity()
+            store.site_activity()
     assert len(caplog.records) == 1
 
 
 def test_an_invalid_receiver_modules_setting_imports_none_and_says_why(make_app):
-    from django_blinker.discovery import unimported_modules
+    from django_blinker.inspection import unimported_modules
 
     app = make_app({"receivers.py": RECEIVERS})
     with installed(app, RECEIVER_MODULES="receivers"):

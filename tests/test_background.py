@@ -18,9 +18,9 @@ from django.db import transaction
 from django_blinker import background, signals
 from django_blinker.after_commit import on_commit, wrapper_of
 from django_blinker.background import deliver, in_background, run_inline
-from django_blinker.delivery import deliver_many
-from django_blinker.message import SALT, seal
-from django_blinker.payload import encode
+from django_blinker.delivery.codec import encode
+from django_blinker.delivery.event import SALT, seal
+from django_blinker.delivery.worker import deliver_many
 from tests import background_receivers as receivers
 from tests.queues import BrokenBackend, RecordingBackend, use_backend
 from tests.testapp.models import Author, Book, Tag
@@ -540,8 +540,8 @@ def test_a_deferred_field_is_never_invented_on_delete(backend, author):
     [envelope] = backend.envelopes
     snapshot = backend.payloads[0]["kwargs"]["instance"]["$snapshot"][1]
     assert snapshot == {"id": book.pk}
-    from django_blinker.delivery import open_message
-    from django_blinker.payload import decode
+    from django_blinker.delivery.codec import decode
+    from django_blinker.delivery.worker import open_message
 
     payload, found = open_message(envelope.message)
     restored = decode(payload["kwargs"]["instance"], allowed=found.allows_model)
@@ -604,7 +604,7 @@ def test_an_unsigned_message_is_logged_with_the_event_it_claims(message, caplog)
 def test_a_signed_but_malformed_message_is_rejected(text, caplog):
     from django.core import signing
 
-    from django_blinker.message import SALT
+    from django_blinker.delivery.event import SALT
 
     with caplog.at_level(logging.ERROR, logger="django_blinker"):
         assert deliver(signing.TimestampSigner(salt=SALT).sign(text)) is None
@@ -664,7 +664,7 @@ def test_a_module_run_again_replaces_its_receiver_instead_of_clashing(author):
     again.__qualname__ = original.__qualname__
     try:
         in_background(signals.post_save, again, sender=Author, backend="inline")
-        from django_blinker.registry import registration
+        from django_blinker.delivery.registrations import registration
 
         found = registration("post_save", "tests.background_receivers.author_saved")
         assert found.receiver is again

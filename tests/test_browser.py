@@ -19,7 +19,8 @@ import blinker
 import pytest
 from django.db.models.signals import post_save as django_post_save
 
-from django_blinker import activity, after_commit, background, signals
+from django_blinker import after_commit, background, signals
+from django_blinker.observation import activity
 from tests.testapp.models import Author, Book, Tag
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -356,10 +356,10 @@ def test_a_real_worker_confirms_outbox_events_and_the_relay_recovers_a_lost_one(
     of a confirmed event is skipped."""
     from django.utils import timezone
 
-    from django_blinker import outbox
-    from django_blinker.message import Envelope
+    from django_blinker.background import outbox
+    from django_blinker.background.publishing import publish
+    from django_blinker.delivery.event import Envelope
     from django_blinker.models import OutboxEvent
-    from django_blinker.publish import publish
 
     settings.DJANGO_BLINKER = {"OUTBOX": True}
     with transaction.atomic():
@@ -398,8 +398,8 @@ def test_an_event_retried_from_the_admin_after_its_message_expired_runs(events, 
     from django.test import Client
     from django.urls import reverse
 
-    from django_blinker import outbox
-    from django_blinker.message import unseal
+    from django_blinker.background import outbox
+    from django_blinker.delivery.event import unseal
     from django_blinker.models import OutboxEvent
     from tests.old_messages import DAY, sealed_ago
 

@@ -42,7 +42,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from django_blinker.message import unseal
+from django_blinker.delivery.event import unseal
 from django_blinker.models import DeliveredEvent, OutboxEvent
 from tests.chaos.processes import (
     ROOT,

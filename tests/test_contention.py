@@ -1,4 +1,4 @@
-"""django_blinker.contention on a real database server: deadlocks and lock wait timeouts
+"""django_blinker.background.contention on a real database server: deadlocks and lock wait timeouts
 told apart from other errors, a write tried again after one, READ COMMITTED whatever the
 connection is configured with."""
 
@@ -12,7 +12,11 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-from django_blinker.contention import is_lock_conflict, read_committed, retry_on_lock_conflict
+from django_blinker.background.contention import (
+    is_lock_conflict,
+    read_committed,
+    retry_on_lock_conflict,
+)
 from tests import db_locks
 from tests.testapp.models import Author
 

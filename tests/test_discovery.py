@@ -18,10 +18,10 @@ from django.db.models.signals import post_save as django_post_save
 from django.dispatch import Signal as DjangoSignal
 from django.urls import reverse
 
-from django_blinker import bridge, bridged_signals, bulk, discovery, signals
+from django_blinker import bridge, bridged_signals, bulk, inspection, signals
 from django_blinker.bridging.naming import receiver_name, sender_label
-from django_blinker.describe import display_path, receiver_mode
 from django_blinker.fields import field_changed
+from django_blinker.inspection.describe import display_path, receiver_mode
 from tests.bulkapp.models import Item, Order, Plain, ProxyOrder, Shop, Ticket
 from tests.test_apps import RECEIVERS, installed, temporary_apps
 from tests.testapp import signals as testapp_signals
@@ -44,7 +44,7 @@ def clean_namespace():
 
 
 def by_key():
-    return {signal.key: signal for signal in discovery.discover()}
+    return {signal.key: signal for signal in inspection.discover()}
 
 
 def handler(sender, **kwargs):
@@ -99,7 +99,7 @@ def test_django_signals_of_app_signals_modules_are_listed():
 
 
 def test_a_reexported_signal_is_listed_once():
-    keys = [s.key for s in discovery.discover() if s.signal is signals.post_save]
+    keys = [s.key for s in inspection.discover() if s.signal is signals.post_save]
     assert keys == [("blinker", "django_blinker.signals", "post_save")]
 
 
@@ -119,7 +119,7 @@ def test_a_signal_bridged_into_an_unlisted_namespace_is_still_listed():
     bridged = bridge(Signal(), name="invoice_paid", namespace=private)
     bridged.connect(handler)
     try:
-        signal = by_key()["blinker", discovery.BRIDGED_ELSEWHERE, "invoice_paid"]
+        signal = by_key()["blinker", inspection.BRIDGED_ELSEWHERE, "invoice_paid"]
         assert signal.hooked
         assert [r.name for r in signal.receivers] == ["tests.test_discovery.handler"]
     finally:
@@ -127,7 +127,7 @@ def test_a_signal_bridged_into_an_unlisted_namespace_is_still_listed():
 
 
 def test_namespaces_are_in_order_of_first_appearance():
-    labels = discovery.namespaces(discovery.discover())
+    labels = inspection.namespaces(inspection.discover())
     assert labels[:2] == ["django_blinker.signals", "blinker.default_namespace"] or labels[0] == (
         "django_blinker.signals"
     )
@@ -270,27 +270,27 @@ def test_receivers_for_a_model_cover_any_sender_parents_and_through_models(bridg
     bridged.post_delete.connect(for_place, sender=Place, weak=False)
     bridged.m2m_changed.connect(for_tags, sender=Book.tags.through, weak=False)
     bridged.pre_save.connect(for_any, weak=False)
-    every = discovery.discover()
+    every = inspection.discover()
 
-    restaurant = discovery.receivers_for_model(every, Restaurant)
+    restaurant = inspection.receivers_for_model(every, Restaurant)
     assert [(m.action, m.receiver.name.rsplit(".", 1)[-1], m.reason) for m in restaurant] == [
         ("save", "for_any", "any sender"),
         ("delete", "for_place", "parent model testapp.Place (its row is deleted too)"),
     ]
-    tag = discovery.receivers_for_model(every, Tag)
+    tag = inspection.receivers_for_model(every, Tag)
     assert ("m2m change", "for_tags", "through model of testapp.Book.tags") in [
         (m.action, m.receiver.name.rsplit(".", 1)[-1], m.reason) for m in tag
     ]
     assert [
-        m.receiver.name.rsplit(".", 1)[-1] for m in discovery.receivers_for_model(every, Shelf)
+        m.receiver.name.rsplit(".", 1)[-1] for m in inspection.receivers_for_model(every, Shelf)
     ] == ["for_any"]
-    assert discovery.receivers_for_model(every, ProxyBook)[0].reason == "any sender"
+    assert inspection.receivers_for_model(every, ProxyBook)[0].reason == "any sender"
 
 
 def test_find_model_suggests_the_closest_label():
-    assert discovery.find_model("testapp.Book") is Book
+    assert inspection.find_model("testapp.Book") is Book
     with pytest.raises(LookupError, match=r"did you mean 'testapp\.Book'"):
-        discovery.find_model("testapp.Bok")
+        inspection.find_model("testapp.Bok")
 
 
 def short(found):
@@ -319,30 +319,30 @@ def test_the_model_picture_has_field_changed_and_bulk_receivers_with_the_reason(
     for signal, receiver, sender in connections:
         signal.connect(receiver, sender=sender, weak=False)
     try:
-        every = discovery.discover()
+        every = inspection.discover()
         tracked = "tracked fields: status, total, customer, data"
-        assert short(discovery.receivers_for_model(every, Order)) == [
+        assert short(inspection.receivers_for_model(every, Order)) == [
             ("bulk create", "on_any_bulk_create", "any sender; bulk manager: objects"),
             ("update", "on_order_update", "this model; bulk manager: objects"),
             ("field change", "on_order_change", f"this model; {tracked}"),
             ("field change", "on_any_change", f"any sender; {tracked}"),
         ]
-        assert short(discovery.receivers_for_model(every, ProxyOrder)) == [
+        assert short(inspection.receivers_for_model(every, ProxyOrder)) == [
             ("bulk create", "on_any_bulk_create", "any sender; bulk manager: objects"),
             ("field change", "on_any_change", f"any sender; {tracked}"),
         ]
-        assert short(discovery.receivers_for_model(every, Ticket)) == [
+        assert short(inspection.receivers_for_model(every, Ticket)) == [
             ("field change", "on_any_change", "any sender; tracked fields: status"),
         ]
-        assert short(discovery.receivers_for_model(every, Item)) == [
+        assert short(inspection.receivers_for_model(every, Item)) == [
             ("bulk create", "on_any_bulk_create", "any sender; bulk manager: objects"),
         ]
         assert ("field change", "on_any_change", "any sender; tracked fields: name, kind") in (
-            short(discovery.receivers_for_model(every, Shop))
+            short(inspection.receivers_for_model(every, Shop))
         )
-        assert discovery.receivers_for_model(every, Plain) == []
-        actions = {m.action for m in discovery.receivers_for_model(every, Order)}
-        assert actions <= set(discovery.MODEL_ACTIONS)
+        assert inspection.receivers_for_model(every, Plain) == []
+        actions = {m.action for m in inspection.receivers_for_model(every, Order)}
+        assert actions <= set(inspection.MODEL_ACTIONS)
         field_info = next(s for s in every if s.signal is field_changed)
         assert field_info.is_model_signal
     finally:
@@ -391,8 +391,8 @@ LATE_SIGNALS = """
 def test_discovery_lists_unimported_app_modules_with_the_fix_and_never_imports_them(make_app):
     app = make_app({"signals.py": LATE_SIGNALS, "receivers.py": RECEIVERS, "hooks.py": ""})
     with installed(app, RECEIVER_MODULES=["hooks"]):
-        every = discovery.discover()
-        found = {item.module: item for item in discovery.unimported_modules()}
+        every = inspection.discover()
+        found = {item.module: item for item in inspection.unimported_modules()}
         assert f"{app}.signals" not in sys.modules
         assert f"{app}.receivers" not in sys.modules
     assert not any(s.namespace.startswith(app) for s in every)
@@ -410,7 +410,7 @@ def test_discovery_lists_unimported_app_modules_with_the_fix_and_never_imports_t
 def test_a_module_that_failed_at_start_up_is_listed_with_its_error(make_app):
     app = make_app({"receivers.py": "raise RuntimeError('broken on purpose')\n"})
     with installed(app):
-        (item,) = [m for m in discovery.unimported_modules() if m.app_label == app]
+        (item,) = [m for m in inspection.unimported_modules() if m.app_label == app]
     assert item.module == f"{app}.receivers"
     assert item.error == "RuntimeError: broken on purpose"
     assert item.hint.startswith("importing it at start-up failed at ")
@@ -420,8 +420,8 @@ def test_a_module_that_failed_at_start_up_is_listed_with_its_error(make_app):
 def test_a_signal_modules_entry_nothing_imported_is_listed_not_imported(settings, make_app):
     app = make_app({"events.py": "import blinker\nready = blinker.Namespace()\n"})
     settings.DJANGO_BLINKER = {"SIGNAL_MODULES": [f"{app}.events", "tests.no_such_module"]}
-    found = [m for m in discovery.unimported_modules() if m.module.startswith(app)]
-    discovery.discover()
+    found = [m for m in inspection.unimported_modules() if m.module.startswith(app)]
+    inspection.discover()
     assert [(m.module, m.app_label) for m in found] == [(f"{app}.events", None)]
     assert "import it from an AppConfig.ready()" in found[0].hint
     assert app not in sys.modules
@@ -432,8 +432,8 @@ def test_an_existing_module_is_found_without_importing_its_packages(make_app, tm
     importlib.import_module(app)
     (tmp_path / app / "deep").mkdir()
     (tmp_path / app / "deep" / "__init__.py").write_text("raise RuntimeError('imported')\n")
-    assert discovery.modules.module_exists(f"{app}.deep.nothing_here")
-    assert not discovery.modules.module_exists(f"{app}.shallow.nothing_here")
+    assert inspection.modules.module_exists(f"{app}.deep.nothing_here")
+    assert not inspection.modules.module_exists(f"{app}.shallow.nothing_here")
     assert f"{app}.deep" not in sys.modules
 
 
@@ -483,7 +483,7 @@ def _admin_urls():
     for model in admin.site._registry:
         if model._meta.app_label == "django_blinker":
             urls.append(reverse(f"admin:django_blinker_{model._meta.model_name}_changelist"))
-    for signal in discovery.discover():
+    for signal in inspection.discover():
         urls.append(
             reverse(
                 "admin:django_blinker_signal_detail",
@@ -513,7 +513,7 @@ def test_admin_pages_and_the_signals_command_leave_every_connection_unchanged(
     try:
         with installed(app, RECEIVER_MODULES=()):
             assert {f"{app}.signals", f"{app}.receivers"} <= {
-                m.module for m in discovery.unimported_modules()
+                m.module for m in inspection.unimported_modules()
             }
             # Django's static files storage connects a receiver of its own on first use.
             assert admin_client.get(reverse("admin:index")).status_code == 200

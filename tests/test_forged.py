@@ -29,7 +29,7 @@ from django.db import transaction
 
 from django_blinker import background, signals
 from django_blinker.background import in_background
-from django_blinker.message import PAYLOAD_VERSION, SALT, seal
+from django_blinker.delivery.event import PAYLOAD_VERSION, SALT, seal
 from tests import background_receivers as receivers
 from tests import workers
 from tests.old_messages import DAY, sealed_ago, sealed_without_time
@@ -468,7 +468,7 @@ def test_celery_worker_runs_signed_messages_at_the_limits(celery_events, target)
 def test_celery_worker_never_confirms_an_outbox_event_past_the_limits(celery_events, target):
     """A rejected outbox event stays unconfirmed, so the relay publishes it again until it is
     dead-lettered, in sight; the event at the limits beside them is confirmed."""
-    from django_blinker import outbox
+    from django_blinker.background import outbox
     from django_blinker.models import OutboxEvent
 
     def row(event: str, **extra: Any) -> OutboxEvent:

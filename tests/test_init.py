@@ -65,7 +65,8 @@ def test_importing_the_pytest_plugin_loads_no_other_module_and_no_model_machiner
         "import django_blinker.signals",
         "import django_blinker.bridging.bridged, django_blinker.extension",
         "from django_blinker import signals, bulk, fields, BridgedSignal",
-        "import django_blinker.discovery, django_blinker.testing, django_blinker.activity",
+        "import django_blinker.inspection, django_blinker.testing,"
+        " django_blinker.observation.activity",
         "import django_blinker.background",
     ],
 )

@@ -1,4 +1,5 @@
-"""django_blinker.limits: a message's size and its JSON nesting, measured without reading it."""
+"""django_blinker.delivery.limits: a message's size and its JSON nesting, measured without
+reading it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from django_blinker import limits
+from django_blinker.delivery import limits
 
 
 def nested_text(levels: int) -> str:

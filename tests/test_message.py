@@ -1,4 +1,4 @@
-"""django_blinker.message: signed messages carry their signing time and expire."""
+"""django_blinker.delivery.event: signed messages carry their signing time and expire."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import pytest
 from django.core import signing
 
-from django_blinker.message import Envelope, Rejected, reseal, seal, unseal
+from django_blinker.delivery.event import Envelope, Rejected, reseal, seal, unseal
 from tests.old_messages import DAY, sealed_ago, sealed_without_time
 
 EVENT = "3f0c7758-8776-462a-a37f-d15cfca5212f"

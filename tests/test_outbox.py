@@ -1,4 +1,4 @@
-"""django_blinker.outbox: events written with the data, relayed, confirmed by the worker,
+"""django_blinker.background.outbox: events written with the data, relayed, confirmed by the worker,
 published again, retried, dead-lettered."""
 
 from __future__ import annotations
@@ -9,17 +9,18 @@ import threading
 import uuid
 
 import pytest
+from django.core.management import call_command
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_blinker import background, outbox, outbox_rows, signals, upkeep
-from django_blinker.background import in_background
-from django_blinker.delivery import Retry, deliver
-from django_blinker.message import Envelope, seal, unseal
+from django_blinker import background, signals
+from django_blinker.background import in_background, outbox, relay_rows, upkeep
+from django_blinker.background.publishing import enqueue_failed
+from django_blinker.delivery.event import Envelope, seal, unseal
+from django_blinker.delivery.registrations import registration
+from django_blinker.delivery.worker import Retry, deliver
 from django_blinker.models import DeliveredEvent, OutboxEvent
-from django_blinker.publish import enqueue_failed
-from django_blinker.registry import registration
 from tests import background_receivers as receivers
 from tests import db_locks
 from tests.queues import BrokenBackend, RecordingBackend, use_backend
@@ -471,9 +472,9 @@ def test_nothing_due_publishes_nothing(backend):
 def test_each_backend_is_published_on_its_own(monkeypatch, author):
     recording = RecordingBackend()
     by_name = {"celery": BrokenBackend(), "tasks": recording}
-    from django_blinker import publish
+    from django_blinker.background import publishing
 
-    monkeypatch.setattr(publish, "backend_module", by_name.__getitem__)
+    monkeypatch.setattr(publishing, "backend_module", by_name.__getitem__)
     in_background(signals.post_save, every_save, sender=Book, backend="tasks")
     Book.objects.create(title="x", author=author)
     assert outbox.relay() == outbox.RelayResult(published=1, failed=1)
@@ -608,27 +609,21 @@ def test_receivers_of_every_model_never_make_events_of_the_outbox_itself(backend
     assert not OutboxEvent.objects.exists()
 
 
-def test_relay_all_drains_every_outbox_database_in_batches(backend, author):
+def test_one_relay_pass_drains_every_outbox_database_in_batches(backend, author):
     for n in range(5):
         Book.objects.create(title=f"book {n}", author=author)
     assert outbox.outbox_databases() == ["default"]
-    assert outbox.relay_all(batch_size=2) == 5
+    call_command("blinker_relay", once=True, batch_size=2, verbosity=0)
     assert published_titles(backend) == [f"book {n}" for n in range(5)]
     assert not awaiting_publish().exists()
 
 
-def test_relay_all_leaves_a_database_whose_broker_is_down_after_one_batch(broken, author):
+def test_one_relay_pass_leaves_a_database_whose_broker_is_down_after_one_batch(broken, author):
     for n in range(5):
         Book.objects.create(title=f"book {n}", author=author)
-    assert outbox.relay_all(batch_size=2) == 0
+    call_command("blinker_relay", once=True, batch_size=2, verbosity=0)
+    assert awaiting_publish().count() == 5
     assert sorted(OutboxEvent.objects.values_list("attempts", flat=True)) == [0, 0, 0, 1, 1]
-
-
-def test_relay_all_stops_after_max_batches(backend, author):
-    for n in range(5):
-        Book.objects.create(title=f"book {n}", author=author)
-    assert outbox.relay_all(batch_size=1, max_batches=3) == 3
-    assert awaiting_publish().count() == 2
 
 
 @pytest.mark.serverdb
@@ -718,7 +713,7 @@ def test_a_lock_conflict_while_recording_a_publish_records_it_again(
     publish: the record of the publish is written again in a transaction of its own."""
     Book.objects.create(title="published once", author=author)
     held = Author.objects.create(name="held")
-    apply = outbox_rows.Writes.apply
+    apply = relay_rows.Writes.apply
     tries = []
 
     def conflicting(self):
@@ -728,7 +723,7 @@ def test_a_lock_conflict_while_recording_a_publish_records_it_again(
             Author.objects.filter(pk=held.pk).update(name="waited")
         apply(self)
 
-    monkeypatch.setattr(outbox_rows.Writes, "apply", conflicting)
+    monkeypatch.setattr(relay_rows.Writes, "apply", conflicting)
     with (
         db_locks.holding(Author.objects.filter(pk=held.pk)),
         db_locks.short_lock_wait(),

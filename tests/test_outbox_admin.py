@@ -14,9 +14,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from django_blinker import background, outbox, signals
-from django_blinker.background import in_background
-from django_blinker.message import Envelope
+from django_blinker import background, signals
+from django_blinker.background import in_background, outbox
+from django_blinker.delivery.event import Envelope
 from django_blinker.models import OutboxEvent
 from tests import background_receivers as receivers
 from tests.testapp.models import Author, Book

@@ -1,4 +1,4 @@
-"""django_blinker.outbox_health: events by state, and workers that found no outbox row.
+"""django_blinker.delivery.outbox_health: events by state, and workers that found no outbox row.
 
 A worker on another database than the process that relayed an event (two environments on
 one broker) must not take "no row" for "already confirmed": it skips the copy at WARNING,
@@ -22,13 +22,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from django_blinker import background, outbox, signals
-from django_blinker.background import in_background
-from django_blinker.delivery import deliver
-from django_blinker.message import Envelope
+from django_blinker import background, signals
+from django_blinker.background import in_background, outbox
+from django_blinker.background.publishing import publish
+from django_blinker.delivery.event import Envelope
+from django_blinker.delivery.outbox_health import health, report_missing_row
+from django_blinker.delivery.worker import deliver
 from django_blinker.models import OutboxEvent, OutboxProcess
-from django_blinker.outbox_health import health, report_missing_row
-from django_blinker.publish import publish
 from tests import background_receivers as receivers
 from tests import workers
 from tests.queues import RecordingBackend, use_backend

@@ -1,4 +1,4 @@
-"""django_blinker.payload: the JSON form of senders and kwargs, and back."""
+"""django_blinker.delivery.codec: the JSON form of senders and kwargs, and back."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from django_blinker import limits
-from django_blinker.payload import Budget, PayloadLimitExceeded, RowGone, decode, encode
+from django_blinker.delivery import limits
+from django_blinker.delivery.codec import Budget, PayloadLimitExceeded, RowGone, decode, encode
 from tests.testapp.models import Author, Book, Place, Restaurant
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -166,7 +166,7 @@ def test_request_handler_classes_travel_by_name_from_a_fixed_list():
 
 
 def test_rows_of_models_not_allowed_are_refused_before_any_query(author, django_assert_num_queries):
-    from django_blinker.payload import ModelNotAllowed
+    from django_blinker.delivery.codec import ModelNotAllowed
 
     with django_assert_num_queries(0), pytest.raises(ModelNotAllowed, match=r"testapp\.Author"):
         decode(encode(author), allowed=lambda label: label == "testapp.Book")

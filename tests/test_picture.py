@@ -1,4 +1,4 @@
-"""The wiring picture (django_blinker/wiring_picture.py), its admin pages and its DOT."""
+"""The wiring picture (django_blinker/picture.py), its admin pages and its DOT."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from django.db.models.signals import post_save as django_post_save
 from django.http import Http404
 from django.urls import resolve, reverse
 
-from django_blinker import after_commit, background, discovery, signals, wiring_picture
-from django_blinker.describe import ReceiverInfo
-from django_blinker.discovery import ModelReceiver, SignalInfo
+from django_blinker import after_commit, background, inspection, signals
+from django_blinker.inspection import ModelReceiver, SignalInfo, picture
+from django_blinker.inspection.describe import ReceiverInfo
+from django_blinker.inspection.picture import Box
 from django_blinker.views import AppSignalsView
-from django_blinker.wiring_picture import Box
 from tests.testapp.models import Author, Book, Tag
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -70,8 +70,8 @@ def connected():
 
 
 def found_for(*models):
-    every = discovery.discover()
-    return {model._meta.label: discovery.receivers_for_model(every, model) for model in models}
+    every = inspection.discover()
+    return {model._meta.label: inspection.receivers_for_model(every, model) for model in models}
 
 
 def labels(graph, kind):
@@ -92,7 +92,7 @@ def node(graph, kind, label, sub=None):
 
 
 def test_graph_follows_model_signal_receiver_mode_for_real_receivers(connected):
-    graph = wiring_picture.wiring(found_for(Book), signal_url=lambda s: f"/s/{s.system}/{s.name}")
+    graph = picture.wiring(found_for(Book), signal_url=lambda s: f"/s/{s.system}/{s.name}")
     assert labels(graph, "model") == ["Book"]
     assert set(labels(graph, "signal")) == {"post_save"}
     blinker_save = node(graph, "signal", "post_save", "blinker, on save")
@@ -129,9 +129,7 @@ def test_graph_follows_model_signal_receiver_mode_for_real_receivers(connected):
 
 
 def test_each_model_keeps_its_own_receivers_in_an_app_picture(connected):
-    graph = wiring_picture.wiring(
-        found_for(Author, Book, Tag), model_url=lambda label: f"/m/{label}"
-    )
+    graph = picture.wiring(found_for(Author, Book, Tag), model_url=lambda label: f"/m/{label}")
     assert labels(graph, "model") == ["Author", "Book", "Tag"]
     assert node(graph, "model", "Tag").url == "/m/testapp.Tag"
     tag_signals = targets(graph, node(graph, "model", "Tag").id)
@@ -151,7 +149,7 @@ def test_each_model_keeps_its_own_receivers_in_an_app_picture(connected):
 
 
 def test_models_with_nothing_connected_are_left_out(bridged_clean):
-    graph = wiring_picture.wiring({"testapp.Shelf": []})
+    graph = picture.wiring({"testapp.Shelf": []})
     assert graph.nodes == () and graph.edges == ()
 
 
@@ -197,8 +195,8 @@ def clean(text):
 
 
 def test_odd_names_are_escaped_in_the_svg():
-    graph = wiring_picture.wiring({'app.M<"&>': [fake()]}, signal_url=lambda s: '/s/?a=1&b="<x>"')
-    svg = wiring_picture.to_svg(graph, f"title {ODD}")
+    graph = picture.wiring({'app.M<"&>': [fake()]}, signal_url=lambda s: '/s/?a=1&b="<x>"')
+    svg = picture.to_svg(graph, f"title {ODD}")
     assert "<script" not in svg
     root = ET.fromstring(svg)
     assert root.tag == f"{SVG}svg"
@@ -212,24 +210,24 @@ def test_odd_names_are_escaped_in_the_svg():
 
 def test_long_names_are_cut_to_their_box_and_keep_their_end():
     name = "project.receivers." + "very_long_" * 10 + "handler"
-    graph = wiring_picture.wiring({"app.M": [fake(name=name)]})
-    root = ET.fromstring(wiring_picture.to_svg(graph, "t"))
+    graph = picture.wiring({"app.M": [fake(name=name)]})
+    root = ET.fromstring(picture.to_svg(graph, "t"))
     shown = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "db-w-label"]
     cut = next(text for text in shown if text.endswith("handler"))
     assert cut.startswith("…") and len(cut) < len(name)
-    room = (wiring_picture.COLUMN_WIDTHS["receiver"] - 2 * wiring_picture.TEXT_X) / (
-        wiring_picture.FONT_SIZE * wiring_picture.CHAR_WIDTH
+    room = (picture.COLUMN_WIDTHS["receiver"] - 2 * picture.TEXT_X) / (
+        picture.FONT_SIZE * picture.CHAR_WIDTH
     )
     assert len(cut) <= room
     assert any(t.text.startswith(name + "\n") for t in root.iter(f"{SVG}title"))
 
 
 def test_dot_strings_escape_quotes_backslashes_and_line_breaks():
-    assert wiring_picture.dot_string('a"b') == r'"a\"b"'
-    assert wiring_picture.dot_string("a\\") == r'"a\\"'
-    assert wiring_picture.dot_string("a\nb") == r'"a\nb"'
-    assert wiring_picture.dot_string("\\N") == r'"\\N"'
-    assert wiring_picture.dot_string("&lt;") == '"&amp;lt;"'
+    assert picture.dot_string('a"b') == r'"a\"b"'
+    assert picture.dot_string("a\\") == r'"a\\"'
+    assert picture.dot_string("a\nb") == r'"a\nb"'
+    assert picture.dot_string("\\N") == r'"\\N"'
+    assert picture.dot_string("&lt;") == '"&amp;lt;"'
 
 
 # A hundred receivers ---------------------------------------------------------------------
@@ -260,9 +258,9 @@ def hundred():
 
 
 def test_a_hundred_receivers_get_a_row_each_and_no_box_overlaps(hundred):
-    graph = wiring_picture.wiring(found_for(Book, Tag))
+    graph = picture.wiring(found_for(Book, Tag))
     assert len(graph.of_kind("receiver")) == 100
-    placed = wiring_picture.layout(graph)
+    placed = picture.layout(graph)
     boxes = placed.boxes
     assert set(boxes) == {n.id for n in graph.nodes}
     for (a, first), (b, second) in itertools.combinations(boxes.items(), 2):
@@ -270,7 +268,7 @@ def test_a_hundred_receivers_get_a_row_each_and_no_box_overlaps(hundred):
     for box in boxes.values():
         assert box.x >= 0 and box.x + box.width <= placed.width
         assert box.y >= 0 and box.y + box.height <= placed.height
-    assert placed.height >= 100 * wiring_picture.ROW
+    assert placed.height >= 100 * picture.ROW
     for edge in graph.edges:
         assert boxes[edge.source].x + boxes[edge.source].width < boxes[edge.target].x
     for signal in graph.of_kind("signal"):
@@ -278,7 +276,7 @@ def test_a_hundred_receivers_get_a_row_each_and_no_box_overlaps(hundred):
         centred = (rows[0] + rows[-1]) / 2
         # A long list starts level with its signal; a short one is centred on it.
         assert boxes[signal.id].y == (rows[0] if len(rows) > 9 else centred)
-    root = ET.fromstring(wiring_picture.to_svg(graph, "a hundred"))
+    root = ET.fromstring(picture.to_svg(graph, "a hundred"))
     assert float(root.get("height")) == placed.height
     assert len([g for g in root.iter(f"{SVG}g") if "db-w-receiver" in g.get("class", "")]) == 100
 
@@ -304,8 +302,8 @@ def render(dot_text):
 
 @pytest.mark.graphviz
 def test_dot_of_real_receivers_is_valid_graphviz(connected):
-    graph = wiring_picture.wiring(found_for(Author, Book, Tag), signal_url=lambda s: f"/s/{s.name}")
-    dot = wiring_picture.to_dot(graph, "wiring of testapp")
+    graph = picture.wiring(found_for(Author, Book, Tag), signal_url=lambda s: f"/s/{s.name}")
+    dot = picture.to_dot(graph, "wiring of testapp")
     rendered = render(dot)
     nodes = [g for g in rendered.iter(f"{SVG}g") if g.get("class") == "node"]
     assert len(nodes) == len(graph.nodes)
@@ -321,8 +319,8 @@ def test_dot_of_real_receivers_is_valid_graphviz(connected):
 @pytest.mark.graphviz
 def test_dot_shows_odd_names_literally():
     url = '/s/?a=1&b="2 <3>"&lt;'
-    graph = wiring_picture.wiring({"app.M": [fake()]}, signal_url=lambda s: url)
-    rendered = render(wiring_picture.to_dot(graph, ODD))
+    graph = picture.wiring({"app.M": [fake()]}, signal_url=lambda s: url)
+    rendered = render(picture.to_dot(graph, ODD))
     texts = [t.text for t in rendered.iter(f"{SVG}text")]
     # The label's own line break splits it; every other character is shown as it was.
     first, _, second = clean(ODD).partition("\n")
@@ -335,7 +333,7 @@ def test_dot_shows_odd_names_literally():
 
 
 def test_dot_is_one_statement_per_line_with_balanced_braces(connected):
-    dot = wiring_picture.to_dot(wiring_picture.wiring(found_for(Book)))
+    dot = picture.to_dot(picture.wiring(found_for(Book)))
     lines = dot.splitlines()
     assert lines[0] == 'digraph "wiring" {' and lines[-1] == "}"
     assert dot.count("{") == dot.count("}")

@@ -1,4 +1,4 @@
-"""django_blinker.redaction: which values are secrets, what travels of them, what pages and
+"""django_blinker.delivery.redaction: which values are secrets, what travels of them, what pages and
 logs show.
 
 The unit tests below pin the name rule both ways and the ``REDACTED_FIELDS`` setting; the
@@ -22,21 +22,21 @@ from django.test.utils import isolate_apps
 from django.urls import reverse
 from django.utils import timezone
 
-from django_blinker import background, outbox, signals
-from django_blinker.background import in_background
+from django_blinker import background, signals
+from django_blinker.background import in_background, outbox
 from django_blinker.bulk import post_update
 from django_blinker.checks import check_redacted_fields, check_settings
-from django_blinker.fields import field_changed
-from django_blinker.message import unseal
-from django_blinker.models import OutboxEvent
-from django_blinker.payload import decode, encode
-from django_blinker.redaction import (
+from django_blinker.delivery.codec import decode, encode
+from django_blinker.delivery.event import unseal
+from django_blinker.delivery.redaction import (
     SUBSTITUTE,
     name_parts,
     redacted,
     secret_name,
     sensitive_fields,
 )
+from django_blinker.fields import field_changed
+from django_blinker.models import OutboxEvent
 from tests import background_receivers as receivers
 from tests import brokers, workers
 from tests.keysapp.models import Voucher

@@ -15,8 +15,8 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from django_blinker import background, outbox, signals
-from django_blinker.background import in_background
+from django_blinker import background, signals
+from django_blinker.background import in_background, outbox
 from django_blinker.models import DeliveredEvent, OutboxEvent
 from tests import background_receivers as receivers
 from tests.queues import BrokenBackend, RecordingBackend, use_backend

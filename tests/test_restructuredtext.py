@@ -10,7 +10,7 @@ import docutils  # noqa: F401  (a test dependency: the rendering under test need
 import pytest
 from django.urls import include, path
 
-from django_blinker.restructuredtext import is_safe_uri, to_html
+from django_blinker.inspection.restructuredtext import is_safe_uri, to_html
 from django_blinker.templatetags.django_blinker import docstring
 from tests.urls import urlpatterns as base_urlpatterns
 

@@ -15,7 +15,7 @@ from django.db import transaction
 from django_blinker import background, signals
 from django_blinker.after_commit import wrapper_of
 from django_blinker.background import in_background
-from django_blinker.message import unseal
+from django_blinker.delivery.event import unseal
 from tests import background_receivers as receivers
 from tests import workers
 from tests.testapp.models import Author, Book

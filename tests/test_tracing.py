@@ -1,5 +1,5 @@
-"""django_blinker.tracing: receiver calls as OpenTelemetry spans, in process and in a real
-Celery worker.
+"""django_blinker.observation.tracing: receiver calls as OpenTelemetry spans, in process and in
+a real Celery worker.
 
 In process, spans go to the SDK's ``InMemorySpanExporter``. The worker (tests/workers.py,
 with tests/tracingapp installed by tests/worker_settings.py) pushes its finished spans as
@@ -26,9 +26,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from django_blinker import after_commit, background, delivery, signals, tracing
-from django_blinker.message import seal
-from django_blinker.registry import Registration
+from django_blinker import after_commit, background, signals
+from django_blinker.delivery import worker
+from django_blinker.delivery.event import seal
+from django_blinker.delivery.registrations import Registration
+from django_blinker.observation import tracing
 from tests import background_receivers as receivers
 from tests import servers, workers
 from tests.test_bridge_async import meeting
@@ -270,7 +272,7 @@ def test_a_carried_context_of_the_wrong_shape_is_not_joined_and_the_receiver_run
         payload = wrapper.payload(Author, {"instance": author, "created": True})
         payload["trace"] = carried
         with caplog.at_level(logging.WARNING, "django_blinker"):
-            delivery.deliver(seal(payload), in_worker=False)
+            worker.deliver(seal(payload), in_worker=False)
     finally:
         background.disconnect(signals.post_save, receivers.author_saved)
     [span] = receiver_spans(spans)
@@ -309,7 +311,7 @@ def test_off_no_span_no_hook_and_no_trace_in_the_payload(spans, connected, reque
         Author.objects.create(name="Cherryh")
         assert tracing.enabled is False
         assert after_commit._deferrals == []
-        assert delivery._run_wrappers == []
+        assert worker._run_wrappers == []
         assert "trace" not in wrapper.payload(Author, {"created": True})
         assert tracing.carrier() is None
     assert receiver_spans(spans) == []

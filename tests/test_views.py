@@ -11,7 +11,7 @@ from django.db.models.signals import ModelSignal
 from django.dispatch import Signal as DjangoSignal
 from django.urls import reverse
 
-from django_blinker import discovery, signals
+from django_blinker import inspection, signals
 from tests.testapp.models import Book, Tag
 
 pytestmark = pytest.mark.django_db
@@ -451,7 +451,9 @@ def test_both_receiver_record_shapes_are_understood(version):
             sender_ref = weakref.ref(sender) if sender is not None else None
             records.append((key, target, sender_ref, False))
     signal.receivers = records
-    infos, hooked = discovery.receivers.django_receivers(signal, discovery.receivers.SenderNames())
+    infos, hooked = inspection.receivers.django_receivers(
+        signal, inspection.receivers.SenderNames()
+    )
     assert not hooked
     assert [(i.name, i.sender, i.sender_model, i.weak) for i in infos] == [
         ("tests.test_views.native_handler", "testapp.Book", "testapp.Book", True),
@@ -469,7 +471,7 @@ def test_6x_record_with_a_dead_sender_is_skipped():
         ((id(native_handler), id(sender)), native_handler, weakref.ref(sender), False)
     ]
     del sender
-    infos, _ = discovery.receivers.django_receivers(signal, discovery.receivers.SenderNames())
+    infos, _ = inspection.receivers.django_receivers(signal, inspection.receivers.SenderNames())
     assert infos == []
 
 
@@ -477,7 +479,7 @@ def test_real_receivers_of_this_django_version_are_read(bridged):
     signal = ModelSignal(use_caching=True)
     signal.connect(native_handler, sender=Tag)
     signal.connect(native_handler, dispatch_uid="uid-1")
-    infos, _ = discovery.receivers.django_receivers(signal, discovery.receivers.SenderNames())
+    infos, _ = inspection.receivers.django_receivers(signal, inspection.receivers.SenderNames())
     assert [(i.name, i.sender, i.dispatch_uid) for i in infos] == [
         ("tests.test_views.native_handler", "testapp.Tag", None),
         ("tests.test_views.native_handler", "any", "uid-1"),

@@ -2,5 +2,5 @@
 
 Each module has ``prepare(envelopes, coalesced) -> Callable[[], None]``, called in the
 sending thread, whose result publishes when called; ``BOUNDED`` says whether that call may
-block on a remote broker (then :mod:`django_blinker.publish` runs it under a timeout).
+block on a remote broker (then :mod:`django_blinker.background.publishing` runs it under a timeout).
 """

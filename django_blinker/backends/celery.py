@@ -14,13 +14,13 @@ set ``broker_transport_options = {"visibility_timeout": ...}`` longer than your 
 receiver and as short as you can wait. Kombu's Redis transport pops a message before it
 records it as unacknowledged, so a broker restart or a worker killed whole in between can
 lose it; with ``OUTBOX`` on, the relay publishes again what no worker confirmed
-(:mod:`django_blinker.outbox`).
+(:mod:`django_blinker.background.outbox`).
 
-Retry policy: a receiver that raises one of :data:`~django_blinker.delivery.TRANSIENT`
-(:class:`~django_blinker.delivery.Retry`, ``django.db.OperationalError``,
+Retry policy: a receiver that raises one of :data:`~django_blinker.delivery.worker.TRANSIENT`
+(:class:`~django_blinker.delivery.worker.Retry`, ``django.db.OperationalError``,
 ``django.db.InterfaceError``) is retried up to ``MAX_RETRIES`` (3) times, after 1, 2 and
 4 seconds; any other exception fails the task at once. A rejected message (see
-:mod:`django_blinker.delivery`) is logged and acknowledged, never retried. The
+:mod:`django_blinker.delivery.worker`) is logged and acknowledged, never retried. The
 ``django_blinker.relay`` task publishes due outbox events: schedule it with Celery beat
 when ``OUTBOX`` is on.
 """
@@ -34,10 +34,11 @@ from typing import Any
 
 from celery import Task, shared_task  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 
 from .. import conf
-from ..delivery import TRANSIENT, deliver, deliver_many
-from ..message import Envelope
+from ..delivery.event import Envelope
+from ..delivery.worker import TRANSIENT, deliver, deliver_many
 
 BOUNDED = True
 MAX_RETRIES = 3
@@ -80,11 +81,10 @@ def deliver_batch_task(self: Task, messages: Any) -> None:
 
 
 @shared_task(name=RELAY_TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator]
-def relay_task() -> int:
-    """Publish the due outbox events of every database (schedule it with Celery beat)."""
-    from ..outbox import relay_all
-
-    return relay_all()
+def relay_task() -> None:
+    """Publish the due outbox events of every database (schedule it with Celery beat): one
+    pass of ``manage.py blinker_relay --once``, the relay's only loop."""
+    call_command("blinker_relay", once=True, verbosity=0)
 
 
 def _bound(task: Any) -> Any:
@@ -105,7 +105,8 @@ _pools_lock = threading.Lock()
 
 def _connections(app: Any) -> Any:
     """A pool of broker connections whose sockets time out after ``PUBLISH_TIMEOUT``, so a
-    publish stuck on a silent broker ends by itself (see :mod:`django_blinker.publish`)."""
+    publish stuck on a silent broker ends by itself
+    (see :mod:`django_blinker.background.publishing`)."""
     timeout = conf.settings.publish_timeout
     with _pools_lock:
         found = _pools.get(app)

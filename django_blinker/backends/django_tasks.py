@@ -27,8 +27,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import router
 
 from .. import conf
-from ..delivery import deliver, deliver_many
-from ..message import Envelope
+from ..delivery.event import Envelope
+from ..delivery.worker import deliver, deliver_many
 
 BOUNDED = False
 TASK_PATHS = (f"{__name__}.deliver_task", f"{__name__}.deliver_batch_task")

@@ -39,7 +39,7 @@ def docstring(value: object) -> SafeString:
     """A docstring as HTML, the way ``django.contrib.admindocs`` shows one: split with its
     ``parse_docstring`` and rendered as reStructuredText when docutils is installed, with
     no raw HTML, no file insertion and no link or image target but http(s), mailto and
-    relative ones (:mod:`django_blinker.restructuredtext`); escaped paragraphs of plain
+    relative ones (:mod:`django_blinker.inspection.restructuredtext`); escaped paragraphs of plain
     text otherwise."""
     from django.contrib.admindocs.utils import docutils_is_available, parse_docstring
 
@@ -52,7 +52,7 @@ def docstring(value: object) -> SafeString:
 
 def _render_rst(text: str) -> SafeString:
     # Imported only here: docutils is optional.
-    from ..restructuredtext import to_html
+    from ..inspection.restructuredtext import to_html
 
     try:
         link_base = reverse("django-admindocs-docroot").rstrip("/")

@@ -17,7 +17,8 @@ from django.conf import settings as django_settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from django_blinker import conf, outbox, upkeep
+from ... import conf
+from ...background import outbox, upkeep
 
 logger = logging.getLogger("django_blinker")
 

@@ -10,8 +10,9 @@ from typing import Any
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 
-from django_blinker import discovery, wiring_picture
-from django_blinker.describe import ReceiverInfo
+from ... import inspection
+from ...inspection import picture
+from ...inspection.describe import ReceiverInfo
 
 SCHEMA_VERSION = 1
 
@@ -40,14 +41,14 @@ class Command(BaseCommand):
         parser.add_argument("--namespace", help="Only signals of this namespace.")
         parser.add_argument("--signal", help="Only signals with this name.")
         parser.add_argument(
-            "--system", choices=discovery.SYSTEMS, help="Only Blinker or only Django signals."
+            "--system", choices=inspection.SYSTEMS, help="Only Blinker or only Django signals."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        signals = discovery.discover()
+        signals = inspection.discover()
         namespace = options["namespace"]
         if namespace is not None:
-            known = discovery.namespaces(signals)
+            known = inspection.namespaces(signals)
             # Blinker's own namespace exists in every project, even while it is empty.
             if namespace not in known and namespace != "blinker.default_namespace":
                 raise CommandError(
@@ -69,10 +70,10 @@ class Command(BaseCommand):
                 )
         if options["model"] is not None:
             try:
-                model = discovery.find_model(options["model"])
+                model = inspection.find_model(options["model"])
             except LookupError as error:
                 raise CommandError(error.args[0]) from None
-            found = discovery.receivers_for_model(signals, model)
+            found = inspection.receivers_for_model(signals, model)
             if options["dot"]:
                 self._show_dot({model._meta.label: found}, f"wiring of {model._meta.label}")
                 return
@@ -80,12 +81,12 @@ class Command(BaseCommand):
             return
         if options["dot"]:
             every = {
-                model._meta.label: discovery.receivers_for_model(signals, model)
+                model._meta.label: inspection.receivers_for_model(signals, model)
                 for model in apps.get_models()
             }
             self._show_dot(every, "wiring")
             return
-        unimported = discovery.unimported_modules()
+        unimported = inspection.unimported_modules()
         if options["json"]:
             data = {
                 "version": SCHEMA_VERSION,
@@ -104,11 +105,11 @@ class Command(BaseCommand):
                 f"connected and its signals are not listed: {module.hint}."
             )
 
-    def _show_dot(self, found: dict[str, list[discovery.ModelReceiver]], name: str) -> None:
-        graph = wiring_picture.wiring(found)
-        self.stdout.write(wiring_picture.to_dot(graph, name), ending="")
+    def _show_dot(self, found: dict[str, list[inspection.ModelReceiver]], name: str) -> None:
+        graph = picture.wiring(found)
+        self.stdout.write(picture.to_dot(graph, name), ending="")
 
-    def _show_signal(self, signal: discovery.SignalInfo) -> None:
+    def _show_signal(self, signal: inspection.SignalInfo) -> None:
         count = len(signal.receivers)
         heading = f"[{signal.system}] {signal.namespace} :: {signal.name}"
         notes = [f"{count} receiver{'s' if count != 1 else ''}"]
@@ -120,7 +121,7 @@ class Command(BaseCommand):
         self._table([(receiver, "") for receiver in signal.receivers])
 
     def _show_model(
-        self, label: str, found: list[discovery.ModelReceiver], options: dict[str, Any]
+        self, label: str, found: list[inspection.ModelReceiver], options: dict[str, Any]
     ) -> None:
         if options["json"]:
             data = {

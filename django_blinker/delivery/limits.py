@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from . import conf
+from .. import conf
 
 DEPTH_SETTING = "PAYLOAD_MAX_DEPTH"
 SIZE_SETTING = "PAYLOAD_MAX_BYTES"

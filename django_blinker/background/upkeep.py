@@ -1,7 +1,7 @@
 """Keeping django-blinker's tables small and its deliveries moving: deleting without
-model signals, pruning :func:`~django_blinker.delivery.once_per_event` records, and
+model signals, pruning :func:`~django_blinker.delivery.worker.once_per_event` records, and
 setting the deliveries of dead django-tasks-db workers back to READY. The relay
-(:mod:`django_blinker.outbox`) runs these on each pass."""
+(:mod:`django_blinker.background.outbox`) runs these on each pass."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from django.db import DEFAULT_DB_ALIAS, router
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from . import conf
-from .models import DeliveredEvent
+from .. import conf
+from ..models import DeliveredEvent
 
 logger = logging.getLogger("django_blinker")
 
@@ -55,7 +55,7 @@ def delivered_databases() -> list[str]:
 
 
 def prune_delivered(older_than: datetime.timedelta, using: str = DEFAULT_DB_ALIAS) -> int:
-    """Delete the :func:`~django_blinker.delivery.once_per_event` records of ``using``
+    """Delete the :func:`~django_blinker.delivery.worker.once_per_event` records of ``using``
     older than ``older_than``; an event delivered again after that runs again, so a
     WARNING says when ``older_than`` is shorter than ``MESSAGE_MAX_AGE``, the time a replay
     of its message is still accepted. Returns how many were deleted."""
@@ -81,7 +81,7 @@ def recover_stale_tasks() -> int:
         return 0
     from django_tasks_db.models import DBTaskResult
 
-    from .backends.django_tasks import TASK_PATHS
+    from ..backends.django_tasks import TASK_PATHS
 
     stale_after = conf.settings.stale_task_after
     cutoff = timezone.now() - datetime.timedelta(seconds=stale_after)

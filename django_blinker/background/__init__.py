@@ -1,18 +1,18 @@
 """Receivers that run in a background worker, after the sending transaction commits.
 
 ``in_background(signal, receiver, sender=...)`` turns each signal into a JSON payload
-(:mod:`django_blinker.payload`) while the signal is sent, signs it
-(:mod:`django_blinker.message`) and hands it on:
+(:mod:`django_blinker.delivery.codec`) while the signal is sent, signs it
+(:mod:`django_blinker.delivery.event`) and hands it on:
 
 - with ``OUTBOX`` on, to the outbox table, in the sending transaction
-  (:mod:`django_blinker.outbox`); a relay publishes it later;
+  (:mod:`django_blinker.background.outbox`); a relay publishes it later;
 - to a django-tasks-db backend on the sending database, in the sending transaction;
 - otherwise, at commit, to Celery (``backend="celery"``) or Django's Tasks framework
   (``backend="tasks"``) within ``PUBLISH_TIMEOUT``; or, with ``backend="inline"``, to the
   receiver in this process, through the same signed round trip a worker sees.
 
 The worker runs only receivers connected with ``in_background`` in its own process
-(:mod:`django_blinker.delivery`): connect them where every process imports them, such as
+(:mod:`django_blinker.delivery.worker`): connect them where every process imports them, such as
 an app's ``ready()`` or its ``signals`` module.
 """
 
@@ -32,17 +32,25 @@ from typing import Any, TypeVar, overload
 from blinker import ANY, Signal
 from django.db import DEFAULT_DB_ALIAS
 
-from . import conf, registry, tracing
-from .after_commit import DeferredReceiver, Mode, at_commit, connect_deferred, disconnect_deferred
-from .backends.django_tasks import writes_in_transaction
-from .delivery import Event, Retry, current_event, deliver, once_per_event
-from .extension import namespace
+from .. import conf
+from ..after_commit import DeferredReceiver, Mode, at_commit, connect_deferred, disconnect_deferred
+from ..backends.django_tasks import writes_in_transaction
+from ..delivery import registrations
+from ..delivery.codec import Budget, encode, encode_origin
+from ..delivery.event import PAYLOAD_VERSION, Envelope, Payload
+from ..delivery.limits import (
+    DEPTH_SETTING,
+    SIZE_SETTING,
+    PayloadLimitExceeded,
+    message_size,
+    setting_name,
+)
+from ..delivery.redaction import SUBSTITUTE, sensitive_field
+from ..delivery.worker import Event, Retry, current_event, deliver, once_per_event
+from ..extension import namespace
+from ..observation import tracing
 from .handover import BATCHES_COMMIT_CALLBACKS, Batch, Pending, hand_over, is_inline, run_inline
-from .limits import DEPTH_SETTING, SIZE_SETTING, PayloadLimitExceeded, message_size, setting_name
-from .message import PAYLOAD_VERSION, Envelope, Payload
-from .payload import Budget, encode, encode_origin
-from .publish import backend_module, enqueue_failed, publish
-from .redaction import SUBSTITUTE, sensitive_field
+from .publishing import backend_module, enqueue_failed, publish
 
 __all__ = [
     "BACKENDS",
@@ -123,7 +131,7 @@ def _update_kwargs(sender: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 # What of a built-in signal's keyword arguments travels: never a request's headers, cookies
-# or body, never a sensitive field's value (django_blinker.redaction).
+# or body, never a sensitive field's value (django_blinker.delivery.redaction).
 _REDUCERS: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
     "request_started": _request_started_kwargs,
     "field_changed": _field_changed_kwargs,
@@ -215,7 +223,8 @@ class BackgroundReceiver(DeferredReceiver):
     ) -> Payload:
         """The payload of one event (a fresh event id each call); ``outbox`` names the
         database whose outbox row the worker deletes once the receiver ran; with tracing
-        on, ``trace`` carries the sender's trace context (:mod:`django_blinker.tracing`).
+        on, ``trace`` carries the sender's trace context
+        (:mod:`django_blinker.observation.tracing`).
         :class:`PayloadLimitExceeded` for a value past ``budget`` (by default
         ``PAYLOAD_MAX_DEPTH``, or one that takes the event past ``PAYLOAD_MAX_BYTES``)."""
         budget = Budget() if budget is None else budget
@@ -411,7 +420,7 @@ def in_background(
         if chosen != "inline":
             # Fails now if the queue's package is missing, and registers its tasks.
             backend_module(chosen)
-        registry.register(name, identity, function, sender)
+        registrations.register(name, identity, function, sender)
         try:
             connect_deferred(
                 signal,
@@ -421,7 +430,7 @@ def in_background(
                 lambda: BackgroundReceiver(signal, function, chosen, coalesce),
             )
         except BaseException:
-            registry.unregister(name, identity, sender)
+            registrations.unregister(name, identity, sender)
             raise
         return function
 
@@ -440,4 +449,4 @@ def disconnect(
     named = getattr(signal, "name", None)
     if isinstance(named, str):
         with suppress(ValueError):
-            registry.unregister(named, receiver_id(receiver), sender)
+            registrations.unregister(named, receiver_id(receiver), sender)

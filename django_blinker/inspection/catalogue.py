@@ -14,9 +14,9 @@ from django.db.models.signals import ModelSignal
 from django.dispatch import Signal as DjangoSignal
 
 from ..bridging.senders import ModelSenderSignal
-from ..describe import ReceiverInfo
 from ..extension import BridgedSignal, bridged_signals
 from ..extension import namespace as bridge_namespace
+from .describe import ReceiverInfo
 from .modules import app_of, signal_modules
 from .receivers import SenderNames, blinker_receivers, django_receivers
 

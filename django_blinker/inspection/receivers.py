@@ -11,7 +11,8 @@ from asgiref.sync import iscoroutinefunction
 from django.dispatch import Signal as DjangoSignal
 
 from ..bridging.blinker_internals import ANY_ID, senders_of
-from ..describe import (
+from ..extension import BridgedSignal, hooked_signal
+from .describe import (
     ReceiverInfo,
     app_configs_by_id,
     describe_receiver,
@@ -19,7 +20,6 @@ from ..describe import (
     project_roots,
     unknown_sender_label,
 )
-from ..extension import BridgedSignal, hooked_signal
 
 
 class _UnknownSender:

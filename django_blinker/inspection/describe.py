@@ -15,12 +15,8 @@ from django.apps import apps
 from django.conf import settings
 from django.db.models import Model
 
-from . import conf
-from .bridging.naming import (
-    receiver_name,
-    sender_label,
-    unwrap,
-)
+from .. import conf
+from ..bridging.naming import receiver_name, sender_label, unwrap
 
 
 @dataclass(frozen=True)

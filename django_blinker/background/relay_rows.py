@@ -1,7 +1,7 @@
 """The outbox relay's reading and writing of its rows: where each backend's queue stands,
 which rows are due (claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` where the database
 has it), how a publish is recorded, and which confirmed rows are deleted. The rules are
-those of :mod:`django_blinker.outbox`."""
+those of :mod:`django_blinker.background.outbox`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Max, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from ..models import OutboxEvent
 from .contention import is_lock_conflict
-from .models import OutboxEvent
 from .upkeep import delete_quietly
 
 logger = logging.getLogger("django_blinker")
@@ -191,7 +191,7 @@ def prune(
 ) -> None:
     """Delete the rows confirmed over twice ``grace`` ago, but for the newest confirmed
     publish of each backend, which is what overtakes the events before it. Outside the
-    relay's transaction, by primary key (:func:`~django_blinker.upkeep.delete_quietly`):
+    relay's transaction, by primary key (:func:`~django_blinker.background.upkeep.delete_quietly`):
     two relays pruning at once wait for each other's short deletes instead of
     deadlocking. Should they still conflict, what is left waits for the next prune."""
     for queue in queues:

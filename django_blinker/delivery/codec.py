@@ -1,6 +1,6 @@
 """The JSON form of a signal's sender and keyword arguments, for background workers.
 
-One event is one JSON object, signed before it travels (:mod:`django_blinker.message`)::
+One event is one JSON object, signed before it travels (:mod:`django_blinker.delivery.event`)::
 
     {"version": 2, "event": "<uuid4>", "signal": "post_save",
      "receiver": "shop.receivers.index_order", "sender": {"$class": "shop.Order"},
@@ -13,7 +13,7 @@ JSON values travel as they are; everything else is a one-key object:
   instance of the fields it had loaded; fields it had not loaded (``only()``, ``defer()``)
   are deferred in the worker too, never filled with defaults
   (``instance.get_deferred_fields()`` names them). Sensitive fields
-  (:mod:`django_blinker.redaction`: a user's password, secret-looking names,
+  (:mod:`django_blinker.delivery.redaction`: a user's password, secret-looking names,
   ``REDACTED_FIELDS``) never travel: they are deferred in the worker as well, but for
   the primary key;
 - ``$same`` ``"instance"``: the same object as the ``instance`` keyword (a delete's
@@ -27,7 +27,7 @@ JSON values travel as they are; everything else is a one-key object:
 
 Values nest at most ``PAYLOAD_MAX_DEPTH`` containers deep and one event takes at most
 ``PAYLOAD_MAX_BYTES``: :func:`encode` and :func:`decode` count both as they go
-(:class:`Budget`, :mod:`django_blinker.limits`) and raise :class:`PayloadLimitExceeded`
+(:class:`Budget`, :mod:`django_blinker.delivery.limits`) and raise :class:`PayloadLimitExceeded`
 past either, never a ``RecursionError``.
 
 A primary key travels in its own form: a UUID as ``$uuid``, a string or number as it is,
@@ -51,9 +51,9 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import DEFERRED, Model, QuerySet
 
-from . import conf
+from .. import conf
+from .event import Payload
 from .limits import SIZE_SETTING, PayloadLimitExceeded, too_deep
-from .message import Payload
 from .redaction import SUBSTITUTE, sensitive_fields, sensitive_key
 
 __all__ = [
@@ -95,7 +95,7 @@ class Budget:
     containers deep, and at most ``max_bytes`` of JSON, counted from below (a string's
     characters, a byte for each item of a container) so that a value past it is refused
     before any JSON is written. Both default to the settings
-    (:mod:`django_blinker.limits`)."""
+    (:mod:`django_blinker.delivery.limits`)."""
 
     __slots__ = ("max_bytes", "max_depth", "used")
 

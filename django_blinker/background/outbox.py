@@ -6,7 +6,7 @@ With ``DJANGO_BLINKER["OUTBOX"] = True`` a background receiver's event is a row 
 sending transaction: it commits or rolls back with the data, savepoints included, and a
 request never talks to the broker. :func:`relay` publishes due rows in batches and keeps
 them; the worker marks a row confirmed once its receiver ran
-(:func:`~django_blinker.delivery.deliver`) and skips a copy of a confirmed one.
+(:func:`~django_blinker.delivery.worker.deliver`) and skips a copy of a confirmed one.
 
 A broker can lose a message it accepted (Redis: kombu pops a message before it records it
 as unacknowledged). A queue hands messages out in order, so an unconfirmed event first
@@ -25,14 +25,14 @@ Rows are claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` where the database h
 (PostgreSQL, MySQL 8, MariaDB 10.6), so several relays share the work; on SQLite run one.
 The relay's transaction, in READ COMMITTED, holds the claim, the publish and its record
 and nothing else; confirmed rows are deleted after it committed, by primary key
-(:mod:`django_blinker.outbox_rows`): two relays pruning at once wait for each other's
+(:mod:`django_blinker.background.relay_rows`): two relays pruning at once wait for each other's
 short deletes instead of deadlocking.
 ``manage.py blinker_relay`` runs the relay until stopped; the ``django_blinker.relay``
 Celery task makes one pass, for Celery beat.
 
 Delivery is at least once, under one event id: a copy published again while the first is
 still running runs again. Each publish signs the row's message again
-(:func:`~django_blinker.message.reseal`), so a worker never refuses it as expired
+(:func:`~django_blinker.delivery.event.reseal`), so a worker never refuses it as expired
 (``MESSAGE_MAX_AGE``), however long the row waited.
 
 The outbox writes and deletes its rows without model signals, so that a receiver of every
@@ -54,20 +54,19 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import conf
+from .. import conf
+from ..delivery.event import Envelope, Rejected, reseal
+from ..models import OutboxEvent
 from .contention import is_lock_conflict, read_committed, retry_on_lock_conflict
-from .message import Envelope, Rejected, reseal
-from .models import OutboxEvent
-from .outbox_rows import UNCONFIRMED_FACTOR as UNCONFIRMED_FACTOR
-from .outbox_rows import Queue, Writes, claim, mark_published, prune, read_queues
-from .publish import PublishError, enqueue_failed, publish
+from .publishing import PublishError, enqueue_failed, publish
+from .relay_rows import UNCONFIRMED_FACTOR as UNCONFIRMED_FACTOR
+from .relay_rows import Queue, Writes, claim, mark_published, prune, read_queues
 from .upkeep import delete_quietly, recover_stale_tasks
 
 logger = logging.getLogger("django_blinker")
 
 
 BATCH_SIZE = 200
-MAX_BATCHES = 50
 _MAX_BACKOFF = 300.0
 _LAST_ERROR_LENGTH = 2000
 
@@ -123,7 +122,7 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
     """Publish up to ``batch_size`` due outbox events of ``using``, oldest first, one
     publish per backend: new events, and published ones no worker confirmed in time.
     Events of a failed publish wait for :func:`backoff`; once dead, each is logged and sent
-    to :data:`~django_blinker.publish.enqueue_failed` after the relay's transaction
+    to :data:`~django_blinker.background.publishing.enqueue_failed` after the relay's transaction
     committed. Then confirmed rows due for deletion are deleted, in transactions of their
     own.
     """
@@ -271,27 +270,6 @@ def outbox_databases() -> list[str]:
         for alias in django_settings.DATABASES
         if router.allow_migrate_model(alias, OutboxEvent)
     ]
-
-
-def relay_all(
-    *,
-    batch_size: int = BATCH_SIZE,
-    max_batches: int = MAX_BATCHES,
-    databases: Iterable[str] | None = None,
-) -> int:
-    """Relay each outbox database (``databases``, or :func:`outbox_databases`) until
-    nothing is due, at most ``max_batches`` batches each, stopping early on a database
-    whose publishes all failed; then :func:`recover_stale_tasks`. Returns how many events
-    were published."""
-    total = 0
-    for alias in outbox_databases() if databases is None else databases:
-        for _ in range(max_batches):
-            result = relay(alias, batch_size=batch_size)
-            total += result.published
-            if result.claimed < batch_size or not result.published:
-                break
-    recover_stale_tasks()
-    return total
 
 
 def retry(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> int:

@@ -1,7 +1,7 @@
 """How an outbox is doing: its events by state, and what processes reported about it.
 
 A worker that receives an event whose outbox row its database does not have skips it and
-says so (:func:`~django_blinker.delivery.deliver`); :func:`report_missing_row` counts it in
+says so (:func:`~django_blinker.delivery.worker.deliver`); :func:`report_missing_row` counts it in
 :class:`~django_blinker.models.OutboxProcess` on that database, one row per process, so
 that the admin's outbox page (:func:`health`) shows which worker reads another database
 than the processes that send to its queue: two environments sharing one broker.
@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from .models import OutboxEvent, OutboxProcess
+from ..models import OutboxEvent, OutboxProcess
 
 #: Each state of an outbox event: its name, what a page calls it, and the filter for it.
 STATES: dict[str, tuple[str, dict[str, Any]]] = {

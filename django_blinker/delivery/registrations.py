@@ -2,7 +2,7 @@
 
 :func:`~django_blinker.background.in_background` registers each receiver here in every
 process that connects it; a worker looks a message's names up here and runs nothing
-else (:mod:`django_blinker.delivery`).
+else (:mod:`django_blinker.delivery.worker`).
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .after_commit import failed
-from .delivery import deliver
-from .message import Envelope
-from .publish import publish_or_report
+from ..after_commit import failed
+from ..delivery.event import Envelope
+from ..delivery.worker import deliver
+from .publishing import publish_or_report
 
 _inline_depth = 0
 _inline_lock = threading.Lock()

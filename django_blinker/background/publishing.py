@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 from blinker import Signal
 
-from . import conf
-from .message import Envelope
+from .. import conf
+from ..delivery.event import Envelope
 
 logger = logging.getLogger("django_blinker")
 

@@ -6,7 +6,7 @@ plan records, so dispatch costs exactly what it costs without this module. Plans
 rebuilt whenever ``DJANGO_BLINKER`` changes.
 
 Recording is cheap enough to leave on. A receiver's plan entry is reached through a chain
-of C-level iterators (:mod:`django_blinker._counting`) that counts the call (and the
+of C-level iterators (:mod:`django_blinker.observation.counting`) that counts the call (and the
 send, in the plan's first entry) and hands the hook the receiver: no Python frame, no
 lock. The time of the last call is noted when the counts are read, and at least every
 :data:`WATCH_EVERY` seconds by a daemon thread. Counts are
@@ -17,7 +17,7 @@ wrapped in Python instead, as fast as the wrapping around it allows.
 
 ``DJANGO_BLINKER["ACTIVITY"]``: ``True`` records, ``False`` does not, ``None`` (the
 default) records when ``DEBUG`` is true. Figures are this process's, since it started or
-since :func:`reset`; :mod:`django_blinker.activity_store` merges every process's.
+since :func:`reset`; :mod:`django_blinker.observation.store` merges every process's.
 Background receivers that a worker ran are kept apart, by signal and receiver name
 (:func:`record_run`): in the sending process their "call" is the hand-off.
 """
@@ -34,9 +34,11 @@ from typing import Any
 
 from django.conf import settings
 
-from . import _counting, conf, delivery
-from .bridging.naming import receiver_name
-from .extension import BridgedSignal, Call, Receiver, ReceiverRef, bridged_signals, set_recorder
+from .. import conf
+from ..bridging.naming import receiver_name
+from ..delivery import worker
+from ..extension import BridgedSignal, Call, Receiver, ReceiverRef, bridged_signals, set_recorder
+from . import counting
 
 SAMPLE_EVERY = 32
 """One receiver call in this many is timed (a power of two); every call is counted."""
@@ -224,7 +226,7 @@ def install() -> None:
     """Register the recorder; it records only while :func:`is_enabled`."""
     global _installed
     _installed = True
-    delivery.add_run_observer(_ran)
+    worker.add_run_observer(_ran)
     set_recorder(_Recorder(), active=is_enabled)
 
 
@@ -331,13 +333,13 @@ class _Recorder:
         figures = _receiver_activity(signal, receiver_name(receiver))
         sends = _signal_activity(signal).counter if counts_send else None
         _start_watching()
-        return _counting.counting(figures, receiver, ref, sends, SAMPLE_EVERY)
+        return counting.counting(figures, receiver, ref, sends, SAMPLE_EVERY)
 
     def decorate(
         self, signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool
     ) -> Call:
         figures = _receiver_activity(signal, receiver_name(receiver))
-        return _counting.wrapped(figures, receiver, call, is_async, SAMPLE_EVERY)
+        return counting.wrapped(figures, receiver, call, is_async, SAMPLE_EVERY)
 
     def observe(self, signal: BridgedSignal, sender: Any) -> None:
         try:

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 
-from . import after_commit, conf, delivery
-from .bridging.naming import receiver_name, sender_label
-from .extension import BridgedSignal, Call, Receiver, add_plan_decorator, remove_plan_decorator
-from .message import Payload
-from .registry import Registration
+from .. import after_commit, conf
+from ..bridging.naming import receiver_name, sender_label
+from ..delivery import worker
+from ..delivery.event import Payload
+from ..delivery.registrations import Registration
+from ..extension import BridgedSignal, Call, Receiver, add_plan_decorator, remove_plan_decorator
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -105,10 +106,10 @@ def refresh() -> None:
     enabled = _installed and conf.settings.tracing and is_available()
     if enabled:
         after_commit.add_deferral(_defer)
-        delivery.add_run_wrapper(_run_in_span)
+        worker.add_run_wrapper(_run_in_span)
     else:
         after_commit.remove_deferral(_defer)
-        delivery.remove_run_wrapper(_run_in_span)
+        worker.remove_run_wrapper(_run_in_span)
 
 
 def _tracer() -> Any:

@@ -8,7 +8,7 @@ A value is sensitive when it is
 - a model field that ``DJANGO_BLINKER["REDACTED_FIELDS"]`` names as
   ``"app_label.ModelName.field"``.
 
-Sensitive model fields never travel: :mod:`django_blinker.payload` leaves them out of a
+Sensitive model fields never travel: :mod:`django_blinker.delivery.codec` leaves them out of a
 ``$snapshot`` (the worker finds them deferred), and ``field_changed``, ``pre_update`` and
 ``post_update`` carry :data:`SUBSTITUTE` for their values
 (:mod:`django_blinker.background`). Other keyword arguments travel as the sender chose
@@ -26,7 +26,7 @@ from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model
 
-from . import conf
+from .. import conf
 
 SUBSTITUTE = "********************"
 """What a page or a log shows instead of a sensitive value (as Django's error pages do)."""

@@ -9,10 +9,10 @@ from django.db.models import Model
 
 from .. import bulk
 from ..bridging import senders as labels
-from ..describe import ReceiverInfo
 from ..extension import BridgedSignal
 from ..fields import field_changed, tracked_fields
-from .signals import BLINKER, SignalInfo
+from .catalogue import BLINKER, SignalInfo
+from .describe import ReceiverInfo
 
 MODEL_SIGNAL_ACTIONS = {
     "pre_init": "init",

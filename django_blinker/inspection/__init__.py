@@ -15,16 +15,7 @@ are reported by :func:`unimported_modules`, with the fix.
 
 from __future__ import annotations
 
-from .for_model import (
-    MODEL_ACTIONS,
-    MODEL_SIGNAL_ACTIONS,
-    ModelReceiver,
-    find_model,
-    receivers_for_model,
-)
-from .modules import CONVENTIONAL_MODULES, UnimportedModule, signal_modules, unimported_modules
-from .receivers import blinker_is_async
-from .signals import (
+from .catalogue import (
     BLINKER,
     BRIDGED_ELSEWHERE,
     DEFAULT_NAMESPACE,
@@ -35,6 +26,15 @@ from .signals import (
     discover,
     namespaces,
 )
+from .for_model import (
+    MODEL_ACTIONS,
+    MODEL_SIGNAL_ACTIONS,
+    ModelReceiver,
+    find_model,
+    receivers_for_model,
+)
+from .modules import CONVENTIONAL_MODULES, UnimportedModule, signal_modules, unimported_modules
+from .receivers import blinker_is_async
 from .startup import FailedImport, autodiscover, failed_imports, receiver_modules
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Signed background messages: what travels through a broker or a queue table.
 
-A message is the JSON text of one payload (see :mod:`django_blinker.payload`), the time it
+A message is the JSON text of one payload (see :mod:`django_blinker.delivery.codec`), the time it
 was signed, and an HMAC over both made with Django's
 :class:`~django.core.signing.TimestampSigner` under the salt :data:`SALT`, so only a
 process that knows ``SECRET_KEY`` (or one of ``SECRET_KEY_FALLBACKS``, for rotation) can
@@ -14,7 +14,7 @@ after, and still reach its worker fresh. The delivery contract (docs/background.
 what dedupes what, and for how long.
 
 A message is signed, not encrypted: whoever reads the broker or the outbox table reads the
-payload. Sensitive model fields are left out of it (:mod:`django_blinker.redaction`).
+payload. Sensitive model fields are left out of it (:mod:`django_blinker.delivery.redaction`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Any
 
 from django.core import signing
 
-from . import conf, limits
+from .. import conf
+from . import limits
 
 Payload = dict[str, Any]
 
@@ -173,5 +174,5 @@ class Envelope:
         return unseal(self.message, expires=False)
 
     def as_dict(self) -> Payload:
-        """The payload, for :data:`~django_blinker.publish.enqueue_failed`."""
+        """The payload, for :data:`~django_blinker.background.publishing.enqueue_failed`."""
         return self.payload

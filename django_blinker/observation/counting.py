@@ -2,7 +2,7 @@
 
 :func:`counting` gives dispatch a reference that counts without a Python frame; where a
 receiver is wrapped anyway, :func:`wrapped` counts in Python. Both time one call in
-``sample_every`` and leave the figures to :mod:`django_blinker.activity`.
+``sample_every`` and leave the figures to :mod:`django_blinker.observation.activity`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
-from .extension import Call, Receiver, ReceiverRef
+from ..extension import Call, Receiver, ReceiverRef
 
 _NOTHING: Any = object()
 

@@ -3,9 +3,9 @@
 A worker runs only receivers that :func:`~django_blinker.background.in_background`
 registered in its own process, looked up by signal name and receiver id: a message names
 them, it never makes the worker import anything. Every message is opened by
-:func:`~django_blinker.message.unseal` first; a forged, unsigned, unknown-version or
+:func:`~django_blinker.delivery.event.unseal` first; a forged, unsigned, unknown-version or
 unknown-receiver message, or one that names a row of a model the receiver does not
-listen to, is :class:`~django_blinker.message.Rejected`: logged once with the event id it
+listen to, is :class:`~django_blinker.delivery.event.Rejected`: logged once with the event id it
 claims, and never run or retried.
 """
 
@@ -33,9 +33,9 @@ from django.db import (
 )
 from django.utils import timezone
 
-from .message import Payload, Rejected, unseal
-from .payload import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode
-from .registry import Registration, registration
+from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode
+from .event import Payload, Rejected, unseal
+from .registrations import Registration, registration
 
 F = TypeVar("F", bound=Callable[..., Any])
 

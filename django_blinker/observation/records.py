@@ -1,6 +1,6 @@
 """What a process's record in the activity store may look like, checked on read: anything
 else found there (another program's key, a forged entry) is left out rather than break
-the admin's pages (:mod:`django_blinker.activity_store`)."""
+the admin's pages (:mod:`django_blinker.observation.store`)."""
 
 from __future__ import annotations
 

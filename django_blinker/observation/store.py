@@ -1,7 +1,8 @@
 """Activity of every process of a site, through Django's cache framework.
 
 With ``DJANGO_BLINKER["ACTIVITY_STORE"]`` naming a cache alias, each process keeps its
-own figures (:mod:`django_blinker.activity`) and a daemon thread writes them to the cache
+own figures (:mod:`django_blinker.observation.activity`) and a daemon thread writes them to the
+cache
 every ``ACTIVITY_FLUSH_INTERVAL`` seconds, and once more at exit: never a cache round
 trip on a send.
 
@@ -29,8 +30,10 @@ from typing import Any
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
 
-from . import activity, conf, delivery
-from .activity_records import well_formed
+from .. import conf
+from ..delivery import worker
+from . import activity
+from .records import well_formed
 
 logger = logging.getLogger("django_blinker")
 
@@ -61,7 +64,7 @@ def role() -> str:
     chosen = conf.settings.activity_role
     if chosen:
         return chosen
-    return "worker" if delivery.in_worker() else "web"
+    return "worker" if worker.in_worker() else "web"
 
 
 # This process -------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The wiring picture: model -> signal -> receiver -> how it runs, as a graph, SVG or DOT.
 
-:func:`wiring` turns what :func:`~django_blinker.discovery.receivers_for_model` found for
+:func:`wiring` turns what :func:`~django_blinker.inspection.receivers_for_model` found for
 one or more models into a :class:`Wiring` graph; :func:`layout` places it in four columns,
 one receiver a row, so that nothing overlaps however many receivers there are;
 :func:`to_svg` draws it for the admin pages (colours come from CSS classes, so the admin's
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
-from .discovery import MODEL_ACTIONS, ModelReceiver, SignalInfo
+from . import MODEL_ACTIONS, ModelReceiver, SignalInfo
 
 KINDS = ("model", "signal", "receiver", "mode")
 """The node kinds, in column order from left to right."""

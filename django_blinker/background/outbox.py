@@ -61,7 +61,7 @@ from .contention import is_lock_conflict, read_committed, retry_on_lock_conflict
 from .publishing import PublishError, enqueue_failed, publish
 from .relay_rows import UNCONFIRMED_FACTOR as UNCONFIRMED_FACTOR
 from .relay_rows import Queue, Writes, claim, mark_published, prune, read_queues
-from .upkeep import delete_quietly, recover_stale_tasks
+from .upkeep import delete_quietly
 
 logger = logging.getLogger("django_blinker")
 

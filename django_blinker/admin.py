@@ -20,7 +20,7 @@ from django.utils.text import Truncator
 from . import views
 from .background import outbox
 from .delivery.event import Rejected, unseal
-from .delivery.outbox_health import STATES, health
+from .delivery.outbox_health import health
 from .delivery.redaction import redacted
 from .models import OutboxEvent, Signal
 
@@ -77,24 +77,13 @@ class OutboxStateFilter(admin.SimpleListFilter):
 
     title = "state"
     parameter_name = "state"
-    STATES: ClassVar[dict[str, tuple[str, dict[str, Any]]]] = STATES
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(key, label) for key, (label, _filters) in self.STATES.items()]
+        return list(OutboxEvent.STATES.items())
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        found = self.STATES.get(self.value() or "")
-        return queryset if found is None else queryset.filter(**found[1])
-
-
-def _state(event: OutboxEvent) -> str:
-    if event.confirmed_at is not None:
-        return "confirmed"
-    if event.dead:
-        return "dead-lettered"
-    if event.published_at is None:
-        return "waiting to be published"
-    return "published, not confirmed"
+        state = self.value()
+        return queryset.in_state(state) if state in OutboxEvent.STATES else queryset
 
 
 @admin.register(OutboxEvent)
@@ -183,7 +172,7 @@ class OutboxEventAdmin(_OutboxAdmin):
 
     @admin.display(description="state")
     def state(self, event: OutboxEvent) -> str:
-        return _state(event)
+        return OutboxEvent.STATES[event.state]
 
     @admin.display(description="last error")
     def error(self, event: OutboxEvent) -> str:

@@ -112,11 +112,10 @@ def check_background_queue(
     backend = _background_backend()
     if backend == "celery":
         try:
-            from celery import _state  # type: ignore[import-untyped]
+            from .backends.celery import current_app_is_configured
         except ImportError:
             return []
-        app = _state.get_current_app()
-        if app.main == "default" and not app.fixups:
+        if not current_app_is_configured():
             return [
                 checks.Warning(
                     "BACKGROUND_BACKEND is 'celery' but no Celery app is configured in this "

@@ -3,6 +3,9 @@ about it, and the delivery log."""
 
 from __future__ import annotations
 
+import datetime
+from typing import ClassVar
+
 from django.db import models
 from django.utils import timezone
 
@@ -33,6 +36,44 @@ class Signal(models.Model):
         return f"signal {self.pk}"
 
 
+class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
+    """Outbox events by state (:attr:`OutboxEvent.STATES`), as the admin, the relay and
+    the worker select them."""
+
+    def in_state(self, state: str) -> OutboxEventQuerySet:
+        """The events in ``state``, one of :attr:`OutboxEvent.STATES`."""
+        if state not in OutboxEvent.STATES:
+            raise ValueError(
+                f"{state!r} is not an outbox event state; use one of "
+                f"{', '.join(map(repr, OutboxEvent.STATES))}"
+            )
+        return self.filter(state_filter(state))
+
+    def waiting(self) -> OutboxEventQuerySet:
+        """Never published, not dead: the relay (or the sender) publishes these."""
+        return self.in_state("waiting")
+
+    def published(self) -> OutboxEventQuerySet:
+        """Published and not yet confirmed by a worker."""
+        return self.in_state("published")
+
+    def confirmed(self) -> OutboxEventQuerySet:
+        """Confirmed by the worker that ran the receiver."""
+        return self.in_state("confirmed")
+
+    def dead(self) -> OutboxEventQuerySet:
+        """Dead-lettered after ``OUTBOX_MAX_ATTEMPTS`` and never confirmed."""
+        return self.in_state("dead")
+
+    def unconfirmed(self) -> OutboxEventQuerySet:
+        """Not confirmed, whatever else: what a worker may still confirm or a retry reset."""
+        return self.filter(confirmed_at__isnull=True)
+
+    def due(self, now: datetime.datetime) -> OutboxEventQuerySet:
+        """Not dead, not confirmed, and whose next attempt is at ``now`` or before."""
+        return self.filter(dead=False, confirmed_at__isnull=True, next_attempt_at__lte=now)
+
+
 class OutboxEvent(models.Model):
     """A background event written in the sending transaction (``DJANGO_BLINKER["OUTBOX"]``):
     waiting for the relay to publish it, then (``published_at``, its last publish) for the
@@ -54,6 +95,16 @@ class OutboxEvent(models.Model):
     last_error = models.TextField(blank=True, default="")
     dead = models.BooleanField(default=False)
 
+    objects = OutboxEventQuerySet.as_manager()
+
+    #: Each state an event is in, and what a page calls it.
+    STATES: ClassVar[dict[str, str]] = {
+        "waiting": "waiting to be published",
+        "published": "published, not confirmed",
+        "confirmed": "confirmed",
+        "dead": "dead-lettered",
+    }
+
     class Meta:
         verbose_name = "outbox event"
         verbose_name_plural = "outbox events"
@@ -69,6 +120,29 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.signal} event {self.id} for {self.receiver}"
+
+    @property
+    def state(self) -> str:
+        """This event's state, one of :attr:`STATES`, read from its fields as
+        :meth:`OutboxEventQuerySet.in_state` selects it."""
+        if self.confirmed_at is not None:
+            return "confirmed"
+        if self.dead:
+            return "dead"
+        return "waiting" if self.published_at is None else "published"
+
+
+def state_filter(state: str) -> models.Q:
+    """The condition on an outbox event's fields for ``state``, for a filter or a count."""
+    return _STATE_FILTERS[state]
+
+
+_STATE_FILTERS: dict[str, models.Q] = {
+    "waiting": models.Q(dead=False, published_at__isnull=True),
+    "published": models.Q(dead=False, published_at__isnull=False, confirmed_at__isnull=True),
+    "confirmed": models.Q(confirmed_at__isnull=False),
+    "dead": models.Q(dead=True, confirmed_at__isnull=True),
+}
 
 
 class DeliveredEvent(models.Model):

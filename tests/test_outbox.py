@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from django_blinker import background, signals
+from django_blinker.backends import django_tasks
 from django_blinker.background import in_background, outbox, relay_rows, upkeep
 from django_blinker.background.publishing import enqueue_failed
 from django_blinker.delivery.event import Envelope, seal, unseal
@@ -800,14 +801,14 @@ def test_recover_stale_tasks_resets_only_our_stale_running_tasks(outbox_on):
     recent = task(TASK_PATHS[0], "RUNNING", now - datetime.timedelta(seconds=60))
     foreign = task("tests.testapp.tasks.other", "RUNNING", old)
     finished = task(TASK_PATHS[0], "SUCCESSFUL", old)
-    assert upkeep.recover_stale_tasks() == 2
+    assert django_tasks.recover_stale_tasks() == 2
     statuses = {row.pk: (row.status, row.started_at) for row in DBTaskResult.objects.all()}
     assert statuses[stale.pk] == ("READY", None)
     assert statuses[stale_batch.pk] == ("READY", None)
     assert statuses[recent.pk][0] == "RUNNING"
     assert statuses[foreign.pk][0] == "RUNNING"
     assert statuses[finished.pk][0] == "SUCCESSFUL"
-    assert upkeep.recover_stale_tasks() == 0
+    assert django_tasks.recover_stale_tasks() == 0
 
 
 def test_prune_delivered_deletes_only_old_records():

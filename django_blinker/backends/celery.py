@@ -87,10 +87,23 @@ def relay_task() -> None:
     call_command("blinker_relay", once=True, verbosity=0)
 
 
+def is_configured(app: Any) -> bool:
+    """Whether ``app`` is a project's Celery app, not the default one Celery makes up when
+    the project created none (it would publish to amqp://localhost)."""
+    return bool(app.main != "default" or app.fixups)
+
+
+def current_app_is_configured() -> bool:
+    """Whether this process has a Celery app of its own (check ``W002``)."""
+    from celery import current_app
+
+    return is_configured(current_app._get_current_object())
+
+
 def _bound(task: Any) -> Any:
     bound = task._get_current_object()
     app = bound.app
-    if app.main == "default" and not app.fixups:
+    if not is_configured(app):
         raise ImproperlyConfigured(
             "no Celery app is configured in this process, so Celery would publish to its "
             "default broker (amqp://localhost); create your project's app (proj/celery.py) "

@@ -17,18 +17,24 @@ rows of this module's tasks back to READY after ``STALE_TASK_AFTER`` seconds.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import importlib
+import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router
+from django.utils import timezone
 
 from .. import conf
 from ..delivery.event import Envelope
 from ..delivery.worker import deliver, deliver_many
+
+logger = logging.getLogger("django_blinker")
 
 BOUNDED = False
 TASK_PATHS = (f"{__name__}.deliver_task", f"{__name__}.deliver_batch_task")
@@ -105,3 +111,31 @@ def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
             task.enqueue(envelope.message)
 
     return send
+
+
+def recover_stale_tasks() -> int:
+    """Set django-tasks-db deliveries RUNNING for over ``STALE_TASK_AFTER`` seconds back to
+    READY (their worker died; delivery is at least once). Returns how many."""
+    if not apps.is_installed("django_tasks_db"):
+        return 0
+    from django_tasks_db.models import DBTaskResult
+
+    stale_after = conf.settings.stale_task_after
+    cutoff = timezone.now() - datetime.timedelta(seconds=stale_after)
+    stale = DBTaskResult.objects.filter(
+        status="RUNNING", task_path__in=TASK_PATHS, started_at__lt=cutoff
+    )
+    ids: list[uuid.UUID] = list(stale.values_list("pk", flat=True)[:1000])
+    if not ids:
+        return 0
+    count = DBTaskResult.objects.filter(pk__in=ids, status="RUNNING", started_at__lt=cutoff).update(
+        status="READY", started_at=None
+    )
+    logger.warning(
+        "%d background deliveries were RUNNING for over %d s (their db_worker died); set "
+        "back to READY: %s",
+        count,
+        stale_after,
+        ", ".join(map(str, ids[:20])),
+    )
+    return count

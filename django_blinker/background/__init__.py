@@ -180,7 +180,7 @@ class BackgroundReceiver(DeferredReceiver):
         self, signal: Signal, receiver: Callable[..., Any], backend: str, coalesce: bool
     ) -> None:
         super().__init__(signal, receiver)
-        self.path = self.receiver_id = receiver_id(receiver)
+        self.receiver_id = receiver_id(receiver)
         self.backend = backend
         self.coalesce = coalesce
         self._batches = threading.local()

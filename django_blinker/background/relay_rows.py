@@ -71,9 +71,7 @@ def claim(
     waiting twelve times ``grace``; see the module docstring). A published event behind
     newer ones waits to be overtaken however long the queue, so a backlog is never
     published again."""
-    unconfirmed = OutboxEvent.objects.using(using).filter(
-        dead=False, confirmed_at__isnull=True, next_attempt_at__lte=now
-    )
+    unconfirmed = OutboxEvent.objects.using(using).due(now)
     claimed: list[OutboxEvent] = []
     kept_waiting = Q(published_at__isnull=True)
     for queue in queues:

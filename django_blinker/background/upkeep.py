@@ -1,13 +1,11 @@
-"""Keeping django-blinker's tables small and its deliveries moving: deleting without
-model signals, pruning :func:`~django_blinker.delivery.worker.once_per_event` records, and
-setting the deliveries of dead django-tasks-db workers back to READY. The relay
-(:mod:`django_blinker.background.outbox`) runs these on each pass."""
+"""Keeping django-blinker's tables small: deleting without model signals (the relay's
+confirmed rows) and pruning :func:`~django_blinker.delivery.worker.once_per_event`
+records (``blinker_relay --prune-delivered``)."""
 
 from __future__ import annotations
 
 import datetime
 import logging
-import uuid
 from typing import TypeVar
 
 from django.conf import settings as django_settings
@@ -70,35 +68,3 @@ def prune_delivered(older_than: datetime.timedelta, using: str = DEFAULT_DB_ALIA
         )
     cutoff = timezone.now() - older_than
     return delete_quietly(DeliveredEvent.objects.using(using).filter(delivered_at__lt=cutoff))
-
-
-def recover_stale_tasks() -> int:
-    """Set django-tasks-db deliveries RUNNING for over ``STALE_TASK_AFTER`` seconds back to
-    READY (their worker died; delivery is at least once). Returns how many."""
-    from django.apps import apps
-
-    if not apps.is_installed("django_tasks_db"):
-        return 0
-    from django_tasks_db.models import DBTaskResult
-
-    from ..backends.django_tasks import TASK_PATHS
-
-    stale_after = conf.settings.stale_task_after
-    cutoff = timezone.now() - datetime.timedelta(seconds=stale_after)
-    stale = DBTaskResult.objects.filter(
-        status="RUNNING", task_path__in=TASK_PATHS, started_at__lt=cutoff
-    )
-    ids: list[uuid.UUID] = list(stale.values_list("pk", flat=True)[:1000])
-    if not ids:
-        return 0
-    count = DBTaskResult.objects.filter(pk__in=ids, status="RUNNING", started_at__lt=cutoff).update(
-        status="READY", started_at=None
-    )
-    logger.warning(
-        "%d background deliveries were RUNNING for over %d s (their db_worker died); set "
-        "back to READY: %s",
-        count,
-        stale_after,
-        ", ".join(map(str, ids[:20])),
-    )
-    return count

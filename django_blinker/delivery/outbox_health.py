@@ -12,25 +12,12 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F
 from django.utils import timezone
 
-from ..models import OutboxEvent, OutboxProcess
-
-#: Each state of an outbox event: its name, what a page calls it, and the filter for it.
-STATES: dict[str, tuple[str, dict[str, Any]]] = {
-    "waiting": ("waiting to be published", {"dead": False, "published_at__isnull": True}),
-    "published": (
-        "published, not confirmed",
-        {"dead": False, "published_at__isnull": False, "confirmed_at__isnull": True},
-    ),
-    "confirmed": ("confirmed", {"confirmed_at__isnull": False}),
-    "dead": ("dead-lettered", {"dead": True, "confirmed_at__isnull": True}),
-}
-
+from ..models import OutboxEvent, OutboxProcess, state_filter
 
 def _host() -> str:
     return socket.gethostname()[:255]
@@ -68,7 +55,8 @@ def report_missing_row(using: str, event: str) -> None:
 
 @dataclass(frozen=True)
 class Health:
-    """The outbox of one database: how many events are in each of :data:`STATES`, and the
+    """The outbox of one database: how many events are in each state
+    (:attr:`~django_blinker.models.OutboxEvent.STATES`), and the
     processes that found no outbox row for events they received."""
 
     database: str
@@ -77,8 +65,8 @@ class Health:
 
     @property
     def states(self) -> list[tuple[str, int]]:
-        """``(what a page calls the state, how many)``, in :data:`STATES` order."""
-        return [(label, self.counts[name]) for name, (label, _filters) in STATES.items()]
+        """``(what a page calls the state, how many)``, in ``OutboxEvent.STATES`` order."""
+        return [(label, self.counts[name]) for name, label in OutboxEvent.STATES.items()]
 
     @property
     def missing_rows(self) -> int:
@@ -88,8 +76,9 @@ class Health:
 
 def health(using: str) -> Health:
     """The :class:`Health` of the outbox on ``using``: two queries."""
-    counts = OutboxEvent.objects.using(using).aggregate(
-        **{name: Count("pk", filter=Q(**filters)) for name, (_label, filters) in STATES.items()}
+    events = OutboxEvent.objects.using(using)
+    counts = events.aggregate(
+        **{name: Count("pk", filter=state_filter(name)) for name in OutboxEvent.STATES}
     )
     missing = OutboxProcess.objects.using(using).filter(missing_rows__gt=0)
     return Health(using, counts, list(missing.order_by("-last_missing_at")[:20]))

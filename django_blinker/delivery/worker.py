@@ -325,8 +325,7 @@ def _record_missing_row(using: str, event: str) -> None:
 
 
 def _unconfirmed(using: str, event: Event) -> Any:
-    rows = _model("OutboxEvent")._base_manager.using(using)
-    return rows.filter(pk=event.id, confirmed_at__isnull=True)
+    return _model("OutboxEvent").objects.using(using).filter(pk=event.id).unconfirmed()
 
 
 def _confirm(using: str, event: Event) -> None:

@@ -34,7 +34,6 @@ from .for_model import (
     receivers_for_model,
 )
 from .modules import CONVENTIONAL_MODULES, UnimportedModule, signal_modules, unimported_modules
-from .receivers import blinker_is_async
 from .startup import FailedImport, autodiscover, failed_imports, receiver_modules
 
 __all__ = [
@@ -52,7 +51,6 @@ __all__ = [
     "SignalInfo",
     "UnimportedModule",
     "autodiscover",
-    "blinker_is_async",
     "discover",
     "failed_imports",
     "find_model",

@@ -268,11 +268,6 @@ def for_signal(signal: object) -> SignalActivity | None:
     return figures
 
 
-def recorded_signals() -> list[BridgedSignal]:
-    """The bridged signals with recorded figures."""
-    return [signal for signal in bridged_signals() if signal in _signals]
-
-
 def record_run(signal: str, receiver: str, seconds: float, failed: bool) -> None:
     """Record one run of background receiver ``receiver`` of ``signal`` (names) here."""
     try:

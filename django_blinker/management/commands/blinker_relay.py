@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from ... import conf
+from ...backends import django_tasks
 from ...background import outbox, upkeep
 
 logger = logging.getLogger("django_blinker")
@@ -173,7 +174,7 @@ class _Relay:
                     busy.remove(alias)
                 if self.stop.is_set():
                     break
-        recovered = 0 if self.stop.is_set() else upkeep.recover_stale_tasks()
+        recovered = 0 if self.stop.is_set() else django_tasks.recover_stale_tasks()
         self.report(results, recovered, always_report)
 
     def run_forever(self, interval: float) -> None:

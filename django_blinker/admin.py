@@ -4,7 +4,7 @@ as "Outbox events"."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -22,7 +22,7 @@ from .background import outbox
 from .delivery.event import Rejected, unseal
 from .delivery.outbox_health import health
 from .delivery.redaction import redacted
-from .models import OutboxEvent, Signal
+from .models import OutboxEvent, Signal, state_filter
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[Signal]
@@ -83,7 +83,7 @@ class OutboxStateFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         state = self.value()
-        return queryset.in_state(state) if state in OutboxEvent.STATES else queryset
+        return queryset.filter(state_filter(state)) if state in OutboxEvent.STATES else queryset
 
 
 @admin.register(OutboxEvent)

@@ -25,6 +25,22 @@ Rule = Callable[[Any], "str | None"]
 """What is wrong with a value of the right type, or None."""
 
 
+@dataclass(frozen=True)
+class _Range:
+    """A rule that takes numbers from ``minimum`` to ``maximum`` (the docs state both)."""
+
+    minimum: float
+    maximum: float
+    whole: bool
+
+    def __call__(self, value: float) -> str | None:
+        if self.minimum <= value <= self.maximum:
+            return None
+        if self.whole:
+            return f"expected a whole number from {self.minimum:.0f} to {self.maximum:.0f}"
+        return f"expected a number from {self.minimum:.10g} to {self.maximum:.10g}"
+
+
 def _one_of(*choices: object) -> Rule:
     def rule(value: Any) -> str | None:
         return None if value in choices else f"expected one of {', '.join(map(repr, choices))}"
@@ -33,21 +49,11 @@ def _one_of(*choices: object) -> Rule:
 
 
 def _at_least(minimum: float, maximum: float = 86_400) -> Rule:
-    def rule(value: float) -> str | None:
-        if minimum <= value <= maximum:
-            return None
-        return f"expected a number from {minimum:.10g} to {maximum:.10g}"
-
-    return rule
+    return _Range(minimum, maximum, whole=False)
 
 
 def _between(minimum: int, maximum: int) -> Rule:
-    def rule(value: int) -> str | None:
-        if minimum <= value <= maximum:
-            return None
-        return f"expected a whole number from {minimum} to {maximum}"
-
-    return rule
+    return _Range(minimum, maximum, whole=True)
 
 
 def _dotted_paths(value: Sequence[Any]) -> str | None:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from django_blinker import background, signals
 from django_blinker.backends import django_tasks
-from django_blinker.background import in_background, outbox, relay_rows, upkeep
+from django_blinker.background import in_background, outbox, pruning, relay_rows
 from django_blinker.background.publishing import enqueue_failed
 from django_blinker.delivery.event import Envelope, seal, unseal
 from django_blinker.delivery.registrations import registration
@@ -819,16 +819,16 @@ def test_prune_delivered_deletes_only_old_records():
     recent = DeliveredEvent.objects.create(
         event=uuid.uuid4(), receiver="r", delivered_at=now - datetime.timedelta(days=6)
     )
-    assert upkeep.prune_delivered(datetime.timedelta(days=7)) == 1
+    assert pruning.prune_delivered(datetime.timedelta(days=7)) == 1
     assert list(DeliveredEvent.objects.values_list("pk", flat=True)) == [recent.pk]
     assert old.pk != recent.pk
 
 
 def test_pruning_records_younger_than_message_max_age_is_a_warning(caplog):
     with caplog.at_level(logging.WARNING, "django_blinker"):
-        upkeep.prune_delivered(datetime.timedelta(days=3))
+        pruning.prune_delivered(datetime.timedelta(days=3))
         assert caplog.records == []
-        upkeep.prune_delivered(datetime.timedelta(days=2))
+        pruning.prune_delivered(datetime.timedelta(days=2))
     [record] = caplog.records
     assert record.getMessage() == (
         "Pruning once_per_event records older than 172800 s, less than "
@@ -838,14 +838,14 @@ def test_pruning_records_younger_than_message_max_age_is_a_warning(caplog):
 
 
 def test_delete_quietly_deletes_chunk_by_chunk_in_primary_key_order(monkeypatch):
-    monkeypatch.setattr(upkeep, "_DELETE_CHUNK", 2)
+    monkeypatch.setattr(pruning, "_DELETE_CHUNK", 2)
     old = timezone.now() - datetime.timedelta(days=8)
     for _ in range(5):
         DeliveredEvent.objects.create(event=uuid.uuid4(), receiver="r", delivered_at=old)
     DeliveredEvent.objects.create(event=uuid.uuid4(), receiver="r")
     ids = sorted(DeliveredEvent.objects.values_list("pk", flat=True))
     with CaptureQueriesContext(connection) as queries:
-        assert upkeep.prune_delivered(datetime.timedelta(days=7)) == 5
+        assert pruning.prune_delivered(datetime.timedelta(days=7)) == 5
     deletes = [query["sql"] for query in queries if query["sql"].startswith("DELETE")]
     assert len(deletes) == 3
     assert [str(pk) in deletes[0] for pk in ids[:2]] == [True, True]

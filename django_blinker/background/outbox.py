@@ -58,10 +58,10 @@ from .. import conf
 from ..delivery.event import Envelope, Rejected, reseal
 from ..models import OutboxEvent
 from .contention import is_lock_conflict, read_committed, retry_on_lock_conflict
+from .pruning import delete_quietly
 from .publishing import PublishError, enqueue_failed, publish
 from .relay_rows import UNCONFIRMED_FACTOR as UNCONFIRMED_FACTOR
 from .relay_rows import Queue, Writes, claim, mark_published, prune, read_queues
-from .upkeep import delete_quietly
 
 logger = logging.getLogger("django_blinker")
 

@@ -17,7 +17,7 @@ from django.db.models.expressions import RawSQL
 
 from ..models import OutboxEvent
 from .contention import is_lock_conflict
-from .upkeep import delete_quietly
+from .pruning import delete_quietly
 
 logger = logging.getLogger("django_blinker")
 
@@ -189,7 +189,7 @@ def prune(
 ) -> None:
     """Delete the rows confirmed over twice ``grace`` ago, but for the newest confirmed
     publish of each backend, which is what overtakes the events before it. Outside the
-    relay's transaction, by primary key (:func:`~django_blinker.background.upkeep.delete_quietly`):
+    relay's transaction, by primary key (:func:`~django_blinker.background.pruning.delete_quietly`):
     two relays pruning at once wait for each other's short deletes instead of
     deadlocking. Should they still conflict, what is left waits for the next prune."""
     for queue in queues:

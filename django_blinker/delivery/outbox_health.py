@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from ..models import OutboxEvent, OutboxProcess, state_filter
 
+
 def _host() -> str:
     return socket.gethostname()[:255]
 

@@ -37,7 +37,7 @@ from django.conf import settings
 from .. import conf
 from ..bridging.naming import receiver_name
 from ..delivery import worker
-from ..extension import BridgedSignal, Call, Receiver, ReceiverRef, bridged_signals, set_recorder
+from ..extension import BridgedSignal, Call, Receiver, ReceiverRef, set_recorder
 from . import counting
 
 SAMPLE_EVERY = 32

@@ -19,7 +19,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 
 from ... import conf
 from ...backends import django_tasks
-from ...background import outbox, upkeep
+from ...background import outbox, pruning
 
 logger = logging.getLogger("django_blinker")
 
@@ -123,9 +123,9 @@ class Command(BaseCommand):
 
     def _prune(self, older_than: datetime.timedelta, chosen: list[str] | None) -> None:
         for alias in self._databases(
-            chosen, upkeep.delivered_databases(), "table of delivered events"
+            chosen, pruning.delivered_databases(), "table of delivered events"
         ):
-            deleted = upkeep.prune_delivered(older_than, using=alias)
+            deleted = pruning.prune_delivered(older_than, using=alias)
             if self.verbosity:
                 self.stdout.write(
                     f"{alias}: deleted {deleted} delivered-event record"

@@ -36,7 +36,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model",
             metavar="APP_LABEL.MODEL",
-            help="Only what runs for this model's inits, saves, deletes and m2m changes.",
+            help="Only what runs for this model: its inits, saves, field changes, deletes, "
+            "m2m changes, bulk creates and updates, updates and queryset deletes.",
         )
         parser.add_argument("--namespace", help="Only signals of this namespace.")
         parser.add_argument("--signal", help="Only signals with this name.")

@@ -37,10 +37,10 @@ def main() -> int:
     def receiver(sender: Any, **kwargs: Any) -> None:
         return None
 
-    def recording(on: bool, store: bool = False) -> Callable[[], None]:
+    def recording(on: bool, with_store: bool = False) -> Callable[[], None]:
         def enter() -> None:
             value: dict[str, Any] = {"ACTIVITY": on}
-            if store:
+            if with_store:
                 value.update(ACTIVITY_STORE="default", ACTIVITY_FLUSH_INTERVAL=0.1)
             settings.DJANGO_BLINKER = value
             activity.refresh()
@@ -67,7 +67,7 @@ def main() -> int:
                 "recording off": (recording(False), body, leave),
                 "recording off (A/A)": (recording(False), body, leave),
                 "recording on": (recording(True), body, leave),
-                "recording on, with a store": (recording(True, store=True), body, leave),
+                "recording on, with a store": (recording(True, with_store=True), body, leave),
             },
             options.rounds,
             baseline="recording off",

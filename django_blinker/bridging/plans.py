@@ -103,12 +103,33 @@ def _reach(link: Link, receiver: Receiver) -> Call:
 def _cacheable(sender: object) -> bool:
     # Only senders whose dict key matches exactly what Blinker matches may key a cache:
     # not ints (1 == 1.0 == True in a dict, not to Blinker) nor objects whose id is reused.
-    # Model classes live as long as the app registry; other classes are cached weakly.
+    # Model classes live as long as the app registry; other classes are keyed weakly.
     return (
         sender is None
         or type(sender) is str
         or (isinstance(sender, type) and issubclass(sender, Model))
     )
+
+
+class _WeakSender(weakref.ref):  # type: ignore[type-arg]
+    """A class as a key of the hooks' own plan dict without keeping it alive: equal to the
+    class it refers to, so the hook's plain ``plans[sender]`` finds it with no
+    ``WeakKeyDictionary`` in the way; it removes its entry when the class is collected."""
+
+    __slots__ = ("_hash",)
+    _hash: int
+
+    def __new__(cls, sender: type, plans: dict[Any, Plan]) -> _WeakSender:
+        key = super().__new__(cls, sender, lambda key: plans.pop(key, None))
+        key._hash = hash(sender)
+        return key
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        # Another key is never this key's referent, and a dead key's referent is None.
+        return self() is other
 
 
 class Plans:
@@ -124,9 +145,6 @@ class Plans:
         self.robust = False
         self._hooks = Hooks(self, post_init)
         self._cache = self._hooks.cache
-        self._weak_cache: dict[tuple[bool, bool], weakref.WeakKeyDictionary[Any, Plan]] = {
-            slot: weakref.WeakKeyDictionary() for slot in self._cache
-        }
         _all_plans.add(self)
 
     @property
@@ -155,30 +173,23 @@ class Plans:
         self._generation += 1
         for plans in self._cache.values():
             plans.clear()
-        for weak_plans in self._weak_cache.values():
-            weak_plans.clear()
 
     def plan(self, sender: Any, exact: bool, is_async: bool) -> Plan:
         """The receivers one hook calls for ``sender``, cached until the wiring changes."""
-        if isinstance(sender, type):
-            cached = self._weak_cache[exact, is_async].get(sender)
-            if cached is not None:
-                return cached
         # Plans are forgotten without the lock (GC callbacks, settings, muting): a plan
         # built across such a change is used once but never cached.
         generation = self._generation
         plan = self._build(sender, exact, is_async)
         if generation != self._generation:
             return plan
-        if _cacheable(sender):
+        weak = isinstance(sender, type) and not _cacheable(sender)
+        if weak or _cacheable(sender):
             plans = self._cache[exact, is_async]
             if len(plans) >= _PLAN_CACHE_SIZE:
-                # Keyed by strong references: throwaway classes (migrations render
+                # Model classes are strong keys: throwaway ones (migrations render
                 # historical models) must not pile up for the life of the process.
                 plans.clear()
-            plans[sender] = plan
-        elif isinstance(sender, type):
-            self._weak_cache[exact, is_async][sender] = plan
+            plans[_WeakSender(sender, plans) if weak else sender] = plan
         return plan
 
     def _build(self, sender: Any, exact: bool, is_async: bool) -> Plan:

@@ -66,12 +66,20 @@ class ReceiverActivity:
     max_seconds: float = 0.0
     last_timestamp: float = 0.0
     counter: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+    #: Calls that were also the first of their send: one counter per call counts both.
+    first: itertools.count[int] = field(default_factory=itertools.count, repr=False)
     uncounted: int = field(default=0, repr=False)
+    uncounted_sends: int = field(default=0, repr=False)
     seen: int = field(default=0, repr=False)
 
     @property
     def calls(self) -> int:
-        return _count_of(self.counter) - self.uncounted
+        return _count_of(self.counter) + _count_of(self.first) - self.uncounted
+
+    @property
+    def sends_counted(self) -> int:
+        """The sends this receiver counted by being called first (see ``counting``)."""
+        return _count_of(self.first) - self.uncounted_sends
 
     def look(self, now: float) -> None:
         """Note ``now`` as the last call if calls were counted since the last look."""
@@ -115,6 +123,12 @@ class ReceiverActivity:
         with _lock:
             self.uncounted += 1
 
+    def missed_first(self) -> None:
+        """Take back one call, and the send it counted, for a receiver found dead."""
+        with _lock:
+            self.uncounted += 1
+            self.uncounted_sends += 1
+
     def record(self, seconds: float, failed: bool) -> None:
         """Count and time one call (for calls recorded one by one, like a worker's runs)."""
         next(self.counter)
@@ -142,7 +156,8 @@ class SignalActivity:
 
     @property
     def sends(self) -> int:
-        return _count_of(self.counter)
+        counted_by_receivers = sum(r.sends_counted for r in list(self.receivers.values()))
+        return _count_of(self.counter) + counted_by_receivers
 
     @property
     def calls(self) -> int:
@@ -326,9 +341,9 @@ class _Recorder:
         self, signal: BridgedSignal, receiver: Receiver, ref: ReceiverRef, counts_send: bool
     ) -> ReceiverRef:
         figures = _receiver_activity(signal, receiver_name(receiver))
-        sends = _signal_activity(signal).counter if counts_send else None
+        _signal_activity(signal)
         _start_watching()
-        return counting.counting(figures, receiver, ref, sends, SAMPLE_EVERY)
+        return counting.counting(figures, receiver, ref, counts_send, SAMPLE_EVERY)
 
     def decorate(
         self, signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool

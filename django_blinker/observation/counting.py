@@ -24,6 +24,7 @@ class Tally(Protocol):
     """The figures of one receiver, as counting updates them."""
 
     counter: itertools.count[int]
+    first: itertools.count[int]
     last_timestamp: float
 
     @property
@@ -34,6 +35,8 @@ class Tally(Protocol):
     def failed(self) -> None: ...
 
     def missed(self) -> None: ...
+
+    def missed_first(self) -> None: ...
 
 
 _alive = functools.partial(operator.is_not, None)
@@ -46,11 +49,13 @@ def counting(
     figures: Tally,
     receiver: Receiver,
     ref: ReceiverRef,
-    sends: itertools.count[int] | None,
+    counts_send: bool,
     sample_every: int,
 ) -> ReceiverRef:
-    """``ref`` that also counts each call in ``figures`` (and each send in ``sends``) and
-    hands out one call in ``sample_every`` timed: a C-level callable, no Python frame.
+    """``ref`` that also counts each call in ``figures`` and hands out one call in
+    ``sample_every`` timed: a C-level callable, no Python frame. With ``counts_send`` (the
+    first receiver of a plan) the one counter it advances, ``figures.first``, counts the
+    send as well, so no call advances two counters.
 
     It carries ``raised`` and ``missed`` for dispatch (see ``extension.Recorder``).
     """
@@ -58,17 +63,16 @@ def counting(
     # call, first at the call that the count so far makes due.
     getters: list[Callable[[], Any]] = [ref] * sample_every
     getters[-figures.calls % sample_every] = _timer(figures, ref, receiver)
-    # Each ``_either(tick, receiver)`` advances a counter (the calls, the sends) and passes
-    # the receiver on. Nothing in the chain keeps the receiver once it returned it (a zip
-    # would, weak ones too).
+    # ``_either(tick, receiver)`` advances the counter and passes the receiver on. Nothing
+    # in the chain keeps the receiver once it returned it (a zip would, weak ones too).
     chain: Iterator[Any] = itertools.takewhile(_alive, map(operator.call, itertools.cycle(getters)))
-    chain = map(_either, figures.counter, chain)
-    if sends is not None:
-        chain = map(_either, sends, chain)
+    chain = map(_either, figures.first if counts_send else figures.counter, chain)
     # ``next(chain, None)``: a C-level zero-argument callable, None once the chain ended.
     reference = functools.partial(next, chain, None)
     reference.raised = figures.failed  # type: ignore[attr-defined]
-    reference.missed = figures.missed  # type: ignore[attr-defined]
+    reference.missed = (  # type: ignore[attr-defined]
+        figures.missed_first if counts_send else figures.missed
+    )
     return reference
 
 

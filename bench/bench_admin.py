@@ -57,7 +57,7 @@ def configure() -> None:
             }
         ],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
-        ROOT_URLCONF="tests.urls",
+        ROOT_URLCONF="tests.support.urls",
         STATIC_URL="/static/",
         USE_TZ=True,
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",

@@ -34,7 +34,7 @@ SERVER_DATABASES = ("postgres", "mariadb")
 
 
 def database_under_test() -> str:
-    """The ``DJANGO_BLINKER_DB`` choice of this run (tests/settings.py): sqlite, postgres
+    """The ``DJANGO_BLINKER_DB`` choice of this run (tests/support/settings.py): sqlite, postgres
     or mariadb."""
     return os.environ.get("DJANGO_BLINKER_DB") or "sqlite"
 

@@ -12,8 +12,9 @@ from django.db import transaction
 
 from django_blinker import signals
 from django_blinker.after_commit import disconnect, on_commit, wrapper_of
-from tests import background_receivers as receivers
-from tests.testapp.models import Author, Book, ProxyBook
+
+from .support import background_receivers as receivers
+from .support.testapp.models import Author, Book, ProxyBook
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -232,7 +233,7 @@ def test_robust_logs_the_exception_at_commit(author, settings, caplog):
     try:
         with caplog.at_level(logging.ERROR, logger="django_blinker"), transaction.atomic():
             Book.objects.create(title="x", author=author)
-        assert "tests.background_receivers.failing" in caplog.text
+        assert "tests.support.background_receivers.failing" in caplog.text
         assert "refuses" in caplog.text
     finally:
         disconnect(signals.post_save, receivers.failing)

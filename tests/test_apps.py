@@ -21,7 +21,8 @@ from django.test import override_settings
 from django_blinker.checks import check_receiver_modules, check_settings
 from django_blinker.inspection import autodiscover, failed_imports
 from django_blinker.signals import BridgedSignal, namespace
-from tests.testapp.models import Author, Book
+
+from .support.testapp.models import Author, Book
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -179,20 +180,24 @@ def test_importing_again_forgets_a_fixed_failure(make_app, tmp_path):
 def test_every_process_has_the_receiver_modules_imported_after_setup():
     code = (
         "import sys, django; django.setup(); "
-        "print(sorted(m for m in ('tests.testapp.signals', 'tests.bulkapp.receivers') "
+        "print(sorted(m for m in "
+        "('tests.support.testapp.signals', 'tests.support.bulkapp.receivers') "
         "if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.support.settings"},
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['tests.bulkapp.receivers', 'tests.testapp.signals']"
+    assert (
+        result.stdout.strip()
+        == "['tests.support.bulkapp.receivers', 'tests.support.testapp.signals']"
+    )
 
 
 @pytest.mark.parametrize(
@@ -321,12 +326,12 @@ INVALID_SETTINGS = {
 
 
 def ping_env(tmp_path, setting=None):
-    from tests.servers import server_env
+    from .support.servers import server_env
 
     extra = {"DJANGO_BLINKER_SERVER_DB": str(tmp_path / "ping.sqlite3")}
     if setting is not None:
         extra["DJANGO_BLINKER_SETTING"] = setting
-    return server_env("tests.ping_settings", **extra)
+    return server_env("tests.support.ping_settings", **extra)
 
 
 @pytest.mark.parametrize("case", list(INVALID_SETTINGS))
@@ -368,8 +373,8 @@ def test_check_passes_the_same_process_with_a_valid_setting(tmp_path):
 
 @contextlib.contextmanager
 def ping_server(tmp_path, setting):
-    """gunicorn serving tests.pingapp under ``setting``, started once it answers /ready/."""
-    from tests.servers import Server
+    """gunicorn serving tests.support.pingapp under ``setting``, started once it answers /ready/."""
+    from .support.servers import Server
 
     server = Server("gunicorn", ping_env(tmp_path, setting), tmp_path)
     server.start(ready_path="/ready/")

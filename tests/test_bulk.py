@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from django_blinker import bulk
 from django_blinker.signals import namespace
-from tests.bulkapp.models import (
+
+from .support.bulkapp.models import (
     Customer,
     Item,
     Line,

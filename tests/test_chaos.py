@@ -1,8 +1,8 @@
 """Chaos: thousands of background events through real workers while processes die.
 
-A sender subprocess saves rows (``tests.chaosapp.Row``, one unique marker each) in
+A sender subprocess saves rows (``tests.support.chaosapp.Row``, one unique marker each) in
 transactions of random size, some rolled back, some with a savepoint rolled back; each
-save is one event for each of two background receivers (``tests/chaosapp/receivers.py``):
+save is one event for each of two background receivers (``tests/support/chaosapp/receivers.py``):
 ``logged`` records every delivery, ``effect`` runs under ``once_per_event``. Meanwhile the
 test SIGKILLs the sender right after one of its commits (a second sender carries on),
 kills workers in the middle of a task, and (Celery) SIGKILLs the outbox relay, stops the
@@ -18,7 +18,7 @@ transactions of a run (printed with the counts and in failures).
 
 On the Redis broker kombu takes a message with BRPOP, which removes it from the queue,
 before it writes it to the ``unacked`` hash that would bring it back; a broker stop (or a
-worker killed whole) in between drops it (``python -m tests.chaos.brpop_window`` shows it
+worker killed whole) in between drops it (``python -m tests.support.chaos.brpop_window`` shows it
 with Celery alone). The outbox keeps each row until the worker that ran the receiver
 deletes it and publishes again what nobody confirmed (``OUTBOX_CONFIRM_AFTER``, 10 s
 here), so such a message is late, not lost. A failure names the missing row and the chaos
@@ -44,7 +44,8 @@ from django.db import connection
 
 from django_blinker.delivery.event import unseal
 from django_blinker.models import DeliveredEvent, OutboxEvent
-from tests.chaos.processes import (
+
+from .support.chaos.processes import (
     ROOT,
     RedisServer,
     Sender,
@@ -54,7 +55,7 @@ from tests.chaos.processes import (
     probes,
     tail,
 )
-from tests.chaosapp.models import Delivery, Effect, Row
+from .support.chaosapp.models import Delivery, Effect, Row
 
 pytestmark = [
     pytest.mark.chaos,
@@ -98,7 +99,7 @@ class Chaos:
         self.ledger = directory / "ledger.txt"
         self.env = dict(os.environ)
         self.env.update(
-            DJANGO_SETTINGS_MODULE="tests.chaos.settings",
+            DJANGO_SETTINGS_MODULE="tests.support.chaos.settings",
             DJANGO_BLINKER_DB="postgres",
             DJANGO_BLINKER_WORKER_DB_NAME=str(connection.settings_dict["NAME"]),
             DJANGO_BLINKER_CHAOS=backend,
@@ -375,7 +376,7 @@ def test_celery_delivers_every_committed_event_through_broker_sender_and_worker_
         worker = chaos.supervise(
             "celery-worker",
             [
-                *(sys.executable, "-m", "celery", "-A", "tests.chaos.celery_app", "worker"),
+                *(sys.executable, "-m", "celery", "-A", "tests.support.chaos.celery_app", "worker"),
                 *("--pool=prefork", "-c", "2", "-Q", QUEUE, "-l", "WARNING"),
                 *("--without-gossip", "--without-mingle", "--without-heartbeat"),
             ],

@@ -132,7 +132,8 @@ def test_inline_background_receivers_are_a_deploy_warning(settings):
     from django.core import checks
 
     from django_blinker import background, signals
-    from tests import background_receivers as receivers
+
+    from .support import background_receivers as receivers
 
     settings.DJANGO_BLINKER = {}
     background.in_background(signals.post_save, receivers.author_saved, sender="testapp.Author")
@@ -140,7 +141,7 @@ def test_inline_background_receivers_are_a_deploy_warning(settings):
         found = [m for m in checks.run_checks(include_deployment_checks=True)]
         warnings = [m for m in found if m.id == "django_blinker.W001"]
         assert len(warnings) == 1
-        assert "tests.background_receivers.author_saved" in warnings[0].msg
+        assert "tests.support.background_receivers.author_saved" in warnings[0].msg
         assert not [m for m in checks.run_checks() if m.id == "django_blinker.W001"]
         settings.DJANGO_BLINKER = {"BACKGROUND_BACKEND": "celery"}
         found = checks.run_checks(include_deployment_checks=True)
@@ -181,7 +182,7 @@ def test_celery_without_a_configured_app_is_a_warning(settings):
     finally:
         previous.set_current()
     assert warning.id == "django_blinker.W002"
-    from tests.celery_app import app
+    from .support.celery_app import app
 
     app.set_current()
     try:
@@ -208,7 +209,7 @@ def test_tasks_backends_that_run_no_worker_are_warnings(settings, backend, regul
 
 
 def test_signal_modules_check(settings):
-    settings.DJANGO_BLINKER = {"SIGNAL_MODULES": ["tests.extra_signals"]}
+    settings.DJANGO_BLINKER = {"SIGNAL_MODULES": ["tests.support.extra_signals"]}
     assert check_signal_modules() == []
     settings.DJANGO_BLINKER = {"SIGNAL_MODULES": ["tests.no_such_module", 3, "nowhere.at.all"]}
     errors = check_signal_modules()

@@ -1,4 +1,5 @@
-"""Two database aliases: tests.otherdbapp lives on "other" (tests/routers.py), the rest on
+"""Two database aliases: tests.support.otherdbapp lives on "other" (tests/support/routers.py), the
+rest on
 "default". Events follow the alias that sent them (``using``): after-commit and background
 receivers run at that alias's commit, a rollback on one alias drops only its own events,
 bulk signals and field tracking report it, and the admin's model page serves both."""
@@ -16,11 +17,12 @@ from django.urls import reverse
 from django_blinker import after_commit, background, bulk, signals
 from django_blinker.background import in_background
 from django_blinker.fields import field_changed
-from tests import background_receivers as receivers
-from tests import workers
-from tests.otherdbapp import receivers as other_receivers
-from tests.otherdbapp.models import Parcel, Stamp
-from tests.testapp.models import Author, Book
+
+from .support import background_receivers as receivers
+from .support import workers
+from .support.otherdbapp import receivers as other_receivers
+from .support.otherdbapp.models import Parcel, Stamp
+from .support.testapp.models import Author, Book
 
 BOTH = ["default", "other"]
 pytestmark = pytest.mark.django_db(transaction=True, databases=BOTH)

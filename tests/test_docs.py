@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from django_blinker import conf
-from tests import importgraph
+
+from .support import importgraph
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -58,7 +59,8 @@ def test_the_architecture_page_shows_the_import_graph_of_the_code():
     shown = re.search(r"import graph: generated -->\n```text\n(.*?)```", text, re.S)
     assert shown is not None
     assert shown.group(1).rstrip("\n") == importgraph.render(), (
-        "docs/architecture.md is out of date; paste the output of python -m tests.importgraph"
+        "docs/architecture.md is out of date; "
+        "paste the output of python -m tests.support.importgraph"
     )
 
 

@@ -37,7 +37,7 @@ print("ok")
 
 
 def run(code: str) -> str:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.support.settings"}
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

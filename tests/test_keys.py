@@ -1,4 +1,5 @@
-"""UUID, string and composite primary keys (tests.keysapp) wherever django-blinker carries or
+"""UUID, string and composite primary keys (tests.support.keysapp) wherever django-blinker carries
+or
 keeps a key: payloads and the outbox (through a real Celery worker), delete snapshots,
 bulk signal key lists, field tracking, the admin's model page and ``manage.py signals``.
 
@@ -30,11 +31,12 @@ from django_blinker.bulk import (
 )
 from django_blinker.delivery.codec import decode, encode, encode_origin
 from django_blinker.fields import changes, field_changed, track_fields
-from tests import background_receivers, workers
-from tests.keysapp import receivers
-from tests.keysapp.models import Booking, City, Country, Redemption, Seat, Voucher
-from tests.keysapp.receivers import plain
-from tests.testapp.models import Author
+
+from .support import background_receivers, workers
+from .support.keysapp import receivers
+from .support.keysapp.models import Booking, City, Country, Redemption, Seat, Voucher
+from .support.keysapp.receivers import plain
+from .support.testapp.models import Author
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -469,7 +471,7 @@ def test_the_outbox_carries_every_key_shape_to_the_worker(events, settings):
     settings.DJANGO_BLINKER = {"OUTBOX": True}
     with transaction.atomic():
         rows = rows_of_every_shape(status="boxed")
-    saved = "tests.keysapp.receivers.key_saved"
+    saved = "tests.support.keysapp.receivers.key_saved"
     assert OutboxEvent.objects.filter(receiver=saved).count() == 3
     settings.DJANGO_BLINKER = {}
     call_command("blinker_relay", once=True, verbosity=0)

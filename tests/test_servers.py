@@ -4,7 +4,7 @@ The test client sends request_started with its own handler as the sender and
 request_finished with ``None``; a deployed project gets Django's handler classes instead:
 WSGIHandler under gunicorn, ASGIHandler under uvicorn, and under runserver WSGIHandler
 for views but StaticFilesHandler for static files, with the WSGI ``environ`` or the ASGI
-``scope``. Each server runs ``tests.serverapp``, whose inline background receivers append
+``scope``. Each server runs ``tests.support.serverapp``, whose inline background receivers append
 what they received, after the JSON round trip, to a file; every request sent (the
 readiness request included) is counted.
 """
@@ -23,7 +23,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.utils.module_loading import import_string
 
-from tests.servers import Records, Server, server_env
+from .support.servers import Records, Server, server_env
 
 pytestmark = pytest.mark.slow
 

@@ -139,7 +139,7 @@ def test_connection_created_fires():
     assert sender is type(fresh)
 
 
-@isolate_apps("tests.testapp")
+@isolate_apps("tests.support.testapp")
 def test_class_prepared_fires():
     with recording("class_prepared") as seen:
 
@@ -167,7 +167,7 @@ def test_migrate_signals_fire_once_per_app():
 if django.VERSION >= (6, 0):  # django.tasks is new in 6.0; nothing to skip on 5.2
 
     def test_task_signals_fire_on_django_6():
-        from tests.testapp.tasks import double
+        from .support.testapp.tasks import double
 
         with recording(*TASKS) as seen:
             result = double.enqueue(21)

@@ -20,9 +20,10 @@ from django.test import AsyncClient, override_settings
 
 from django_blinker import after_commit, background, signals, toolbar
 from django_blinker.signals import bridge
-from tests.testapp.models import Author, Book
-from tests.toolbar_settings import TOOLBAR_OVERRIDES
-from tests.toolbarapp.signals import audit, order_placed
+
+from .support.testapp.models import Author, Book
+from .support.toolbar_settings import TOOLBAR_OVERRIDES
+from .support.toolbarapp.signals import audit, order_placed
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,432 @@
+"""django_blinker.backends.celery against a real Celery worker process and the Redis broker.
+
+The worker (``celery -A tests.support.celery_app worker --pool=solo``) runs on the test database
+of this run (PostgreSQL or MariaDB); receivers push what they saw to Redis, read here with
+deadlines. A barrier event (an author saved and committed after the transaction under test)
+proves that nothing else arrived: the solo worker runs tasks in order.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+from django.db import transaction
+
+from django_blinker import background, signals
+from django_blinker.background import in_background
+
+from ..support import background_receivers as receivers
+from ..support import brokers, workers
+from ..support.testapp.models import Author, Book, Tag
+from ..support.workers import new_key
+
+pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
+worker_tests = pytest.mark.serverdb
+
+CONNECTED = [
+    (signals.post_save, receivers.book_saved, Book),
+    (signals.post_save, receivers.author_saved, Author),
+    (signals.post_delete, receivers.book_deleted, Book),
+    (signals.m2m_changed, receivers.tags_changed, Book.tags.through),
+]
+
+
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    with workers.celery_worker("celery", django_db_blocker, tmp_path_factory) as events:
+        yield events
+
+
+@pytest.fixture
+def events(celery_worker):
+    celery_worker.clear()
+    for signal, receiver, sender in CONNECTED:
+        in_background(signal, receiver, sender=sender, backend="celery")
+    yield celery_worker
+    for signal, receiver, _sender in CONNECTED:
+        background.disconnect(signal, receiver)
+    background.disconnect(signals.post_save, receivers.flaky)
+    background.disconnect(signals.post_save, receivers.failing)
+    background.disconnect(signals.post_save, receivers.book_saved_batched)
+
+
+@pytest.fixture
+def author():
+    return Author.objects.create(name="Le Guin")
+
+
+def barrier(events):
+    """Commit one more event and return every record but authors' the worker made up to it."""
+    name = f"barrier {uuid.uuid4().hex[:8]}"
+    Author.objects.create(name=name)
+    return [r for r in events.until("author_saved", name=name) if r["receiver"] != "author_saved"]
+
+
+@worker_tests
+def test_commit_runs_the_receiver_once_in_the_worker_on_the_committed_row(events, author):
+    with transaction.atomic():
+        book = Book.objects.create(title="Earthsea", author=author)
+        book.title = "Tehanu"
+        book.save(update_fields=["title"])
+    records = [r for r in barrier(events) if r["receiver"] == "book_saved"]
+    assert [(r["pk"], r["created"], r["update_fields"]) for r in records] == [
+        (book.pk, True, None),
+        (book.pk, False, ["title"]),
+    ]
+    assert {r["title_in_db"] for r in records} == {"Tehanu"}
+    assert records[1]["update_fields_type"] == "frozenset"
+    assert {r["pid"] for r in records} != {os.getpid()}
+    assert len({r["event"] for r in records}) == 2
+
+
+@worker_tests
+def test_rollback_never_reaches_the_worker(events, author):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Book.objects.create(title="rolled back", author=author)
+        raise RuntimeError
+    assert barrier(events) == []
+
+
+@worker_tests
+def test_savepoint_rollback_drops_its_events(events, author):
+    with transaction.atomic():
+        kept = Book.objects.create(title="kept", author=author)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Book.objects.create(title="dropped", author=author)
+            raise RuntimeError
+    records = [r for r in barrier(events) if r["receiver"] == "book_saved"]
+    assert [r["pk"] for r in records] == [kept.pk]
+
+
+@worker_tests
+def test_outside_atomic_enqueues_at_once(events, author):
+    book = Book.objects.create(title="autocommit", author=author)
+    [record] = barrier(events)
+    assert (record["receiver"], record["pk"], record["title_in_db"]) == (
+        "book_saved",
+        book.pk,
+        "autocommit",
+    )
+
+
+@worker_tests
+def test_delete_payload_reaches_the_worker_as_a_snapshot(events, author):
+    book = Book.objects.create(title="gone", author=author)
+    barrier(events)
+    pk = book.pk
+    with transaction.atomic():
+        book.delete()
+    [record] = [r for r in barrier(events) if r["receiver"] == "book_deleted"]
+    assert (record["pk"], record["title"], record["author_id"]) == (pk, "gone", author.pk)
+    assert record["row_exists"] is False
+    assert record["origin"] == "testapp.Book"
+
+
+@worker_tests
+def test_m2m_pk_set_reaches_the_worker_as_a_set(events, author):
+    book = Book.objects.create(title="tagged", author=author)
+    tags = [Tag.objects.create(name=f"t{n}") for n in range(2)]
+    book.tags.add(*tags)
+    records = [r for r in barrier(events) if r["receiver"] == "tags_changed"]
+    assert [(r["action"], r["pk_set"], r["pk_set_type"]) for r in records] == [
+        ("pre_add", sorted(t.pk for t in tags), "set"),
+        ("post_add", sorted(t.pk for t in tags), "set"),
+    ]
+
+
+@worker_tests
+@pytest.mark.slow
+def test_a_thousand_saves_in_one_transaction(events, author):
+    with transaction.atomic():
+        books = [Book.objects.create(title=f"b{n}", author=author) for n in range(1000)]
+    records = [r for r in events.take(1001, timeout=120) if r["receiver"] == "book_saved"]
+    assert sorted(r["pk"] for r in records) == sorted(b.pk for b in books)
+    assert len({r["event"] for r in records}) == 1000
+    assert barrier(events) == []
+
+
+@worker_tests
+def test_retry_runs_the_receiver_again_with_the_same_event(events, author):
+    in_background(signals.post_save, receivers.flaky, sender=Book, backend="celery")
+    book = Book.objects.create(title="flaky", author=author)
+    records = events.until("flaky", timeout=30)
+    flaky = records[-1]
+    assert (flaky["pk"], flaky["attempts"]) == (book.pk, 2)
+    saved = [r for r in records if r["receiver"] == "book_saved"]
+    assert saved and saved[0]["event"] != flaky["event"]
+    events.worker.wait_for_log("Retry in 1s")
+
+
+@worker_tests
+def test_a_failing_receiver_is_logged_in_the_worker_with_event_id_and_traceback(events, author):
+    in_background(signals.post_save, receivers.failing, sender=Book, backend="celery")
+    book = Book.objects.create(title="fails", author=author)
+    record = events.until("failing")[-1]
+    log = events.worker.wait_for_log(f"Event {record['event']}: background receiver")
+    assert f"failing receiver refuses {book.pk}" in log
+    assert "Traceback" in log
+    assert barrier(events) == []
+
+
+@worker_tests
+def test_coalesced_events_of_one_transaction_run_in_order_in_one_task(events, author):
+    in_background(
+        signals.post_save,
+        receivers.book_saved_batched,
+        sender=Book,
+        backend="celery",
+        coalesce=True,
+    )
+    with transaction.atomic():
+        books = [Book.objects.create(title=f"b{n}", author=author) for n in range(50)]
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Book.objects.create(title="dropped", author=author)
+            raise RuntimeError
+    batched = [r for r in barrier(events) if r["receiver"] == "book_saved_batched"]
+    assert [r["pk"] for r in batched] == [b.pk for b in books]
+    assert len({r["event"] for r in batched}) == 50
+    log = events.worker.log()
+    assert log.count("django_blinker.deliver_batch[") >= 1
+
+
+@pytest.fixture
+def broker_down():
+    with brokers.broker_down() as down:
+        yield down
+
+
+def test_broker_down_at_commit_is_logged_loudly_and_the_commit_stands(broker_down, caplog):
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
+    after = []
+    try:
+        started = time.monotonic()
+        with caplog.at_level(logging.CRITICAL, logger="django_blinker"), transaction.atomic():
+            author = Author.objects.create(name="committed")
+            transaction.on_commit(lambda: after.append("ran"))
+        elapsed = time.monotonic() - started
+    finally:
+        background.disconnect(signals.post_save, receivers.author_saved)
+    assert Author.objects.filter(pk=author.pk).exists()
+    assert after == ["ran"]
+    [record] = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    message = record.getMessage()
+    assert "could not be enqueued on celery" in message
+    assert "tests.support.background_receivers.author_saved" in message
+    assert "of signal 'post_save'" in message
+    assert "$model" not in message
+    assert record.exc_info is not None
+    assert elapsed < 30
+
+
+@pytest.fixture
+def silent_broker():
+    """A Celery app whose broker accepts connections and never answers."""
+    from celery import Celery, _state
+
+    import django_blinker.backends.celery  # noqa: F401  (registers the shared tasks)
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    silent = Celery("silent_broker", set_as_current=False)
+    silent.conf.broker_url = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    previous = _state.get_current_app()
+    silent.set_current()
+    try:
+        yield accepted
+    finally:
+        previous.set_current()
+        listener.close()
+        for connection in accepted:
+            connection.close()
+        thread.join(timeout=5)
+
+
+def test_a_silent_broker_costs_a_commit_at_most_the_publish_timeout(
+    silent_broker, settings, caplog
+):
+    settings.DJANGO_BLINKER = {"PUBLISH_TIMEOUT": 1}
+    failures = []
+
+    def keep(sender, payload, error):
+        failures.append((payload["event"], type(error)))
+
+    background.enqueue_failed.connect(keep)
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
+    try:
+        started = time.monotonic()
+        with caplog.at_level(logging.CRITICAL, logger="django_blinker"), transaction.atomic():
+            author = Author.objects.create(name="committed")
+        elapsed = time.monotonic() - started
+    finally:
+        background.disconnect(signals.post_save, receivers.author_saved)
+        background.enqueue_failed.disconnect(keep)
+    assert silent_broker, "the publish never reached the silent broker"
+    assert Author.objects.filter(pk=author.pk).exists()
+    assert elapsed < 10
+    [(event, error)] = failures
+    assert error is TimeoutError
+    [record] = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert f"Event {event}" in record.getMessage()
+    assert "did not answer within 1 s" in record.getMessage()
+
+
+def test_delivery_tasks_ack_late_and_requeue_when_their_worker_is_lost():
+    from django_blinker.backends import celery as backend
+
+    for task in (backend.deliver_task, backend.deliver_batch_task):
+        assert (task.acks_late, task.reject_on_worker_lost) == (True, True)
+
+
+@worker_tests
+def test_the_relay_task_publishes_the_outbox_from_a_worker(events, author, settings):
+    from celery import current_app
+
+    from django_blinker.models import OutboxEvent
+
+    settings.DJANGO_BLINKER = {"OUTBOX": True}
+    with transaction.atomic():
+        book = Book.objects.create(title="through the outbox", author=author)
+    assert OutboxEvent.objects.filter(
+        receiver="tests.support.background_receivers.book_saved"
+    ).exists()
+    settings.DJANGO_BLINKER = {}
+    current_app.send_task("django_blinker.relay")
+    record = events.until("book_saved", pk=book.pk)[-1]
+    assert record["title_in_db"] == "through the outbox"
+    outbox_confirmed()
+
+
+def test_a_stuck_publish_holds_up_no_later_one(silent_broker, settings, caplog):
+    """After a silent broker's timeout, the next publish to a broker that answers goes out
+    at once: the stuck publishing thread is abandoned, not waited for."""
+    import redis
+    from celery import Celery
+
+    from django_blinker.backends.celery import deliver_task  # noqa: F401  (registers it)
+
+    settings.DJANGO_BLINKER = {"PUBLISH_TIMEOUT": 1}
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
+    queue = new_key("healed")
+    healthy = Celery("healed", set_as_current=False)
+    healthy.conf.update(broker_url="redis://127.0.0.1:6379/13", task_default_queue=queue)
+    try:
+        with caplog.at_level(logging.CRITICAL, logger="django_blinker"), transaction.atomic():
+            Author.objects.create(name="lost to the silent broker")
+        assert "did not answer within 1 s" in caplog.text
+        healthy.set_current()
+        started = time.monotonic()
+        with transaction.atomic():
+            Author.objects.create(name="published")
+        elapsed = time.monotonic() - started
+    finally:
+        background.disconnect(signals.post_save, receivers.author_saved)
+    assert redis.Redis.from_url("redis://127.0.0.1:6379/13").llen(queue) == 1
+    assert elapsed < 1
+
+
+def outbox_confirmed(**filters):
+    from django_blinker.models import OutboxEvent
+
+    deadline = time.monotonic() + 20
+    while OutboxEvent.objects.filter(confirmed_at__isnull=True, **filters).exists():
+        assert time.monotonic() < deadline, "the worker never confirmed the outbox event"
+        time.sleep(0.1)
+
+
+@worker_tests
+def test_a_real_worker_confirms_outbox_events_and_the_relay_recovers_a_lost_one(
+    events, author, settings
+):
+    """The worker confirms an outbox row once its receiver ran; a row it never confirmed,
+    overtaken by a confirmed one (the broker lost its message), is published again; a copy
+    of a confirmed event is skipped."""
+    from django.utils import timezone
+
+    from django_blinker.background import outbox
+    from django_blinker.background.publishing import publish
+    from django_blinker.delivery.event import Envelope
+    from django_blinker.models import OutboxEvent
+
+    settings.DJANGO_BLINKER = {"OUTBOX": True}
+    with transaction.atomic():
+        first = Book.objects.create(title="confirmed", author=author)
+    row = OutboxEvent.objects.get(receiver="tests.support.background_receivers.book_saved")
+    copy = Envelope(str(row.pk), row.signal, row.receiver, row.message)
+    assert outbox.relay().published == 1
+    events.until("book_saved", pk=first.pk)
+    outbox_confirmed(pk=row.pk)
+
+    with transaction.atomic():
+        lost = Book.objects.create(title="lost by the broker", author=author)
+    # As if the broker had lost its message while a later event ran and was confirmed.
+    long_ago = timezone.now() - datetime.timedelta(seconds=400)
+    OutboxEvent.objects.filter(confirmed_at__isnull=True).update(
+        published_at=long_ago, next_attempt_at=long_ago + datetime.timedelta(seconds=300)
+    )
+    OutboxEvent.objects.filter(pk=row.pk).update(
+        published_at=long_ago + datetime.timedelta(seconds=1), confirmed_at=long_ago
+    )
+    assert outbox.relay() == outbox.RelayResult(published=1, republished=1)
+    events.until("book_saved", pk=lost.pk)
+    outbox_confirmed()
+
+    publish("celery", [copy])
+    events.worker.wait_for_log(f"Event {copy.event}: already confirmed in the outbox")
+    settings.DJANGO_BLINKER = {}
+    assert [r for r in barrier(events) if r.get("pk") == first.pk] == []
+
+
+@worker_tests
+def test_an_event_retried_from_the_admin_after_its_message_expired_runs(events, author, settings):
+    """The relay signs each message again when it publishes it: a dead event whose message
+    was signed a week ago (over MESSAGE_MAX_AGE) still runs once a manager retries it."""
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+    from django.urls import reverse
+
+    from django_blinker.background import outbox
+    from django_blinker.delivery.event import unseal
+    from django_blinker.models import OutboxEvent
+
+    from ..support.old_messages import DAY, sealed_ago
+
+    settings.DJANGO_BLINKER = {"OUTBOX": True}
+    with transaction.atomic():
+        book = Book.objects.create(title="retried after a week", author=author)
+    row = OutboxEvent.objects.get(receiver="tests.support.background_receivers.book_saved")
+    week_old = sealed_ago(unseal(row.message), 7 * DAY)
+    OutboxEvent.objects.filter(pk=row.pk).update(
+        message=week_old, dead=True, attempts=20, last_error="ConnectionError: broker down"
+    )
+    manager = User.objects.create_user("manager", password="manager-pass", is_staff=True)
+    manager.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_outboxevent", "manage_outboxevent"])
+    )
+    client = Client()
+    assert client.login(username="manager", password="manager-pass")
+    changelist = reverse("admin:django_blinker_outboxevent_changelist")
+    response = client.post(changelist, {"action": "retry_now", "_selected_action": [str(row.pk)]})
+    assert response.status_code == 302
+    assert outbox.relay().published == 1
+    record = events.until("book_saved", pk=book.pk)[-1]
+    assert record["event"] == str(row.pk)
+    outbox_confirmed(pk=row.pk)
+    assert OutboxEvent.objects.get(pk=row.pk).message == week_old
+    assert f"Rejected background message (event {row.pk})" not in events.worker.log()

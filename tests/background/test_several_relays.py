@@ -1,0 +1,163 @@
+"""Several outbox relays at once, killed and restarted, on a real database server.
+
+Three ``manage.py blinker_relay`` processes share one outbox with a short
+``OUTBOX_CONFIRM_AFTER`` (so that confirmed rows are pruned, and events overtaken, while
+the relays claim and publish), a real Celery worker on Redis runs and confirms the events,
+the test commits 5,000 of them meanwhile and SIGKILLs a relay six times (a supervisor loop
+starts it again). Then: no relay ever hit a deadlock or a lock wait timeout (on
+MariaDB/MySQL, concurrent range deletes in the relays' transactions did, and each rolled
+back the record of a batch already published); every committed event ran; and the worker
+saw no more publishes than the kills and the logged republishes explain.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections import Counter
+
+import pytest
+from django.db import transaction
+
+from django_blinker import background, signals
+from django_blinker.background import in_background
+from django_blinker.models import OutboxEvent
+
+from ..support import background_receivers as receivers
+from ..support.chaos.processes import Supervised
+from ..support.testapp.models import Author
+from ..support.workers import celery_worker, worker_env
+
+pytestmark = [
+    pytest.mark.serverdb,
+    pytest.mark.celery,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
+
+EVENTS = 5_000
+PER_TRANSACTION = 50
+RELAYS = 3
+KILLS = 6
+BATCH_SIZE = 50
+CONFIRM_AFTER = "1"
+# The drain fails after STALLED_AFTER seconds without a new receiver run, or at
+# DRAIN_TIMEOUT in all.
+STALLED_AFTER = 60.0
+DRAIN_TIMEOUT = 300.0
+
+LOCK_ERRORS = re.compile(
+    r"deadlock|\(1213,|lock wait timeout|\(1205,|lock timeout|could not obtain lock", re.I
+)
+# Celery's line for each message the worker takes: one per publish.
+RECEIVED = re.compile(r"Task django_blinker\.deliver\[([0-9a-f-]{36})\] received")
+AGAIN = re.compile(r"\((\d+) again: no worker confirmed them in time\)")
+STARTED = "Relaying the outbox of default"
+
+
+@pytest.fixture
+def worker(django_db_blocker, tmp_path_factory, settings, monkeypatch):
+    settings.DJANGO_BLINKER = {"OUTBOX": True}
+    # Read by tests/support/worker_settings.py in the worker and the relays (worker_env).
+    monkeypatch.setenv("DJANGO_BLINKER_TEST_CONFIRM_AFTER", CONFIRM_AFTER)
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
+    try:
+        with celery_worker("several-relays", django_db_blocker, tmp_path_factory) as events:
+            yield events
+    finally:
+        background.disconnect(signals.post_save, receivers.author_saved)
+
+
+def start_relay(name, tmp_path, queue):
+    argv = [
+        sys.executable,
+        "-m",
+        "django",
+        "blinker_relay",
+        "--settings",
+        "tests.support.worker_settings",
+    ]
+    argv += ["--interval", "0.2", "--batch-size", str(BATCH_SIZE)]
+    return Supervised(name, argv, worker_env(DJANGO_BLINKER_CELERY_QUEUE=queue), tmp_path)
+
+
+def kill_when_relaying(relay):
+    """SIGKILL ``relay`` once its latest start is relaying (never while it starts up)."""
+    deadline = time.monotonic() + 60
+    while relay.log().count(STARTED) <= relay.restarts:
+        assert time.monotonic() < deadline, f"{relay.name} did not start again:\n{relay.log()}"
+        time.sleep(0.05)
+    relay.kill()
+
+
+def records(events):
+    """What the receiver recorded, one entry per run."""
+    return [json.loads(item) for item in events.redis.lrange(events.key, 0, -1)]
+
+
+def drain(events, queue):
+    """Wait until every event ran, no outbox row is unconfirmed and the queue is empty."""
+    started = progressed = time.monotonic()
+    done = 0
+    while True:
+        ran = len({record["event"] for record in records(events)})
+        unconfirmed = OutboxEvent.objects.filter(confirmed_at__isnull=True).count()
+        queued = events.redis.llen(queue)
+        if ran >= EVENTS and not unconfirmed and not queued:
+            return
+        now = time.monotonic()
+        if ran > done:
+            done, progressed = ran, now
+        assert now - progressed < STALLED_AFTER and now - started < DRAIN_TIMEOUT, (
+            f"{ran} of {EVENTS} events ran, {unconfirmed} outbox rows unconfirmed, {queued} "
+            f"messages queued after {now - started:.0f} s\n{events.worker.tail()}"
+        )
+        time.sleep(0.5)
+
+
+def test_three_relays_killed_six_times_never_deadlock_and_lose_nothing(worker, tmp_path):
+    from ..support.celery_app import app
+
+    queue = app.conf.task_default_queue
+    relays = [start_relay(f"relay-{n}", tmp_path, queue) for n in range(RELAYS)]
+    started = time.monotonic()
+    committed = set()
+    try:
+        kill_every = EVENTS // PER_TRANSACTION // (KILLS + 1)
+        for number in range(EVENTS // PER_TRANSACTION):
+            with transaction.atomic():
+                for n in range(PER_TRANSACTION):
+                    committed.add(Author.objects.create(name=f"author {number}-{n}").pk)
+            if number and number % kill_every == 0 and number // kill_every <= KILLS:
+                kill_when_relaying(relays[number // kill_every % RELAYS])
+            time.sleep(0.05)
+        drain(worker, queue)
+        time.sleep(1)
+    finally:
+        for relay in relays:
+            relay.stop()
+    logs = {relay.name: relay.log() for relay in relays}
+    logs["celery-worker"] = worker.worker.log()
+    kills = sum(relay.restarts for relay in relays)
+    lock_errors = {name: len(LOCK_ERRORS.findall(log)) for name, log in logs.items()}
+    rolled_back = sum(log.count("Outbox relay: database error") for log in logs.values())
+    publishes = Counter(RECEIVED.findall(logs["celery-worker"]))
+    again = sum(int(n) for log in logs.values() for n in AGAIN.findall(log))
+    extra = sum(publishes.values()) - len(publishes)
+    print(
+        f"\nlock error lines {lock_errors}, relay transactions rolled back {rolled_back}, "
+        f"kills {kills}, events {len(publishes)}, publishes {sum(publishes.values())} "
+        f"({extra} extra, {again} of them logged as published again), "
+        f"{time.monotonic() - started:.0f} s"
+    )
+    assert not any(lock_errors.values()), {n: logs[n] for n, c in lock_errors.items() if c}
+    assert rolled_back == 0
+    assert kills == KILLS
+    ran_for = {record["pk"] for record in records(worker)}
+    assert committed <= ran_for, f"{len(committed - ran_for)} committed events never ran"
+    assert len(publishes) == EVENTS
+    # A relay killed after its publish and before its commit publishes its batch again;
+    # nothing else is published more than once but what the relays logged.
+    assert extra <= kills * BATCH_SIZE + again

@@ -1,0 +1,191 @@
+"""django_blinker.delivery.outbox_health: events by state, and workers that found no outbox row.
+
+A worker on another database than the process that relayed an event (two environments on
+one broker) must not take "no row" for "already confirmed": it skips the copy at WARNING,
+naming the database, and counts it where the admin's outbox page shows it. The last test
+does that with a real Celery worker.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+import time
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from django_blinker import background, signals
+from django_blinker.background import in_background, outbox
+from django_blinker.background.publishing import publish
+from django_blinker.delivery.event import Envelope
+from django_blinker.delivery.outbox_health import health, report_missing_row
+from django_blinker.delivery.worker import deliver
+from django_blinker.models import OutboxEvent, OutboxProcess
+
+from ..support import background_receivers as receivers
+from ..support import workers
+from ..support.queues import RecordingBackend, use_backend
+from ..support.testapp.models import Author, Book
+
+BOOK_SAVED = "tests.support.background_receivers.book_saved"
+LIST = reverse("admin:django_blinker_outboxevent_changelist")
+
+
+@pytest.fixture
+def outbox_on(settings):
+    settings.DJANGO_BLINKER = {"OUTBOX": True}
+    receivers.CALLS.clear()
+    in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
+    yield
+    background.disconnect(signals.post_save, receivers.book_saved)
+    receivers.CALLS.clear()
+
+
+@pytest.fixture
+def author(db):
+    return Author.objects.create(name="Le Guin")
+
+
+def viewer_client():
+    viewer = User.objects.create_user("viewer", password="viewer-pass", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_outboxevent"))
+    client = Client()
+    assert client.login(username="viewer", password="viewer-pass")
+    return client
+
+
+def books(author, count):
+    with transaction.atomic():
+        return [Book.objects.create(title=f"b{n}", author=author) for n in range(count)]
+
+
+@pytest.mark.django_db
+def test_health_counts_the_events_of_each_state(outbox_on, author, monkeypatch):
+    backend = use_backend(monkeypatch, RecordingBackend())
+    books(author, 5)
+    assert health("default").counts == {"waiting": 5, "published": 0, "confirmed": 0, "dead": 0}
+    outbox.relay(batch_size=3)
+    deliver(backend.envelopes[0].message)
+    OutboxEvent.objects.filter(published_at__isnull=True).update(dead=True)
+    found = health("default")
+    assert found.counts == {"waiting": 0, "published": 2, "confirmed": 1, "dead": 2}
+    assert found.states == [
+        ("waiting to be published", 0),
+        ("published, not confirmed", 2),
+        ("confirmed", 1),
+        ("dead-lettered", 2),
+    ]
+    assert (found.missing, found.missing_rows) == ([], 0)
+
+
+@pytest.mark.django_db
+def test_a_copy_whose_row_is_gone_is_skipped_at_warning_and_counted(
+    outbox_on, author, monkeypatch, caplog
+):
+    backend = use_backend(monkeypatch, RecordingBackend())
+    books(author, 2)
+    outbox.relay()
+    outbox.discard(OutboxEvent.objects.all())
+    saves = []
+
+    def saved(sender, instance, **kwargs):
+        saves.append(instance)
+
+    post_save.connect(saved, sender=OutboxProcess)
+    try:
+        with caplog.at_level(logging.INFO, "django_blinker"):
+            for envelope in backend.envelopes:
+                deliver(envelope.message)
+    finally:
+        post_save.disconnect(saved, sender=OutboxProcess)
+    assert receivers.CALLS == []
+    assert saves == [], "the report sent model signals"
+    assert [record.levelno for record in caplog.records] == [logging.WARNING] * 2
+    message = caplog.records[1].getMessage()
+    assert message.startswith(
+        f"Event {backend.envelopes[1].event}: receiver {BOOK_SAVED} of signal 'post_save' "
+        "skipped: the outbox on 'default' (database "
+    )
+    assert "another database than the process that sent or relayed the event" in message
+    [process] = OutboxProcess.objects.all()
+    assert (process.role, process.host, process.pid) == (
+        "worker",
+        socket.gethostname(),
+        os.getpid(),
+    )
+    assert process.missing_rows == 2
+    assert str(process.last_missing_event) == backend.envelopes[1].event
+    assert health("default").missing_rows == 2
+
+
+@pytest.mark.django_db
+def test_reports_are_one_row_per_process(author):
+    event = "3f0c7758-8776-462a-a37f-d15cfca5212f"
+    report_missing_row("default", event)
+    OutboxProcess.objects.update(pid=1)
+    report_missing_row("default", event)
+    report_missing_row("default", event)
+    assert sorted(OutboxProcess.objects.values_list("pid", "missing_rows")) == [
+        (1, 1),
+        (os.getpid(), 2),
+    ]
+
+
+@pytest.mark.django_db
+def test_the_outbox_page_opens_with_its_health(author):
+    OutboxProcess.objects.create(
+        role="worker",
+        host="staging-worker-1",
+        pid=4242,
+        missing_rows=14144,
+        last_missing_event="3f0c7758-8776-462a-a37f-d15cfca5212f",
+        last_missing_at=timezone.now() - datetime.timedelta(minutes=3),
+    )
+    OutboxProcess.objects.create(role="relay", host="relay-1", pid=7)
+    page = viewer_client().get(LIST).content.decode()
+    health_box = page[page.index('id="outbox-health-default"') : page.index('id="changelist"')]
+    assert "Waiting to be published" in health_box
+    assert "Workers received 14144 events for which this database has no outbox row" in health_box
+    for shown in ("staging-worker-1", "4242", "3f0c7758-8776-462a-a37f-d15cfca5212f"):
+        assert shown in health_box
+    assert "relay-1" not in health_box
+
+
+@pytest.mark.serverdb
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_warns_of_a_missing_row_and_the_admin_shows_it(
+    django_db_blocker, tmp_path_factory, outbox_on, author
+):
+    from django.db import connection
+
+    with workers.celery_worker("missing-row", django_db_blocker, tmp_path_factory) as events:
+        book = books(author, 1)[0]
+        row = OutboxEvent.objects.get(receiver=BOOK_SAVED)
+        copy = Envelope(str(row.pk), row.signal, row.receiver, row.message)
+        outbox.discard([row])
+        publish("celery", [copy])
+        warning = f"Event {copy.event}: receiver {BOOK_SAVED} of signal 'post_save' skipped"
+        log = events.worker.wait_for_log(warning)
+        database = connection.settings_dict["NAME"]
+        assert f"the outbox on 'default' (database {database!r}) has no row for it" in log
+        deadline = time.monotonic() + 20
+        while not OutboxProcess.objects.filter(missing_rows=1).exists():
+            assert time.monotonic() < deadline, events.worker.tail()
+            time.sleep(0.05)
+        [process] = OutboxProcess.objects.all()
+        assert (process.role, process.pid) == ("worker", events.worker.process.pid)
+        assert str(process.last_missing_event) == copy.event
+        page = viewer_client().get(LIST).content.decode()
+        assert "Workers received 1 event for which this database has no outbox row" in page
+        assert f"<td>{events.worker.process.pid}</td>" in page
+        assert copy.event in page
+        assert events.redis.lrange(events.key, 0, -1) == [], f"book {book.pk} ran"

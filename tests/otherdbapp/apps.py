@@ -1,9 +1,0 @@
-from __future__ import annotations
-
-from django.apps import AppConfig
-
-
-class OtherDbAppConfig(AppConfig):
-    name = "tests.otherdbapp"
-    label = "otherdbapp"
-    verbose_name = "django-blinker app on the other database"

@@ -1,2 +1,0 @@
-"""An app with one bridged signal that a view sends, served with the DJANGO_BLINKER
-setting under test (tests/ping_settings.py)."""

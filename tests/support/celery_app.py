@@ -1,0 +1,27 @@
+"""The Celery app of the test suite: ``celery -A tests.support.celery_app worker`` runs it.
+
+Broker and queue come from the environment so that the worker subprocess and the test
+process agree; ``tests/backends/test_celery.py`` sets them before starting the worker.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.support.settings")
+
+BROKER_URL = os.environ.get("DJANGO_BLINKER_CELERY_BROKER", "redis://127.0.0.1:6379/13")
+QUEUE = os.environ.get("DJANGO_BLINKER_CELERY_QUEUE", "django_blinker_tests")
+
+app = Celery("django_blinker_tests", include=["django_blinker.backends.celery"])
+app.conf.update(
+    broker_url=BROKER_URL,
+    result_backend=BROKER_URL,
+    task_default_queue=QUEUE,
+    task_ignore_result=True,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    worker_prefetch_multiplier=1,
+)

@@ -1,0 +1,182 @@
+"""Worker subprocesses for the Celery and Django Tasks tests, and bounded waits on them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.db import connection, connections
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_REDIS = "redis://127.0.0.1:6379/13"
+
+
+class Worker:
+    """One worker subprocess started by the test run; ``stop()`` ends exactly that process."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        self._log.close()
+
+    def wait_for_log(self, text: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log()
+            if text in log:
+                return log
+            if not self.alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(
+            f"{text!r} not in the {self.name} log within {timeout}s:\n{self.tail()}"
+        )
+
+
+SHARED_VENDORS = {"postgresql": "postgres", "mysql": "mariadb"}
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    """The environment of a worker: the database server and the test databases ("default"
+    and "other") that this run created, Redis for the receivers' records, the repository
+    on ``PYTHONPATH``. ``extra`` overrides any of them."""
+    database = extra.get("DJANGO_BLINKER_DB") or SHARED_VENDORS.get(connection.vendor)
+    if database is None:
+        raise RuntimeError(
+            f"a worker process cannot share this run's {connection.vendor} test database; "
+            f"run worker tests with DJANGO_BLINKER_DB={' or '.join(SHARED_VENDORS.values())}"
+        )
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.support.worker_settings",
+        DJANGO_BLINKER_DB=database,
+        DJANGO_BLINKER_WORKER_DB_NAME=str(connection.settings_dict["NAME"]),
+        DJANGO_BLINKER_WORKER_OTHER_DB_NAME=str(connections["other"].settings_dict["NAME"]),
+        DJANGO_BLINKER_TEST_REDIS=TEST_REDIS,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")])),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def python() -> str:
+    return sys.executable
+
+
+def new_key(prefix: str) -> str:
+    return f"django_blinker:test:{prefix}:{uuid.uuid4().hex[:12]}"
+
+
+class Events:
+    """What worker receivers pushed to a Redis list, read with deadlines."""
+
+    def __init__(self, key: str, worker: Worker) -> None:
+        import redis
+
+        self.key = key
+        self.worker = worker
+        self.redis = redis.Redis.from_url(TEST_REDIS)
+
+    def clear(self) -> None:
+        self.redis.delete(self.key)
+
+    def take(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The next ``count`` records; fails after ``timeout`` seconds with the worker log."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.worker.alive():
+                raise AssertionError(
+                    f"{len(found)} of {count} events from {self.worker.name} within "
+                    f"{timeout}s:\n{self.worker.tail()}"
+                )
+            item = self.redis.blpop([self.key], timeout=min(remaining, 1.0))
+            if item is not None:
+                found.append(json.loads(item[1]))
+        return found
+
+    def until(self, receiver: str, timeout: float = 30.0, **facts: Any) -> list[dict[str, Any]]:
+        """Every record up to and including the first of ``receiver`` with ``facts``."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            [record] = self.take(1, timeout=max(deadline - time.monotonic(), 0.001))
+            found.append(record)
+            if record["receiver"] == receiver and all(record.get(k) == v for k, v in facts.items()):
+                return found
+
+
+@contextlib.contextmanager
+def celery_worker(name: str, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[Events]:
+    """A solo Celery worker of ``tests.support.celery_app`` on this run's test database, with the
+    tests' app made current while it runs."""
+    from celery import _state
+
+    os.environ.setdefault("DJANGO_BLINKER_CELERY_QUEUE", new_key("queue"))
+    from .celery_app import app
+
+    key = new_key(name)
+    with django_db_blocker.unblock():
+        env = worker_env(
+            DJANGO_BLINKER_TEST_EVENTS_KEY=key,
+            DJANGO_BLINKER_CELERY_QUEUE=app.conf.task_default_queue,
+        )
+    argv = [python(), "-m", "celery", "-A", "tests.support.celery_app", "worker"]
+    argv += ["--pool=solo", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO"]
+    worker = Worker("celery-worker", argv, env, tmp_path_factory.mktemp(name))
+    previous = _state.get_current_app()
+    try:
+        worker.wait_for_log("ready.", timeout=60)
+        app.set_current()
+        yield Events(key, worker)
+    finally:
+        previous.set_current()
+        worker.stop()
+
+
+@contextlib.contextmanager
+def db_worker(name: str, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[Events]:
+    """django-tasks-db's ``db_worker`` on the "db" backend and this run's test database."""
+    key = new_key(name)
+    with django_db_blocker.unblock():
+        env = worker_env(DJANGO_BLINKER_TEST_EVENTS_KEY=key)
+    argv = [python(), "-m", "django", "db_worker", "--backend", "db", "--interval", "0.05"]
+    argv += ["--no-startup-delay", "--no-reload", "-v", "2"]
+    worker = Worker("db-worker", argv, env, tmp_path_factory.mktemp(name))
+    try:
+        worker.wait_for_log("Starting worker", timeout=60)
+        yield Events(key, worker)
+    finally:
+        worker.stop()

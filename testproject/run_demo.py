@@ -9,8 +9,8 @@ prefixed with the process's name.
 One Ctrl-C (SIGINT), SIGTERM or SIGHUP stops all of them: each runs in a process group
 of its own, so the terminal's Ctrl-C reaches this script alone, which passes SIGINT on to
 every group (runserver's and the worker's autoreloader children included) and kills what
-is still running after ``STOP_TIMEOUT`` seconds. When one process exits on its own, the
-others are stopped too and the exit status says which failed.
+is still running after ``STOP_TIMEOUT`` seconds, or at a second Ctrl-C. When one process
+exits on its own, the others are stopped too and the exit status says which failed.
 """
 
 from __future__ import annotations
@@ -102,10 +102,16 @@ class Supervisor:
         for process in self.processes.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(max(0.0, deadline - time.monotonic()))
+        self.kill()
+        for process in self.processes.values():
+            process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL to every process group (what a second Ctrl-C asks for); waits for none,
+        so that a signal handler may call it."""
         for process in self.processes.values():
             # The group outlives its leader when a child (the autoreloader's) lingers.
             _signal_group(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -138,13 +144,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # The demo's settings, whatever another project exported in this shell.
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "testproject.settings"}
-    _prepare(env)
+    try:
+        _prepare(env)
+    except KeyboardInterrupt:
+        return 130
 
     supervisor = Supervisor()
     received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
+        if supervisor.stopping.is_set() and len(received) > 1:
+            supervisor.kill()
         supervisor.stopping.set()
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -200,6 +200,22 @@ def test_demo_serves_the_admin_shows_every_mode_and_stops_on_one_sigint(tmp_path
     assert any(line.startswith("Demo stopped.") for line in output)
     assert _wait_for_none(marker) == set(), "".join(output)
 
+    # What the demo wrote in SHOP_DEMO_DIR, it writes at the checkout's root by default:
+    # git must ignore every file of it, so that `git status` stays clean after `make demo`.
+    written = sorted(
+        str(path.relative_to(tmp_path)) + ("/" if path.is_dir() else "")
+        for path in tmp_path.rglob("*")
+    )
+    assert "demo.sqlite3" in written
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        cwd=ROOT,
+        input="\n".join(written),
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert set(written) - set(ignored) == set()
+
 
 def _wait_for_none(marker: str) -> set[int]:
     # A process SIGKILLed by the supervisor may take a moment to leave /proc.

@@ -191,7 +191,13 @@ def _at_exit() -> None:
     stop()
     # A hung cache must not hold up the exit: the last flush gets a bounded wait.
     last = threading.Thread(target=_last_flush, daemon=True)
-    last.start()
+    try:
+        last.start()
+    except RuntimeError:
+        # Python 3.12 starts no thread once the interpreter is shutting down (3.13 does
+        # again): flush here, bounded only by the cache's own timeouts.
+        _last_flush()
+        return
     last.join(timeout=EXIT_FLUSH_TIMEOUT)
 
 

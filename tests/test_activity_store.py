@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -219,6 +221,55 @@ def test_a_malformed_record_is_left_out_and_the_page_says_so(locmem_store, admin
     assert not site.complete
     assert site.signal("post_save").receivers["shop.index"].calls == 7
     assert "1 record(s) in the store are not what django-blinker writes" in site.problems[0]
+
+
+EXITING_PROCESS = """
+import sys
+
+import django
+from django.conf import settings
+
+settings.configure(
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "django_blinker"],
+    DATABASES={},
+    CACHES={
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "activity": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                     "LOCATION": sys.argv[1]},
+    },
+    DJANGO_BLINKER={"ACTIVITY": True, "ACTIVITY_STORE": "activity",
+                     "ACTIVITY_FLUSH_INTERVAL": 3600, "ACTIVITY_ROLE": "web"},
+)
+django.setup()
+from django_blinker import activity
+
+activity.record_run("post_save", "shop.index", 0.01, False)
+"""
+
+
+def test_a_process_that_exits_before_its_first_flush_writes_its_figures_at_exit(settings, tmp_path):
+    # An hour between flushes: only the flush at exit can write the run (on Python 3.12,
+    # which starts no thread at exit, too).
+    location = str(tmp_path / "store")
+    child = subprocess.run(
+        [sys.executable, "-c", EXITING_PROCESS, location],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr
+    assert "Traceback" not in child.stderr, child.stderr
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "activity": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": location,
+        },
+    }
+    settings.DJANGO_BLINKER = {"ACTIVITY": True, "ACTIVITY_STORE": "activity"}
+    (process,) = [p for p in activity_store.site_activity().processes if not p.current]
+    assert process.exited
+    assert process.totals("post_save").runs["shop.index"].calls == 1
 
 
 def test_a_registration_race_is_retried_not_lost(locmem_store):

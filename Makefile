@@ -58,14 +58,10 @@ docs: $(STAMP)
 matrix: $(STAMP)
 	$(BIN)/tox $(TOX_ARGS)
 
-# The login comes last, right above runserver's own banner, where it is seen.
+# Migrates and seeds the SQLite demo, then runs runserver, a django-tasks-db worker and the
+# relay together (testproject/run_demo.py); one Ctrl-C stops all three.
 demo: $(STAMP)
-	$(BIN)/python manage.py migrate
-	$(BIN)/python manage.py seed_demo
-	@echo
-	@echo "Demo admin: http://127.0.0.1:8000/admin/  user: demo  password: demo"
-	@echo
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python -m testproject.run_demo
 
 # Each bench/bench_*.py is a module run as `python -m bench.NAME`; other files are helpers.
 bench: $(STAMP)
@@ -80,4 +76,4 @@ bench: $(STAMP)
 	[ "$$ran" = 1 ] || echo "No bench/bench_*.py scripts yet."
 
 clean:
-	rm -rf $(VENV) .tox .pytest_cache .mypy_cache .ruff_cache .hypothesis demo.sqlite3
+	rm -rf $(VENV) .tox .pytest_cache .mypy_cache .ruff_cache .hypothesis demo.sqlite3 demo.sqlite3-wal demo.sqlite3-shm demo-cache

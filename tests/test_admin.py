@@ -18,9 +18,8 @@ from django_blinker import background, signals
 from django_blinker.background import in_background, outbox
 from django_blinker.delivery.event import Envelope
 from django_blinker.models import OutboxEvent
-
-from .support import background_receivers as receivers
-from .support.testapp.models import Author, Book
+from tests.support import background_receivers as receivers
+from tests.support.testapp.models import Author, Book
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,8 @@ from django.db import transaction
 
 from django_blinker import signals
 from django_blinker.after_commit import disconnect, on_commit, wrapper_of
-
-from .support import background_receivers as receivers
-from .support.testapp.models import Author, Book, ProxyBook
+from tests.support import background_receivers as receivers
+from tests.support.testapp.models import Author, Book, ProxyBook
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,8 +21,7 @@ from django.test import override_settings
 from django_blinker.checks import check_receiver_modules, check_settings
 from django_blinker.inspection import autodiscover, failed_imports
 from django_blinker.signals import BridgedSignal, namespace
-
-from .support.testapp.models import Author, Book
+from tests.support.testapp.models import Author, Book
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -326,7 +325,7 @@ INVALID_SETTINGS = {
 
 
 def ping_env(tmp_path, setting=None):
-    from .support.servers import server_env
+    from tests.support.servers import server_env
 
     extra = {"DJANGO_BLINKER_SERVER_DB": str(tmp_path / "ping.sqlite3")}
     if setting is not None:
@@ -374,7 +373,7 @@ def test_check_passes_the_same_process_with_a_valid_setting(tmp_path):
 @contextlib.contextmanager
 def ping_server(tmp_path, setting):
     """gunicorn serving tests.support.pingapp under ``setting``, started once it answers /ready/."""
-    from .support.servers import Server
+    from tests.support.servers import Server
 
     server = Server("gunicorn", ping_env(tmp_path, setting), tmp_path)
     server.start(ready_path="/ready/")

@@ -21,8 +21,7 @@ from django.db.models.signals import post_save as django_post_save
 
 from django_blinker import after_commit, background, signals
 from django_blinker.observation import activity
-
-from .support.testapp.models import Author, Book, Tag
+from tests.support.testapp.models import Author, Book, Tag
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

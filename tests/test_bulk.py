@@ -14,8 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from django_blinker import bulk
 from django_blinker.signals import namespace
-
-from .support.bulkapp.models import (
+from tests.support.bulkapp.models import (
     Customer,
     Item,
     Line,

@@ -44,8 +44,7 @@ from django.db import connection
 
 from django_blinker.delivery.event import unseal
 from django_blinker.models import DeliveredEvent, OutboxEvent
-
-from .support.chaos.processes import (
+from tests.support.chaos.processes import (
     ROOT,
     RedisServer,
     Sender,
@@ -55,7 +54,7 @@ from .support.chaos.processes import (
     probes,
     tail,
 )
-from .support.chaosapp.models import Delivery, Effect, Row
+from tests.support.chaosapp.models import Delivery, Effect, Row
 
 pytestmark = [
     pytest.mark.chaos,

@@ -132,8 +132,7 @@ def test_inline_background_receivers_are_a_deploy_warning(settings):
     from django.core import checks
 
     from django_blinker import background, signals
-
-    from .support import background_receivers as receivers
+    from tests.support import background_receivers as receivers
 
     settings.DJANGO_BLINKER = {}
     background.in_background(signals.post_save, receivers.author_saved, sender="testapp.Author")
@@ -182,7 +181,7 @@ def test_celery_without_a_configured_app_is_a_warning(settings):
     finally:
         previous.set_current()
     assert warning.id == "django_blinker.W002"
-    from .support.celery_app import app
+    from tests.support.celery_app import app
 
     app.set_current()
     try:

@@ -17,12 +17,11 @@ from django.urls import reverse
 from django_blinker import after_commit, background, bulk, signals
 from django_blinker.background import in_background
 from django_blinker.fields import field_changed
-
-from .support import background_receivers as receivers
-from .support import workers
-from .support.otherdbapp import receivers as other_receivers
-from .support.otherdbapp.models import Parcel, Stamp
-from .support.testapp.models import Author, Book
+from tests.support import background_receivers as receivers
+from tests.support import workers
+from tests.support.otherdbapp import receivers as other_receivers
+from tests.support.otherdbapp.models import Parcel, Stamp
+from tests.support.testapp.models import Author, Book
 
 BOTH = ["default", "other"]
 pytestmark = pytest.mark.django_db(transaction=True, databases=BOTH)

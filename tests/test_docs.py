@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 from django_blinker import conf
-
-from .support import importgraph
+from tests.support import importgraph
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -12,8 +12,7 @@ from django.db.models import signals as django_signals
 from django_blinker import signals
 from django_blinker.fields import Change, changes, field_changed, track_fields, tracked_fields
 from django_blinker.signals import namespace
-
-from .support.bulkapp.models import Customer, Order, Place, Plain, ProxyOrder, Shop, Ticket
+from tests.support.bulkapp.models import Customer, Order, Place, Plain, ProxyOrder, Shop, Ticket
 
 pytestmark = pytest.mark.django_db
 

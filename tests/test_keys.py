@@ -31,12 +31,11 @@ from django_blinker.bulk import (
 )
 from django_blinker.delivery.codec import decode, encode, encode_origin
 from django_blinker.fields import changes, field_changed, track_fields
-
-from .support import background_receivers, workers
-from .support.keysapp import receivers
-from .support.keysapp.models import Booking, City, Country, Redemption, Seat, Voucher
-from .support.keysapp.receivers import plain
-from .support.testapp.models import Author
+from tests.support import background_receivers, workers
+from tests.support.keysapp import receivers
+from tests.support.keysapp.models import Booking, City, Country, Redemption, Seat, Voucher
+from tests.support.keysapp.receivers import plain
+from tests.support.testapp.models import Author
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -23,7 +23,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.utils.module_loading import import_string
 
-from .support.servers import Records, Server, server_env
+from tests.support.servers import Records, Server, server_env
 
 pytestmark = pytest.mark.slow
 

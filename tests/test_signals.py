@@ -167,7 +167,7 @@ def test_migrate_signals_fire_once_per_app():
 if django.VERSION >= (6, 0):  # django.tasks is new in 6.0; nothing to skip on 5.2
 
     def test_task_signals_fire_on_django_6():
-        from .support.testapp.tasks import double
+        from tests.support.testapp.tasks import double
 
         with recording(*TASKS) as seen:
             result = double.enqueue(21)

@@ -20,10 +20,9 @@ from django.test import AsyncClient, override_settings
 
 from django_blinker import after_commit, background, signals, toolbar
 from django_blinker.signals import bridge
-
-from .support.testapp.models import Author, Book
-from .support.toolbar_settings import TOOLBAR_OVERRIDES
-from .support.toolbarapp.signals import audit, order_placed
+from tests.support.testapp.models import Author, Book
+from tests.support.toolbar_settings import TOOLBAR_OVERRIDES
+from tests.support.toolbarapp.signals import audit, order_placed
 
 pytestmark = pytest.mark.django_db
 

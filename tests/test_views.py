@@ -12,8 +12,7 @@ from django.dispatch import Signal as DjangoSignal
 from django.urls import reverse
 
 from django_blinker import inspection, signals
-
-from .support.testapp.models import Book, Tag
+from tests.support.testapp.models import Book, Tag
 
 pytestmark = pytest.mark.django_db
 
@@ -341,8 +340,7 @@ def test_receiver_mode_comes_from_the_wrapper(client, superuser, bridged):
 def test_run_mode_says_what_actually_happens(client, superuser, bridged, settings):
     from django_blinker import after_commit
     from django_blinker.background import disconnect, in_background
-
-    from .support import background_receivers
+    from tests.support import background_receivers
 
     receivers = [
         background_receivers.book_saved,

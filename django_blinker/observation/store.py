@@ -43,6 +43,9 @@ PROCESS_KEY = "django_blinker:activity:process:{}"
 RETENTION = 7 * 24 * 3600
 """Seconds a process's figures stay in the cache after its last flush."""
 EXIT_FLUSH_TIMEOUT = 2.0
+REGISTER_ATTEMPTS = 10
+REGISTER_PAUSE = 0.05
+"""A process registering waits this many times this many seconds for the index lock."""
 STALE_AFTER_FLUSHES = 3
 STALE_AFTER_AT_LEAST = 30.0
 """A process not seen for this many of its flush intervals (and at least this many
@@ -117,6 +120,9 @@ def flush(exited: bool = False) -> bool:
             cache = caches[alias]
             _register(cache)
             cache.set(PROCESS_KEY.format(_me.id), record, timeout=RETENTION)
+        except _IndexBusy as busy:
+            logger.debug("Activity store %r: %s", alias, busy)
+            return False
         except Exception as error:
             _me.failed_flushes += 1
             if _me.failing != alias:
@@ -135,13 +141,22 @@ def flush(exited: bool = False) -> bool:
         return True
 
 
+class _IndexBusy(Exception):
+    """Another process holds the index lock: the store works, this flush waits its turn."""
+
+
 def _register(cache: BaseCache) -> None:
     index = cache.get(INDEX_KEY) or []
     if _me.id in index:
         return
     # Registration is a read-modify-write of the shared index: one writer at a time.
-    if not cache.add(LOCK_KEY, _me.id, timeout=10):
-        raise RuntimeError("another process holds the index lock; retried at the next flush")
+    # Processes started together (a server and its workers) take short turns.
+    for _ in range(REGISTER_ATTEMPTS):
+        if cache.add(LOCK_KEY, _me.id, timeout=10):
+            break
+        time.sleep(REGISTER_PAUSE)
+    else:
+        raise _IndexBusy("another process holds the index lock; retried at the next flush")
     try:
         index = cache.get(INDEX_KEY) or []
         alive = cache.get_many([PROCESS_KEY.format(member) for member in index])
@@ -194,7 +209,13 @@ def _at_exit() -> None:
     stop()
     # A hung cache must not hold up the exit: the last flush gets a bounded wait.
     last = threading.Thread(target=_last_flush, daemon=True)
-    last.start()
+    try:
+        last.start()
+    except RuntimeError:
+        # Python 3.12 starts no thread once the interpreter is shutting down (3.13 does
+        # again): flush here, bounded only by the cache's own timeouts.
+        _last_flush()
+        return
     last.join(timeout=EXIT_FLUSH_TIMEOUT)
 
 

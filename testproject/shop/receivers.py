@@ -1,7 +1,9 @@
 """Blinker receivers of Django's model signals, through django-blinker.
 
 Receivers take ``(sender, **kwargs)`` with the same keyword arguments Django sends,
-without ``signal``. Senders can be lazy ``"app_label.ModelName"`` labels.
+without ``signal``. Senders can be lazy ``"app_label.ModelName"`` labels. These run inline,
+while Django sends the signal, except ``product_stock_committed``, which runs once the
+saving transaction has committed; ``background.py`` has the ones that run in a worker.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 from typing import Any
 
 from django_blinker import signals
+from django_blinker.after_commit import on_commit
 
 from .models import Order, Product
 
@@ -44,3 +47,11 @@ def product_tags_changed(
         logger.info(
             "m2m_changed: %s on %s, %s %s", action, instance, model.__name__, sorted(pk_set or ())
         )
+
+
+@on_commit(signals.post_save, sender="shop.Product")
+def product_stock_committed(
+    sender: type[Product], instance: Product, update_fields: frozenset[str] | None, **kwargs: Any
+) -> None:
+    if update_fields is not None and "stock" in update_fields:
+        logger.info("after commit: %s has %d in stock", instance, instance.stock)

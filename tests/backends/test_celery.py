@@ -21,11 +21,10 @@ from django.db import transaction
 
 from django_blinker import background, signals
 from django_blinker.background import in_background
-
-from ..support import background_receivers as receivers
-from ..support import brokers, workers
-from ..support.testapp.models import Author, Book, Tag
-from ..support.workers import new_key
+from tests.support import background_receivers as receivers
+from tests.support import brokers, workers
+from tests.support.testapp.models import Author, Book, Tag
+from tests.support.workers import new_key
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 worker_tests = pytest.mark.serverdb
@@ -404,8 +403,7 @@ def test_an_event_retried_from_the_admin_after_its_message_expired_runs(events, 
     from django_blinker.background import outbox
     from django_blinker.delivery.event import unseal
     from django_blinker.models import OutboxEvent
-
-    from ..support.old_messages import DAY, sealed_ago
+    from tests.support.old_messages import DAY, sealed_ago
 
     settings.DJANGO_BLINKER = {"OUTBOX": True}
     with transaction.atomic():

@@ -16,10 +16,9 @@ from django_blinker import background, signals
 from django_blinker.after_commit import wrapper_of
 from django_blinker.background import in_background
 from django_blinker.delivery.event import unseal
-
-from ..support import background_receivers as receivers
-from ..support import workers
-from ..support.testapp.models import Author, Book
+from tests.support import background_receivers as receivers
+from tests.support import workers
+from tests.support.testapp.models import Author, Book
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,10 +21,9 @@ from django_blinker.background import deliver, in_background, run_inline
 from django_blinker.delivery.codec import encode
 from django_blinker.delivery.event import SALT, seal
 from django_blinker.delivery.worker import deliver_many
-
-from ..support import background_receivers as receivers
-from ..support.queues import BrokenBackend, RecordingBackend, use_backend
-from ..support.testapp.models import Author, Book, Tag
+from tests.support import background_receivers as receivers
+from tests.support.queues import BrokenBackend, RecordingBackend, use_backend
+from tests.support.testapp.models import Author, Book, Tag
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -854,7 +853,7 @@ def test_a_keyword_past_the_size_is_refused_when_sent_and_the_save_rolls_back(
 
 @pytest.fixture
 def order_deleted():
-    from ..support.bulkapp.models import Order
+    from tests.support.bulkapp.models import Order
 
     in_background(signals.post_delete, receivers.book_deleted, sender=Order, backend="celery")
     yield Order

@@ -17,9 +17,8 @@ from django_blinker.background.contention import (
     read_committed,
     retry_on_lock_conflict,
 )
-
-from ..support import db_locks
-from ..support.testapp.models import Author
+from tests.support import db_locks
+from tests.support.testapp.models import Author
 
 pytestmark = [pytest.mark.serverdb, pytest.mark.django_db(transaction=True)]
 

@@ -22,11 +22,10 @@ from django_blinker.delivery.event import Envelope, seal, unseal
 from django_blinker.delivery.registrations import registration
 from django_blinker.delivery.worker import Retry, deliver
 from django_blinker.models import DeliveredEvent, OutboxEvent
-
-from ..support import background_receivers as receivers
-from ..support import db_locks
-from ..support.queues import BrokenBackend, RecordingBackend, use_backend
-from ..support.testapp.models import Author, Book
+from tests.support import background_receivers as receivers
+from tests.support import db_locks
+from tests.support.queues import BrokenBackend, RecordingBackend, use_backend
+from tests.support.testapp.models import Author, Book
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

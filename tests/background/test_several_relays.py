@@ -24,11 +24,10 @@ from django.db import transaction
 from django_blinker import background, signals
 from django_blinker.background import in_background
 from django_blinker.models import OutboxEvent
-
-from ..support import background_receivers as receivers
-from ..support.chaos.processes import Supervised
-from ..support.testapp.models import Author
-from ..support.workers import celery_worker, worker_env
+from tests.support import background_receivers as receivers
+from tests.support.chaos.processes import Supervised
+from tests.support.testapp.models import Author
+from tests.support.workers import celery_worker, worker_env
 
 pytestmark = [
     pytest.mark.serverdb,
@@ -118,7 +117,7 @@ def drain(events, queue):
 
 
 def test_three_relays_killed_six_times_never_deadlock_and_lose_nothing(worker, tmp_path):
-    from ..support.celery_app import app
+    from tests.support.celery_app import app
 
     queue = app.conf.task_default_queue
     relays = [start_relay(f"relay-{n}", tmp_path, queue) for n in range(RELAYS)]

@@ -21,8 +21,7 @@ from django.utils.timezone import now
 
 from django_blinker import bridge, signals
 from django_blinker.signals import BridgedSignal, bridged_signals
-
-from ..support.testapp.models import Author, Book, Place, ProxyBook, Restaurant, Tag
+from tests.support.testapp.models import Author, Book, Place, ProxyBook, Restaurant, Tag
 
 
 def hooks_of(django_signal: Signal) -> list[str]:

@@ -17,9 +17,8 @@ from django.dispatch import Signal
 from django.test import override_settings
 
 from django_blinker import bridge, signals
-
-from ..support.servers import Server, server_env
-from ..support.testapp.models import Tag
+from tests.support.servers import Server, server_env
+from tests.support.testapp.models import Tag
 
 
 @pytest.fixture(autouse=True)

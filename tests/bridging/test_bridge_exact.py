@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from django_blinker import signals
-
-from ..support.testapp.models import (
+from tests.support.testapp.models import (
     Author,
     Book,
     Place,

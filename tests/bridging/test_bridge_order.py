@@ -22,8 +22,7 @@ from django.dispatch import Signal
 
 from django_blinker import bridge, signals
 from django_blinker.signals import bridged_signals
-
-from ..support.testapp.models import Author, Book, Tag
+from tests.support.testapp.models import Author, Book, Tag
 
 TAGS = Book.tags.through
 

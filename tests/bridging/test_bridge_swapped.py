@@ -21,9 +21,8 @@ from factory.django import mute_signals
 
 from django_blinker import signals
 from django_blinker.signals import bridged_signals
-
-from ..support.testapp.models import Author, Tag
-from .test_bridge import Calls, hooks_of
+from tests.bridging.test_bridge import Calls, hooks_of
+from tests.support.testapp.models import Author, Tag
 
 pytestmark = pytest.mark.django_db
 

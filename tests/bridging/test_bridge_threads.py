@@ -11,8 +11,7 @@ from blinker import ANY
 from django.db import connection
 
 from django_blinker import signals
-
-from ..support.testapp.models import Author, Tag
+from tests.support.testapp.models import Author, Tag
 
 THREADS = 8
 SAVES = 40

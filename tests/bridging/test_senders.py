@@ -15,9 +15,8 @@ from django_blinker.bridging import senders as labels
 from django_blinker.checks import check_lazy_senders
 from django_blinker.fields import field_changed
 from django_blinker.signals import BridgedSignal, namespace
-
-from ..support.bulkapp.models import Order
-from ..support.testapp.models import Author, Book, Tag
+from tests.support.bulkapp.models import Order
+from tests.support.testapp.models import Author, Book, Tag
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 
 from django_blinker.delivery import limits
 from django_blinker.delivery.codec import Budget, PayloadLimitExceeded, RowGone, decode, encode
-
-from ..support.testapp.models import Author, Book, Place, Restaurant
+from tests.support.testapp.models import Author, Book, Place, Restaurant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

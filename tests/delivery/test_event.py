@@ -8,8 +8,7 @@ import pytest
 from django.core import signing
 
 from django_blinker.delivery.event import Envelope, Rejected, reseal, seal, unseal
-
-from ..support.old_messages import DAY, sealed_ago, sealed_without_time
+from tests.support.old_messages import DAY, sealed_ago, sealed_without_time
 
 EVENT = "3f0c7758-8776-462a-a37f-d15cfca5212f"
 

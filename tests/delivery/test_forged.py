@@ -30,12 +30,11 @@ from django.db import transaction
 from django_blinker import background, signals
 from django_blinker.background import in_background
 from django_blinker.delivery.event import PAYLOAD_VERSION, SALT, seal
-
-from ..support import background_receivers as receivers
-from ..support import workers
-from ..support.old_messages import DAY, sealed_ago, sealed_without_time
-from ..support.testapp.models import Author, Book
-from ..support.workers import Events, Worker
+from tests.support import background_receivers as receivers
+from tests.support import workers
+from tests.support.old_messages import DAY, sealed_ago, sealed_without_time
+from tests.support.testapp.models import Author, Book
+from tests.support.workers import Events, Worker
 
 pytestmark = [pytest.mark.serverdb, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -370,7 +369,7 @@ def celery_events(celery_worker, settings):
 
 def send_celery(name: str, argument: Any, task_id: str) -> None:
     """Publish ``name(argument)`` as a broker writer would, on the tests' queue."""
-    from ..support.celery_app import app
+    from tests.support.celery_app import app
 
     app.send_task(name, args=[argument], task_id=task_id)
 

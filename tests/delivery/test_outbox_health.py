@@ -29,11 +29,10 @@ from django_blinker.delivery.event import Envelope
 from django_blinker.delivery.outbox_health import health, report_missing_row
 from django_blinker.delivery.worker import deliver
 from django_blinker.models import OutboxEvent, OutboxProcess
-
-from ..support import background_receivers as receivers
-from ..support import workers
-from ..support.queues import RecordingBackend, use_backend
-from ..support.testapp.models import Author, Book
+from tests.support import background_receivers as receivers
+from tests.support import workers
+from tests.support.queues import RecordingBackend, use_backend
+from tests.support.testapp.models import Author, Book
 
 BOOK_SAVED = "tests.support.background_receivers.book_saved"
 LIST = reverse("admin:django_blinker_outboxevent_changelist")

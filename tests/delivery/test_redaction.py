@@ -37,10 +37,9 @@ from django_blinker.delivery.redaction import (
 )
 from django_blinker.fields import field_changed
 from django_blinker.models import OutboxEvent
-
-from ..support import background_receivers as receivers
-from ..support import brokers, workers
-from ..support.keysapp.models import Voucher
+from tests.support import background_receivers as receivers
+from tests.support import brokers, workers
+from tests.support.keysapp.models import Voucher
 
 USER_DELETED = "tests.support.background_receivers.user_deleted"
 

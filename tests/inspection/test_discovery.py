@@ -22,11 +22,10 @@ from django_blinker import bridge, bridged_signals, bulk, inspection, signals
 from django_blinker.bridging.naming import receiver_name, sender_label
 from django_blinker.fields import field_changed
 from django_blinker.inspection.describe import display_path, receiver_mode
-
-from ..support.bulkapp.models import Item, Order, Plain, ProxyOrder, Shop, Ticket
-from ..support.testapp import signals as testapp_signals
-from ..support.testapp.models import Book, Place, ProxyBook, Restaurant, Shelf, Tag
-from ..test_apps import RECEIVERS, installed, temporary_apps
+from tests.support.bulkapp.models import Item, Order, Plain, ProxyOrder, Shop, Ticket
+from tests.support.testapp import signals as testapp_signals
+from tests.support.testapp.models import Book, Place, ProxyBook, Restaurant, Shelf, Tag
+from tests.test_apps import RECEIVERS, installed, temporary_apps
 
 
 @pytest.fixture

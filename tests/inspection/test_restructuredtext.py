@@ -12,8 +12,7 @@ from django.urls import include, path
 
 from django_blinker.inspection.restructuredtext import is_safe_uri, to_html
 from django_blinker.templatetags.django_blinker import docstring
-
-from ..support.urls import urlpatterns as base_urlpatterns
+from tests.support.urls import urlpatterns as base_urlpatterns
 
 # The tests' URLs plus the admin docs pages, for the :model: role (ROOT_URLCONF below).
 urlpatterns = [path("admin/doc/", include("django.contrib.admindocs.urls")), *base_urlpatterns]

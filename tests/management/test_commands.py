@@ -9,8 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from django_blinker import signals
-
-from ..support.testapp.models import Book
+from tests.support.testapp.models import Book
 
 
 @pytest.fixture
@@ -202,7 +201,7 @@ def test_dot_follows_the_signal_filter(bridged):
 
 @pytest.mark.graphviz
 def test_dot_is_valid_graphviz(bridged):
-    from ..inspection.test_picture import render
+    from tests.inspection.test_picture import render
 
     rendered = render(run("--dot"))
     texts = {text.text for text in rendered.iter("{http://www.w3.org/2000/svg}text")}

@@ -18,11 +18,10 @@ from django.utils import timezone
 from django_blinker import background, signals
 from django_blinker.background import in_background, outbox
 from django_blinker.models import DeliveredEvent, OutboxEvent
-
-from ..support import background_receivers as receivers
-from ..support.queues import BrokenBackend, RecordingBackend, use_backend
-from ..support.testapp.models import Author, Book
-from ..support.workers import Worker, python, worker_env
+from tests.support import background_receivers as receivers
+from tests.support.queues import BrokenBackend, RecordingBackend, use_backend
+from tests.support.testapp.models import Author, Book
+from tests.support.workers import Worker, python, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

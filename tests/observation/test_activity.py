@@ -9,9 +9,8 @@ from django.db.models import signals as django_signals
 
 from django_blinker import signals
 from django_blinker.observation import activity
-
-from ..bridging.test_bridge_async import meeting
-from ..support.testapp.models import Tag
+from tests.bridging.test_bridge_async import meeting
+from tests.support.testapp.models import Tag
 
 pytestmark = pytest.mark.django_db
 

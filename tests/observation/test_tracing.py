@@ -32,11 +32,10 @@ from django_blinker.delivery import worker
 from django_blinker.delivery.event import seal
 from django_blinker.delivery.registrations import Registration
 from django_blinker.observation import tracing
-
-from ..bridging.test_bridge_async import meeting
-from ..support import background_receivers as receivers
-from ..support import servers, workers
-from ..support.testapp.models import Author, Book
+from tests.bridging.test_bridge_async import meeting
+from tests.support import background_receivers as receivers
+from tests.support import servers, workers
+from tests.support.testapp.models import Author, Book
 
 TRACING = override_settings(DJANGO_BLINKER={"TRACING": True})
 RECEIVER = "tests.observation.test_tracing.saved"

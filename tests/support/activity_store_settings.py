@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 
 if os.environ.get("DJANGO_BLINKER_ACTIVITY_PROCESS") == "worker":
-    from .worker_settings import *  # noqa: F403
+    from tests.support.worker_settings import *  # noqa: F403
 else:
-    from .server_settings import *  # noqa: F403
+    from tests.support.server_settings import *  # noqa: F403
 
 ACTIVITY_CACHE = {
     "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 
-from .settings import *  # noqa: F403
-from .settings import INSTALLED_APPS
+from tests.support.settings import *  # noqa: F403
+from tests.support.settings import INSTALLED_APPS
 
 DATABASES = {
     "default": {

@@ -39,7 +39,7 @@ def record(receiver: str, **facts: Any) -> None:
 def book_saved(
     sender: Any, instance: Any, created: bool, update_fields: Any, **kwargs: Any
 ) -> None:
-    from .testapp.models import Book
+    from tests.support.testapp.models import Book
 
     record(
         "book_saved",
@@ -56,7 +56,7 @@ def book_saved(
 
 
 def book_deleted(sender: Any, instance: Any, origin: Any, **kwargs: Any) -> None:
-    from .testapp.models import Book
+    from tests.support.testapp.models import Book
 
     record(
         "book_deleted",
@@ -146,7 +146,7 @@ WIRING = [
 @once_per_event
 def tag_once(sender: Any, instance: Any, **kwargs: Any) -> None:
     """Writes one Tag per event; fails its first run for authors named "flaky once"."""
-    from .testapp.models import Tag
+    from tests.support.testapp.models import Tag
 
     event = current_event()
     Tag.objects.create(name=f"once {event.id if event else 'none'}")

@@ -6,8 +6,8 @@ hand with ``DJANGO_SETTINGS_MODULE=tests.support.toolbar_settings``.
 
 from __future__ import annotations
 
-from .settings import *  # noqa: F403
-from .settings import INSTALLED_APPS, MIDDLEWARE
+from tests.support.settings import *  # noqa: F403
+from tests.support.settings import INSTALLED_APPS, MIDDLEWARE
 
 TOOLBAR_OVERRIDES = {
     "DEBUG": True,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from .settings import *  # noqa: F403
-from .settings import DATABASES, INSTALLED_APPS, MIDDLEWARE
+from tests.support.settings import *  # noqa: F403
+from tests.support.settings import DATABASES, INSTALLED_APPS, MIDDLEWARE
 
 DATABASES["default"]["NAME"] = os.environ["DJANGO_BLINKER_WORKER_DB_NAME"]
 DATABASES["other"]["NAME"] = os.environ["DJANGO_BLINKER_WORKER_OTHER_DB_NAME"]

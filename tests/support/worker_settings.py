@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from .settings import *  # noqa: F403
-from .settings import DATABASES, INSTALLED_APPS
+from tests.support.settings import *  # noqa: F403
+from tests.support.settings import DATABASES, INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.workerapp"]
 

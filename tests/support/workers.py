@@ -145,7 +145,7 @@ def celery_worker(name: str, django_db_blocker: Any, tmp_path_factory: Any) -> I
     from celery import _state
 
     os.environ.setdefault("DJANGO_BLINKER_CELERY_QUEUE", new_key("queue"))
-    from .celery_app import app
+    from tests.support.celery_app import app
 
     key = new_key(name)
     with django_db_blocker.unblock():

@@ -23,8 +23,7 @@ from django_blinker.testing import (
     record_signals,
     run_receivers_inline,
 )
-
-from ..support.testapp.models import Author, Book, ProxyBook, Tag
+from tests.support.testapp.models import Author, Book, ProxyBook, Tag
 
 order_shipped = blinker.Signal("order-shipped (tests.testing.test_testing)")
 
@@ -528,8 +527,7 @@ def index_book(sender, **kwargs):
 @pytest.mark.django_db
 def test_background_receivers_run_inline_instead_of_being_enqueued(monkeypatch):
     from django_blinker import background
-
-    from ..support.queues import RecordingBackend, use_backend
+    from tests.support.queues import RecordingBackend, use_backend
 
     queue = use_backend(monkeypatch, RecordingBackend())
     background_calls.clear()

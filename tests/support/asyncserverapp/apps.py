@@ -11,7 +11,7 @@ class AsyncServerAppConfig(AppConfig):
     verbose_name = "django-blinker async server test app"
 
     def ready(self) -> None:
-        from . import web
+        from tests.support.asyncserverapp import web
 
         signals.request_started.connect(web.first_in)
         signals.request_started.connect(web.second_in)

@@ -36,7 +36,7 @@ def main() -> None:
     django.setup()
     from django.db import transaction
 
-    from ..chaosapp.models import Row
+    from tests.support.chaosapp.models import Row
 
     rng = random.Random(f"{args.seed}-{args.run}")
     attempted = args.start

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 
-from ..settings import *  # noqa: F403
-from ..settings import DATABASES
+from tests.support.settings import *  # noqa: F403
+from tests.support.settings import DATABASES
 
 DATABASES["default"]["NAME"] = os.environ["DJANGO_BLINKER_WORKER_DB_NAME"]
 DATABASES["default"]["CONN_MAX_AGE"] = 600

@@ -23,6 +23,6 @@ class ChaosAppConfig(AppConfig):
             return
         if backend == "celery":
             import tests.support.chaos.celery_app  # noqa: F401  (the relay publishes with this app)
-        from . import receivers
+        from tests.support.chaosapp import receivers
 
         receivers.connect(backend)

@@ -41,7 +41,7 @@ def _stall(receiver: str, marker: str) -> None:
 
 
 def logged(sender: Any, instance: Any, **kwargs: Any) -> None:
-    from .models import Delivery
+    from tests.support.chaosapp.models import Delivery
 
     event = current_event()
     assert event is not None
@@ -51,7 +51,7 @@ def logged(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 @once_per_event
 def effect(sender: Any, instance: Any, **kwargs: Any) -> None:
-    from .models import Effect
+    from tests.support.chaosapp.models import Effect
 
     event = current_event()
     assert event is not None

@@ -15,8 +15,7 @@ from django.db.models import Model
 from django_blinker import signals
 from django_blinker.bulk import post_queryset_delete, post_update
 from django_blinker.fields import field_changed
-
-from ..background_receivers import record
+from tests.support.background_receivers import record
 
 KEYED = ("keysapp.Voucher", "keysapp.Country", "keysapp.Seat")
 CHILDREN = ("keysapp.Redemption", "keysapp.City", "keysapp.Booking")

@@ -7,12 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from django_blinker import signals
-
-from ..background_receivers import record
+from tests.support.background_receivers import record
 
 
 def parcel_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    from .models import Parcel
+    from tests.support.otherdbapp.models import Parcel
 
     record(
         "parcel_saved",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .signals import bridged_pinged
+from tests.support.pingapp.signals import bridged_pinged
 
 calls: list[Any] = []
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from . import receivers
-from .signals import pinged
+from tests.support.pingapp import receivers
+from tests.support.pingapp.signals import pinged
 
 
 def ready(request: HttpRequest) -> HttpResponse:

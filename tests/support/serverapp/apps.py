@@ -12,7 +12,7 @@ class ServerAppConfig(AppConfig):
     verbose_name = "django-blinker server test app"
 
     def ready(self) -> None:
-        from . import receivers
+        from tests.support.serverapp import receivers
 
         in_background(signals.request_started, receivers.request_started, backend="inline")
         in_background(signals.request_finished, receivers.request_finished, backend="inline")

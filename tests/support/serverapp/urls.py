@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from tests.support.serverapp import views
 
 urlpatterns = [
     path("served/<slug:label>/", views.served, name="serverapp-served"),

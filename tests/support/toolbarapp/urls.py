@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from .views import announce, save_book
+from tests.support.toolbarapp.views import announce, save_book
 
 urlpatterns = [
     path("save/", save_book, name="save-book"),

@@ -6,8 +6,8 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.http import HttpResponse
 
-from ..testapp.models import Author, Book
-from .signals import audit, order_placed
+from tests.support.testapp.models import Author, Book
+from tests.support.toolbarapp.signals import audit, order_placed
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Saved</title></head>

@@ -16,10 +16,9 @@ class TracingServerAppConfig(AppConfig):
         import tests.support.celery_app  # noqa: F401
         from django_blinker import after_commit, signals
         from django_blinker.background import in_background
-
-        from ..background_receivers import book_saved
-        from ..testapp.models import Book
-        from . import web
+        from tests.support.background_receivers import book_saved
+        from tests.support.testapp.models import Book
+        from tests.support.tracingserverapp import web
 
         signals.post_save.connect(web.book_saved_inline, sender=Book)
         after_commit.on_commit(signals.post_save, web.book_saved_at_commit, sender=Book)

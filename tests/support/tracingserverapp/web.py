@@ -39,7 +39,7 @@ def ready(request: HttpRequest) -> HttpResponse:
 
 def save_book(request: HttpRequest) -> HttpResponse:
     """Saves an author and a book in one transaction; answers the book's pk as JSON."""
-    from ..testapp.models import Author, Book
+    from tests.support.testapp.models import Author, Book
 
     with transaction.atomic():
         author = Author.objects.create(name="Vinge")

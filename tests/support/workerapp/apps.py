@@ -14,16 +14,15 @@ class WorkerAppConfig(AppConfig):
 
     def ready(self) -> None:
         from django_blinker.background import in_background
-
-        from ..background_receivers import WIRING
-        from ..keysapp.receivers import WIRING as KEYS_WIRING
-        from ..otherdbapp.receivers import WIRING as OTHER_DB_WIRING
+        from tests.support.background_receivers import WIRING
+        from tests.support.keysapp.receivers import WIRING as KEYS_WIRING
+        from tests.support.otherdbapp.receivers import WIRING as OTHER_DB_WIRING
 
         for signal, receiver, sender in [*WIRING, *KEYS_WIRING, *OTHER_DB_WIRING]:
             in_background(signal, receiver, sender=sender, backend="inline")
         if os.environ.get("DJANGO_BLINKER_TEST_CONFIRM_AFTER"):
             # An outbox relay (tests/background/test_several_relays.py) publishes with the tests'
             # app.
-            from ..celery_app import app
+            from tests.support.celery_app import app
 
             app.set_default()

@@ -1,5 +1,11 @@
 """Fill the demo shop with an admin user, customers, products and orders.
 
+Everything goes through the real paths (``save()``, ``CheckoutService`` in its
+transactions, a product deleted), so every receiver of the demo runs: inline ones here,
+after-commit ones at each commit, and the background ones' events wait in the outbox
+until the relay hands them to the worker. With the activity store on, the admin's
+signal pages show these calls from the first look.
+
 Safe to run again: existing rows are kept, and orders are only placed into an empty shop.
 """
 
@@ -15,6 +21,8 @@ from testproject.shop.models import Customer, Order, Product, Tag
 from testproject.shop.services import CartLine, CheckoutService
 
 CUSTOMERS = [("Ada Lovelace", "ada@example.com"), ("Grace Hopper", "grace@example.com")]
+
+DISCONTINUED = ("Paper filters (discontinued)", Decimal("3.50"), 0)
 
 PRODUCTS = [
     ("Espresso beans 1 kg", Decimal("24.90"), 40, ["coffee"]),
@@ -44,6 +52,7 @@ class Command(BaseCommand):
 
         if not Order.objects.exists():
             self._place_orders(customers, products)
+            self._discontinue()
 
         self.stdout.write(self.style.SUCCESS("Demo shop seeded; admin user: demo, password: demo"))
 
@@ -66,3 +75,7 @@ class Command(BaseCommand):
         service.checkout(grace, [CartLine(products["Pour-over kettle"], 4)])
         service.checkout(grace, [CartLine(products["Gift card"], 3)])
         service.ship(first, tracking_code="DEMO-0001")
+
+    def _discontinue(self) -> None:
+        name, price, stock = DISCONTINUED
+        Product.objects.create(name=name, price=price, stock=stock).delete()

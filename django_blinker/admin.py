@@ -16,6 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from . import outbox, views
 from .message import Rejected, unseal
@@ -24,6 +26,8 @@ from .outbox_health import STATES, health
 from .redaction import redacted
 
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     _ModelAdmin = admin.ModelAdmin[Signal]
     _OutboxAdmin = admin.ModelAdmin[OutboxEvent]
 else:
@@ -74,11 +78,11 @@ class SignalAdmin(_ModelAdmin):
 class OutboxStateFilter(admin.SimpleListFilter):
     """Waiting for the relay, published and awaiting confirmation, confirmed, or dead."""
 
-    title = "state"
+    title = _("state")
     parameter_name = "state"
-    STATES: ClassVar[dict[str, tuple[str, dict[str, Any]]]] = STATES
+    STATES: ClassVar[dict[str, tuple[StrOrPromise, dict[str, Any]]]] = STATES
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return [(key, label) for key, (label, _filters) in self.STATES.items()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -88,12 +92,14 @@ class OutboxStateFilter(admin.SimpleListFilter):
 
 def _state(event: OutboxEvent) -> str:
     if event.confirmed_at is not None:
-        return "confirmed"
-    if event.dead:
-        return "dead-lettered"
-    if event.published_at is None:
-        return "waiting to be published"
-    return "published, not confirmed"
+        key = "confirmed"
+    elif event.dead:
+        key = "dead"
+    elif event.published_at is None:
+        key = "waiting"
+    else:
+        key = "published"
+    return str(STATES[key][0])
 
 
 @admin.register(OutboxEvent)
@@ -122,7 +128,7 @@ class OutboxEventAdmin(_OutboxAdmin):
     )
     list_filter = (OutboxStateFilter, "signal", "backend")
     search_fields = ("id", "receiver", "signal")
-    search_help_text = "Event id, receiver or signal."
+    search_help_text = _("Event id, receiver or signal.")
     fields = (
         "id",
         "signal",
@@ -169,37 +175,37 @@ class OutboxEventAdmin(_OutboxAdmin):
         codename = get_permission_codename("manage", self.opts)
         return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
-    @admin.display(description="event id", ordering="id")
+    @admin.display(description=_("event id"), ordering="id")
     def event_id(self, event: OutboxEvent) -> str:
         return str(event.pk)
 
-    @admin.display(description="next attempt at", ordering="next_attempt_at")
+    @admin.display(description=_("next attempt at"), ordering="next_attempt_at")
     def next_attempt(self, event: OutboxEvent) -> Any:
         """None (shown as "-") once nothing more will be attempted: confirmed or dead."""
         if event.confirmed_at is not None or event.dead:
             return None
         return event.next_attempt_at
 
-    @admin.display(description="state")
+    @admin.display(description=_("state"))
     def state(self, event: OutboxEvent) -> str:
         return _state(event)
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def error(self, event: OutboxEvent) -> str:
         return Truncator(event.last_error).chars(ERROR_SHOWN)
 
-    @admin.display(description="payload")
+    @admin.display(description=_("payload"))
     def payload(self, event: OutboxEvent) -> str:
         try:
             payload = unseal(event.message, expires=False)
         except Rejected as error:
-            return f"unreadable: {error.reason}"
+            return gettext("unreadable: %(reason)s") % {"reason": error.reason}
         except ValueError as error:
-            return f"unreadable: {error}"
+            return gettext("unreadable: %(reason)s") % {"reason": error}
         text = json.dumps(redacted(payload), indent=2, ensure_ascii=False)
         return format_html('<pre class="django-blinker-payload">{}</pre>', text)
 
-    @admin.action(permissions=["manage"], description="Retry now")
+    @admin.action(permissions=["manage"], description=_("Retry now"))
     def retry_now(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
         events = [event for event in queryset if event.confirmed_at is None]
         confirmed = queryset.count() - len(events)
@@ -210,18 +216,20 @@ class OutboxEventAdmin(_OutboxAdmin):
             action_flag=CHANGE,
             change_message="Retried now.",
         )
-        self.message_user(
-            request,
-            f"{_events(count)} will be published on the relay's next pass."
-            + (
-                f" {_events(confirmed)} already confirmed by a worker, left alone."
-                if confirmed
-                else ""
-            ),
-            messages.SUCCESS,
-        )
+        text = ngettext(
+            "%(count)d event will be published on the relay's next pass.",
+            "%(count)d events will be published on the relay's next pass.",
+            count,
+        ) % {"count": count}
+        if confirmed:
+            text += " " + ngettext(
+                "%(count)d event already confirmed by a worker, left alone.",
+                "%(count)d events already confirmed by a worker, left alone.",
+                confirmed,
+            ) % {"count": confirmed}
+        self.message_user(request, text, messages.SUCCESS)
 
-    @admin.action(permissions=["manage"], description="Discard")
+    @admin.action(permissions=["manage"], description=_("Discard"))
     def discard(
         self, request: HttpRequest, queryset: QuerySet[OutboxEvent]
     ) -> TemplateResponse | None:
@@ -232,7 +240,7 @@ class OutboxEventAdmin(_OutboxAdmin):
                 f"admin/{self.opts.app_label}/{self.opts.model_name}/discard_confirmation.html",
                 {
                     **self.admin_site.each_context(request),
-                    "title": "Discard outbox events",
+                    "title": gettext("Discard outbox events"),
                     "subtitle": None,
                     "opts": self.opts,
                     "events": queryset,
@@ -243,11 +251,12 @@ class OutboxEventAdmin(_OutboxAdmin):
         count = outbox.discard(queryset)
         self.message_user(
             request,
-            f"Discarded {_events(count)}; their receivers will not run for them.",
+            ngettext(
+                "Discarded %(count)d event; its receiver will not run for it.",
+                "Discarded %(count)d events; their receivers will not run for them.",
+                count,
+            )
+            % {"count": count},
             messages.SUCCESS,
         )
         return None
-
-
-def _events(count: int) -> str:
-    return f"{count} event{'s' if count != 1 else ''}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class _NoRows(models.Manager["Signal"]):
@@ -26,8 +27,8 @@ class Signal(models.Model):
         managed = False
         base_manager_name = "objects"
         default_permissions = ("view",)
-        verbose_name = "signal"
-        verbose_name_plural = "signals"
+        verbose_name = _("signal")
+        verbose_name_plural = _("signals")
 
     def __str__(self) -> str:
         return f"signal {self.pk}"
@@ -55,11 +56,11 @@ class OutboxEvent(models.Model):
     dead = models.BooleanField(default=False)
 
     class Meta:
-        verbose_name = "outbox event"
-        verbose_name_plural = "outbox events"
+        verbose_name = _("outbox event")
+        verbose_name_plural = _("outbox events")
         ordering = ("created_at",)
         default_permissions = ("view",)
-        permissions = (("manage_outboxevent", "Can retry and discard outbox events"),)
+        permissions = (("manage_outboxevent", _("Can retry and discard outbox events")),)
         indexes = (
             models.Index(fields=["dead", "next_attempt_at"], name="django_blinker_outbox_due"),
             models.Index(
@@ -80,8 +81,8 @@ class DeliveredEvent(models.Model):
     delivered_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        verbose_name = "delivered event"
-        verbose_name_plural = "delivered events"
+        verbose_name = _("delivered event")
+        verbose_name_plural = _("delivered events")
         default_permissions = ()
         constraints = (
             models.UniqueConstraint(
@@ -104,7 +105,7 @@ class OutboxProcess(models.Model):
     which send no model signals.
     """
 
-    ROLES = (("worker", "worker"), ("relay", "relay"))
+    ROLES = (("worker", _("worker")), ("relay", _("relay")))
 
     role = models.CharField(max_length=20, choices=ROLES)
     host = models.CharField(max_length=255)
@@ -115,8 +116,8 @@ class OutboxProcess(models.Model):
     last_missing_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "outbox process"
-        verbose_name_plural = "outbox processes"
+        verbose_name = _("outbox process")
+        verbose_name_plural = _("outbox processes")
         ordering = ("-last_seen",)
         default_permissions = ()
         constraints = (

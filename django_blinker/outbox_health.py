@@ -12,23 +12,27 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .models import OutboxEvent, OutboxProcess
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 #: Each state of an outbox event: its name, what a page calls it, and the filter for it.
-STATES: dict[str, tuple[str, dict[str, Any]]] = {
-    "waiting": ("waiting to be published", {"dead": False, "published_at__isnull": True}),
+STATES: dict[str, tuple[StrOrPromise, dict[str, Any]]] = {
+    "waiting": (_("waiting to be published"), {"dead": False, "published_at__isnull": True}),
     "published": (
-        "published, not confirmed",
+        _("published, not confirmed"),
         {"dead": False, "published_at__isnull": False, "confirmed_at__isnull": True},
     ),
-    "confirmed": ("confirmed", {"confirmed_at__isnull": False}),
-    "dead": ("dead-lettered", {"dead": True, "confirmed_at__isnull": True}),
+    "confirmed": (_("confirmed"), {"confirmed_at__isnull": False}),
+    "dead": (_("dead-lettered"), {"dead": True, "confirmed_at__isnull": True}),
 }
 
 
@@ -76,7 +80,7 @@ class Health:
     missing: list[OutboxProcess]
 
     @property
-    def states(self) -> list[tuple[str, int]]:
+    def states(self) -> list[tuple[StrOrPromise, int]]:
         """``(what a page calls the state, how many)``, in :data:`STATES` order."""
         return [(label, self.counts[name]) for name, (label, _filters) in STATES.items()]
 

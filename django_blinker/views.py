@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.apps import apps
 from django.contrib import admin
@@ -22,6 +22,8 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
@@ -29,6 +31,9 @@ from . import activity, activity_store, discovery, wiring_picture
 from .describe import ReceiverInfo
 from .discovery import SignalInfo
 from .models import Signal
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 PERMISSION = "django_blinker.view_signal"
 SIGNALS_PER_PAGE = 100
@@ -71,7 +76,7 @@ class SignalPageView(TemplateView):
 
     admin_site: AdminSite = admin.site
     http_method_names: ClassVar[list[str]] = ["get", "head"]  # type: ignore[misc]
-    title = ""
+    title: StrOrPromise = ""
 
     @method_decorator(never_cache)
     @method_decorator(staff_member_required)
@@ -149,7 +154,7 @@ class SignalListView(SignalPageView):
     """Signals grouped by namespace, with search (signal, receiver, model) and filters."""
 
     template_name = "django_blinker/signal_list.html"
-    title = "Signals"
+    title = _("Signals")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         every = discovery.discover()
@@ -219,7 +224,7 @@ class SignalListView(SignalPageView):
 
     def _choices(self, key: str, values: Iterable[str]) -> list[tuple[str, str, bool]]:
         current = self.request.GET.get(key, "")
-        choices = [("All", self._link(**{key: ""}), not current)]
+        choices = [(gettext("All"), self._link(**{key: ""}), not current)]
         choices += [
             (_SYSTEM_LABELS.get(value, value), self._link(**{key: value}), value == current)
             for value in values
@@ -235,7 +240,7 @@ def _store_name(signal: SignalInfo) -> str:
     return str(getattr(signal.signal, "name", signal.name))
 
 
-_FILTERS = {"system": "By system", "namespace": "By namespace", "app": "By app"}
+_FILTERS = {"system": _("By system"), "namespace": _("By namespace"), "app": _("By app")}
 
 
 def _value(signal: SignalInfo, key: str) -> str:
@@ -339,20 +344,30 @@ class ModelSignalsView(SignalPageView):
                     )
                 )
             sections.append((action, rows))
-        self.title = f"What runs for {model._meta.label}"
         label = model._meta.label
+        self.title = gettext("What runs for %(model)s") % {"model": label}
+        picture_title = gettext("Wiring of %(model)s") % {"model": label}
         return super().get_context_data(
             **{
                 **kwargs,
                 "model_label": label,
                 "model_name": model._meta.verbose_name,
-                "picture": self.picture({label: found}, f"Wiring of {label}", link_models=False),
+                "picture": self.picture({label: found}, picture_title, link_models=False),
+                "picture_title": picture_title,
                 "app_label": model._meta.app_label,
                 "app_url": self.url("app", app_label=model._meta.app_label),
                 "sections": sections,
+                "shown_sections": [
+                    (action, discovery.action_label(action), rows)
+                    for action, rows in sections
+                    if rows
+                ],
+                "empty_sections": [
+                    discovery.action_label(action) for action, rows in sections if not rows
+                ],
                 "total": len(found),
                 "show_figures": activity.is_enabled()
-                and any(row.recorded for _, rows in sections for row in rows),
+                and any(row.recorded for _action, rows in sections for row in rows),
             }
         )
 
@@ -378,7 +393,7 @@ class AppSignalsView(SignalPageView):
             model._meta.label: discovery.receivers_for_model(every, model)
             for model in config.get_models()
         }
-        self.title = f"Wiring of the {config.label} app"
+        self.title = gettext("Wiring of the %(app)s app") % {"app": config.label}
         return super().get_context_data(
             **{
                 **kwargs,

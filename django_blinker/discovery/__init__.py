@@ -19,6 +19,7 @@ from .for_model import (
     MODEL_ACTIONS,
     MODEL_SIGNAL_ACTIONS,
     ModelReceiver,
+    action_label,
     find_model,
     receivers_for_model,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "ModelReceiver",
     "SignalInfo",
     "UnimportedModule",
+    "action_label",
     "autodiscover",
     "blinker_is_async",
     "discover",

@@ -8,7 +8,7 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.apps import apps
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 
 from django_blinker import discovery, wiring_picture
 from django_blinker.describe import ReceiverInfo
@@ -43,6 +43,8 @@ class Command(BaseCommand):
             "--system", choices=discovery.SYSTEMS, help="Only Blinker or only Django signals."
         )
 
+    # The output is a tool's: English whatever LANGUAGE_CODE says, as --json must be.
+    @no_translations
     def handle(self, *args: Any, **options: Any) -> None:
         signals = discovery.discover()
         namespace = options["namespace"]

@@ -28,6 +28,7 @@ from typing import Any
 
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext, ngettext
 
 from . import activity, conf, delivery
 from .activity_records import well_formed
@@ -359,12 +360,20 @@ def site_activity() -> SiteActivity | None:
         records = [found[key] for key in sorted(found)]
     except Exception as error:
         problems.append(
-            f"the activity store (cache {alias!r}) is unreachable ({type(error).__name__}): "
-            "only this process's figures are shown"
+            gettext(
+                "the activity store (cache %(alias)r) is unreachable (%(error)s): "
+                "only this process's figures are shown"
+            )
+            % {"alias": alias, "error": type(error).__name__}
         )
     if _me.failing == alias:
         problems.append(
-            f"this process could not write to the store {_me.failed_flushes} time(s) lately"
+            ngettext(
+                "this process could not write to the store %(count)d time lately",
+                "this process could not write to the store %(count)d times lately",
+                _me.failed_flushes,
+            )
+            % {"count": _me.failed_flushes}
         )
     now = time.time()
     processes = [_process(_record(), now, current=True)]
@@ -379,13 +388,26 @@ def site_activity() -> SiteActivity | None:
         processes.append(process)
         if process.stale:
             problems.append(
-                f"process {process.pid} on {process.host} ({process.role}) was last seen "
-                f"{now - record['last_seen']:.0f} s ago: what it recorded since may be missing"
+                gettext(
+                    "process %(pid)s on %(host)s (%(role)s) was last seen %(seconds).0f s ago: "
+                    "what it recorded since may be missing"
+                )
+                % {
+                    "pid": process.pid,
+                    "host": process.host,
+                    "role": process.role,
+                    "seconds": now - record["last_seen"],
+                }
             )
     if malformed:
         problems.append(
-            f"{malformed} record(s) in the store are not what django-blinker writes and were "
-            "left out"
+            ngettext(
+                "%(count)d record in the store is not what django-blinker writes and was left out",
+                "%(count)d records in the store are not what django-blinker writes and were "
+                "left out",
+                malformed,
+            )
+            % {"count": malformed}
         )
     return SiteActivity(processes=processes, problems=problems)
 

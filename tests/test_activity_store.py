@@ -218,7 +218,7 @@ def test_a_malformed_record_is_left_out_and_the_page_says_so(locmem_store, admin
     site = activity_store.site_activity()
     assert not site.complete
     assert site.signal("post_save").receivers["shop.index"].calls == 7
-    assert "1 record(s) in the store are not what django-blinker writes" in site.problems[0]
+    assert "1 record in the store is not what django-blinker writes" in site.problems[0]
 
 
 def test_a_registration_race_is_retried_not_lost(locmem_store):

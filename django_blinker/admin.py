@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -24,6 +25,7 @@ from .message import Rejected, unseal
 from .models import OutboxEvent, Signal
 from .outbox_health import STATES, health
 from .redaction import redacted
+from .templatetags.django_blinker import breakable
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -118,7 +120,8 @@ class OutboxEventAdmin(_OutboxAdmin):
     list_display = (
         "created_at",
         "signal",
-        "receiver",
+        "concerns",
+        "receiver_name",
         "event_id",
         "backend",
         "state",
@@ -132,6 +135,7 @@ class OutboxEventAdmin(_OutboxAdmin):
     fields = (
         "id",
         "signal",
+        "concerns",
         "receiver",
         "backend",
         "created_at",
@@ -175,9 +179,35 @@ class OutboxEventAdmin(_OutboxAdmin):
         codename = get_permission_codename("manage", self.opts)
         return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
+    class Media:
+        css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("django_blinker/outbox.css",)}
+
     @admin.display(description=_("event id"), ordering="id")
     def event_id(self, event: OutboxEvent) -> str:
-        return str(event.pk)
+        """The first group of the id, enough to tell events apart on one page; the full
+        id is on the event's page and in the cell's tooltip."""
+        full = str(event.pk)
+        return format_html('<code class="db-event-id" title="{}">{}</code>', full, full[:8])
+
+    @admin.display(description=_("receiver"), ordering="receiver")
+    def receiver_name(self, event: OutboxEvent) -> str:
+        return breakable(event.receiver)
+
+    @admin.display(description=_("concerns"))
+    def concerns(self, event: OutboxEvent) -> str:
+        """The model and key of the row the event is about (its ``instance``), else its
+        sender's model; read from the signed payload, a secret key hidden."""
+        try:
+            payload = redacted(unseal(event.message, expires=False))
+        except (Rejected, ValueError):
+            return "-"
+        found = _subject(payload)
+        if found is None:
+            return "-"
+        label, key = found
+        if key is None:
+            return label
+        return format_html('{} <span class="db-key">{}</span>', label, key)
 
     @admin.display(description=_("next attempt at"), ordering="next_attempt_at")
     def next_attempt(self, event: OutboxEvent) -> Any:
@@ -260,3 +290,42 @@ class OutboxEventAdmin(_OutboxAdmin):
             messages.SUCCESS,
         )
         return None
+
+
+def _subject(payload: dict[str, Any]) -> tuple[str, str | None] | None:
+    """``(model label, shown key)`` of the row an event concerns, ``(label, None)`` when
+    only its sender's model is known, None when neither is."""
+    kwargs = payload.get("kwargs")
+    instance = kwargs.get("instance") if isinstance(kwargs, dict) else None
+    if isinstance(instance, dict) and len(instance) == 1:
+        ((tag, inner),) = instance.items()
+        if tag == "$model" and isinstance(inner, list) and len(inner) == 2:
+            return str(inner[0]), _shown(inner[1])
+        if tag == "$snapshot" and isinstance(inner, list) and len(inner) == 2:
+            return str(inner[0]), _snapshot_key(str(inner[0]), inner[1])
+    sender = payload.get("sender")
+    if isinstance(sender, dict) and isinstance(sender.get("$class"), str):
+        return sender["$class"], None
+    return None
+
+
+def _snapshot_key(label: str, values: Any) -> str | None:
+    try:
+        fields = apps.get_model(label)._meta.pk_fields
+    except (LookupError, ValueError):
+        return None
+    if not isinstance(values, dict):
+        return None
+    key = [values.get(field.attname) for field in fields]
+    if any(part is None for part in key):
+        return gettext("unsaved")
+    return ", ".join(_shown(part) for part in key)
+
+
+def _shown(key: Any) -> str:
+    """A key as the payload holds it, without its JSON tags: ``{"$uuid": "..."}`` as the
+    UUID, a ``$tuple`` as its parts."""
+    if isinstance(key, dict) and len(key) == 1:
+        ((_tag, inner),) = key.items()
+        return ", ".join(_shown(part) for part in inner) if isinstance(inner, list) else str(inner)
+    return str(key)

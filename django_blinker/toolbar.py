@@ -364,7 +364,7 @@ class SignalsSentPanel(Panel):
 
     title = _("Signals sent")
     nav_icon = "django_blinker/toolbar-signals.svg"  # type: ignore[assignment]
-    """Shown beside the title by django-debug-toolbar 6.1+, as the built-in panels' are."""
+    """Drawn beside the title, as the built-in panels' icons are, by toolbars that draw them."""
     template = "django_blinker/toolbar/signals_sent.html"
     is_async = True
     limit = 1000

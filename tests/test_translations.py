@@ -141,7 +141,7 @@ def test_the_model_page_speaks_chinese_and_keeps_receiver_names(client, superuse
     finally:
         signals.post_save.disconnect(book_saved, sender=Book)
     assert "为 testapp.Book 运行的接收器" in page
-    assert "保存时" in page
+    assert "<h2>保存时 " in page
     assert "本模型" in page
     assert "以下操作没有接收器" in page
     assert "tests.test_translations" in page

@@ -429,3 +429,14 @@ def _process(record: dict[str, Any], now: float, current: bool) -> ProcessActivi
         current=current,
         signals=dict(record.get("signals") or {}),
     )
+
+
+def signal_figures(
+    signal: object, site: SiteActivity | None
+) -> activity.SignalActivity | SignalTotals | None:
+    """What the pages and ``manage.py signals`` show for ``signal``: the site's figures
+    when ``site`` (:func:`site_activity`) is given and the signal is recorded at all, else
+    this process's (None when none of its receivers ran while recording)."""
+    if site is None or not activity.is_recorded(signal):
+        return activity.for_signal(signal)
+    return site.signal(str(getattr(signal, "name", "")))

@@ -118,9 +118,7 @@ class SignalPageView(TemplateView):
         self, signal: SignalInfo
     ) -> activity.SignalActivity | activity_store.SignalTotals | None:
         """``signal``'s activity: the site's with a store, else this process's."""
-        if self.site is None or not activity.is_recorded(signal.signal):
-            return activity.for_signal(signal.signal)
-        return self.site.signal(_store_name(signal))
+        return activity_store.signal_figures(signal.signal, self.site)
 
     def receiver_rows(self, signal: SignalInfo) -> list[ReceiverRow]:
         figures = self.figures(signal)

@@ -420,9 +420,16 @@ def open_panel(browser, server, scheme, path):
     rows = page.locator("#SignalsSentPanel tr.djdt-call")
     signal_order = [row.get_attribute("data-signal") for row in rows.all()]
     text = page.locator("#SignalsSentPanel").inner_text()
+    # The table fits the panel: no column hides under the toolbar's sidebar.
+    widths = page.evaluate(
+        "(root => [root.querySelector('#SignalsSentPanel table').getBoundingClientRect().right,"
+        " root.querySelector('#djDebugToolbar').getBoundingClientRect().left])"
+        "(document.querySelector('#djDebugRoot')?.shadowRoot ?? document)"
+    )
     page.screenshot(path=str(path))
     context.close()
     assert errors == []
+    assert widths[0] <= widths[1]
     return signal_order, text
 
 

@@ -119,7 +119,7 @@ class Command(BaseCommand):
                 f"{hidden} signal{'s' if hidden != 1 else ''} without receivers not shown "
                 "(--all lists them)."
             )
-        if shown and any(signal.receivers for signal in shown):
+        if any(signal.receivers for signal in shown):
             self._counts_note()
         for module in unimported:
             self.stderr.write(
@@ -163,6 +163,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Calls: {where}; only the receivers of bridged signals are recorded (others: -)."
         )
+        if self._site is not None and not self._site.complete:
+            self.stdout.write(f"Calls may be incomplete: {'; '.join(self._site.problems)}.")
 
     def _show_signal(self, signal: discovery.SignalInfo) -> None:
         count = len(signal.receivers)

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed.stamp
 LINT_PATHS = $(wildcard django_blinker tests testproject bench manage.py)
 TOX_ARGS ?=
 
-.PHONY: venv test test-postgres test-mariadb chaos lint typecheck docs matrix demo bench clean
+.PHONY: venv test test-postgres test-mariadb chaos lint typecheck docs messages matrix demo bench clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,14 @@ typecheck: $(STAMP)
 # The documentation site from docs/ (MkDocs), warnings as errors; output in build/docs.
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --quiet
+
+# The admin's translations: refresh django_blinker/locale/*/django.po from the code and
+# templates, then compile the .mo files the wheel ships. Needs GNU gettext (msgfmt).
+messages: $(STAMP)
+	cd django_blinker && DJANGO_SETTINGS_MODULE=tests.settings PYTHONPATH=.. \
+		../$(BIN)/django-admin makemessages -l zh_Hans --add-location=file --no-obsolete
+	cd django_blinker && DJANGO_SETTINGS_MODULE=tests.settings PYTHONPATH=.. \
+		../$(BIN)/django-admin compilemessages -l zh_Hans
 
 # Sequential by default: 2 cores, and timing-sensitive tests. `make matrix TOX_ARGS="-p 2"`
 # is safe too (each tox env gets its own PostgreSQL test database); TOX_ARGS="-e ENV" runs one.

@@ -4,8 +4,9 @@ as "Outbox events"."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -14,8 +15,12 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils.formats import date_format, time_format
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.timezone import localtime
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from . import views
 from .background import outbox
@@ -23,8 +28,11 @@ from .delivery.event import Rejected, unseal
 from .delivery.outbox_health import health
 from .delivery.redaction import redacted
 from .models import OutboxEvent, Signal, state_filter
+from .templatetags.django_blinker import breakable
 
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     _ModelAdmin = admin.ModelAdmin[Signal]
     _OutboxAdmin = admin.ModelAdmin[OutboxEvent]
 else:
@@ -75,10 +83,10 @@ class SignalAdmin(_ModelAdmin):
 class OutboxStateFilter(admin.SimpleListFilter):
     """Waiting for the relay, published and awaiting confirmation, confirmed, or dead."""
 
-    title = "state"
+    title = _("state")
     parameter_name = "state"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return list(OutboxEvent.STATES.items())
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -99,23 +107,16 @@ class OutboxEventAdmin(_OutboxAdmin):
     confirmation page). Nothing is added or edited through the admin.
     """
 
-    list_display = (
-        "created_at",
-        "signal",
-        "receiver",
-        "event_id",
-        "backend",
-        "state",
-        "attempts",
-        "next_attempt",
-        "error",
-    )
+    # Six columns: the list fits beside the admin's navigation and filter at 1280 px. The
+    # backend is a filter and on each event's page; the full id is on the event's page.
+    list_display = ("created", "event", "concerns", "receiver_name", "state", "error")
     list_filter = (OutboxStateFilter, "signal", "backend")
     search_fields = ("id", "receiver", "signal")
-    search_help_text = "Event id, receiver or signal."
+    search_help_text = _("Event id, receiver or signal.")
     fields = (
         "id",
         "signal",
+        "concerns",
         "receiver",
         "backend",
         "created_at",
@@ -159,37 +160,85 @@ class OutboxEventAdmin(_OutboxAdmin):
         codename = get_permission_codename("manage", self.opts)
         return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
-    @admin.display(description="event id", ordering="id")
-    def event_id(self, event: OutboxEvent) -> str:
-        return str(event.pk)
+    class Media:
+        css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("django_blinker/outbox.css",)}
 
-    @admin.display(description="next attempt at", ordering="next_attempt_at")
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created(self, event: OutboxEvent) -> str:
+        when = localtime(event.created_at)
+        return format_html(
+            "{}<br>{}", date_format(when, "DATE_FORMAT"), time_format(when, "TIME_FORMAT")
+        )
+
+    @admin.display(description=_("event"), ordering="id")
+    def event(self, event: OutboxEvent) -> str:
+        """The signal, and the first group of the id: enough to tell events apart on one
+        page; the full id is in the tooltip and on the event's page."""
+        full = str(event.pk)
+        return format_html(
+            '{}<br><code class="db-event-id" title="{}">{}</code>', event.signal, full, full[:8]
+        )
+
+    @admin.display(description=_("receiver"), ordering="receiver")
+    def receiver_name(self, event: OutboxEvent) -> str:
+        # A narrow column: a long function name may wrap after its underscores too.
+        return breakable(event.receiver, "._")
+
+    @admin.display(description=_("concerns"))
+    def concerns(self, event: OutboxEvent) -> str:
+        """The model and key of the row the event is about (its ``instance``), else its
+        sender's model; read from the signed payload, a secret key hidden."""
+        try:
+            payload = redacted(unseal(event.message, expires=False))
+        except (Rejected, ValueError):
+            return "-"
+        found = _subject(payload)
+        if found is None:
+            return "-"
+        label, key = found
+        if key is None:
+            return label
+        return format_html('{} <span class="db-key">{}</span>', label, key)
+
+    @admin.display(description=_("next attempt at"), ordering="next_attempt_at")
     def next_attempt(self, event: OutboxEvent) -> Any:
         """None (shown as "-") once nothing more will be attempted: confirmed or dead."""
         if event.confirmed_at is not None or event.dead:
             return None
         return event.next_attempt_at
 
-    @admin.display(description="state")
+    @admin.display(description=_("state"))
     def state(self, event: OutboxEvent) -> str:
-        return OutboxEvent.STATES[event.state]
+        """The state, how many publishes were attempted and when the next one is due."""
+        attempts = ngettext("%(count)d attempt", "%(count)d attempts", event.attempts) % {
+            "count": event.attempts
+        }
+        due = self.next_attempt(event)
+        if due is not None:
+            attempts = gettext("%(attempts)s, next at %(time)s") % {
+                "attempts": attempts,
+                "time": time_format(localtime(due), "TIME_FORMAT"),
+            }
+        return format_html(
+            '{}<div class="db-quiet">{}</div>', OutboxEvent.STATES[event.state], attempts
+        )
 
-    @admin.display(description="last error")
+    @admin.display(description=_("last error"))
     def error(self, event: OutboxEvent) -> str:
         return Truncator(event.last_error).chars(ERROR_SHOWN)
 
-    @admin.display(description="payload")
+    @admin.display(description=_("payload"))
     def payload(self, event: OutboxEvent) -> str:
         try:
             payload = unseal(event.message, expires=False)
         except Rejected as error:
-            return f"unreadable: {error.reason}"
+            return gettext("unreadable: %(reason)s") % {"reason": error.reason}
         except ValueError as error:
-            return f"unreadable: {error}"
+            return gettext("unreadable: %(reason)s") % {"reason": error}
         text = json.dumps(redacted(payload), indent=2, ensure_ascii=False)
         return format_html('<pre class="django-blinker-payload">{}</pre>', text)
 
-    @admin.action(permissions=["manage"], description="Retry now")
+    @admin.action(permissions=["manage"], description=_("Retry now"))
     def retry_now(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
         events = [event for event in queryset if event.confirmed_at is None]
         confirmed = queryset.count() - len(events)
@@ -200,18 +249,20 @@ class OutboxEventAdmin(_OutboxAdmin):
             action_flag=CHANGE,
             change_message="Retried now.",
         )
-        self.message_user(
-            request,
-            f"{_events(count)} will be published on the relay's next pass."
-            + (
-                f" {_events(confirmed)} already confirmed by a worker, left alone."
-                if confirmed
-                else ""
-            ),
-            messages.SUCCESS,
-        )
+        text = ngettext(
+            "%(count)d event will be published on the relay's next pass.",
+            "%(count)d events will be published on the relay's next pass.",
+            count,
+        ) % {"count": count}
+        if confirmed:
+            text += " " + ngettext(
+                "%(count)d event already confirmed by a worker, left alone.",
+                "%(count)d events already confirmed by a worker, left alone.",
+                confirmed,
+            ) % {"count": confirmed}
+        self.message_user(request, text, messages.SUCCESS)
 
-    @admin.action(permissions=["manage"], description="Discard")
+    @admin.action(permissions=["manage"], description=_("Discard"))
     def discard(
         self, request: HttpRequest, queryset: QuerySet[OutboxEvent]
     ) -> TemplateResponse | None:
@@ -222,7 +273,7 @@ class OutboxEventAdmin(_OutboxAdmin):
                 f"admin/{self.opts.app_label}/{self.opts.model_name}/discard_confirmation.html",
                 {
                     **self.admin_site.each_context(request),
-                    "title": "Discard outbox events",
+                    "title": gettext("Discard outbox events"),
                     "subtitle": None,
                     "opts": self.opts,
                     "events": queryset,
@@ -233,11 +284,51 @@ class OutboxEventAdmin(_OutboxAdmin):
         count = outbox.discard(queryset)
         self.message_user(
             request,
-            f"Discarded {_events(count)}; their receivers will not run for them.",
+            ngettext(
+                "Discarded %(count)d event; its receiver will not run for it.",
+                "Discarded %(count)d events; their receivers will not run for them.",
+                count,
+            )
+            % {"count": count},
             messages.SUCCESS,
         )
         return None
 
 
-def _events(count: int) -> str:
-    return f"{count} event{'s' if count != 1 else ''}"
+def _subject(payload: dict[str, Any]) -> tuple[str, str | None] | None:
+    """``(model label, shown key)`` of the row an event concerns, ``(label, None)`` when
+    only its sender's model is known, None when neither is."""
+    kwargs = payload.get("kwargs")
+    instance = kwargs.get("instance") if isinstance(kwargs, dict) else None
+    if isinstance(instance, dict) and len(instance) == 1:
+        ((tag, inner),) = instance.items()
+        if tag == "$model" and isinstance(inner, list) and len(inner) == 2:
+            return str(inner[0]), _shown(inner[1])
+        if tag == "$snapshot" and isinstance(inner, list) and len(inner) == 2:
+            return str(inner[0]), _snapshot_key(str(inner[0]), inner[1])
+    sender = payload.get("sender")
+    if isinstance(sender, dict) and isinstance(sender.get("$class"), str):
+        return sender["$class"], None
+    return None
+
+
+def _snapshot_key(label: str, values: Any) -> str | None:
+    try:
+        fields = apps.get_model(label)._meta.pk_fields
+    except (LookupError, ValueError):
+        return None
+    if not isinstance(values, dict):
+        return None
+    key = [values.get(field.attname) for field in fields]
+    if any(part is None for part in key):
+        return gettext("unsaved")
+    return ", ".join(_shown(part) for part in key)
+
+
+def _shown(key: Any) -> str:
+    """A key as the payload holds it, without its JSON tags: ``{"$uuid": "..."}`` as the
+    UUID, a ``$tuple`` as its parts."""
+    if isinstance(key, dict) and len(key) == 1:
+        ((_tag, inner),) = key.items()
+        return ", ".join(_shown(part) for part in inner) if isinstance(inner, list) else str(inner)
+    return str(key)

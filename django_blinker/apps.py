@@ -7,13 +7,14 @@ import logging
 
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger("django_blinker")
 
 
 class DjangoBlinkerConfig(AppConfig):
     name = "django_blinker"
-    verbose_name = "Blinker signals"
+    verbose_name = _("Blinker signals")
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:

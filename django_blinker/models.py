@@ -4,10 +4,14 @@ about it, and the delivery log."""
 from __future__ import annotations
 
 import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class _NoRows(models.Manager["Signal"]):
@@ -29,8 +33,8 @@ class Signal(models.Model):
         managed = False
         base_manager_name = "objects"
         default_permissions = ("view",)
-        verbose_name = "signal"
-        verbose_name_plural = "signals"
+        verbose_name = _("signal")
+        verbose_name_plural = _("signals")
 
     def __str__(self) -> str:
         return f"signal {self.pk}"
@@ -98,19 +102,19 @@ class OutboxEvent(models.Model):
     objects = OutboxEventQuerySet.as_manager()
 
     #: Each state an event is in, and what a page calls it.
-    STATES: ClassVar[dict[str, str]] = {
-        "waiting": "waiting to be published",
-        "published": "published, not confirmed",
-        "confirmed": "confirmed",
-        "dead": "dead-lettered",
+    STATES: ClassVar[dict[str, StrOrPromise]] = {
+        "waiting": _("waiting to be published"),
+        "published": _("published, not confirmed"),
+        "confirmed": _("confirmed"),
+        "dead": _("dead-lettered"),
     }
 
     class Meta:
-        verbose_name = "outbox event"
-        verbose_name_plural = "outbox events"
+        verbose_name = _("outbox event")
+        verbose_name_plural = _("outbox events")
         ordering = ("created_at",)
         default_permissions = ("view",)
-        permissions = (("manage_outboxevent", "Can retry and discard outbox events"),)
+        permissions = (("manage_outboxevent", _("Can retry and discard outbox events")),)
         indexes = (
             models.Index(fields=["dead", "next_attempt_at"], name="django_blinker_outbox_due"),
             models.Index(
@@ -154,8 +158,8 @@ class DeliveredEvent(models.Model):
     delivered_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        verbose_name = "delivered event"
-        verbose_name_plural = "delivered events"
+        verbose_name = _("delivered event")
+        verbose_name_plural = _("delivered events")
         default_permissions = ()
         constraints = (
             models.UniqueConstraint(
@@ -178,7 +182,7 @@ class OutboxProcess(models.Model):
     which send no model signals.
     """
 
-    ROLES = (("worker", "worker"), ("relay", "relay"))
+    ROLES = (("worker", _("worker")), ("relay", _("relay")))
 
     role = models.CharField(max_length=20, choices=ROLES)
     host = models.CharField(max_length=255)
@@ -189,8 +193,8 @@ class OutboxProcess(models.Model):
     last_missing_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "outbox process"
-        verbose_name_plural = "outbox processes"
+        verbose_name = _("outbox process")
+        verbose_name_plural = _("outbox processes")
         ordering = ("-last_seen",)
         default_permissions = ()
         constraints = (

@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .bridging.naming import receiver_name, sender_label
+from .delivery.redaction import SUBSTITUTE, secret_name
 from .extension import (
     BridgedSignal,
     Receiver,
@@ -43,6 +44,7 @@ from .inspection.describe import receiver_mode
 __all__ = ["Call", "Recording", "Send", "SignalsSentPanel", "recording"]
 
 _ERROR_LIMIT = 300
+_ARGUMENT_LIMIT = 120
 
 
 class Call(TypedDict):
@@ -60,7 +62,10 @@ class Call(TypedDict):
 
 class Send(TypedDict):
     """One send of a signal: ``kind`` is ``"bridged"`` or ``"blinker"``, ``depth`` counts
-    the receivers it was sent from, ``at_ms`` is the time since recording started."""
+    the receivers it was sent from, ``at_ms`` is the time since recording started.
+    ``arguments`` are its keyword arguments as ``(name, repr)`` pairs (``created``,
+    ``update_fields``...; ``signal`` left out, secret-looking names hidden), known once
+    a receiver is called."""
 
     signal: str
     kind: str
@@ -68,6 +73,7 @@ class Send(TypedDict):
     depth: int
     at_ms: float
     calls: list[Call]
+    arguments: list[tuple[str, str]] | None
 
 
 class Recording:
@@ -87,8 +93,9 @@ class Recording:
     def is_full(self) -> bool:
         return len(self.sends) >= self.limit
 
-    def add(self, signal: Signal, sender: Any) -> Send | None:
-        """Record that ``signal`` was sent by ``sender``; None once the limit is reached."""
+    def add(self, signal: Signal, sender: Any, kwargs: dict[str, Any] | None = None) -> Send | None:
+        """Record that ``signal`` was sent by ``sender`` with ``kwargs`` (None: not known
+        yet); None once the limit is reached."""
         if self.is_full:
             self.dropped += 1
             return None
@@ -99,12 +106,13 @@ class Recording:
             depth=_depth.get(),
             at_ms=(time.perf_counter() - self._started) * 1000,
             calls=[],
+            arguments=None if kwargs is None else _arguments(kwargs),
         )
         self.sends.append(send)
         self._signals.append(signal)
         return send
 
-    def current(self, signal: Signal, sender: Any) -> Send | None:
+    def current(self, signal: Signal, sender: Any, kwargs: dict[str, Any]) -> Send | None:
         """The latest send of ``signal`` at this depth, recorded now if there is none.
 
         A bridged send's observer and its receivers may run in different contexts (Django's
@@ -116,8 +124,10 @@ class Recording:
             if send["depth"] < depth:
                 break
             if send["depth"] == depth and self._signals[index] is signal:
+                if send["arguments"] is None:
+                    send["arguments"] = _arguments(kwargs)
                 return send
-        return self.add(signal, sender)
+        return self.add(signal, sender, kwargs)
 
     @property
     def calls(self) -> int:
@@ -156,6 +166,25 @@ def _stop(token: Token[Recording | None]) -> None:
         _recording.set(None)
     finally:
         _hooks.release()
+
+
+def _arguments(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
+    """A send's keyword arguments as the panel shows them: short reprs, by name."""
+    shown = []
+    for name, value in kwargs.items():
+        if name == "signal":
+            continue
+        text = SUBSTITUTE if secret_name(name) else _short_repr(value)
+        shown.append((name, text))
+    return shown
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception as error:
+        text = f"<repr failed: {type(error).__qualname__}>"
+    return text if len(text) <= _ARGUMENT_LIMIT else text[: _ARGUMENT_LIMIT - 1] + "…"
 
 
 def _describe_error(error: BaseException) -> str:
@@ -215,7 +244,7 @@ def _decorate(
 
     def recorded(sender: Any, **kwargs: Any) -> Any:
         found = _recording.get()
-        send = None if found is None or found.is_full else found.current(signal, sender)
+        send = None if found is None or found.is_full else found.current(signal, sender, kwargs)
         if send is None:
             return call(sender, **kwargs)
         if is_async:
@@ -240,7 +269,7 @@ def _send(
     **kwargs: Any,
 ) -> list[tuple[Receiver, Any]]:
     """``blinker.Signal.send`` that records, while the panel records this context."""
-    send = _recorded(self, sender)
+    send = _recorded(self, sender, kwargs)
     if send is None:
         return _hooks.send(self, sender, _async_wrapper=_async_wrapper, **kwargs)
     return [
@@ -258,7 +287,7 @@ async def _send_async(
     **kwargs: Any,
 ) -> list[tuple[Receiver, Any]]:
     """``blinker.Signal.send_async`` that records, while the panel records this context."""
-    send = _recorded(self, sender)
+    send = _recorded(self, sender, kwargs)
     if send is None:
         return await _hooks.send_async(self, sender, _sync_wrapper=_sync_wrapper, **kwargs)
     return [
@@ -267,12 +296,12 @@ async def _send_async(
     ]
 
 
-def _recorded(signal: Signal, sender: Any) -> Send | None:
+def _recorded(signal: Signal, sender: Any, kwargs: dict[str, Any]) -> Send | None:
     """The recorded send of a plain Blinker signal, or None when it is not recorded."""
     found = _recording.get()
     if found is None or signal.is_muted or isinstance(signal, BridgedSignal):
         return None
-    return found.add(signal, sender)
+    return found.add(signal, sender, kwargs)
 
 
 def _targets(
@@ -334,6 +363,8 @@ class SignalsSentPanel(Panel):
     """Every bridged and plain Blinker signal the request sent, and what each send ran."""
 
     title = _("Signals sent")
+    nav_icon = "django_blinker/toolbar-signals.svg"  # type: ignore[assignment]
+    """Drawn beside the title, as the built-in panels' icons are, by toolbars that draw them."""
     template = "django_blinker/toolbar/signals_sent.html"
     is_async = True
     limit = 1000

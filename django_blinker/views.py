@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.apps import apps
 from django.contrib import admin
@@ -22,6 +22,8 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
@@ -30,6 +32,9 @@ from .inspection import SignalInfo, picture
 from .inspection.describe import ReceiverInfo
 from .models import Signal
 from .observation import activity, store
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 PERMISSION = "django_blinker.view_signal"
 SIGNALS_PER_PAGE = 100
@@ -72,7 +77,7 @@ class SignalPageView(TemplateView):
 
     admin_site: AdminSite = admin.site
     http_method_names: ClassVar[list[str]] = ["get", "head"]  # type: ignore[misc]
-    title = ""
+    title: StrOrPromise = ""
 
     @method_decorator(never_cache)
     @method_decorator(staff_member_required)
@@ -112,9 +117,7 @@ class SignalPageView(TemplateView):
 
     def figures(self, signal: SignalInfo) -> activity.SignalActivity | store.SignalTotals | None:
         """``signal``'s activity: the site's with a store, else this process's."""
-        if self.site is None or not activity.is_recorded(signal.signal):
-            return activity.for_signal(signal.signal)
-        return self.site.signal(_store_name(signal))
+        return store.signal_figures(signal.signal, self.site)
 
     def receiver_rows(self, signal: SignalInfo) -> list[ReceiverRow]:
         figures = self.figures(signal)
@@ -148,7 +151,7 @@ class SignalListView(SignalPageView):
     """Signals grouped by namespace, with search (signal, receiver, model) and filters."""
 
     template_name = "django_blinker/signal_list.html"
-    title = "Signals"
+    title = _("Signals")
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         every = inspection.discover()
@@ -218,7 +221,7 @@ class SignalListView(SignalPageView):
 
     def _choices(self, key: str, values: Iterable[str]) -> list[tuple[str, str, bool]]:
         current = self.request.GET.get(key, "")
-        choices = [("All", self._link(**{key: ""}), not current)]
+        choices = [(gettext("All"), self._link(**{key: ""}), not current)]
         choices += [
             (_SYSTEM_LABELS.get(value, value), self._link(**{key: value}), value == current)
             for value in values
@@ -234,7 +237,7 @@ def _store_name(signal: SignalInfo) -> str:
     return str(getattr(signal.signal, "name", signal.name))
 
 
-_FILTERS = {"system": "By system", "namespace": "By namespace", "app": "By app"}
+_FILTERS = {"system": _("By system"), "namespace": _("By namespace"), "app": _("By app")}
 
 
 def _value(signal: SignalInfo, key: str) -> str:
@@ -338,20 +341,30 @@ class ModelSignalsView(SignalPageView):
                     )
                 )
             sections.append((action, rows))
-        self.title = f"What runs for {model._meta.label}"
         label = model._meta.label
+        self.title = gettext("What runs for %(model)s") % {"model": label}
+        picture_title = gettext("Wiring of %(model)s") % {"model": label}
         return super().get_context_data(
             **{
                 **kwargs,
                 "model_label": label,
                 "model_name": model._meta.verbose_name,
-                "picture": self.picture({label: found}, f"Wiring of {label}", link_models=False),
+                "picture": self.picture({label: found}, picture_title, link_models=False),
+                "picture_title": picture_title,
                 "app_label": model._meta.app_label,
                 "app_url": self.url("app", app_label=model._meta.app_label),
                 "sections": sections,
+                "shown_sections": [
+                    (action, inspection.action_label(action), rows)
+                    for action, rows in sections
+                    if rows
+                ],
+                "empty_sections": [
+                    inspection.action_label(action) for action, rows in sections if not rows
+                ],
                 "total": len(found),
                 "show_figures": activity.is_enabled()
-                and any(row.recorded for _, rows in sections for row in rows),
+                and any(row.recorded for _action, rows in sections for row in rows),
             }
         )
 
@@ -377,7 +390,7 @@ class AppSignalsView(SignalPageView):
             model._meta.label: inspection.receivers_for_model(every, model)
             for model in config.get_models()
         }
-        self.title = f"Wiring of the {config.label} app"
+        self.title = gettext("Wiring of the %(app)s app") % {"app": config.label}
         return super().get_context_data(
             **{
                 **kwargs,

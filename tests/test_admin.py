@@ -8,6 +8,7 @@ import re
 import uuid
 
 import pytest
+from django.contrib.admin import site
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.auth.models import Permission, User
 from django.test import Client
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_blinker import background, signals
+from django_blinker.admin import OutboxEventAdmin
 from django_blinker.background import in_background, outbox
 from django_blinker.delivery.event import Envelope
 from django_blinker.models import OutboxEvent
@@ -168,20 +170,52 @@ def test_the_list_shows_every_column_with_the_error_truncated(viewer):
     response = client_for(viewer).get(LIST)
     content = response.content.decode()
     headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', content)
-    assert headers == [
-        "created_at",
-        "signal",
-        "receiver",
-        "event_id",
-        "backend",
-        "state",
-        "attempts",
-        "next_attempt",
-        "error",
-    ]
+    assert headers == ["created", "event", "concerns", "receiver_name", "state", "error"]
+    assert "10 attempts" in content
     assert "ConnectionError: broker down broker down" in content
     assert row.last_error not in content
     assert "…" in content
+
+
+def event_about(kwargs, sender="notebook"):
+    payload = {
+        "version": 2,
+        "event": str(uuid.uuid4()),
+        "signal": "post_save",
+        "receiver": "tests.receivers.index_book",
+        "sender": sender,
+        "kwargs": kwargs,
+    }
+    outbox.store(Envelope.of(payload), "celery")
+    return OutboxEvent.objects.get(pk=payload["event"])
+
+
+def test_the_list_says_which_object_each_event_concerns(viewer):
+    saved = event_about({"instance": {"$model": ["testapp.Book", 42]}})
+    deleted = event_about({"instance": {"$snapshot": ["testapp.Tag", {"id": 7, "name": "sf"}]}})
+    keyed = event_about({"instance": {"$model": ["testapp.Book", {"$uuid": "0f0e"}]}})
+    secret = event_about({"instance": {"$model": ["sessions.Session", "abc123secret"]}})
+    by_class = event_about({}, sender={"$class": "testapp.Author"})
+    admin = OutboxEventAdmin(OutboxEvent, site)
+    assert admin.concerns(saved) == 'testapp.Book <span class="db-key">42</span>'
+    assert admin.concerns(deleted) == 'testapp.Tag <span class="db-key">7</span>'
+    assert admin.concerns(keyed) == 'testapp.Book <span class="db-key">0f0e</span>'
+    assert "abc123secret" not in admin.concerns(secret)
+    assert admin.concerns(by_class) == "testapp.Author"
+    assert admin.concerns(event()) == "-"
+    content = client_for(viewer).get(LIST).content.decode()
+    assert 'testapp.Book <span class="db-key">42</span>' in content
+    assert "abc123secret" not in content
+
+
+def test_the_list_shows_a_short_event_id_and_the_detail_the_full_one(viewer):
+    row = event()
+    full = str(row.pk)
+    listed = client_for(viewer).get(LIST).content.decode()
+    assert f'note_taken<br><code class="db-event-id" title="{full}">{full[:8]}</code>' in listed
+    assert f">{full}<" not in listed
+    detail = client_for(viewer).get(detail_url(row)).content.decode()
+    assert full in detail
 
 
 def test_the_list_filters_by_state_signal_and_backend(viewer):

@@ -498,3 +498,132 @@ def test_a_hundred_receivers_stay_readable(hundred_receivers, page, edges):
     titles = page.locator("svg.db-wiring-svg g.db-w-receiver title").all_text_contents()
     full = "tests.test_browser.a_receiver_with_a_long_and_descriptive_name_099\n"
     assert sum(title.startswith(full) for title in titles) == 1
+
+
+# Where each text of ``selector`` breaks a line: the character before each break.
+_LINE_ENDS = """(selector => [...document.querySelectorAll(selector)].flatMap(element => {
+    const range = document.createRange(), ends = [];
+    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    let top = null, previous = '';
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (let i = 0; i < node.length; i++) {
+            range.setStart(node, i);
+            range.setEnd(node, i + 1);
+            const rect = range.getBoundingClientRect();
+            if (rect.width === 0) continue;
+            if (top !== null && rect.top > top + 2) ends.push(previous);
+            top = rect.top;
+            previous = node.data[i];
+        }
+    }
+    return ends;
+}))"""
+
+# Every element matching the selector whose content is wider than its box.
+_OVERFLOWING = """(selector => [...document.querySelectorAll(selector)]
+    .filter(element => element.scrollWidth > element.clientWidth + 1)
+    .map(element => element.textContent.trim().slice(0, 60)))"""
+
+
+@pytest.mark.parametrize("width", [1280, 1400])
+def test_the_signal_list_uses_the_width_and_never_breaks_a_name(page, edges, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    go(page, LIST_URL)
+    page.screenshot(path=str(edges / f"edge-list-width-{width}.png"), full_page=True)
+    main = page.evaluate("document.querySelector('#content-main').getBoundingClientRect().width")
+    table = page.evaluate(
+        "document.querySelector('table.db-signals').getBoundingClientRect().width"
+    )
+    assert table >= main - 1
+    assert page.evaluate(_OVERFLOWING, "table.db-signals th, table.db-signals td") == []
+    # Signal names stay on one line; app labels break only after a dot.
+    assert set(page.evaluate(_LINE_ENDS, "table.db-signals tbody th > a")) == set()
+    assert set(page.evaluate(_LINE_ENDS, "table.db-signals tbody td:nth-of-type(2)")) <= {"."}
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+
+
+def test_a_model_page_folds_its_empty_sections_into_one_line(page, edges):
+    go(page, f"{LIST_URL}model/testapp.Tag/")
+    page.screenshot(path=str(edges / "edge-empty-sections.png"), full_page=True)
+    headings = page.locator(".db-section h2").all_inner_texts()
+    assert [heading.split()[0:2] for heading in headings] == [["On", "save"], ["On", "delete"]]
+    assert page.locator("text=No receivers.").count() == 0
+    folded = page.locator(".db-empty-sections").inner_text()
+    assert folded.startswith("No receivers on init, field change, m2m change,")
+    assert "m2m change" in folded
+
+
+@pytest.fixture
+def outbox_rows(wiring):
+    import uuid
+
+    from django_blinker import outbox
+    from django_blinker.message import Envelope
+
+    for number in range(3):
+        payload = {
+            "version": 2,
+            "event": str(uuid.uuid4()),
+            "signal": "post_save",
+            "receiver": "shop.receivers.notify_the_warehouse_about_a_paid_order_and_its_lines",
+            "sender": {"$class": "testapp.Book"},
+            "kwargs": {"instance": {"$model": ["testapp.Book", 1000 + number]}, "created": True},
+        }
+        outbox.store(Envelope.of(payload), "celery")
+    from django_blinker.models import OutboxEvent
+
+    OutboxEvent.objects.update(
+        last_error="ConnectionError: the broker at amqp://rabbit.internal:5672 refused " * 3
+    )
+
+
+def test_every_outbox_column_fits_at_1280_px(outbox_rows, page, edges):
+    go(page, "/admin/django_blinker/outboxevent/")
+    page.screenshot(path=str(edges / "edge-outbox-list.png"), full_page=True)
+    assert "testapp.Book 1000" in page.locator("#result_list").inner_text()
+    short_ids = page.locator("#result_list .db-event-id").all_inner_texts()
+    assert len(short_ids) == 3
+    assert all(len(short) == 8 for short in short_ids)
+    assert page.evaluate(_OVERFLOWING, "#result_list th, #result_list td") == []
+    assert page.evaluate(
+        "document.querySelector('#result_list').getBoundingClientRect().right"
+        " <= document.querySelector('#changelist').getBoundingClientRect().right + 1"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    assert page.evaluate(_OVERFLOWING, "#changelist .results") == []
+    assert set(page.evaluate(_LINE_ENDS, "#result_list td.field-receiver_name")) <= {".", "_"}
+
+
+@pytest.fixture
+def chinese(settings):
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "zh-hans"
+    yield
+    translation.activate("en-us")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_the_pages_in_english_and_in_chinese(page, screenshots, settings, language):
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = language
+    try:
+        go(page, LIST_URL)
+        page.screenshot(path=str(screenshots / f"signals-list-{language}.png"), full_page=True)
+        heading = page.locator("h1").inner_text()
+        go(page, BOOK_URL)
+        page.screenshot(path=str(screenshots / f"model-page-{language}.png"), full_page=True)
+        model_text = page.locator("#content-main").inner_text()
+        picture = page.locator("svg.db-wiring-svg .db-w-heading").all_text_contents()
+    finally:
+        translation.activate("en-us")
+    assert "tests.test_browser.book_saved" in model_text
+    assert "post_save" in model_text
+    if language == "en":
+        assert heading == "Signals"
+        assert picture == ["Model", "Signal", "Receiver", "Runs"]
+    else:
+        assert heading == "信号"
+        assert "本模型" in model_text
+        assert picture == ["模型", "信号", "接收器", "运行方式"]

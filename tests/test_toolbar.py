@@ -99,6 +99,38 @@ def test_bridged_sends_are_listed_in_order_with_sender_receivers_and_durations()
     assert found.sends[0]["at_ms"] < found.sends[1]["at_ms"]
 
 
+def test_a_create_and_an_update_show_their_keyword_arguments():
+    signals.post_save.connect(book_saved, sender=Book)
+    with toolbar.recording() as found:
+        book = make_book()
+        book.title = "The Word for World Is Forest"
+        book.save(update_fields=["title"])
+    created, updated = (dict(send["arguments"]) for send in found.sends)
+    assert created["created"] == "True"
+    assert created["update_fields"] == "None"
+    assert updated["created"] == "False"
+    assert updated["update_fields"] == "frozenset({'title'})"
+    assert updated["instance"] == repr(book)
+    assert "signal" not in updated
+
+
+def test_plain_blinker_arguments_are_shown_and_secret_ones_hidden():
+    order_placed.connect(charge_card)
+    with toolbar.recording() as found:
+        order_placed.send("shop", amount=12, card_token="4242")
+        audit.send("shop")
+    assert found.sends[0]["arguments"] == [("amount", "12"), ("card_token", "*" * 20)]
+    assert found.sends[1]["arguments"] == []
+
+
+def test_the_panel_has_an_icon_like_the_built_in_panels():
+    from django.contrib.staticfiles import finders
+
+    icon = finders.find(toolbar.SignalsSentPanel.nav_icon)
+    assert icon is not None
+    assert Path(icon).read_text().startswith("<svg ")
+
+
 def test_plain_blinker_sends_are_listed_even_without_receivers():
     order_placed.connect(charge_card)
     with toolbar.recording() as found:
@@ -311,6 +343,7 @@ def test_the_panel_lists_the_sends_of_a_request(client, toolbar_on):
     assert "tests.test_toolbar.mail_receipt" in content
     assert "queued: after commit" in content
     assert "testapp.Book" in content
+    assert "created=True" in content
     assert "ValueError: audit log is read-only" in content
     assert blinker.Signal.send is ORIGINAL_SEND
 
@@ -387,9 +420,16 @@ def open_panel(browser, server, scheme, path):
     rows = page.locator("#SignalsSentPanel tr.djdt-call")
     signal_order = [row.get_attribute("data-signal") for row in rows.all()]
     text = page.locator("#SignalsSentPanel").inner_text()
+    # The table fits the panel: no column hides under the toolbar's sidebar.
+    widths = page.evaluate(
+        "(root => [root.querySelector('#SignalsSentPanel table').getBoundingClientRect().right,"
+        " root.querySelector('#djDebugToolbar').getBoundingClientRect().left])"
+        "(document.querySelector('#djDebugRoot')?.shadowRoot ?? document)"
+    )
     page.screenshot(path=str(path))
     context.close()
     assert errors == []
+    assert widths[0] <= widths[1]
     return signal_order, text
 
 
@@ -425,6 +465,8 @@ def test_the_panel_in_chromium_light_and_dark(toolbar_server, wired, tmp_path_fa
         assert "queued: inline after commit" in text
         assert "ValueError: audit log is read-only" in text
         assert "testapp.Book" in text
+        assert "created=True" in text
+        assert "amount=3" in text
     chosen = os.environ.get("DJANGO_BLINKER_SCREENSHOTS")
     if chosen:
         target = Path(chosen) if Path(chosen).is_absolute() else ROOT / chosen

@@ -12,12 +12,16 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
 from ..models import OutboxEvent, OutboxProcess, state_filter
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 def _host() -> str:
@@ -65,7 +69,7 @@ class Health:
     missing: list[OutboxProcess]
 
     @property
-    def states(self) -> list[tuple[str, int]]:
+    def states(self) -> list[tuple[StrOrPromise, int]]:
         """``(what a page calls the state, how many)``, in ``OutboxEvent.STATES`` order."""
         return [(label, self.counts[name]) for name, label in OutboxEvent.STATES.items()]
 

@@ -30,6 +30,7 @@ from .for_model import (
     MODEL_ACTIONS,
     MODEL_SIGNAL_ACTIONS,
     ModelReceiver,
+    action_label,
     find_model,
     receivers_for_model,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "ModelReceiver",
     "SignalInfo",
     "UnimportedModule",
+    "action_label",
     "autodiscover",
     "discover",
     "failed_imports",

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.db.models import Model
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from .. import bulk
 from ..bridging import senders as labels
@@ -36,6 +38,24 @@ MODEL_ACTIONS = (
     "queryset delete",
 )
 """Every ``ModelReceiver.action``, in the order the model page and ``--model`` show them."""
+
+_ACTION_LABELS = {
+    "init": _("init"),
+    "save": _("save"),
+    "field change": _("field change"),
+    "delete": _("delete"),
+    "m2m change": _("m2m change"),
+    "bulk create": _("bulk create"),
+    "bulk update": _("bulk update"),
+    "update": _("update"),
+    "queryset delete": _("queryset delete"),
+}
+
+
+def action_label(action: str) -> str:
+    """``action`` (one of :data:`MODEL_ACTIONS`) in the active language, for pages."""
+    return str(_ACTION_LABELS.get(action, action))
+
 
 _MODEL_SENDER_ACTIONS: dict[int, str] = {
     id(field_changed): "field change",
@@ -80,18 +100,23 @@ def receivers_for_model(signals: Iterable[SignalInfo], model: type[Model]) -> li
     receivers only for models whose manager sends them: elsewhere they never run.
     """
     own = model._meta.label
+    this_model = gettext("this model")
     reasons: dict[str, dict[str, str]] = {action: {} for action in MODEL_ACTIONS}
     for kind in ("init", "save", "delete"):
-        reasons[kind][own] = "this model"
+        reasons[kind][own] = this_model
     for parent in model._meta.get_parent_list():
         reasons["delete"].setdefault(
-            parent._meta.label, f"parent model {parent._meta.label} (its row is deleted too)"
+            parent._meta.label,
+            gettext("parent model %(model)s (its row is deleted too)")
+            % {"model": parent._meta.label},
         )
     for through, via in _through_models(model):
-        reasons["m2m change"].setdefault(through._meta.label, f"through model of {via}")
+        reasons["m2m change"].setdefault(
+            through._meta.label, gettext("through model of %(field)s") % {"field": via}
+        )
     why_sent = _why_sent(model)
     for sent in why_sent:
-        reasons[sent][own] = "this model"
+        reasons[sent][own] = this_model
     found = []
     for signal in signals:
         action = _model_action(signal)
@@ -99,13 +124,14 @@ def receivers_for_model(signals: Iterable[SignalInfo], model: type[Model]) -> li
             continue
         for receiver in signal.receivers:
             if receiver.sender_model is None and receiver.sender == "any":
-                reason = "any sender"
+                reason = gettext("any sender")
             elif receiver.sender_model in reasons[action]:
                 reason = reasons[action][receiver.sender_model]
             else:
                 continue
             if action in why_sent:
-                reason = f"{reason}; {why_sent[action]}"
+                why = why_sent[action]
+                reason = gettext("%(reason)s; %(why)s") % {"reason": reason, "why": why}
             found.append(ModelReceiver(signal, receiver, action, reason))
     return found
 
@@ -116,12 +142,14 @@ def _why_sent(model: type[Model]) -> dict[str, str]:
     why: dict[str, str] = {}
     tracked = tracked_fields(model)
     if tracked:
-        why["field change"] = f"tracked fields: {', '.join(tracked)}"
+        why["field change"] = gettext("tracked fields: %(fields)s") % {"fields": ", ".join(tracked)}
     managers = bulk.bulk_managers(model)
     if managers:
-        noun = "bulk manager" if len(managers) == 1 else "bulk managers"
+        text = ngettext(
+            "bulk manager: %(managers)s", "bulk managers: %(managers)s", len(managers)
+        ) % {"managers": ", ".join(managers)}
         for bulk_action in ("bulk create", "bulk update", "update", "queryset delete"):
-            why[bulk_action] = f"{noun}: {', '.join(managers)}"
+            why[bulk_action] = text
     return why
 
 

@@ -16,12 +16,20 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
 
-from . import MODEL_ACTIONS, ModelReceiver, SignalInfo
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from . import MODEL_ACTIONS, ModelReceiver, SignalInfo, action_label
 
 KINDS = ("model", "signal", "receiver", "mode")
 """The node kinds, in column order from left to right."""
 
-COLUMN_TITLES = {"model": "Model", "signal": "Signal", "receiver": "Receiver", "mode": "Runs"}
+COLUMN_TITLES = {
+    "model": _("Model"),
+    "signal": _("Signal"),
+    "receiver": _("Receiver"),
+    "mode": _("Runs"),
+}
 COLUMN_WIDTHS = {"model": 150, "signal": 200, "receiver": 300, "mode": 160}
 MODE_ORDER = ("inline", "after commit", "inline after commit")
 PAD = 12
@@ -123,7 +131,7 @@ def wiring(
         ordered = sorted(items, key=lambda item: MODEL_ACTIONS.index(item.action))
         if not ordered:
             continue
-        app, _, name = label.rpartition(".")
+        app, _dot, name = label.rpartition(".")
         model_id = _id("model", label)
         nodes[model_id] = Node(
             model_id, "model", name, app, label, model_url(label) if model_url else None
@@ -134,21 +142,27 @@ def wiring(
             url = signal_url(signal) if signal_url else None
             signal_id = _id("signal", label, *signal.key)
             if signal_id not in nodes:
-                title = f"[{system}] {namespace} :: {signal_name}\non {item.action} of {label}"
-                sub = f"{system}, on {item.action}"
+                action = action_label(item.action)
+                title = f"[{system}] {namespace} :: {signal_name}\n" + gettext(
+                    "on %(action)s of %(model)s"
+                ) % {"action": action, "model": label}
+                sub = gettext("%(system)s, on %(action)s") % {"system": system, "action": action}
                 nodes[signal_id] = Node(signal_id, "signal", signal_name, sub, title, url)
             receiver_id = _id("receiver", signal_id, receiver.name, receiver.mode)
             reasons.setdefault(receiver_id, [])
             if item.reason not in reasons[receiver_id]:
                 reasons[receiver_id].append(item.reason)
-            where = f"{receiver.file}:{receiver.line}" if receiver.file else "source unknown"
+            where = gettext("source unknown")
+            if receiver.file:
+                where = f"{receiver.file}:{receiver.line}"
             how = ("async" if receiver.is_async else "sync") + f", {receiver.mode}"
+            why = gettext("why: %(reasons)s") % {"reasons": "; ".join(reasons[receiver_id])}
             nodes[receiver_id] = Node(
                 receiver_id,
                 "receiver",
                 receiver.name,
                 "; ".join(reasons[receiver_id]),
-                f"{receiver.name}\n{where}\n{how}\nwhy: {'; '.join(reasons[receiver_id])}",
+                f"{receiver.name}\n{where}\n{how}\n{why}",
                 url,
             )
             mode_id = modes.setdefault(receiver.mode, _id("mode", receiver.mode))
@@ -157,7 +171,7 @@ def wiring(
             edges.setdefault((receiver_id, mode_id), Edge(receiver_id, mode_id))
     for mode in sorted(modes, key=lambda mode: (_mode_rank(mode), mode)):
         count = sum(edge.target == modes[mode] for edge in edges.values())
-        sub = f"{count} receiver{'s' if count != 1 else ''}"
+        sub = ngettext("%(count)d receiver", "%(count)d receivers", count) % {"count": count}
         nodes[modes[mode]] = Node(modes[mode], "mode", mode, sub, _mode_title(mode))
     by_kind = sorted(nodes.values(), key=lambda node: KINDS.index(node.kind))
     return Wiring(tuple(by_kind), tuple(edges.values()))
@@ -173,19 +187,22 @@ def _mode_rank(mode: str) -> int:
 
 
 _WHERE = {
-    "inline": "runs inside send(), in the sending thread",
-    "after commit": "runs in the sending process when the transaction commits",
-    "inline after commit": "a background receiver without a queue: runs in the sending "
-    "process after commit",
-    "celery": "runs in a Celery worker, queued at commit",
-    "tasks": "runs in a Django Tasks worker, queued at commit",
+    "inline": _("runs inside send(), in the sending thread"),
+    "after commit": _("runs in the sending process when the transaction commits"),
+    "inline after commit": _(
+        "a background receiver without a queue: runs in the sending process after commit"
+    ),
+    "celery": _("runs in a Celery worker, queued at commit"),
+    "tasks": _("runs in a Django Tasks worker, queued at commit"),
 }
 
 
 def _mode_title(mode: str) -> str:
-    base, _, via = mode.partition(" via ")
-    where = _WHERE.get(base, "a mode set by the receiver's wrapper")
-    return f"{mode}: {where}" + (f", through the {via} table" if via else "")
+    base, _sep, via = mode.partition(" via ")
+    where = str(_WHERE.get(base, _("a mode set by the receiver's wrapper")))
+    if via:
+        where = gettext("%(where)s, through the %(table)s table") % {"where": where, "table": via}
+    return f"{mode}: {where}"
 
 
 def layout(graph: Wiring) -> Layout:
@@ -273,7 +290,7 @@ def to_svg(graph: Wiring, title: str) -> str:
     for kind, x in placed.columns.items():
         out.append(
             f'<text class="db-w-heading" x="{x:g}" y="{PAD + HEADER / 2:g}" '
-            f'fill="currentColor">{COLUMN_TITLES[kind]}</text>'
+            f'fill="currentColor">{xml_text(str(COLUMN_TITLES[kind]))}</text>'
         )
     out.append('<g class="db-w-edges" fill="none" stroke="currentColor">')
     for edge in graph.edges:

@@ -29,6 +29,7 @@ from typing import Any
 
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext, ngettext
 
 from .. import conf
 from ..delivery import worker
@@ -383,12 +384,20 @@ def site_activity() -> SiteActivity | None:
         records = [found[key] for key in sorted(found)]
     except Exception as error:
         problems.append(
-            f"the activity store (cache {alias!r}) is unreachable ({type(error).__name__}): "
-            "only this process's figures are shown"
+            gettext(
+                "the activity store (cache %(alias)r) is unreachable (%(error)s): "
+                "only this process's figures are shown"
+            )
+            % {"alias": alias, "error": type(error).__name__}
         )
     if _me.failing == alias:
         problems.append(
-            f"this process could not write to the store {_me.failed_flushes} time(s) lately"
+            ngettext(
+                "this process could not write to the store %(count)d time lately",
+                "this process could not write to the store %(count)d times lately",
+                _me.failed_flushes,
+            )
+            % {"count": _me.failed_flushes}
         )
     now = time.time()
     processes = [_process(_record(), now, current=True)]
@@ -403,13 +412,26 @@ def site_activity() -> SiteActivity | None:
         processes.append(process)
         if process.stale:
             problems.append(
-                f"process {process.pid} on {process.host} ({process.role}) was last seen "
-                f"{now - record['last_seen']:.0f} s ago: what it recorded since may be missing"
+                gettext(
+                    "process %(pid)s on %(host)s (%(role)s) was last seen %(seconds).0f s ago: "
+                    "what it recorded since may be missing"
+                )
+                % {
+                    "pid": process.pid,
+                    "host": process.host,
+                    "role": process.role,
+                    "seconds": now - record["last_seen"],
+                }
             )
     if malformed:
         problems.append(
-            f"{malformed} record(s) in the store are not what django-blinker writes and were "
-            "left out"
+            ngettext(
+                "%(count)d record in the store is not what django-blinker writes and was left out",
+                "%(count)d records in the store are not what django-blinker writes and were "
+                "left out",
+                malformed,
+            )
+            % {"count": malformed}
         )
     return SiteActivity(processes=processes, problems=problems)
 
@@ -431,3 +453,14 @@ def _process(record: dict[str, Any], now: float, current: bool) -> ProcessActivi
         current=current,
         signals=dict(record.get("signals") or {}),
     )
+
+
+def signal_figures(
+    signal: object, site: SiteActivity | None
+) -> activity.SignalActivity | SignalTotals | None:
+    """What the pages and ``manage.py signals`` show for ``signal``: the site's figures
+    when ``site`` (:func:`site_activity`) is given and the signal is recorded at all, else
+    this process's (None when none of its receivers ran while recording)."""
+    if site is None or not activity.is_recorded(signal):
+        return activity.for_signal(signal)
+    return site.signal(str(getattr(signal, "name", "")))

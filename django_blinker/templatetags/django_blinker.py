@@ -15,11 +15,12 @@ _ADMINDOCS_ROLE = re.compile(r":(?:model|view|template|filter|tag):`(?P<target>[
 
 
 @register.filter
-def breakable(value: object) -> SafeString:
-    """``value`` escaped, with line-break opportunities after each ``.`` and ``/``, so that
-    long dotted names and paths wrap between their parts rather than inside them."""
+def breakable(value: object, separators: str = "./") -> SafeString:
+    """``value`` escaped, with line-break opportunities after each ``.`` and ``/`` (or each
+    of ``separators``), so that long dotted names and paths wrap between their parts rather
+    than inside them."""
     text = str(value)
-    for separator in "./":
+    for separator in separators:
         text = text.replace(separator, separator + "\0")
     return mark_safe("<wbr>".join(escape(part) for part in text.split("\0")))
 

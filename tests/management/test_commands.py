@@ -9,7 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from django_blinker import signals
-from tests.support.testapp.models import Book
+from django_blinker.observation import activity
+from tests.support.testapp.models import Author, Book
 
 
 @pytest.fixture
@@ -76,6 +77,8 @@ def test_json_follows_the_documented_schema(bridged):
             "async": False,
             "mode": "inline",
             "dispatch_uid": None,
+            "calls": None,
+            "errors": None,
         }
     ]
 
@@ -211,3 +214,107 @@ def test_dot_is_valid_graphviz(bridged):
 def test_dot_and_json_are_one_or_the_other():
     with pytest.raises(CommandError, match="not allowed with argument"):
         call_command("signals", "--dot", "--json", stdout=StringIO())
+
+
+def test_signals_without_receivers_are_left_out_unless_asked_for(bridged):
+    out = run()
+    assert "[blinker] django_blinker.signals :: post_save" in out
+    assert "[blinker] django_blinker.signals :: pre_init" not in out
+    assert "(no receivers)" not in out
+    hidden = re.search(
+        r"^(\d+) signals without receivers not shown \(--all lists them\)\.$", out, re.M
+    )
+    assert hidden is not None
+    every = run("--all")
+    assert "[blinker] django_blinker.signals :: pre_init  (0 receivers" in every
+    assert every.count("(no receivers)") == int(hidden.group(1))
+    assert "not shown" not in every
+    asked = run("--signal", "pre_init", "--system", "blinker")
+    assert "[blinker] django_blinker.signals :: pre_init" in asked
+
+
+def test_json_lists_every_signal_with_or_without_receivers(bridged):
+    names = {(s["system"], s["name"]) for s in json.loads(run("--json"))["signals"]}
+    assert ("blinker", "pre_init") in names
+
+
+def test_a_filter_that_excludes_every_receiver_says_so(bridged):
+    out = run("--model", "testapp.Book", "--signal", "pre_delete")
+    assert "no receiver of either system listens" not in out
+    assert (
+        "nothing among the signals that --signal pre_delete keeps; 1 receiver of other "
+        "signals runs for testapp.Book (drop the filter to see it)"
+    ) in out
+    nothing = run("--model", "testapp.Tag", "--signal", "pre_delete")
+    assert "nothing: no receiver of either system listens to this model" in nothing
+
+
+@pytest.fixture
+def recording(settings):
+    activity.reset()
+    settings.DJANGO_BLINKER = {"ACTIVITY": True}
+    yield
+    activity.reset()
+
+
+@pytest.mark.django_db
+def test_call_counts_appear_while_activity_is_recorded(bridged, recording):
+    book = Book.objects.create(title="The Dispossessed", author=Author.objects.create(name="U"))
+    book.save()
+    out = run()
+    header = next(line for line in out.splitlines() if line.strip().startswith("receiver"))
+    assert header.split() == ["receiver", "sender", "runs", "calls", "source"]
+    row = next(line for line in out.splitlines() if "tests.test_commands.saved" in line)
+    assert row.split()[-2] == "2"
+    assert (
+        "(1 receiver; bridged with django.db.models.signals :: post_save; hooked; 2 sends)" in out
+    )
+    assert "Calls: this process's only" in out
+    native = next(line for line in out.splitlines() if "create_permissions" in line)
+    assert " - " in native
+    data = json.loads(run("--json"))
+    post_save = next(
+        s for s in data["signals"] if (s["system"], s["name"]) == ("blinker", "post_save")
+    )
+    assert [(r["calls"], r["errors"]) for r in post_save["receivers"]] == [(2, 0)]
+    model = json.loads(run("--model", "testapp.Book", "--json"))
+    assert [(r["name"], r["calls"]) for r in model["receivers"]] == [
+        ("tests.test_commands.saved", 2)
+    ]
+    assert "2" in run("--model", "testapp.Book")
+
+
+def test_no_calls_column_while_activity_is_off(bridged):
+    out = run()
+    header = next(line for line in out.splitlines() if line.strip().startswith("receiver"))
+    assert header.split() == ["receiver", "sender", "runs", "source"]
+    assert "Calls:" not in out
+
+
+@pytest.mark.django_db
+def test_call_counts_add_up_every_process_with_the_activity_store(bridged, settings):
+    from django.core.cache import caches
+
+    from django_blinker import activity_store
+    from tests.test_activity_store import other_process
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "activity": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "commands-activity",
+        },
+    }
+    settings.DJANGO_BLINKER = {"ACTIVITY": True, "ACTIVITY_STORE": "activity"}
+    activity.reset()
+    try:
+        Book.objects.create(title="Lathe", author=Author.objects.create(name="U"))
+        other_process(caches["activity"], 4242, "web", calls=5)
+        out = run()
+    finally:
+        activity_store.stop()
+        activity.reset()
+    assert "Calls: every process writing to the activity store" in out
+    row = next(line for line in out.splitlines() if "tests.test_commands.saved" in line)
+    assert row.split()[-2] == "1"
+    assert "6 sends" in out

@@ -222,7 +222,7 @@ def test_a_malformed_record_is_left_out_and_the_page_says_so(locmem_store, admin
     site = store.site_activity()
     assert not site.complete
     assert site.signal("post_save").receivers["shop.index"].calls == 7
-    assert "1 record(s) in the store are not what django-blinker writes" in site.problems[0]
+    assert "1 record in the store is not what django-blinker writes" in site.problems[0]
 
 
 EXITING_PROCESS = """

@@ -8,20 +8,22 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.apps import apps
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 
 from ... import inspection
 from ...inspection import picture
 from ...inspection.describe import ReceiverInfo
+from ...observation import activity, store
 
 SCHEMA_VERSION = 1
 
 
 class Command(BaseCommand):
     help = (
-        "List every Blinker and Django signal with its receivers: name, sender, source, "
-        "weak/strong, sync/async and how it runs. --json prints the same data as JSON, "
-        "--dot the wiring picture of the models as Graphviz DOT."
+        "List the Blinker and Django signals that have receivers, with each receiver's name, "
+        "sender, source, weak/strong, sync/async, how it runs and, while activity is "
+        "recorded, its calls. --all lists the signals without receivers too, --json every "
+        "signal as JSON, --dot the wiring picture of the models as Graphviz DOT."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -44,9 +46,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--system", choices=inspection.SYSTEMS, help="Only Blinker or only Django signals."
         )
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            help="List the signals without receivers too (--json and --signal always do).",
+        )
 
+    # The output is a tool's: English whatever LANGUAGE_CODE says, as --json must be.
+    @no_translations
     def handle(self, *args: Any, **options: Any) -> None:
+        self._site = store.site_activity()
+        self._counting = activity.is_enabled() or self._site is not None
         signals = inspection.discover()
+        unfiltered_signals = signals
         namespace = options["namespace"]
         if namespace is not None:
             known = inspection.namespaces(signals)
@@ -78,7 +90,8 @@ class Command(BaseCommand):
             if options["dot"]:
                 self._show_dot({model._meta.label: found}, f"wiring of {model._meta.label}")
                 return
-            self._show_model(model._meta.label, found, options)
+            unfiltered = inspection.receivers_for_model(unfiltered_signals, model)
+            self._show_model(model._meta.label, found, len(unfiltered), options)
             return
         if options["dot"]:
             every = {
@@ -91,15 +104,26 @@ class Command(BaseCommand):
         if options["json"]:
             data = {
                 "version": SCHEMA_VERSION,
-                "signals": [signal.as_dict() for signal in signals],
+                "signals": [self._signal_dict(signal) for signal in signals],
                 "unimported_modules": [module.as_dict() for module in unimported],
             }
             self.stdout.write(json.dumps(data, indent=2))
             return
+        shown = signals
+        if not options["all"] and options["signal"] is None:
+            shown = [signal for signal in signals if signal.receivers]
         if not signals:
             self.stdout.write("No signals match these options.")
-        for signal in signals:
+        for signal in shown:
             self._show_signal(signal)
+        hidden = len(signals) - len(shown)
+        if hidden:
+            self.stdout.write(
+                f"{hidden} signal{'s' if hidden != 1 else ''} without receivers not shown "
+                "(--all lists them)."
+            )
+        if any(signal.receivers for signal in shown):
+            self._counts_note()
         for module in unimported:
             self.stderr.write(
                 f"{module.module} is not imported in this process, so its receivers are not "
@@ -110,6 +134,41 @@ class Command(BaseCommand):
         graph = picture.wiring(found)
         self.stdout.write(picture.to_dot(graph, name), ending="")
 
+    def _figures(
+        self, signal: inspection.SignalInfo
+    ) -> activity.SignalActivity | store.SignalTotals | None:
+        return store.signal_figures(signal.signal, self._site)
+
+    def _calls(self, signal: inspection.SignalInfo, receiver: ReceiverInfo) -> tuple[Any, Any]:
+        """``(calls, errors)`` of ``receiver``, ``(None, None)`` when they are not recorded."""
+        if not self._counting or not activity.is_recorded(signal.signal):
+            return None, None
+        figures = self._figures(signal)
+        found = figures.receivers.get(receiver.name) if figures else None
+        return (found.calls, found.errors) if found else (0, 0)
+
+    def _signal_dict(self, signal: inspection.SignalInfo) -> dict[str, Any]:
+        data = signal.as_dict()
+        for receiver, info in zip(data["receivers"], signal.receivers, strict=True):
+            receiver["calls"], receiver["errors"] = self._calls(signal, info)
+        return data
+
+    def _counts_note(self) -> None:
+        if not self._counting:
+            return
+        if self._site is not None:
+            where = "every process writing to the activity store, each since it started"
+        else:
+            where = (
+                "this process's only, since it started (DJANGO_BLINKER['ACTIVITY_STORE'] "
+                "adds up every process's)"
+            )
+        self.stdout.write(
+            f"Calls: {where}; only the receivers of bridged signals are recorded (others: -)."
+        )
+        if self._site is not None and not self._site.complete:
+            self.stdout.write(f"Calls may be incomplete: {'; '.join(self._site.problems)}.")
+
     def _show_signal(self, signal: inspection.SignalInfo) -> None:
         count = len(signal.receivers)
         heading = f"[{signal.system}] {signal.namespace} :: {signal.name}"
@@ -118,11 +177,21 @@ class Command(BaseCommand):
             notes.append("bridged with " + " :: ".join(signal.counterpart[1:]))
         if signal.hooked:
             notes.append("hooked")
+        if self._counting and activity.is_recorded(signal.signal):
+            figures = self._figures(signal)
+            sends = figures.sends if figures else 0
+            notes.append(f"{sends} send{'s' if sends != 1 else ''}")
         self.stdout.write(self.style.MIGRATE_HEADING(heading) + f"  ({'; '.join(notes)})")
-        self._table([(receiver, "") for receiver in signal.receivers])
+        self._table(
+            [(receiver, "", self._calls(signal, receiver)) for receiver in signal.receivers]
+        )
 
     def _show_model(
-        self, label: str, found: list[inspection.ModelReceiver], options: dict[str, Any]
+        self,
+        label: str,
+        found: list[inspection.ModelReceiver],
+        unfiltered: int,
+        options: dict[str, Any],
     ) -> None:
         if options["json"]:
             data = {
@@ -134,6 +203,13 @@ class Command(BaseCommand):
                         "action": item.action,
                         "reason": item.reason,
                         **item.receiver.as_dict(),
+                        **dict(
+                            zip(
+                                ("calls", "errors"),
+                                self._calls(item.signal, item.receiver),
+                                strict=True,
+                            )
+                        ),
                     }
                     for item in found
                 ],
@@ -141,20 +217,40 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(data, indent=2))
             return
         self.stdout.write(self.style.MIGRATE_HEADING(f"What runs for {label}"))
-        if not found:
+        if not found and unfiltered:
+            kept = " ".join(
+                f"--{option} {options[option]}"
+                for option in ("namespace", "signal", "system")
+                if options[option] is not None
+            )
+            self.stdout.write(
+                f"  nothing among the signals that {kept} keeps; {unfiltered} "
+                f"receiver{'s' if unfiltered != 1 else ''} of other signals "
+                f"run{'' if unfiltered != 1 else 's'} for {label} (drop the filter to see "
+                f"{'them' if unfiltered != 1 else 'it'})"
+            )
+        elif not found:
             self.stdout.write("  nothing: no receiver of either system listens to this model")
         for signal_key in dict.fromkeys(item.signal.key for item in found):
-            rows = [(item.receiver, item.reason) for item in found if item.signal.key == signal_key]
+            items = [item for item in found if item.signal.key == signal_key]
             system, namespace, name = signal_key
             self.stdout.write(f"[{system}] {namespace} :: {name}")
-            self._table(rows)
+            self._table(
+                [
+                    (item.receiver, item.reason, self._calls(item.signal, item.receiver))
+                    for item in items
+                ]
+            )
+        if found:
+            self._counts_note()
 
-    def _table(self, rows: list[tuple[ReceiverInfo, str]]) -> None:
+    def _table(self, rows: list[tuple[ReceiverInfo, str, tuple[Any, Any]]]) -> None:
         if not rows:
             self.stdout.write("    (no receivers)")
             return
-        lines = [("receiver", "sender", "runs", "source")]
-        for receiver, reason in rows:
+        counting = self._counting
+        lines = [("receiver", "sender", "runs", *(("calls",) if counting else ()), "source")]
+        for receiver, reason, (calls, errors) in rows:
             runs = ", ".join(
                 [
                     "async" if receiver.is_async else "sync",
@@ -165,10 +261,17 @@ class Command(BaseCommand):
             )
             source = f"{receiver.file}:{receiver.line}" if receiver.file else "?"
             sender = receiver.sender + (f" ({reason})" if reason else "")
-            lines.append((receiver.name, sender, runs, source))
-        widths = [max(len(line[column]) for line in lines) for column in range(3)]
+            shown = "-" if calls is None else str(calls)
+            if errors:
+                shown += f" ({errors} error{'s' if errors != 1 else ''})"
+            lines.append((receiver.name, sender, runs, *((shown,) if counting else ()), source))
+        last = len(lines[0]) - 1
+        widths = [max(len(line[column]) for line in lines) for column in range(last)]
         for number, line in enumerate(lines):
             text = "    " + "  ".join(
-                [*(cell.ljust(width) for cell, width in zip(line, widths, strict=False)), line[3]]
+                [
+                    *(cell.ljust(width) for cell, width in zip(line, widths, strict=False)),
+                    line[last],
+                ]
             )
             self.stdout.write(self.style.HTTP_INFO(text) if number == 0 else text)

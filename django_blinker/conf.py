@@ -65,6 +65,17 @@ def _submodule_names(value: Sequence[Any]) -> str | None:
     return None
 
 
+def _variable_paths(value: Sequence[Any]) -> str | None:
+    for item in value:
+        parts = item.split(".") if isinstance(item, str) else []
+        if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+            return (
+                "every entry must be the dotted path of a contextvars.ContextVar (str), such "
+                f"as 'shop.context.request_id', not {item!r}"
+            )
+    return None
+
+
 _FIELD_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -144,6 +155,9 @@ KEYS: dict[str, Key] = {
     "ACTIVITY_ROLE": Key(None, (str, type(None)), _one_of(None, "web", "worker")),
     # Each receiver call as an OpenTelemetry span; needs opentelemetry-api (W005 otherwise).
     "TRACING": Key(False, bool),
+    # Context variables whose values, when a signal is sent, are set again around its
+    # after-commit and background receivers: dotted paths such as "shop.context.request_id".
+    "CARRIED_CONTEXT": Key((), (list, tuple), _variable_paths),
     # Containers nested in one background event's sender or keyword value, judged when it is
     # sent and again in the worker. At most 100: far below Python's recursion limit on both
     # sides (docs/settings.md says why).
@@ -356,6 +370,12 @@ class Settings:
     def tracing(self) -> bool:
         """``TRACING``: each receiver call is an OpenTelemetry span, when the API is installed."""
         return bool(self._value("TRACING"))
+
+    @property
+    def carried_context(self) -> tuple[str, ...]:
+        """``CARRIED_CONTEXT``: dotted paths of the context variables carried to deferred
+        receivers."""
+        return tuple(self._value("CARRIED_CONTEXT"))
 
     @property
     def payload_max_depth(self) -> int:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
 from .. import conf
 
@@ -32,6 +33,9 @@ T = TypeVar("T")
 SETTING = "CARRIED_CONTEXT"
 
 _UNSET: Any = object()
+
+Variables = tuple[tuple[str, contextvars.ContextVar[Any]], ...]
+"""``(dotted path, variable)`` pairs, in the order of ``CARRIED_CONTEXT``."""
 
 
 def resolve(path: str) -> contextvars.ContextVar[Any]:
@@ -87,7 +91,7 @@ def _guess_module(missing: str, path: str) -> str:
 
 
 @functools.cache
-def _variables(paths: tuple[str, ...]) -> tuple[tuple[str, contextvars.ContextVar[Any]], ...]:
+def _variables(paths: tuple[str, ...]) -> Variables:
     found = []
     for path in paths:
         try:
@@ -100,11 +104,33 @@ def _variables(paths: tuple[str, ...]) -> tuple[tuple[str, contextvars.ContextVa
     return tuple(found)
 
 
-def variables() -> tuple[tuple[str, contextvars.ContextVar[Any]], ...]:
+# The setting as last read: a send reads one global, not the settings (a few microseconds
+# each time). Forgotten when DJANGO_BLINKER changes, which only tests do.
+_current: Variables | None = None
+
+
+def variables() -> Variables:
     """``(dotted path, variable)`` for each entry of ``CARRIED_CONTEXT``, in order;
     ``ImproperlyConfigured`` when one does not name a context variable."""
+    found = _current
+    return _read() if found is None else found
+
+
+def _read() -> Variables:
+    global _current
+    setting_changed.connect(_forget, weak=False, dispatch_uid="django_blinker.carried_context")
     paths = conf.settings.carried_context
-    return _variables(paths) if paths else ()
+    _current = _variables(paths) if paths else ()
+    return _current
+
+
+def _forget(setting: str, **kwargs: Any) -> None:
+    global _current
+    if setting == conf.SETTING_NAME:
+        _current = None
+
+
+_forget.django_blinker_internal = True  # type: ignore[attr-defined]
 
 
 def capture() -> dict[str, Any] | None:

@@ -242,7 +242,7 @@ class BackgroundReceiver(DeferredReceiver):
             payload["context"] = {
                 path: self._carry(path, value, each) for path, value in carried.items()
             }
-        if tracing.enabled and (carried := tracing.carrier()):
+        if tracing.enabled and (carried := tracing.carrier(self.signal_name, self.receiver_id)):
             payload["trace"] = carried
         return payload
 

@@ -159,6 +159,27 @@ def test_messages_without_context_read_as_before_and_unknown_variables_are_not_s
     assert second["request_id"] == "unset"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_context_that_is_not_a_dict_of_paths_is_rejected_and_never_run(caplog):
+    background.in_background(
+        signals.post_save, receivers.tag_saved_in_context, sender=Tag, backend="inline"
+    )
+    tag = Tag.objects.create(name="odd")
+    receivers.CALLS.clear()
+    payload = {
+        "version": PAYLOAD_VERSION,
+        "event": str(uuid.uuid4()),
+        "signal": "post_save",
+        "receiver": "tests.background_receivers.tag_saved_in_context",
+        "sender": {"$class": "testapp.Tag"},
+        "kwargs": {"instance": {"$model": ["testapp.Tag", tag.pk]}, "created": True},
+        "context": ["tests.background_receivers.request_id"],
+    }
+    assert deliver(seal(payload), in_worker=False) is None
+    assert calls() == []
+    assert "payload field 'context' is not a dict of dotted paths" in caplog.text
+
+
 def test_pages_and_logs_hide_secret_looking_carried_values():
     from django_blinker.redaction import SUBSTITUTE, redacted
 

@@ -147,6 +147,15 @@ def test_check_reports_a_receiver_moved_to_after_commit_then_to_a_background_bac
         "  mode changed: tests.test_lock.moved_receiver after-commit -> background:inline in "
     ) in out
 
+    lock(path)
+    background.disconnect(signals.post_save, moved_receiver)
+    background.in_background(signals.post_save, moved_receiver, sender=Book, backend="celery")
+    out, error = check(path)
+    assert error is not None
+    assert (
+        "  mode changed: tests.test_lock.moved_receiver background:inline -> background:celery in "
+    ) in out
+
 
 def test_check_reports_a_change_of_order(wiring, tmp_path):
     path = tmp_path / "wiring.lock"
@@ -161,6 +170,26 @@ def test_check_reports_a_change_of_order(wiring, tmp_path):
         "tests.test_lock.second_receiver, tests.test_lock.first_receiver\n"
     ) in out
     assert "added:" not in out and "removed:" not in out
+
+
+@pytest.mark.parametrize(
+    ("mode", "is_async", "word"),
+    [
+        ("inline", False, "inline"),
+        ("inline", True, "inline+async"),
+        ("after commit", False, "after-commit"),
+        ("inline after commit", False, "background:inline"),
+        ("celery", False, "background:celery"),
+        ("celery via outbox", False, "background:celery"),
+        ("tasks via outbox", False, "background:tasks"),
+    ],
+)
+def test_how_a_receiver_runs_is_one_word_without_the_outbox_setting(mode, is_async, word):
+    from django_blinker.describe import ReceiverInfo
+    from django_blinker.inspection.lock import mode_of
+
+    info = ReceiverInfo("r", "function", None, None, "any", None, True, is_async, mode)
+    assert mode_of(info) == word
 
 
 def test_a_missing_lock_file_is_a_clear_error(tmp_path):

@@ -172,6 +172,18 @@ def test_check_reports_a_change_of_order(wiring, tmp_path):
     assert "added:" not in out and "removed:" not in out
 
 
+def test_a_receiver_listed_once_more_is_a_change_too():
+    from django_blinker.inspection.lock import changes
+
+    group = ("[django] shop.signals :: paid", "any")
+    old = Lock({group: [("shop.receivers.mail", "inline")]})
+    new = Lock({group: [("shop.receivers.mail", "inline"), ("shop.receivers.mail", "inline")]})
+    assert changes(old, new) == [
+        "connected another number of times: shop.receivers.mail 1 -> 2 in "
+        "[django] shop.signals :: paid (sender any)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("mode", "is_async", "word"),
     [

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -171,7 +172,15 @@ def changes(old: Lock, new: Lock) -> list[str]:
                 found.append(f"mode changed: {name} {mode} -> {after_modes[name]} in {where}")
         kept_before = [name for name, _mode in before if name in after_modes]
         kept_after = [name for name, _mode in after if name in before_modes]
-        if kept_before != kept_after:
+        if sorted(kept_before) != sorted(kept_after):
+            counts_before, counts_after = Counter(kept_before), Counter(kept_after)
+            found += [
+                f"connected another number of times: {name} {counts_before[name]} -> "
+                f"{counts_after[name]} in {where}"
+                for name in dict.fromkeys(kept_before + kept_after)
+                if counts_before[name] != counts_after[name]
+            ]
+        elif kept_before != kept_after:
             found.append(
                 f"order changed in {where}: {', '.join(kept_before)} -> {', '.join(kept_after)}"
             )

@@ -9,7 +9,9 @@ The baseline is a Blinker receiver through the bridge with no tracing code at al
 puts the bridge itself in proportion. The "on" rows show the price of spans: through the
 API alone (no SDK: non-recording spans), and through the SDK with a batch processor whose
 exporter drops what it gets (this thread's CPU time; the export thread is flushed
-between samples, and with such an exporter it has next to nothing to do).
+between samples, and with such an exporter it has next to nothing to do). "excluded" is
+tracing on through the SDK with the receiver named in ``TRACING_EXCLUDE``: it should cost
+what tracing off costs; "sampled 0.1" keeps one receiver span in ten (``TRACING_SAMPLE``).
 Run: ``python -m bench.bench_tracing [--rounds N]``.
 """
 
@@ -75,6 +77,7 @@ def main() -> int:
         on: bool = False,
         provider: Any = None,
         blocked: bool = False,
+        **keys: Any,
     ) -> tuple[Callable[[], None], Callable[[], None]]:
         connect, disconnect = wiring
 
@@ -83,7 +86,7 @@ def main() -> int:
                 sys.modules["opentelemetry"] = None  # type: ignore[assignment]
             tracing._opentelemetry.cache_clear()
             switch.current = provider or trace.NoOpTracerProvider()
-            settings.DJANGO_BLINKER = {"TRACING": on}
+            settings.DJANGO_BLINKER = {"TRACING": on, **keys}
             if installed:
                 tracing.install()
             else:
@@ -118,7 +121,13 @@ def main() -> int:
         ("save() (post_save)", save, inline(signals.post_save), django_signals.post_save),
         ("save(), after commit", save, deferred(signals.post_save), None),
     )
-    zero_cost = ("no tracing code (A/A)", "tracing off", "on, opentelemetry not installed")
+    zero_cost = (
+        "no tracing code (A/A)",
+        "tracing off",
+        "on, opentelemetry not installed",
+        "on, SDK, receiver excluded",
+    )
+    excluding = {"TRACING_EXCLUDE": ["*.receiver"]}
     ratios: dict[str, dict[str, float]] = {}
     for label, body, wiring, native in workloads:
         variants = {
@@ -128,6 +137,10 @@ def main() -> int:
             "on, opentelemetry not installed": variant(wiring, True, on=True, blocked=True),
             "on, API only (no SDK)": variant(wiring, True, on=True),
             "on, SDK, batch export": variant(wiring, True, on=True, provider=sdk),
+            "on, SDK, receiver excluded": variant(wiring, True, on=True, provider=sdk, **excluding),
+            "on, SDK, sampled 0.1": variant(
+                wiring, True, on=True, provider=sdk, TRACING_SAMPLE=0.1
+            ),
         }
         if native is not None:
             variants["native Django receiver"] = variant(inline(native), False)
@@ -138,7 +151,7 @@ def main() -> int:
             baseline="no tracing code",
         )
 
-    print("\nSummary (target for off and not installed: at most 1.01):")
+    print("\nSummary (target for off, not installed and excluded: at most 1.01):")
     for label, found in ratios.items():
         for name, ratio in found.items():
             if name == "no tracing code":

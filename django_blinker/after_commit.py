@@ -19,6 +19,7 @@ from asgiref.sync import async_to_sync, iscoroutinefunction
 from blinker import ANY, Signal
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from .bridging import carried_context
 from .bridging.naming import identity, receiver_name
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -105,13 +106,21 @@ class DeferredReceiver:
         receiver = self.__wrapped__
         for defer in _deferrals:
             receiver = defer(self, sender, receiver)
-        at_commit(functools.partial(self._run, receiver, sender, kwargs), kwargs.get("using"))
+        carried = carried_context.capture()
+        run = functools.partial(self._run, receiver, sender, kwargs, carried)
+        at_commit(run, kwargs.get("using"))
 
-    def _run(self, receiver: Callable[..., Any], sender: Any, kwargs: dict[str, Any]) -> None:
+    def _run(
+        self,
+        receiver: Callable[..., Any],
+        sender: Any,
+        kwargs: dict[str, Any],
+        carried: dict[str, Any] | None = None,
+    ) -> None:
         if iscoroutinefunction(receiver):
             receiver = async_to_sync(receiver)
         try:
-            receiver(sender, **kwargs)
+            carried_context.run_restored(carried, receiver, sender, **kwargs)
         except Exception as error:
             target = self.__wrapped__
             failed(

@@ -13,6 +13,7 @@ from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 from . import conf
+from .bridging import carried_context
 from .bridging import senders as labels
 from .bridging.naming import receiver_name
 from .delivery.registrations import registered
@@ -286,6 +287,42 @@ def _unknown_field(label: str) -> str | None:
     )
 
 
+def check_carried_context(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """E009: every ``CARRIED_CONTEXT`` path names a ``contextvars.ContextVar`` (the message
+    suggests the closest path); the same path twice is an error too."""
+    try:
+        paths = conf.settings.carried_context
+    except ImproperlyConfigured:
+        return []
+    errors: list[checks.CheckMessage] = []
+    for number, path in enumerate(paths):
+        if path in paths[:number]:
+            wrong = "it is named twice"
+        else:
+            try:
+                carried_context.resolve(path)
+                continue
+            except LookupError as error:
+                wrong = str(error.args[0])
+        errors.append(
+            checks.Error(
+                f"{conf.SETTING_NAME}['CARRIED_CONTEXT'] names {path!r}, but {wrong}"
+                + ("" if wrong.endswith("?") or wrong.endswith(")") else "."),
+                hint="Name module-level contextvars.ContextVar objects by dotted path, such "
+                "as 'shop.context.request_id'; their values travel to after-commit and "
+                "background receivers.",
+                obj=path,
+                id="django_blinker.E009",
+            )
+        )
+    return errors
+
+
 def message_age_floor() -> float:
     """The shortest ``MESSAGE_MAX_AGE`` that refuses no message django-blinker delivers
     again by itself: a django-tasks-db delivery set back to READY after ``STALE_TASK_AFTER``
@@ -334,4 +371,5 @@ def register() -> None:
     checks.register(check_immediate_tasks, deploy=True)
     checks.register(check_tracing)
     checks.register(check_redacted_fields)
+    checks.register(check_carried_context)
     checks.register(check_message_max_age)

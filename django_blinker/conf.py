@@ -71,6 +71,27 @@ def _submodule_names(value: Sequence[Any]) -> str | None:
     return None
 
 
+def _name_patterns(value: Sequence[Any]) -> str | None:
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            return (
+                "every entry must be a name pattern (str, fnmatch style), such as 'post_init' "
+                f"or 'shop.receivers.*', not {item!r}"
+            )
+    return None
+
+
+def _variable_paths(value: Sequence[Any]) -> str | None:
+    for item in value:
+        parts = item.split(".") if isinstance(item, str) else []
+        if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+            return (
+                "every entry must be the dotted path of a contextvars.ContextVar (str), such "
+                f"as 'shop.context.request_id', not {item!r}"
+            )
+    return None
+
+
 _FIELD_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -150,6 +171,15 @@ KEYS: dict[str, Key] = {
     "ACTIVITY_ROLE": Key(None, (str, type(None)), _one_of(None, "web", "worker")),
     # Each receiver call as an OpenTelemetry span; needs opentelemetry-api (W005 otherwise).
     "TRACING": Key(False, bool),
+    # Signal names or receiver dotted names (fnmatch patterns) whose receiver calls are
+    # never traced, at no cost per call.
+    "TRACING_EXCLUDE": Key((), (list, tuple), _name_patterns),
+    # The share of receiver calls traced (0 to 1), drawn per call, under a parent that is
+    # sampled (none under one that is not).
+    "TRACING_SAMPLE": Key(1.0, (int, float), _at_least(0, 1)),
+    # Context variables whose values, when a signal is sent, are set again around its
+    # after-commit and background receivers: dotted paths such as "shop.context.request_id".
+    "CARRIED_CONTEXT": Key((), (list, tuple), _variable_paths),
     # Containers nested in one background event's sender or keyword value, judged when it is
     # sent and again in the worker. At most 100: far below Python's recursion limit on both
     # sides (docs/settings.md says why).
@@ -362,6 +392,22 @@ class Settings:
     def tracing(self) -> bool:
         """``TRACING``: each receiver call is an OpenTelemetry span, when the API is installed."""
         return bool(self._value("TRACING"))
+
+    @property
+    def tracing_exclude(self) -> tuple[str, ...]:
+        """``TRACING_EXCLUDE``: name patterns of signals and receivers left out of tracing."""
+        return tuple(self._value("TRACING_EXCLUDE"))
+
+    @property
+    def tracing_sample(self) -> float:
+        """``TRACING_SAMPLE``: the share of receiver calls traced, from 0 to 1."""
+        return float(self._value("TRACING_SAMPLE"))
+
+    @property
+    def carried_context(self) -> tuple[str, ...]:
+        """``CARRIED_CONTEXT``: dotted paths of the context variables carried to deferred
+        receivers."""
+        return tuple(self._value("CARRIED_CONTEXT"))
 
     @property
     def payload_max_depth(self) -> int:

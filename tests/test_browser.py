@@ -557,8 +557,8 @@ def test_a_model_page_folds_its_empty_sections_into_one_line(page, edges):
 def outbox_rows(wiring):
     import uuid
 
-    from django_blinker import outbox
-    from django_blinker.message import Envelope
+    from django_blinker.background import outbox
+    from django_blinker.delivery.event import Envelope
 
     for number in range(3):
         payload = {

@@ -35,6 +35,8 @@ from django.db import DEFAULT_DB_ALIAS
 from .. import conf
 from ..after_commit import DeferredReceiver, Mode, at_commit, connect_deferred, disconnect_deferred
 from ..backends.django_tasks import writes_in_transaction
+from ..bridging import carried_context
+from ..bridging.naming import short_repr
 from ..delivery import registrations
 from ..delivery.codec import Budget, encode, encode_origin
 from ..delivery.event import PAYLOAD_VERSION, Envelope, Payload
@@ -244,9 +246,46 @@ class BackgroundReceiver(DeferredReceiver):
         }
         if outbox is not None:
             payload["outbox"] = outbox
-        if tracing.enabled and (carried := tracing.carrier()):
+        carried = carried_context.capture()
+        if carried:
+            payload["context"] = {
+                path: self._carry(path, value, each) for path, value in carried.items()
+            }
+        if tracing.enabled and (carried := tracing.carrier(self.signal_name, self.receiver_id)):
             payload["trace"] = carried
         return payload
+
+    def _carry(self, path: str, value: Any, encoding: Callable[[Any], Any]) -> Any:
+        """``value`` of the carried variable ``path`` as JSON; ``TypeError`` naming the
+        variable for a value without a JSON form, or a model row or class (which a worker
+        would fetch or import: carry its primary key or label instead)."""
+        try:
+            encoded = encoding(value)
+        except TypeError as error:
+            raise TypeError(
+                f"{conf.SETTING_NAME}['CARRIED_CONTEXT'] variable {path!r} holds "
+                f"{type(value).__qualname__} {short_repr(value)}, which cannot travel to the "
+                f"background receiver {self.receiver_id}: {error}; carry a str, number, "
+                "UUID, date or a list or dict of them"
+            ) from None
+        except PayloadLimitExceeded as error:
+            raise self._refusal(
+                f"the value of the carried variable {path} ({type(value).__qualname__}), too "
+                "large or nested too deep,",
+                str(error),
+                "carry a smaller value",
+                error.setting,
+                error.limit,
+                path,
+            ) from None
+        if _holds_rows(encoded):
+            raise TypeError(
+                f"{conf.SETTING_NAME}['CARRIED_CONTEXT'] variable {path!r} holds "
+                f"{type(value).__qualname__} {short_repr(value)}: a model row or class does not "
+                f"travel as context to the background receiver {self.receiver_id}; carry "
+                "its primary key (or label) instead"
+            )
+        return encoded
 
     def _at_commit(self, envelope: Envelope, using: str) -> None:
         if BATCHES_COMMIT_CALLBACKS:
@@ -327,6 +366,15 @@ class BackgroundReceiver(DeferredReceiver):
 
 
 _SMALLER = "send a key the receiver can look the data up by"
+_ROW_TAGS = frozenset({"$model", "$snapshot", "$class", "$queryset", "$handler"})
+
+
+def _holds_rows(data: Any) -> bool:
+    if isinstance(data, list):
+        return any(_holds_rows(item) for item in data)
+    if isinstance(data, dict):
+        return bool(_ROW_TAGS & data.keys()) or any(_holds_rows(item) for item in data.values())
+    return False
 
 
 def signal_name(signal: Signal) -> str:

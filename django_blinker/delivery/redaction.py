@@ -186,11 +186,11 @@ def _hide_pair(pair: Any) -> Any:
 
 
 def redacted(payload: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``payload`` for pages and logs: every sensitive value in its ``sender`` and
-    ``kwargs`` replaced by :data:`SUBSTITUTE`, at any depth. The event's own fields (id,
-    signal, receiver, outbox, trace) are kept."""
+    """A copy of ``payload`` for pages and logs: every sensitive value in its ``sender``,
+    ``kwargs`` and carried ``context`` replaced by :data:`SUBSTITUTE`, at any depth. The
+    event's own fields (id, signal, receiver, outbox, trace) are kept."""
     copy = dict(payload)
-    for name in ("sender", "kwargs"):
+    for name in ("sender", "kwargs", "context"):
         if name in copy:
             copy[name] = _hide(copy[name])
     return copy

@@ -15,8 +15,8 @@ import contextvars
 import functools
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
@@ -33,6 +33,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from ..bridging import carried_context
 from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode
 from .event import Payload, Rejected, unseal
 from .registrations import Registration, registration
@@ -44,12 +45,18 @@ logger = logging.getLogger("django_blinker")
 
 @dataclass(frozen=True)
 class Event:
-    """The event a background receiver is running for (see :func:`current_event`)."""
+    """The event a background receiver is running for (see :func:`current_event`).
+
+    ``context`` holds the values of the ``CARRIED_CONTEXT`` variables when the signal was
+    sent, by dotted path (empty when nothing was carried); the receiver also finds them
+    set in the variables themselves.
+    """
 
     id: str
     signal: str
     receiver: str
     using: str = DEFAULT_DB_ALIAS
+    context: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 _current_event: contextvars.ContextVar[Event | None] = contextvars.ContextVar(
@@ -162,12 +169,19 @@ def deliver(message: object, *, in_worker: bool = True) -> Any:
     kwargs_data = payload["kwargs"]
     using = kwargs_data.get("using") if isinstance(kwargs_data.get("using"), str) else None
     event = Event(payload["event"], found.signal, found.receiver_id, using or DEFAULT_DB_ALIAS)
+    try:
+        context = _carried(payload, event)
+    except Rejected as error:
+        _log_rejected(error, event)
+        return None
+    if context:
+        event = Event(event.id, event.signal, event.receiver, event.using, context)
     if outbox is not None and not _runnable(outbox, event):
         return None
     token = _current_event.set(event)
     settled = True
     try:
-        return _run(payload, found, event)
+        return carried_context.run_restored(context, _run, payload, found, event)
     except TRANSIENT:
         settled = False
         raise
@@ -180,6 +194,25 @@ def deliver(message: object, *, in_worker: bool = True) -> Any:
         _current_event.reset(token)
         if outbox is not None and settled:
             _confirm(outbox, event)
+
+
+def _carried(payload: Payload, event: Event) -> dict[str, Any]:
+    """The carried context of ``payload`` (``"context"``; messages without one carry
+    nothing), decoded; :class:`Rejected` when it is not a dict of dotted paths to values."""
+    data = payload.get("context")
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
+        raise Rejected("payload field 'context' is not a dict of dotted paths", event.id)
+    try:
+        # Rows never travel as context (refused at send): none may be loaded here.
+        return {k: decode(v, using=event.using, allowed=_no_rows) for k, v in data.items()}
+    except (ModelNotAllowed, PayloadLimitExceeded) as error:
+        raise Rejected(f"carried context: {error}", event.id) from None
+
+
+def _no_rows(label: str) -> bool:
+    return False
 
 
 def _decoded(payload: Payload, found: Registration, event: Event) -> tuple[Any, dict[str, Any]]:

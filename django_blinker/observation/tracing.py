@@ -8,6 +8,11 @@ payload (``"trace"``: the W3C ``traceparent`` and whatever else the configured
 propagators inject), and the worker runs the receiver in a span with that parent, so it
 joins the sender's trace.
 
+``TRACING_EXCLUDE`` leaves out the calls of receivers whose signal name or dotted name
+matches one of its patterns (``fnmatch``): an excluded inline receiver is not wrapped at
+all. ``TRACING_SAMPLE`` keeps that share of receiver spans, drawn per call; under a
+parent span that is not sampled no receiver span is started at all.
+
 Off, or without the API, nothing is wrapped and no hook is registered: dispatch, commit
 callbacks and deliveries cost what they cost without this module. ``opentelemetry`` is
 imported only here, and only once tracing is on.
@@ -16,8 +21,11 @@ imported only here, and only once tracing is on.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import functools
 import logging
+import random
+import re
 from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -62,6 +70,9 @@ enabled = False
 """Whether receiver calls are traced now: ``TRACING`` on and the API installed."""
 
 _installed = False
+_excluding: re.Pattern[str] | None = None
+_sample = 1.0
+_generation = 0
 
 
 @functools.cache
@@ -102,14 +113,44 @@ def refresh() -> None:
     """Turn tracing on or off as the setting says: at start-up, and whenever a plan is
     built, which the first send after a change of ``DJANGO_BLINKER`` does. An invalid
     setting raises ``ImproperlyConfigured`` (from :data:`conf.settings`) and changes nothing."""
-    global enabled
-    enabled = _installed and conf.settings.tracing and is_available()
+    global enabled, _excluding, _sample, _generation
+    config = conf.settings
+    enabled = _installed and config.tracing and is_available()
+    excluding, sample = _matcher(config.tracing_exclude), config.tracing_sample
+    if (excluding, sample) != (_excluding, _sample):
+        _excluding, _sample = excluding, sample
+        _generation += 1
     if enabled:
         after_commit.add_deferral(_defer)
         worker.add_run_wrapper(_run_in_span)
     else:
         after_commit.remove_deferral(_defer)
         worker.remove_run_wrapper(_run_in_span)
+
+
+@functools.cache
+def _matcher(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(pattern)})" for pattern in patterns))
+
+
+def excluded(signal: str, receiver: str) -> bool:
+    """Whether ``TRACING_EXCLUDE`` leaves the calls of ``receiver`` (its dotted name) to
+    ``signal`` (its name) out of tracing: a pattern matches either name."""
+    matcher = _excluding
+    return matcher is not None and bool(matcher.match(signal) or matcher.match(receiver))
+
+
+def _sampled(parent: Context | None = None) -> bool:
+    """Whether this receiver call gets a span under ``TRACING_SAMPLE`` < 1: never under a
+    parent span that is not sampled, else with that probability."""
+    trace = _opentelemetry()
+    assert trace is not None
+    found = trace.get_current_span(parent).get_span_context()
+    if found.is_valid and not found.trace_flags.sampled:
+        return False
+    return random.random() < _sample
 
 
 def _tracer() -> Any:
@@ -139,9 +180,14 @@ def _decorate(signal: BridgedSignal, receiver: Receiver, call: Call, is_async: b
         return call
     tracer, name = _tracer(), receiver_name(receiver)
     signal_name, span_name = signal.name, f"{signal.name} {name}"
+    if excluded(signal_name, name):
+        return call
+    sampling = _sample < 1.0
     if is_async:
 
         async def traced_async(sender: Any, **kwargs: Any) -> Any:
+            if sampling and not _sampled():
+                return await call(sender, **kwargs)
             attributes = _attributes(signal_name, sender, name, INLINE)
             with tracer.start_as_current_span(span_name, attributes=attributes):
                 return await call(sender, **kwargs)
@@ -149,6 +195,8 @@ def _decorate(signal: BridgedSignal, receiver: Receiver, call: Call, is_async: b
         return traced_async
 
     def traced(sender: Any, **kwargs: Any) -> Any:
+        if sampling and not _sampled():
+            return call(sender, **kwargs)
         with tracer.start_as_current_span(
             span_name, attributes=_attributes(signal_name, sender, name, INLINE)
         ):
@@ -160,18 +208,36 @@ def _decorate(signal: BridgedSignal, receiver: Receiver, call: Call, is_async: b
 # After-commit receivers: the context of the send, the span at commit --------------------
 
 
+# Whether an after-commit wrapper is excluded, as of a generation of the settings, kept on
+# the wrapper: an excluded receiver's send then costs one attribute read.
+_EXCLUDED = "_django_blinker_tracing_excluded"
+
+
+def _names(wrapper: after_commit.DeferredReceiver) -> tuple[str, str]:
+    signal_name = str(getattr(wrapper.signal, "name", None) or repr(wrapper.signal))
+    return signal_name, receiver_name(wrapper.__wrapped__)
+
+
 def _defer(
     wrapper: after_commit.DeferredReceiver, sender: Any, receiver: Callable[..., Any]
 ) -> Callable[..., Any]:
+    known = wrapper.__dict__.get(_EXCLUDED)
+    if known is None or known[0] != _generation:
+        known = (_generation, excluded(*_names(wrapper)))
+        setattr(wrapper, _EXCLUDED, known)
+    if known[1]:
+        return receiver
     from opentelemetry import context
 
     parent = context.get_current()
-    signal_name = str(getattr(wrapper.signal, "name", None) or repr(wrapper.signal))
-    name = receiver_name(wrapper.__wrapped__)
+    signal_name, name = _names(wrapper)
     if iscoroutinefunction(receiver):
         receiver = async_to_sync(receiver)
+    sampling = _sample < 1.0
 
     def traced(sender: Any, **kwargs: Any) -> Any:
+        if sampling and not _sampled(parent):
+            return receiver(sender, **kwargs)
         with _tracer().start_as_current_span(
             f"{signal_name} {name}",
             context=parent,
@@ -185,11 +251,11 @@ def _defer(
 # Background receivers: the carrier and the worker's span --------------------------------
 
 
-def carrier() -> dict[str, str] | None:
+def carrier(signal: str = "", receiver: str = "") -> dict[str, str] | None:
     """The current trace context as a background payload carries it, or None when tracing
-    is off or no span is current. Entries past the limits of :func:`valid_carrier` are
-    left out."""
-    if not enabled:
+    is off, no span is current, or ``TRACING_EXCLUDE`` leaves ``receiver``'s calls to
+    ``signal`` out. Entries past the limits of :func:`valid_carrier` are left out."""
+    if not enabled or excluded(signal, receiver):
         return None
     from opentelemetry import propagate
 
@@ -246,10 +312,15 @@ def _parent_of(payload: Payload) -> Context | None:
 def _run_in_span(
     payload: Payload, found: Registration, receiver: Callable[..., Any]
 ) -> Callable[..., Any]:
-    parent = _parent_of(payload)
     name = receiver_name(found.receiver)
+    if excluded(found.signal, name):
+        return receiver
+    parent = _parent_of(payload)
+    sampling = _sample < 1.0
 
     def traced(sender: Any, **kwargs: Any) -> Any:
+        if sampling and not _sampled(parent):
+            return receiver(sender, **kwargs)
         attributes = dict(_attributes(found.signal, sender, name, BACKGROUND) or {})
         attributes[EVENT] = str(payload["event"])
         with _tracer().start_as_current_span(

@@ -264,7 +264,7 @@ def test_call_counts_appear_while_activity_is_recorded(bridged, recording):
     out = run()
     header = next(line for line in out.splitlines() if line.strip().startswith("receiver"))
     assert header.split() == ["receiver", "sender", "runs", "calls", "source"]
-    row = next(line for line in out.splitlines() if "tests.test_commands.saved" in line)
+    row = next(line for line in out.splitlines() if "tests.management.test_commands.saved" in line)
     assert row.split()[-2] == "2"
     assert (
         "(1 receiver; bridged with django.db.models.signals :: post_save; hooked; 2 sends)" in out
@@ -279,7 +279,7 @@ def test_call_counts_appear_while_activity_is_recorded(bridged, recording):
     assert [(r["calls"], r["errors"]) for r in post_save["receivers"]] == [(2, 0)]
     model = json.loads(run("--model", "testapp.Book", "--json"))
     assert [(r["name"], r["calls"]) for r in model["receivers"]] == [
-        ("tests.test_commands.saved", 2)
+        ("tests.management.test_commands.saved", 2)
     ]
     assert "2" in run("--model", "testapp.Book")
 
@@ -295,8 +295,8 @@ def test_no_calls_column_while_activity_is_off(bridged):
 def test_call_counts_add_up_every_process_with_the_activity_store(bridged, settings):
     from django.core.cache import caches
 
-    from django_blinker import activity_store
-    from tests.test_activity_store import other_process
+    from django_blinker.observation import store as activity_store
+    from tests.observation.test_store import other_process
 
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
@@ -315,6 +315,6 @@ def test_call_counts_add_up_every_process_with_the_activity_store(bridged, setti
         activity_store.stop()
         activity.reset()
     assert "Calls: every process writing to the activity store" in out
-    row = next(line for line in out.splitlines() if "tests.test_commands.saved" in line)
+    row = next(line for line in out.splitlines() if "tests.management.test_commands.saved" in line)
     assert row.split()[-2] == "1"
     assert "6 sends" in out

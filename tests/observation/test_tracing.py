@@ -299,6 +299,145 @@ def test_the_carrier_is_the_w3c_traceparent_of_the_current_span(traced, request_
     assert tracing.carrier() == {"traceparent": f"00-{ids}"}
 
 
+# Quieter: exclusion and sampling ------------------------------------------------------
+
+
+def quieter(**keys):
+    """Tracing on with more keys; tracing follows them once plans are built or refreshed."""
+    return override_settings(DJANGO_BLINKER={"TRACING": True, **keys})
+
+
+@pytest.mark.parametrize("pattern", ["tests.observation.test_tracing.save*", "post_*", "*.saved"])
+@pytest.mark.django_db
+def test_an_excluded_receiver_is_not_wrapped_at_all(spans, connected, request_span, pattern):
+    signals.post_save.connect(saved, sender=Author)
+    signals.post_save.connect(refusing, sender=Book)
+    with quieter(TRACING_EXCLUDE=["nothing.*", pattern]):
+        tracing.refresh()
+        plan = signals.post_save._plan(Author, exact=True, is_async=False)
+        # The entry calls the receiver itself: what it costs with tracing off.
+        assert [entry.call for entry in plan] == [None]
+        Author.objects.create(name="Le Guin")
+    tracing.refresh()
+    assert CALLS == ["Le Guin"]
+    assert receiver_spans(spans) == []
+
+
+@pytest.mark.django_db
+def test_receivers_that_no_pattern_matches_are_still_traced(spans, connected, request_span):
+    signals.post_save.connect(saved, sender=Author)
+    signals.post_save.connect(saved_async, sender=Author)
+    with quieter(TRACING_EXCLUDE=["*.saved_async"]):
+        tracing.refresh()
+        Author.objects.create(name="Butler")
+    tracing.refresh()
+    assert [span.name for span in receiver_spans(spans)] == [f"post_save {RECEIVER}"]
+    assert sorted(CALLS) == ["Butler", "async Butler"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_excluded_after_commit_and_background_receivers_have_no_span_and_carry_no_trace(
+    spans, connected, request_span
+):
+    receivers.CALLS.clear()
+    after_commit.on_commit(signals.post_save, saved, sender=Author)
+    background.in_background(signals.post_save, receivers.author_saved, backend="inline")
+    excluding = ["tests.observation.test_tracing.saved", "tests.support.background_receivers.*"]
+    try:
+        with quieter(TRACING_EXCLUDE=excluding):
+            tracing.refresh()
+            with transaction.atomic():
+                author = Author.objects.create(name="Russ")
+            wrapper = after_commit.wrapper_of(
+                signals.post_save, receivers.author_saved, "background:inline:each"
+            )
+            assert "trace" not in wrapper.payload(Author, {"instance": author})
+    finally:
+        background.disconnect(signals.post_save, receivers.author_saved)
+        tracing.refresh()
+    assert CALLS == ["Russ"]
+    assert [call["name"] for call in receivers.CALLS] == ["Russ"]
+    assert receiver_spans(spans, prefix="post_save") == []
+
+
+@pytest.mark.django_db
+def test_a_sample_of_zero_traces_no_receiver_call_and_runs_every_one(
+    spans, connected, request_span
+):
+    signals.post_save.connect(saved, sender=Author)
+    with quieter(TRACING_SAMPLE=0):
+        tracing.refresh()
+        for number in range(20):
+            Author.objects.create(name=f"author {number}")
+    tracing.refresh()
+    assert len(CALLS) == 20
+    assert receiver_spans(spans) == []
+
+
+@pytest.mark.django_db
+def test_a_sample_of_a_half_traces_some_receiver_calls_not_all(spans, connected, request_span):
+    signals.post_save.connect(saved, sender=Author)
+    with quieter(TRACING_SAMPLE=0.5):
+        tracing.refresh()
+        for number in range(200):
+            Author.objects.create(name=f"author {number}")
+    tracing.refresh()
+    assert len(CALLS) == 200
+    # Drawn per call: all or none of 200 draws at one half is a chance of 2**-199.
+    assert 0 < len(receiver_spans(spans)) < 200
+
+
+@pytest.mark.django_db
+def test_sampling_starts_no_span_under_a_parent_that_is_not_sampled(spans, connected):
+    signals.post_save.connect(saved, sender=Author)
+    unsampled = trace.NonRecordingSpan(
+        trace.SpanContext(
+            trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+            span_id=0xB7AD6B7169203331,
+            is_remote=True,
+            trace_flags=trace.TraceFlags(0),
+        )
+    )
+    sampled = trace.NonRecordingSpan(
+        trace.SpanContext(
+            trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+            span_id=0xB7AD6B7169203331,
+            is_remote=True,
+            trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+        )
+    )
+    with quieter(TRACING_SAMPLE=0.999999):
+        tracing.refresh()
+        assert tracing._sampled(trace.set_span_in_context(unsampled)) is False
+        with trace.use_span(sampled):
+            Author.objects.create(name="sampled parent")
+        with trace.use_span(unsampled):
+            Author.objects.create(name="unsampled parent")
+    tracing.refresh()
+    [span] = receiver_spans(spans)
+    assert span.parent.span_id == 0xB7AD6B7169203331
+    assert CALLS == ["sampled parent", "unsampled parent"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("TRACING_EXCLUDE", "post_init", "must be list or tuple, not str"),
+        ("TRACING_EXCLUDE", ["post_init", ""], "every entry must be a name pattern (str"),
+        ("TRACING_SAMPLE", 1.5, "expected a number from 0 to 1"),
+        ("TRACING_SAMPLE", -0.1, "expected a number from 0 to 1"),
+        ("TRACING_SAMPLE", "0.5", "must be int or float, not str"),
+    ],
+)
+def test_quieter_tracing_settings_are_checked(key, value, expected):
+    from django_blinker.checks import check_settings
+
+    with override_settings(DJANGO_BLINKER={key: value}):
+        [error] = check_settings()
+    assert error.id == "django_blinker.E003"
+    assert expected in error.msg
+
+
 # Off ---------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ test can wait for it with a deadline.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import os
@@ -129,6 +130,32 @@ def order_placed(sender: Any, **kwargs: Any) -> None:
     record("order_placed", values=kwargs)
 
 
+# Carried to deferred receivers by tests/bridging/test_carried_context.py (CARRIED_CONTEXT).
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+acting_user_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "acting_user_id", default=None
+)
+tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="public")
+CARRIED = [
+    "tests.support.background_receivers.request_id",
+    "tests.support.background_receivers.acting_user_id",
+    "tests.support.background_receivers.tenant",
+]
+
+
+def tag_saved_in_context(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Records the carried context: as the event shows it, and as the variables hold it."""
+    event = current_event()
+    record(
+        "tag_saved_in_context",
+        pk=instance.pk,
+        context=dict(event.context) if event else None,
+        request_id=request_id.get("unset"),
+        acting_user_id=acting_user_id.get(),
+        tenant=tenant.get(),
+    )
+
+
 # What worker processes connect at start-up (tests/support/workerapp): (signal, receiver, sender).
 WIRING = [
     (signals.post_save, book_saved, "testapp.Book"),
@@ -140,6 +167,7 @@ WIRING = [
     (signals.post_save, book_saved_batched, "testapp.Book"),
     (signals.post_save, async_book_saved, "testapp.Book"),
     (signals.post_delete, user_deleted, "auth.User"),
+    (signals.post_save, tag_saved_in_context, "testapp.Tag"),
 ]
 
 

@@ -54,3 +54,11 @@ if os.environ.get("DJANGO_BLINKER_TEST_CONFIRM_AFTER"):
             **DATABASES["default"].get("OPTIONS", {}),
             "isolation_level": os.environ["DJANGO_BLINKER_TEST_ISOLATION"],
         }
+
+if os.environ.get("DJANGO_BLINKER_TEST_CARRIED_CONTEXT"):
+    # tests/bridging/test_carried_context.py: context variables restored around background
+    # receivers.
+    DJANGO_BLINKER = {
+        **globals().get("DJANGO_BLINKER", {}),
+        "CARRIED_CONTEXT": os.environ["DJANGO_BLINKER_TEST_CARRIED_CONTEXT"].split(","),
+    }

@@ -139,9 +139,11 @@ class Events:
 
 
 @contextlib.contextmanager
-def celery_worker(name: str, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[Events]:
+def celery_worker(
+    name: str, django_db_blocker: Any, tmp_path_factory: Any, **extra: str
+) -> Iterator[Events]:
     """A solo Celery worker of ``tests.support.celery_app`` on this run's test database, with the
-    tests' app made current while it runs."""
+    tests' app made current while it runs; ``extra`` adds to its environment."""
     from celery import _state
 
     os.environ.setdefault("DJANGO_BLINKER_CELERY_QUEUE", new_key("queue"))
@@ -152,6 +154,7 @@ def celery_worker(name: str, django_db_blocker: Any, tmp_path_factory: Any) -> I
         env = worker_env(
             DJANGO_BLINKER_TEST_EVENTS_KEY=key,
             DJANGO_BLINKER_CELERY_QUEUE=app.conf.task_default_queue,
+            **extra,
         )
     argv = [python(), "-m", "celery", "-A", "tests.support.celery_app", "worker"]
     argv += ["--pool=solo", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO"]

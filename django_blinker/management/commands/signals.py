@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from argparse import ArgumentParser
+from pathlib import Path
 from typing import Any
 
 from django.apps import apps
@@ -13,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, no_translatio
 from ... import inspection
 from ...inspection import picture
 from ...inspection.describe import ReceiverInfo
+from ...inspection.lock import Lock, LockFileError, changes, unified_diff
 from ...observation import activity, store
 
 SCHEMA_VERSION = 1
@@ -23,7 +25,9 @@ class Command(BaseCommand):
         "List the Blinker and Django signals that have receivers, with each receiver's name, "
         "sender, source, weak/strong, sync/async, how it runs and, while activity is "
         "recorded, its calls. --all lists the signals without receivers too, --json every "
-        "signal as JSON, --dot the wiring picture of the models as Graphviz DOT."
+        "signal as JSON, --dot the wiring picture of the models as Graphviz DOT. --lock FILE "
+        "writes the wiring to a file for CI, --check FILE compares the wiring with it (exit "
+        "status 1 when it differs, 2 when the file cannot be read)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -34,6 +38,18 @@ class Command(BaseCommand):
             action="store_true",
             help="Print Graphviz DOT: model -> signal -> receiver -> how it runs, for every "
             "model (or the --model), after the other filters.",
+        )
+        output.add_argument(
+            "--lock",
+            metavar="FILE",
+            help="Write the wiring (per signal and sender: each receiver, in order, and how "
+            "it runs) to FILE, sorted, for --check to compare with.",
+        )
+        output.add_argument(
+            "--check",
+            metavar="FILE",
+            help="Compare the wiring with the lock FILE: print what changed and a unified "
+            "diff, and exit with status 1, when it differs.",
         )
         parser.add_argument(
             "--model",
@@ -81,6 +97,15 @@ class Command(BaseCommand):
                     + (f"; did you mean {close[0]!r}?" if close else "")
                     + f" Known names: {', '.join(names)}"
                 )
+        if options["lock"] is not None or options["check"] is not None:
+            if options["model"] is not None:
+                raise CommandError("--lock and --check cover every model; leave out --model")
+            self._warn_unimported()
+            if options["lock"] is not None:
+                self._write_lock(Path(options["lock"]), Lock.of(signals))
+            else:
+                self._check_lock(Path(options["check"]), Lock.of(signals))
+            return
         if options["model"] is not None:
             try:
                 model = inspection.find_model(options["model"])
@@ -124,11 +149,55 @@ class Command(BaseCommand):
             )
         if any(signal.receivers for signal in shown):
             self._counts_note()
-        for module in unimported:
+        self._warn_unimported(unimported)
+
+    def _warn_unimported(self, unimported: list[inspection.UnimportedModule] | None = None) -> None:
+        for module in inspection.unimported_modules() if unimported is None else unimported:
             self.stderr.write(
                 f"{module.module} is not imported in this process, so its receivers are not "
                 f"connected and its signals are not listed: {module.hint}."
             )
+
+    def _write_lock(self, path: Path, lock: Lock) -> None:
+        try:
+            path.write_text(lock.text(), encoding="utf-8")
+        except OSError as error:
+            raise CommandError(f"cannot write the lock to {str(path)!r}: {error}") from None
+        count = sum(len(receivers) for receivers in lock.groups.values())
+        self.stdout.write(
+            f"Wrote the wiring to {path}: {count} receiver{'s' if count != 1 else ''} of "
+            f"{len({signal for signal, _sender in lock.groups})} signals."
+        )
+
+    def _check_lock(self, path: Path, lock: Lock) -> None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise CommandError(
+                f"{str(path)!r} does not exist; write it with manage.py signals --lock {path}",
+                returncode=2,
+            ) from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise CommandError(f"cannot read {str(path)!r}: {error}", returncode=2) from None
+        try:
+            locked = Lock.parse(text, source=repr(str(path)))
+        except LockFileError as error:
+            raise CommandError(str(error), returncode=2) from None
+        found = changes(locked, lock)
+        if not found and locked.groups == lock.groups:
+            self.stdout.write(f"OK: the wiring matches {path}.")
+            return
+        self.stdout.write(f"The wiring differs from {path}:")
+        for change in found:
+            self.stdout.write(f"  {change}")
+        self.stdout.write("")
+        self.stdout.write(unified_diff(locked.text(), lock.text(), str(path)), ending="")
+        raise CommandError(
+            f"the wiring differs from {path} ({len(found)} change"
+            f"{'s' if len(found) != 1 else ''}); if that is intended, write it again with "
+            f"manage.py signals --lock {path}",
+            returncode=1,
+        )
 
     def _show_dot(self, found: dict[str, list[inspection.ModelReceiver]], name: str) -> None:
         graph = picture.wiring(found)

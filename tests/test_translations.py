@@ -85,7 +85,11 @@ def test_every_marked_string_is_in_the_catalogue(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "django", "makemessages", "-l", "zh_Hans", "--no-obsolete"],
         cwd=copy,
-        env={**os.environ, "PYTHONPATH": str(root), "DJANGO_SETTINGS_MODULE": "tests.support.settings"},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(root),
+            "DJANGO_SETTINGS_MODULE": "tests.support.settings",
+        },
         capture_output=True,
         check=True,
     )

@@ -156,7 +156,7 @@ def test_two_functions_under_one_receiver_id_are_refused(monkeypatch):
 
     author_saved.__module__ = "tests.support.background_receivers"
     author_saved.__qualname__ = "author_saved"
-    with pytest.raises(ValueError, match=r"'tests\.background_receivers\.author_saved'"):
+    with pytest.raises(ValueError, match=r"'tests\.support\.background_receivers\.author_saved'"):
         in_background(signals.post_save, author_saved, sender=Author, backend="inline")
 
 

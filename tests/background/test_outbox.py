@@ -595,10 +595,9 @@ def test_receivers_of_every_model_never_make_events_of_the_outbox_itself(backend
     in_background(signals.post_delete, every_delete, backend="celery")
     with transaction.atomic():
         Book.objects.create(title="x", author=author)
-    assert sorted(row.receiver for row in OutboxEvent.objects.all()) == [
-        RECEIVER,
-        "tests.background.test_outbox.every_save",
-    ]
+    assert sorted(row.receiver for row in OutboxEvent.objects.all()) == sorted(
+        [RECEIVER, "tests.background.test_outbox.every_save"]
+    )
     assert outbox.relay().published == 2
     assert not awaiting_publish().exists()
     for envelope in backend.envelopes:

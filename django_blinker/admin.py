@@ -59,6 +59,11 @@ class SignalAdmin(_ModelAdmin):
                 view(views.AppSignalsView),
                 name="django_blinker_signal_app",
             ),
+            path(
+                "pause/",
+                site.admin_view(views.PauseView.as_view(admin_site=site)),
+                name="django_blinker_signal_pause",
+            ),
         ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

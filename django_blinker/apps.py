@@ -22,6 +22,7 @@ class DjangoBlinkerConfig(AppConfig):
         once, and refused where it is first used (see docs/settings.md)."""
         # Imported once the registry is ready: discovery imports bulk, which defines a model.
         from . import activity, activity_store, checks, conf, discovery, tracing
+        from .bridging import pauses
         from .bridging import senders as labels
 
         checks.register()
@@ -38,3 +39,7 @@ class DjangoBlinkerConfig(AppConfig):
         # An invalid activity setting leaves the store off: it was logged just above.
         with contextlib.suppress(ImproperlyConfigured):
             activity_store.start()
+        # Reads the paused receivers in a thread of its own, never here (no queries at
+        # start-up); an invalid PAUSE_REFRESH was logged just above.
+        with contextlib.suppress(ImproperlyConfigured):
+            pauses.start()

@@ -31,9 +31,12 @@ from django.db import (
     router,
     transaction,
 )
+from django.db.models import expressions
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from .message import Payload, Rejected, unseal
+from .bridging import pauses
+from .message import Envelope, Payload, Rejected, unseal
 from .payload import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode
 from .registry import Registration, registration
 
@@ -139,7 +142,7 @@ def in_worker() -> bool:
     return _in_worker
 
 
-def deliver(message: object, *, in_worker: bool = True) -> Any:
+def deliver(message: object, *, in_worker: bool = True, backend: str | None = None) -> Any:
     """Run the receiver of ``message`` (a worker's entry point; ``in_worker=False`` for
     events run in the sending process).
 
@@ -150,6 +153,10 @@ def deliver(message: object, *, in_worker: bool = True) -> Any:
     once that is settled (not after a :data:`TRANSIENT` exception); a copy of a confirmed
     event is skipped, and so is one whose row is not in this database at all (a WARNING,
     counted in :class:`~django_blinker.models.OutboxProcess` for the admin).
+
+    A worker does not run a paused receiver (:mod:`django_blinker.bridging.pauses`): its
+    event is kept in the outbox (``backend``, the queue it came from, names the queue it
+    goes back to) until the receiver is resumed.
     """
     global _in_worker
     _in_worker = _in_worker or in_worker
@@ -163,6 +170,9 @@ def deliver(message: object, *, in_worker: bool = True) -> Any:
     using = kwargs_data.get("using") if isinstance(kwargs_data.get("using"), str) else None
     event = Event(payload["event"], found.signal, found.receiver_id, using or DEFAULT_DB_ALIAS)
     if outbox is not None and not _runnable(outbox, event):
+        return None
+    if in_worker and pauses.paused_names() and pauses.is_paused(found.receiver_id):
+        _keep_paused(payload, event, outbox, backend)
         return None
     token = _current_event.set(event)
     settled = True
@@ -180,6 +190,36 @@ def deliver(message: object, *, in_worker: bool = True) -> Any:
         _current_event.reset(token)
         if outbox is not None and settled:
             _confirm(outbox, event)
+
+
+def _keep_paused(payload: Payload, event: Event, outbox: str | None, backend: str | None) -> None:
+    """Leave the event of a paused receiver in the outbox, unpublished, for the relay to
+    publish again once it is resumed; one that came without an outbox row gets one (a
+    :class:`Retry` when ``backend`` does not say which queue it came from)."""
+    if outbox is not None:
+        rows = _model("OutboxEvent")._base_manager.using(outbox)
+        # update() sends no model signals; the publish that brought it is not counted.
+        rows.filter(pk=event.id, confirmed_at__isnull=True).update(
+            published_at=None,
+            next_attempt_at=timezone.now(),
+            attempts=Greatest(expressions.F("attempts") - 1, 0),
+        )
+        where = outbox
+    elif backend is None:
+        raise Retry(f"receiver {event.receiver} is paused")
+    else:
+        from .outbox import store
+
+        where = event.using
+        store(Envelope.of({**payload, "outbox": where}), backend, where)
+    logger.info(
+        "Event %s: receiver %s of signal %r is paused; its event is kept in the outbox on %r "
+        "until it is resumed",
+        event.id,
+        event.receiver,
+        event.signal,
+        where,
+    )
 
 
 def _decoded(payload: Payload, found: Registration, event: Event) -> tuple[Any, dict[str, Any]]:
@@ -345,13 +385,13 @@ def _confirm(using: str, event: Event) -> None:
         )
 
 
-def deliver_many(messages: list[Any]) -> list[tuple[Any, Exception]]:
+def deliver_many(messages: list[Any], backend: str | None = None) -> list[tuple[Any, Exception]]:
     """Deliver coalesced events in order; a failure (logged by :func:`deliver`) does not
     stop the others. Returns the failed messages with their exceptions."""
     failed = []
     for message in messages:
         try:
-            deliver(message)
+            deliver(message, backend=backend)
         except Exception as error:
             failed.append((message, error))
     return failed

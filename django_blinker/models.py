@@ -127,3 +127,24 @@ class OutboxProcess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} {self.host}:{self.pid}"
+
+
+class PausedReceiver(models.Model):
+    """A receiver paused site-wide since ``paused_at`` by ``paused_by`` (a username):
+    :mod:`django_blinker.bridging.pauses` reads these rows in every process. ``receiver``
+    is its name as the admin and ``manage.py signals`` print it. Pausing and resuming take
+    ``django_blinker.pause_receiver``."""
+
+    receiver = models.CharField(max_length=300, unique=True)
+    paused_at = models.DateTimeField(default=timezone.now)
+    paused_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        verbose_name = "paused receiver"
+        verbose_name_plural = "paused receivers"
+        ordering = ("paused_at",)
+        default_permissions = ()
+        permissions = (("pause_receiver", "Can pause and resume receivers"),)
+
+    def __str__(self) -> str:
+        return self.receiver

@@ -15,6 +15,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Max, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from .bridging import pauses
 from .contention import is_lock_conflict
 from .models import OutboxEvent
 from .upkeep import delete_quietly
@@ -74,6 +75,10 @@ def claim(
     unconfirmed = OutboxEvent.objects.using(using).filter(
         dead=False, confirmed_at__isnull=True, next_attempt_at__lte=now
     )
+    paused = pauses.paused_names()
+    if paused:
+        # Kept until their receiver is resumed (bridging.pauses).
+        unconfirmed = unconfirmed.exclude(receiver__in=sorted(paused))
     claimed: list[OutboxEvent] = []
     kept_waiting = Q(published_at__isnull=True)
     for queue in queues:

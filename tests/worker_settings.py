@@ -52,3 +52,10 @@ if os.environ.get("DJANGO_BLINKER_TEST_CONFIRM_AFTER"):
             **DATABASES["default"].get("OPTIONS", {}),
             "isolation_level": os.environ["DJANGO_BLINKER_TEST_ISOLATION"],
         }
+
+if os.environ.get("DJANGO_BLINKER_TEST_PAUSE_REFRESH"):
+    # tests/test_pauses.py: a pause made by the test process, seen within this many seconds.
+    DJANGO_BLINKER = {
+        **globals().get("DJANGO_BLINKER", {}),
+        "PAUSE_REFRESH": float(os.environ["DJANGO_BLINKER_TEST_PAUSE_REFRESH"]),
+    }

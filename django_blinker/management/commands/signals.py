@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import getpass
 import json
 from argparse import ArgumentParser
 from typing import Any
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from django_blinker import discovery, wiring_picture
+from django_blinker import conf, discovery, outbox, wiring_picture
+from django_blinker.bridging import pauses
 from django_blinker.describe import ReceiverInfo
+from django_blinker.inspection import unused
 
 SCHEMA_VERSION = 1
 
@@ -42,8 +47,34 @@ class Command(BaseCommand):
         parser.add_argument(
             "--system", choices=discovery.SYSTEMS, help="Only Blinker or only Django signals."
         )
+        change = parser.add_mutually_exclusive_group()
+        change.add_argument(
+            "--pause",
+            metavar="RECEIVER",
+            help="Pause this receiver (its name as listed) in every process, within "
+            "PAUSE_REFRESH seconds; recorded in the admin log under --by.",
+        )
+        change.add_argument(
+            "--resume", metavar="RECEIVER", help="Resume a paused receiver in every process."
+        )
+        change.add_argument(
+            "--unused",
+            action="store_true",
+            help="List the receivers with no call within the activity store's retention.",
+        )
+        parser.add_argument(
+            "--by",
+            metavar="USERNAME",
+            help="The user a pause or resume is recorded under (default: your login name).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["pause"] is not None or options["resume"] is not None:
+            self._change_pause(options["pause"], options["resume"], options["by"])
+            return
+        if options["unused"]:
+            self._show_unused()
+            return
         signals = discovery.discover()
         namespace = options["namespace"]
         if namespace is not None:
@@ -86,6 +117,9 @@ class Command(BaseCommand):
             self._show_dot(every, "wiring")
             return
         unimported = discovery.unimported_modules()
+        # The listing needs no database; without one it shows no pauses.
+        with contextlib.suppress(Exception):
+            pauses.refresh()
         if options["json"]:
             data = {
                 "version": SCHEMA_VERSION,
@@ -103,6 +137,55 @@ class Command(BaseCommand):
                 f"{module.module} is not imported in this process, so its receivers are not "
                 f"connected and its signals are not listed: {module.hint}."
             )
+
+    def _change_pause(self, pause: str | None, resume: str | None, by: str | None) -> None:
+        name = pause if pause is not None else resume
+        assert name is not None
+        user = _user(by)
+        pauses.refresh()
+        known = sorted(
+            {receiver.name for signal in discovery.discover() for receiver in signal.receivers}
+        )
+        paused = sorted(pauses.paused_names())
+        if resume is not None:
+            if not pauses.resume(name, user, via="manage.py signals"):
+                raise CommandError(_unknown(name, paused, "is not paused"))
+            released = outbox.release_held()
+            self.stdout.write(
+                f"Resumed {name}; every process honours it within "
+                f"{_bound()}."
+                + (f" Published {released} event(s) kept while it was paused." if released else "")
+            )
+            return
+        if name not in known:
+            raise CommandError(_unknown(name, known, "is not a receiver connected here"))
+        found = pauses.pause(name, user, via="manage.py signals")
+        self.stdout.write(
+            f"Paused {name} (since {found.paused_at:%Y-%m-%d %H:%M:%S %Z}, by "
+            f"{found.paused_by}); every process honours it within {_bound()}."
+        )
+
+    def _show_unused(self) -> None:
+        try:
+            found = unused.unused_receivers()
+        except unused.StoreOff as off:
+            raise CommandError(str(off)) from None
+        if not found.receivers:
+            self.stdout.write(
+                f"Every receiver was called within the last {found.window_text} "
+                f"(activity store {found.store!r})."
+            )
+            return
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(
+                f"Receivers with no call within the last {found.window_text} "
+                f"(activity store {found.store!r}):"
+            )
+        )
+        for item in found.receivers:
+            self.stdout.write(f"    {item.receiver}  ({item.signal}, {item.mode})")
+        for note in found.notes:
+            self.stderr.write(note)
 
     def _show_dot(self, found: dict[str, list[discovery.ModelReceiver]], name: str) -> None:
         graph = wiring_picture.wiring(found)
@@ -162,6 +245,9 @@ class Command(BaseCommand):
                 ]
             )
             source = f"{receiver.file}:{receiver.line}" if receiver.file else "?"
+            found = pauses.pause_of(receiver.name)
+            if found is not None:
+                runs += f", PAUSED since {found.paused_at:%Y-%m-%d %H:%M} by {found.paused_by}"
             sender = receiver.sender + (f" ({reason})" if reason else "")
             lines.append((receiver.name, sender, runs, source))
         widths = [max(len(line[column]) for line in lines) for column in range(3)]
@@ -170,3 +256,26 @@ class Command(BaseCommand):
                 [*(cell.ljust(width) for cell, width in zip(line, widths, strict=False)), line[3]]
             )
             self.stdout.write(self.style.HTTP_INFO(text) if number == 0 else text)
+
+
+def _user(username: str | None) -> Any:
+    """The user a pause or resume is recorded under: ``username``, or the login name."""
+    name = username or getpass.getuser()
+    model = get_user_model()
+    try:
+        return model._default_manager.get_by_natural_key(name)
+    except model.DoesNotExist:
+        raise CommandError(
+            f"no user {name!r}; pass --by USERNAME naming a user of this site: every pause "
+            "and resume is recorded in the admin log under a user"
+        ) from None
+
+
+def _unknown(name: str, names: list[str], what: str) -> str:
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    return f"{name!r} {what}" + (f"; did you mean {close[0]!r}?" if close else ".")
+
+
+def _bound() -> str:
+    every = conf.settings.pause_refresh
+    return f"{every:g} seconds (PAUSE_REFRESH)" if every is not None else "its next restart"

@@ -60,6 +60,11 @@ class SignalAdmin(_ModelAdmin):
                 name="django_blinker_signal_app",
             ),
             path(
+                "unused/",
+                view(views.UnusedReceiversView),
+                name="django_blinker_signal_unused",
+            ),
+            path(
                 "pause/",
                 site.admin_view(views.PauseView.as_view(admin_site=site)),
                 name="django_blinker_signal_pause",

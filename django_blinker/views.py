@@ -38,6 +38,7 @@ from . import activity, activity_store, conf, discovery, outbox, wiring_picture
 from .bridging import pauses
 from .describe import ReceiverInfo
 from .discovery import SignalInfo
+from .inspection import unused
 from .models import Signal
 
 PERMISSION = "django_blinker.view_signal"
@@ -168,6 +169,7 @@ class SignalPageView(TemplateView):
                 "pause_url": self.url("pause"),
                 "pauses": pauses.pauses(),
                 "pause_refresh": conf.settings.pause_refresh,
+                "unused_url": self.url("unused"),
             }
         )
 
@@ -421,6 +423,35 @@ class AppSignalsView(SignalPageView):
                 "total": sum(len(items) for items in found.values()),
             }
         )
+
+
+class UnusedReceiversView(SignalPageView):
+    """Receivers with no call in the activity store within its retention
+    (:mod:`django_blinker.inspection.unused`), or why that cannot be told."""
+
+    template_name = "django_blinker/unused.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        self.title = str(_("Receivers that never run"))
+        try:
+            found = unused.unused_receivers()
+        except unused.StoreOff as off:
+            return super().get_context_data(**{**kwargs, "store_off": str(off)})
+        rows = [
+            (
+                item,
+                self.url(
+                    "detail",
+                    system=item.signal_key[0],
+                    namespace=item.signal_key[1],
+                    name=item.signal_key[2],
+                )
+                if item.signal_key[0]
+                else "",
+            )
+            for item in found.receivers
+        ]
+        return super().get_context_data(**{**kwargs, "unused": found, "rows": rows})
 
 
 class PauseView(View):

@@ -1,6 +1,7 @@
 """A process that sends one signal again and again and says what its receiver did:
 ``python -m tests.pause_probe`` prints ``called`` or ``skipped`` per send (tests/test_pauses.py
-pauses the receiver from the test process and waits for the word to change)."""
+pauses the receiver from the test process and waits for the word to change). Another
+receiver listens to a signal that is never sent (tests/test_unused.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ from typing import Any
 from django.dispatch import Signal
 
 probe_sent = Signal()
+never_sent = Signal()
 CALLS: list[Any] = []
 
 
 def probe_receiver(sender: Any, **kwargs: Any) -> None:
     CALLS.append(sender)
+
+
+def never_receiver(sender: Any, **kwargs: Any) -> None:
+    CALLS.append(("never", sender))
 
 
 def connect() -> Any:
@@ -24,6 +30,7 @@ def connect() -> Any:
 
     signal = bridge(probe_sent, name="pause_probe_sent")
     signal.connect(probe_receiver, weak=False)
+    bridge(never_sent, name="pause_probe_never_sent").connect(never_receiver, weak=False)
     return signal
 
 

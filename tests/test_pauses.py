@@ -11,13 +11,14 @@ import sys
 import time
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.contrib.admin.models import ADDITION, DELETION, LogEntry
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from django_blinker import after_commit, background, outbox, signals
+from django_blinker import activity, after_commit, background, outbox, signals
 from django_blinker.background import in_background
 from django_blinker.bridging import pauses
 from django_blinker.models import OutboxEvent, PausedReceiver
@@ -79,6 +80,8 @@ def test_a_paused_receiver_is_skipped_and_counted_then_runs_again_once_resumed(p
     pause_probe.probe_sent.send(sender="probe")
     assert pause_probe.CALLS == []
     assert pauses.skipped("pause_probe_sent", PROBE) >= 1
+    recorded = activity.snapshot()["pause_probe_sent"]["receivers"][PROBE]
+    assert recorded["skipped"] == pauses.skipped("pause_probe_sent", PROBE)
     pauses.resume(PROBE, operator, via="test")
     pause_probe.probe_sent.send(sender="probe")
     assert pause_probe.CALLS == ["probe"]
@@ -312,3 +315,36 @@ def _wait_until_unpublished(count, worker, timeout=30.0):
             return
         time.sleep(0.05)
     raise AssertionError(f"the worker kept no {count} events within {timeout}s:\n{worker.tail()}")
+
+
+def test_a_paused_coroutine_receiver_is_skipped_on_an_async_send(operator):
+    calls = []
+
+    async def noted(sender, **kwargs):
+        calls.append(sender)
+
+    signal = pause_probe.connect()
+    signal.connect(noted)
+    name = f"{noted.__module__}.{noted.__qualname__}"
+    try:
+        pauses.pause(name, operator, via="test")
+        async_to_sync(pause_probe.probe_sent.asend)(sender="probe")
+        assert calls == []
+        assert pauses.skipped("pause_probe_sent", name) == 1
+    finally:
+        signal.disconnect(noted)
+        signal.disconnect(pause_probe.probe_receiver)
+
+
+def test_the_model_page_has_the_buttons(operator):
+    client = client_for(operator)
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
+    try:
+        pauses.pause(AUTHOR_SAVED, operator, via="test")
+        page = client.get(
+            reverse("admin:django_blinker_signal_model", kwargs={"label": "testapp.Author"})
+        ).content.decode()
+    finally:
+        background.disconnect(signals.post_save, receivers.author_saved)
+    assert "Paused</strong> since" in page
+    assert 'value="resume"' in page

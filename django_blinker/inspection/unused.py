@@ -29,6 +29,8 @@ class UnusedReceiver:
     mode: str
     sender: str
     paused: bool = False
+    signal_key: tuple[str, str, str] = ("", "", "")
+    """``(system, namespace, name)`` of the signal, as discovery keys it."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def unused_receivers() -> Unused:
                     mode=receiver.mode,
                     sender=receiver.sender,
                     paused=pauses.is_paused(receiver.name),
+                    signal_key=signal.key,
                 )
             )
     found.sort(key=lambda item: (item.receiver, item.signal))

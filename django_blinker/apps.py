@@ -21,7 +21,7 @@ class DjangoBlinkerConfig(AppConfig):
         that ``manage.py check`` lists every problem: an invalid setting is logged here,
         once, and refused where it is first used (see docs/settings.md)."""
         # Imported once the registry is ready: discovery imports bulk, which defines a model.
-        from . import activity, activity_store, checks, conf, discovery, tracing
+        from . import activity, activity_store, checks, conf, discovery, outbox, tracing
         from .bridging import pauses
         from .bridging import senders as labels
 
@@ -41,5 +41,6 @@ class DjangoBlinkerConfig(AppConfig):
             activity_store.start()
         # Reads the paused receivers in a thread of its own, never here (no queries at
         # start-up); an invalid PAUSE_REFRESH was logged just above.
+        pauses.on_resume(outbox.release_resumed)
         with contextlib.suppress(ImproperlyConfigured):
             pauses.start()

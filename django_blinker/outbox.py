@@ -321,10 +321,29 @@ def _rows(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> QuerySet[Outbo
     return OutboxEvent.objects.using(using).filter(pk__in=ids)
 
 
+def release_resumed(names: frozenset[str]) -> None:
+    """Told by the pause watcher that ``names`` were resumed: with ``OUTBOX`` off, publish
+    the events kept for them (:func:`release_held`). Each process does so, so that an
+    event that this process held, or that a worker here kept back before it read the
+    resume, is not left waiting for a relay that does not run."""
+    released = release_held()
+    if released:
+        logger.info(
+            "Published %d event(s) kept while %s was paused", released, ", ".join(sorted(names))
+        )
+
+
 def release_held() -> int:
     """Publish the events kept for receivers that were paused and are resumed now, when
     no relay runs (``OUTBOX`` off); with ``OUTBOX`` on the relay's next pass does it and
     this returns 0. Returns how many events were published."""
     if conf.settings.outbox:
         return 0
-    return relay_all()
+    total = 0
+    for alias in outbox_databases():
+        for _ in range(MAX_BATCHES):
+            result = relay(alias)
+            total += result.published
+            if result.claimed < BATCH_SIZE or not result.published:
+                break
+    return total

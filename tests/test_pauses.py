@@ -31,6 +31,8 @@ pytestmark = pytest.mark.django_db
 PROBE = "tests.pause_probe.probe_receiver"
 AUTHOR_SAVED = "tests.background_receivers.author_saved"
 PAUSE = reverse("admin:django_blinker_signal_pause")
+PAUSED_NOW = "paused receivers now: " + AUTHOR_SAVED
+RESUMED_NOW = "paused receivers now: none"
 
 
 @pytest.fixture(autouse=True)
@@ -288,20 +290,23 @@ def test_a_paused_background_receiver_loses_nothing_in_a_real_worker(settings, c
     in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
     try:
         # Kept by the sender: never published while paused.
+        seen = _mentions(celery_worker.worker, PAUSED_NOW)
         pauses.pause(AUTHOR_SAVED, operator, via="test")
         Author.objects.create(name="held by the sender")
         assert outbox.relay_all() == 0
         # Published by a process that has not read the pause yet: the worker keeps them.
         pauses.apply([])
-        celery_worker.worker.wait_for_log("paused receivers now: " + AUTHOR_SAVED)
+        _wait_for_more(celery_worker.worker, PAUSED_NOW, seen)
         Author.objects.create(name="held by the worker")
         assert outbox.relay_all() == 2
         _wait_until_unpublished(2, celery_worker.worker)
         pauses.refresh()
         assert outbox.relay_all() == 0
+        seen = _mentions(celery_worker.worker, RESUMED_NOW)
         pauses.resume(AUTHOR_SAVED, operator, via="test")
-        celery_worker.worker.wait_for_log("paused receivers now: none")
-        assert outbox.relay_all() == 2
+        _wait_for_more(celery_worker.worker, RESUMED_NOW, seen)
+        # This relay, or the worker's own after it read the resume (its OUTBOX is off).
+        outbox.relay_all()
         records = celery_worker.take(2)
     finally:
         background.disconnect(signals.post_save, receivers.author_saved)
@@ -348,3 +353,41 @@ def test_the_model_page_has_the_buttons(operator):
         background.disconnect(signals.post_save, receivers.author_saved)
     assert "Paused</strong> since" in page
     assert 'value="resume"' in page
+
+
+@pytest.mark.celery
+@pytest.mark.serverdb
+@pytest.mark.django_db(transaction=True)
+def test_without_outbox_a_worker_keeps_a_paused_receivers_event_and_resume_publishes_it(
+    settings, celery_worker
+):
+    settings.DJANGO_BLINKER = {**settings.DJANGO_BLINKER, "OUTBOX": False}
+    operator = User.objects.create_user("operator", password="pw")
+    celery_worker.clear()
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
+    try:
+        seen = _mentions(celery_worker.worker, PAUSED_NOW)
+        pauses.pause(AUTHOR_SAVED, operator, via="test")
+        # Published at commit by a process that has not read the pause yet.
+        pauses.apply([])
+        _wait_for_more(celery_worker.worker, PAUSED_NOW, seen)
+        Author.objects.create(name="published at commit")
+        _wait_until_unpublished(1, celery_worker.worker)
+        call_command("signals", resume=AUTHOR_SAVED, by="operator", stdout=io.StringIO())
+        [record] = celery_worker.take(1)
+    finally:
+        background.disconnect(signals.post_save, receivers.author_saved)
+    assert record["name"] == "published at commit"
+
+
+def _mentions(worker, text):
+    return worker.log().count(text)
+
+
+def _wait_for_more(worker, text, seen, timeout=30.0):
+    """Wait until the worker's log says ``text`` more than the ``seen`` times it had."""
+    deadline = time.monotonic() + timeout
+    while _mentions(worker, text) <= seen:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not logged again within {timeout}s:\n{worker.tail()}")
+        time.sleep(0.05)

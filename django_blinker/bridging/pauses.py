@@ -55,6 +55,7 @@ _names: frozenset[str] = frozenset()
 _pauses: dict[str, Pause] = {}
 _skips: dict[tuple[str, str], itertools.count[int]] = {}
 _listeners: list[Callable[[], None]] = []
+_resume_listeners: list[Callable[[frozenset[str]], None]] = []
 
 
 def paused_names() -> frozenset[str]:
@@ -81,6 +82,14 @@ def on_change(listener: Callable[[], None]) -> None:
     """Call ``listener`` (no arguments) whenever the paused names change in this process."""
     if listener not in _listeners:
         _listeners.append(listener)
+
+
+def on_resume(listener: Callable[[frozenset[str]], None]) -> None:
+    """Call ``listener(names)`` from the watcher when it reads that ``names`` were resumed,
+    and again on its next read (a send that held an event in a transaction still open at
+    the first call has committed by the second)."""
+    if listener not in _resume_listeners:
+        _resume_listeners.append(listener)
 
 
 def skipped(signal: str, receiver: str) -> int:
@@ -226,10 +235,17 @@ _stop = threading.Event()
 
 def _watch(stop: threading.Event) -> None:
     read_once = failing = False
+    again: frozenset[str] = frozenset()
     while not stop.is_set():
         try:
+            before = _names
             refresh()
             read_once, failing = True, False
+            resumed = before - _names
+            for names in (again, resumed):
+                if names:
+                    _tell_resumed(names)
+            again = resumed
         except Exception as error:
             # Keep what was read last: a database that is away must not resume anything.
             # Before any read (a database not migrated yet, manage.py migrate itself) and
@@ -243,6 +259,14 @@ def _watch(stop: threading.Event) -> None:
         every = conf.settings.pause_refresh
         if every is None or stop.wait(every):
             return
+
+
+def _tell_resumed(names: frozenset[str]) -> None:
+    for listener in list(_resume_listeners):
+        try:
+            listener(names)
+        except Exception:
+            logger.exception("django-blinker: %r failed after a resume of %s", listener, names)
 
 
 def start() -> None:

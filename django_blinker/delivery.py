@@ -211,7 +211,7 @@ def _keep_paused(payload: Payload, event: Event, outbox: str | None, backend: st
         from .outbox import store
 
         where = event.using
-        store(Envelope.of({**payload, "outbox": where}), backend, where)
+        store(Envelope.of({**payload, "outbox": where}), backend, where, again=True)
     logger.info(
         "Event %s: receiver %s of signal %r is paused; its event is kept in the outbox on %r "
         "until it is resumed",

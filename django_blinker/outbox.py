@@ -72,8 +72,11 @@ _MAX_BACKOFF = 300.0
 _LAST_ERROR_LENGTH = 2000
 
 
-def store(envelope: Envelope, backend: str, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Write ``envelope`` to the outbox on ``using``, in the current transaction."""
+def store(
+    envelope: Envelope, backend: str, using: str = DEFAULT_DB_ALIAS, *, again: bool = False
+) -> None:
+    """Write ``envelope`` to the outbox on ``using``, in the current transaction;
+    ``again``: a row of that event may exist already (a second delivery), leave it."""
     row = OutboxEvent(
         id=envelope.event,
         signal=envelope.signal,
@@ -82,7 +85,7 @@ def store(envelope: Envelope, backend: str, using: str = DEFAULT_DB_ALIAS) -> No
         message=envelope.message,
     )
     # bulk_create sends no post_save, which would make a new event of this one.
-    OutboxEvent.objects.using(using).bulk_create([row])
+    OutboxEvent.objects.using(using).bulk_create([row], ignore_conflicts=again)
 
 
 def backoff(attempts: int) -> datetime.timedelta:

@@ -68,6 +68,16 @@ class SignalAdmin(_ModelAdmin):
                 view(views.AppSignalsView),
                 name="django_blinker_signal_app",
             ),
+            path(
+                "unused/",
+                view(views.UnusedReceiversView),
+                name="django_blinker_signal_unused",
+            ),
+            path(
+                "pause/",
+                site.admin_view(views.PauseView.as_view(admin_site=site)),
+                name="django_blinker_signal_pause",
+            ),
         ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

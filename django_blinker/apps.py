@@ -23,6 +23,8 @@ class DjangoBlinkerConfig(AppConfig):
         once, and refused where it is first used (see docs/settings.md)."""
         # Imported once the registry is ready: discovery imports bulk, which defines a model.
         from . import checks, conf, inspection
+        from .background import outbox
+        from .bridging import pauses
         from .bridging import senders as labels
         from .observation import activity, store, tracing
 
@@ -40,3 +42,8 @@ class DjangoBlinkerConfig(AppConfig):
         # An invalid activity setting leaves the store off: it was logged just above.
         with contextlib.suppress(ImproperlyConfigured):
             store.start()
+        # Reads the paused receivers in a thread of its own, never here (no queries at
+        # start-up); an invalid PAUSE_REFRESH was logged just above.
+        pauses.on_resume(outbox.release_resumed)
+        with contextlib.suppress(ImproperlyConfigured):
+            pauses.start()

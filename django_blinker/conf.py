@@ -52,6 +52,13 @@ def _at_least(minimum: float, maximum: float = 86_400) -> Rule:
     return _Range(minimum, maximum, whole=False)
 
 
+def _none_or(rule: Rule) -> Rule:
+    def none_or(value: Any) -> str | None:
+        return None if value is None else rule(value)
+
+    return none_or
+
+
 def _between(minimum: int, maximum: int) -> Rule:
     return _Range(minimum, maximum, whole=True)
 
@@ -169,6 +176,9 @@ KEYS: dict[str, Key] = {
     # How the store lists this process: "web", "worker", or None (a worker once it ran a
     # background event from a queue).
     "ACTIVITY_ROLE": Key(None, (str, type(None)), _one_of(None, "web", "worker")),
+    # Seconds between two reads of the paused receivers in each process: the bound within
+    # which every process honours a pause or a resume. None: no reads (test settings).
+    "PAUSE_REFRESH": Key(5.0, (int, float, type(None)), _none_or(_at_least(0.05, 300))),
     # Each receiver call as an OpenTelemetry span; needs opentelemetry-api (W005 otherwise).
     "TRACING": Key(False, bool),
     # Signal names or receiver dotted names (fnmatch patterns) whose receiver calls are
@@ -376,6 +386,12 @@ class Settings:
         """``ACTIVITY_STORE``: the cache alias of site-wide activity; None is off."""
         value: str | None = self._value("ACTIVITY_STORE")
         return value
+
+    @property
+    def pause_refresh(self) -> float | None:
+        """``PAUSE_REFRESH``: seconds between two reads of the paused receivers, or None."""
+        value = self._value("PAUSE_REFRESH")
+        return None if value is None else float(value)
 
     @property
     def activity_flush_interval(self) -> float:

@@ -73,6 +73,17 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         """Not confirmed, whatever else: what a worker may still confirm or a retry reset."""
         return self.filter(confirmed_at__isnull=True)
 
+    def write(
+        self, event: str, signal: str, receiver: str, backend: str, message: str, *, again: bool
+    ) -> None:
+        """Insert one event's row, in the current transaction, without model signals (a
+        ``post_save`` would make a new event of this one); ``again``: a row of that event
+        may exist already (a second delivery), leave it."""
+        row = OutboxEvent(
+            id=event, signal=signal, receiver=receiver, backend=backend, message=message
+        )
+        self.bulk_create([row], ignore_conflicts=again)
+
     def due(self, now: datetime.datetime) -> OutboxEventQuerySet:
         """Not dead, not confirmed, and whose next attempt is at ``now`` or before."""
         return self.filter(dead=False, confirmed_at__isnull=True, next_attempt_at__lte=now)
@@ -205,3 +216,24 @@ class OutboxProcess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} {self.host}:{self.pid}"
+
+
+class PausedReceiver(models.Model):
+    """A receiver paused site-wide since ``paused_at`` by ``paused_by`` (a username):
+    :mod:`django_blinker.bridging.pauses` reads these rows in every process. ``receiver``
+    is its name as the admin and ``manage.py signals`` print it. Pausing and resuming take
+    ``django_blinker.pause_receiver``."""
+
+    receiver = models.CharField(max_length=300, unique=True)
+    paused_at = models.DateTimeField(default=timezone.now)
+    paused_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        verbose_name = "paused receiver"
+        verbose_name_plural = "paused receivers"
+        ordering = ("paused_at",)
+        default_permissions = ()
+        permissions = (("pause_receiver", "Can pause and resume receivers"),)
+
+    def __str__(self) -> str:
+        return self.receiver

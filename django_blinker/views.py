@@ -12,23 +12,32 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.apps import apps
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import AdminSite
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponseBase
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponseBadRequest,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
-from django.views.generic import TemplateView
+from django.views.generic import TemplateView, View
 
-from . import inspection
-from .inspection import SignalInfo, picture
+from . import conf, inspection
+from .background import outbox
+from .bridging import pauses
+from .inspection import SignalInfo, picture, unused
 from .inspection.describe import ReceiverInfo
 from .models import Signal
 from .observation import activity, store
@@ -37,6 +46,7 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 PERMISSION = "django_blinker.view_signal"
+PAUSE_PERMISSION = "django_blinker.pause_receiver"
 SIGNALS_PER_PAGE = 100
 RECEIVERS_PER_PAGE = 200
 MATCHES_SHOWN = 5
@@ -58,6 +68,8 @@ class ReceiverRow:
     reason: str = ""
     signal: SignalInfo | None = None
     signal_url: str = ""
+    pause: pauses.Pause | None = None
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,14 @@ class SignalPageView(TemplateView):
         """``signal``'s activity: the site's with a store, else this process's."""
         return store.signal_figures(signal.signal, self.site)
 
+    def skipped(self, signal: SignalInfo, receiver: str) -> int:
+        """Calls of ``receiver`` skipped while paused: the site's with a store."""
+        figures = self.figures(signal)
+        if isinstance(figures, store.SignalTotals):
+            totals = figures.receivers.get(receiver)
+            return totals.skipped if totals is not None else 0
+        return pauses.skipped(_store_name(signal), receiver)
+
     def receiver_rows(self, signal: SignalInfo) -> list[ReceiverRow]:
         figures = self.figures(signal)
         recorded = activity.is_recorded(signal.signal)
@@ -128,6 +148,8 @@ class SignalPageView(TemplateView):
                 model_url=self.model_url(receiver.sender_model),
                 activity=figures.receivers.get(receiver.name) if figures else None,
                 recorded=recorded,
+                pause=pauses.pause_of(receiver.name),
+                skipped=self.skipped(signal, receiver.name),
             )
             for receiver in signal.receivers
         ]
@@ -143,6 +165,11 @@ class SignalPageView(TemplateView):
                 "activity_on": activity.is_enabled(),
                 "site": self.site,
                 "list_url": self.url("changelist"),
+                "can_pause": self.request.user.has_perm(PAUSE_PERMISSION),
+                "pause_url": self.url("pause"),
+                "pauses": pauses.pauses(),
+                "pause_refresh": conf.settings.pause_refresh,
+                "unused_url": self.url("unused"),
             }
         )
 
@@ -338,6 +365,8 @@ class ModelSignalsView(SignalPageView):
                         reason=item.reason,
                         signal=item.signal,
                         signal_url=self.signal_url(item.signal),
+                        pause=pauses.pause_of(item.receiver.name),
+                        skipped=self.skipped(item.signal, item.receiver.name),
                     )
                 )
             sections.append((action, rows))
@@ -404,3 +433,100 @@ class AppSignalsView(SignalPageView):
                 "total": sum(len(items) for items in found.values()),
             }
         )
+
+
+class UnusedReceiversView(SignalPageView):
+    """Receivers with no call in the activity store within its retention
+    (:mod:`django_blinker.inspection.unused`), or why that cannot be told."""
+
+    template_name = "django_blinker/unused.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        self.title = str(_("Receivers that never run"))
+        try:
+            found = unused.unused_receivers()
+        except unused.StoreOff as off:
+            return super().get_context_data(**{**kwargs, "store_off": str(off)})
+        rows = [
+            (
+                item,
+                self.url(
+                    "detail",
+                    system=item.signal_key[0],
+                    namespace=item.signal_key[1],
+                    name=item.signal_key[2],
+                )
+                if item.signal_key[0]
+                else "",
+            )
+            for item in found.receivers
+        ]
+        return super().get_context_data(**{**kwargs, "unused": found, "rows": rows})
+
+
+class PauseView(View):
+    """POST: pause or resume one receiver site-wide (``django_blinker.pause_receiver``),
+    then back to the page the button was on. Recorded in the admin log."""
+
+    admin_site: AdminSite = admin.site
+    http_method_names: ClassVar[list[str]] = ["post"]  # type: ignore[misc]
+
+    @method_decorator(never_cache)
+    @method_decorator(staff_member_required)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.has_perm(PAUSE_PERMISSION):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def post(self, request: HttpRequest) -> HttpResponseBase:
+        name = request.POST.get("receiver", "")
+        action = request.POST.get("action", "")
+        if action not in ("pause", "resume") or not name:
+            return HttpResponseBadRequest(
+                f"action={action!r}, receiver={name!r}; expected action 'pause' or 'resume' "
+                "and a receiver name"
+            )
+        if action == "pause":
+            known = {r.name for signal in inspection.discover() for r in signal.receivers}
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                return HttpResponseBadRequest(f"{name!r} is not a receiver connected here{hint}")
+            pauses.pause(name, request.user, via="admin")
+            messages.success(
+                request,
+                _("Paused %(name)s; every process skips it within %(bound)s.")
+                % {"name": name, "bound": _bound()},
+            )
+        elif pauses.resume(name, request.user, via="admin"):
+            released = outbox.release_held()
+            messages.success(
+                request,
+                _("Resumed %(name)s; every process runs it again within %(bound)s.")
+                % {"name": name, "bound": _bound()},
+            )
+            if released:
+                messages.info(
+                    request,
+                    ngettext(
+                        "%(count)d event kept while it was paused was published.",
+                        "%(count)d events kept while it was paused were published.",
+                        released,
+                    )
+                    % {"count": released},
+                )
+        else:
+            messages.warning(request, _("%(name)s was not paused.") % {"name": name})
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            back = reverse(f"{self.admin_site.name}:django_blinker_signal_changelist")
+        return HttpResponseRedirect(back)
+
+
+def _bound() -> str:
+    every = conf.settings.pause_refresh
+    if every is None:
+        return str(_("the next read of the pauses (PAUSE_REFRESH is off here)"))
+    return str(_("%(seconds)s seconds") % {"seconds": f"{every:g}"})

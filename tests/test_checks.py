@@ -101,6 +101,8 @@ def test_values_outside_their_choices_are_named(setting, message):
         ("OUTBOX_CONFIRM_AFTER", True, "must be int or float, not bool: True"),
         ("ACTIVITY_FLUSH_INTERVAL", float("inf"), "expected a number from 0.01 to 3600"),
         ("STALE_TASK_AFTER", 0, "is 0: expected a number from 1 to 604800"),
+        ("PAUSE_REFRESH", 0, "is 0: expected a number from 0.05 to 300"),
+        ("PAUSE_REFRESH", "5", "must be int or float or NoneType, not str: '5'"),
         ("OUTBOX", "yes", "must be bool, not str"),
         ("PAYLOAD_MAX_DEPTH", 3, "is 3: expected a whole number from 4 to 100"),
         ("PAYLOAD_MAX_DEPTH", 101, "is 101: expected a whole number from 4 to 100"),
@@ -116,6 +118,12 @@ def test_background_settings_are_checked(key, value, expected):
         [error] = check_settings()
     assert error.id == "django_blinker.E003"
     assert expected in error.msg
+
+
+@pytest.mark.parametrize("value", [None, 0.05, 5, 300])
+def test_pause_refresh_takes_none_or_seconds(value):
+    with override_settings(DJANGO_BLINKER={"PAUSE_REFRESH": value}):
+        assert check_settings() == []
 
 
 def test_an_unknown_tasks_backend_alias_is_an_error_with_or_without_tasks_setting(settings):

@@ -63,7 +63,7 @@ _RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "i
 def deliver_task(self: Task, message: Any) -> None:
     """Run the background receiver of ``message`` in the worker."""
     try:
-        deliver(message)
+        deliver(message, backend="celery")
     except RETRY_FOR as error:
         raise self.retry(exc=error, countdown=2**self.request.retries) from error
 
@@ -72,7 +72,7 @@ def deliver_task(self: Task, message: Any) -> None:
 def deliver_batch_task(self: Task, messages: Any) -> None:
     """Run the coalesced events of one transaction in order; retry only the ones that
     asked for it, fail the task if any other failed (each failure is logged)."""
-    failed = deliver_many(messages if isinstance(messages, list) else [messages])
+    failed = deliver_many(messages if isinstance(messages, list) else [messages], "celery")
     retry = [message for message, error in failed if isinstance(error, RETRY_FOR)]
     if retry:
         raise self.retry(args=(retry,), countdown=2**self.request.retries)

@@ -41,11 +41,11 @@ TASK_PATHS = (f"{__name__}.deliver_task", f"{__name__}.deliver_batch_task")
 
 
 def _deliver(message: Any) -> None:
-    deliver(message)
+    deliver(message, backend="tasks")
 
 
 def _deliver_batch(messages: Any) -> None:
-    failed = deliver_many(messages if isinstance(messages, list) else [messages])
+    failed = deliver_many(messages if isinstance(messages, list) else [messages], "tasks")
     if failed:
         raise failed[0][1]
 

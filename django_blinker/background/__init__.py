@@ -191,12 +191,26 @@ class BackgroundReceiver(DeferredReceiver):
         builtin = namespace.get(self.signal_name) is signal
         self.snapshot = builtin and self.signal_name in _DELETE_SIGNALS
         self.reduce = _REDUCERS.get(self.signal_name) if builtin else None
+        if backend != "inline":
+            # Taken by a plan while the receiver is paused (bridging.pauses).
+            self.django_blinker_hold = self.hold
 
     def __call__(self, sender: Any, /, **kwargs: Any) -> None:
+        self._send(sender, kwargs, None)
+
+    def hold(self, sender: Any, /, **kwargs: Any) -> None:
+        """Keep the event in the outbox, whatever ``OUTBOX`` says, in the sending
+        transaction: called in place of the wrapper while its receiver is paused, it is
+        published by the relay once the receiver is resumed (docs/admin.md)."""
+        self._send(sender, kwargs, "outbox")
+
+    def _send(self, sender: Any, kwargs: dict[str, Any], route: str | None) -> None:
         if self.reduce is not None:
             kwargs = self.reduce(sender, kwargs)
         using = kwargs.get("using") or DEFAULT_DB_ALIAS
-        if self.backend == "inline" or self.coalesce or is_inline():
+        if route is not None:
+            pass
+        elif self.backend == "inline" or self.coalesce or is_inline():
             route = "at commit"
         elif self.backend == "tasks" and writes_in_transaction(using):
             route = "in transaction"

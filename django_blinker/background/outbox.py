@@ -50,6 +50,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings as django_settings
+from django.core.management import call_command
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -71,17 +72,19 @@ _MAX_BACKOFF = 300.0
 _LAST_ERROR_LENGTH = 2000
 
 
-def store(envelope: Envelope, backend: str, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Write ``envelope`` to the outbox on ``using``, in the current transaction."""
-    row = OutboxEvent(
-        id=envelope.event,
-        signal=envelope.signal,
-        receiver=envelope.receiver,
-        backend=backend,
-        message=envelope.message,
+def store(
+    envelope: Envelope, backend: str, using: str = DEFAULT_DB_ALIAS, *, again: bool = False
+) -> None:
+    """Write ``envelope`` to the outbox on ``using``, in the current transaction;
+    ``again``: a row of that event may exist already (a second delivery), leave it."""
+    OutboxEvent.objects.using(using).write(
+        envelope.event,
+        envelope.signal,
+        envelope.receiver,
+        backend,
+        envelope.message,
+        again=again,
     )
-    # bulk_create sends no post_save, which would make a new event of this one.
-    OutboxEvent.objects.using(using).bulk_create([row])
 
 
 def backoff(attempts: int) -> datetime.timedelta:
@@ -297,3 +300,29 @@ def _rows(rows: Iterable[OutboxEvent] | QuerySet[OutboxEvent]) -> QuerySet[Outbo
         raise ValueError(f"rows of several databases ({', '.join(by_db)}); pass one at a time")
     using, ids = next(iter(by_db.items()), (DEFAULT_DB_ALIAS, []))
     return OutboxEvent.objects.using(using).filter(pk__in=ids)
+
+
+def release_resumed(names: frozenset[str]) -> None:
+    """Told by the pause watcher that ``names`` were resumed: with ``OUTBOX`` off, publish
+    the events kept for them (:func:`release_held`). Each process does so, so that an
+    event that this process held, or that a worker here kept back before it read the
+    resume, is not left waiting for a relay that does not run."""
+    released = release_held()
+    if released:
+        logger.info(
+            "Published %d event(s) kept while %s was paused", released, ", ".join(sorted(names))
+        )
+
+
+def release_held() -> int:
+    """Publish the events kept for receivers that were paused and are resumed now, when
+    no relay runs (``OUTBOX`` off); with ``OUTBOX`` on the relay's next pass does it and
+    this returns 0. Returns how many events were published."""
+    if conf.settings.outbox:
+        return 0
+    databases = outbox_databases()
+    before = sum(OutboxEvent.objects.using(alias).waiting().count() for alias in databases)
+    # One pass of the relay's only loop, by name: the command sits above this module.
+    call_command("blinker_relay", once=True, verbosity=0)
+    after = sum(OutboxEvent.objects.using(alias).waiting().count() for alias in databases)
+    return max(before - after, 0)

@@ -15,6 +15,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import Max, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from ..bridging import pauses
 from ..models import OutboxEvent
 from .contention import is_lock_conflict
 from .pruning import delete_quietly
@@ -72,6 +73,10 @@ def claim(
     newer ones waits to be overtaken however long the queue, so a backlog is never
     published again."""
     unconfirmed = OutboxEvent.objects.using(using).due(now)
+    paused = pauses.paused_names()
+    if paused:
+        # Kept until their receiver is resumed (bridging.pauses).
+        unconfirmed = unconfirmed.exclude(receiver__in=sorted(paused))
     claimed: list[OutboxEvent] = []
     kept_waiting = Q(published_at__isnull=True)
     for queue in queues:

@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 
 from .. import conf
 from . import failures as _failures
+from . import pauses as _pauses
 from . import plans as _dispatch
 from . import senders as labels
 from .wiring import Connection, Receiver, Wiring
@@ -310,7 +311,11 @@ class BridgedSignal(NamedSignal):
         if receivers:
             _dispatch.notify(_dispatch.active_observers(), self, sender)
         calls = []
+        paused = _pauses.paused_names()
         for receiver in receivers:
+            if paused and (stand_in := _pauses.stand_in(self, receiver, False)) is not None:
+                calls.append((receiver, wrap(stand_in) if coroutines else stand_in))
+                continue
             call = _dispatch.decorated(self, receiver)
             if iscoroutinefunction(receiver) != coroutines:
                 call = wrap(call)

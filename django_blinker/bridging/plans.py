@@ -19,6 +19,7 @@ from django.db.models import Model
 
 from .. import conf
 from . import extension_points as _extending
+from . import pauses
 from .extension_points import SendObserver, active_recorder
 from .extension_points import active_observers as active_observers
 from .extension_points import decorated as decorated
@@ -60,6 +61,7 @@ def forget_all_plans() -> None:
 
 
 _extending.on_change(forget_all_plans)
+pauses.on_change(forget_all_plans)
 
 
 def _forget_on_setting(setting: str, **kwargs: Any) -> None:
@@ -205,10 +207,14 @@ class Plans:
         # Sends are told once: by the sync hook, or the async one when it alone has receivers.
         tells = not is_async or not any(not link.is_async for link in links)
         recorder_told = False
+        paused = pauses.paused_names()
         entries: list[Entry] = []
         for link in chosen:
             receiver = link.ref()
             if receiver is None:
+                continue
+            if paused and (stand_in := pauses.stand_in(signal, receiver, is_async)) is not None:
+                entries.append(Entry(itertools.repeat(stand_in).__next__, None))
                 continue
             call = base = _reach(link, receiver)
             for wrap in wrappers:

@@ -31,11 +31,13 @@ from django.db import (
     router,
     transaction,
 )
+from django.db.models import expressions
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from ..bridging import carried_context
+from ..bridging import carried_context, pauses
 from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode
-from .event import Payload, Rejected, unseal
+from .event import Envelope, Payload, Rejected, unseal
 from .registrations import Registration, registration
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -146,7 +148,7 @@ def in_worker() -> bool:
     return _in_worker
 
 
-def deliver(message: object, *, in_worker: bool = True) -> Any:
+def deliver(message: object, *, in_worker: bool = True, backend: str | None = None) -> Any:
     """Run the receiver of ``message`` (a worker's entry point; ``in_worker=False`` for
     events run in the sending process).
 
@@ -157,6 +159,10 @@ def deliver(message: object, *, in_worker: bool = True) -> Any:
     once that is settled (not after a :data:`TRANSIENT` exception); a copy of a confirmed
     event is skipped, and so is one whose row is not in this database at all (a WARNING,
     counted in :class:`~django_blinker.models.OutboxProcess` for the admin).
+
+    A worker does not run a paused receiver (:mod:`django_blinker.bridging.pauses`): its
+    event is kept in the outbox (``backend``, the queue it came from, names the queue it
+    goes back to) until the receiver is resumed.
     """
     global _in_worker
     _in_worker = _in_worker or in_worker
@@ -177,6 +183,9 @@ def deliver(message: object, *, in_worker: bool = True) -> Any:
     if context:
         event = Event(event.id, event.signal, event.receiver, event.using, context)
     if outbox is not None and not _runnable(outbox, event):
+        return None
+    if in_worker and pauses.paused_names() and pauses.is_paused(found.receiver_id):
+        _keep_paused(payload, event, outbox, backend)
         return None
     token = _current_event.set(event)
     settled = True
@@ -213,6 +222,42 @@ def _carried(payload: Payload, event: Event) -> dict[str, Any]:
 
 def _no_rows(label: str) -> bool:
     return False
+
+
+def _keep_paused(payload: Payload, event: Event, outbox: str | None, backend: str | None) -> None:
+    """Leave the event of a paused receiver in the outbox, unpublished, for the relay to
+    publish again once it is resumed; one that came without an outbox row gets one (a
+    :class:`Retry` when ``backend`` does not say which queue it came from)."""
+    if outbox is not None:
+        rows = _model("OutboxEvent").objects.using(outbox)
+        # update() sends no model signals; the publish that brought it is not counted.
+        rows.filter(pk=event.id).unconfirmed().update(
+            published_at=None,
+            next_attempt_at=timezone.now(),
+            attempts=Greatest(expressions.F("attempts") - 1, 0),
+        )
+        where = outbox
+    elif backend is None:
+        raise Retry(f"receiver {event.receiver} is paused")
+    else:
+        where = event.using
+        envelope = Envelope.of({**payload, "outbox": where})
+        _model("OutboxEvent").objects.using(where).write(
+            envelope.event,
+            envelope.signal,
+            envelope.receiver,
+            backend,
+            envelope.message,
+            again=True,
+        )
+    logger.info(
+        "Event %s: receiver %s of signal %r is paused; its event is kept in the outbox on %r "
+        "until it is resumed",
+        event.id,
+        event.receiver,
+        event.signal,
+        where,
+    )
 
 
 def _decoded(payload: Payload, found: Registration, event: Event) -> tuple[Any, dict[str, Any]]:
@@ -377,13 +422,13 @@ def _confirm(using: str, event: Event) -> None:
         )
 
 
-def deliver_many(messages: list[Any]) -> list[tuple[Any, Exception]]:
+def deliver_many(messages: list[Any], backend: str | None = None) -> list[tuple[Any, Exception]]:
     """Deliver coalesced events in order; a failure (logged by :func:`deliver`) does not
     stop the others. Returns the failed messages with their exceptions."""
     failed = []
     for message in messages:
         try:
-            deliver(message)
+            deliver(message, backend=backend)
         except Exception as error:
             failed.append((message, error))
     return failed

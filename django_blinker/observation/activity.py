@@ -35,6 +35,7 @@ from typing import Any
 from django.conf import settings
 
 from .. import conf
+from ..bridging import pauses
 from ..bridging.naming import receiver_name
 from ..delivery import worker
 from ..extension import BridgedSignal, Call, Receiver, ReceiverRef, set_recorder
@@ -315,6 +316,11 @@ def snapshot() -> dict[str, Any]:
         entry["last_sent"] = max(entry["last_sent"], figures.last_sent_timestamp)
         for name, receiver in list(figures.receivers.items()):
             entry["receivers"][name] = receiver.as_dict()
+    for (signal_name, name), count in pauses.skips().items():
+        entry = signals.setdefault(
+            signal_name, {"sends": 0, "last_sent": 0.0, "receivers": {}, "runs": {}}
+        )
+        entry["receivers"].setdefault(name, ReceiverActivity().as_dict())["skipped"] = count
     for (signal_name, name), receiver in list(_runs.items()):
         entry = signals.setdefault(
             signal_name, {"sends": 0, "last_sent": 0.0, "receivers": {}, "runs": {}}

@@ -9,7 +9,7 @@ from typing import Any
 _TEXT = {"id", "host", "role"}
 _TIMES = {"started", "last_seen"}
 _FIGURES = {"sends", "last_sent", "calls", "errors", "timed_calls", "timed_seconds"}
-_FIGURES |= {"max_seconds", "last", "interval", "pid", "failed_flushes"}
+_FIGURES |= {"max_seconds", "last", "interval", "pid", "failed_flushes", "skipped"}
 
 
 def well_formed(record: Any, now: float) -> bool:

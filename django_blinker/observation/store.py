@@ -263,9 +263,12 @@ class Totals:
     timed_seconds: float = 0.0
     max_seconds: float = 0.0
     last_timestamp: float = 0.0
+    skipped: int = 0
+    """Calls not made while the receiver was paused (bridging.pauses)."""
 
     def add(self, figures: dict[str, Any]) -> None:
         self.calls += int(figures.get("calls", 0))
+        self.skipped += int(figures.get("skipped", 0))
         self.errors += int(figures.get("errors", 0))
         self.timed_calls += int(figures.get("timed_calls", 0))
         self.timed_seconds += float(figures.get("timed_seconds", 0.0))

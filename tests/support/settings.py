@@ -126,3 +126,7 @@ if importlib.util.find_spec("django_tasks_db") is not None:
         "default": {"BACKEND": f"{_TASKS_PACKAGE}.backends.immediate.ImmediateBackend"},
         "db": {"BACKEND": "django_tasks_db.DatabaseBackend"},
     }
+
+# The test process reads no pauses in a thread of its own: tests call pauses.refresh().
+# Servers and workers that tests start set PAUSE_REFRESH (tests/support/worker_settings.py).
+DJANGO_BLINKER = {"PAUSE_REFRESH": None}

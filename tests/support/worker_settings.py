@@ -62,3 +62,11 @@ if os.environ.get("DJANGO_BLINKER_TEST_CARRIED_CONTEXT"):
         **globals().get("DJANGO_BLINKER", {}),
         "CARRIED_CONTEXT": os.environ["DJANGO_BLINKER_TEST_CARRIED_CONTEXT"].split(","),
     }
+
+if os.environ.get("DJANGO_BLINKER_TEST_PAUSE_REFRESH"):
+    # tests/bridging/test_pauses.py: a pause made by the test process, seen within this many
+    # seconds.
+    DJANGO_BLINKER = {
+        **globals().get("DJANGO_BLINKER", {}),
+        "PAUSE_REFRESH": float(os.environ["DJANGO_BLINKER_TEST_PAUSE_REFRESH"]),
+    }

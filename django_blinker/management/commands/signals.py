@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import getpass
 import json
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, no_translations
 
-from ... import inspection
-from ...inspection import picture
+from ... import conf, inspection
+from ...background import outbox
+from ...bridging import pauses
+from ...inspection import picture, unused
 from ...inspection.describe import ReceiverInfo
 from ...inspection.lock import Lock, LockFileError, changes, unified_diff
 from ...observation import activity, store
@@ -67,10 +72,36 @@ class Command(BaseCommand):
             action="store_true",
             help="List the signals without receivers too (--json and --signal always do).",
         )
+        change = parser.add_mutually_exclusive_group()
+        change.add_argument(
+            "--pause",
+            metavar="RECEIVER",
+            help="Pause this receiver (its name as listed) in every process, within "
+            "PAUSE_REFRESH seconds; recorded in the admin log under --by.",
+        )
+        change.add_argument(
+            "--resume", metavar="RECEIVER", help="Resume a paused receiver in every process."
+        )
+        change.add_argument(
+            "--unused",
+            action="store_true",
+            help="List the receivers with no call within the activity store's retention.",
+        )
+        parser.add_argument(
+            "--by",
+            metavar="USERNAME",
+            help="The user a pause or resume is recorded under (default: your login name).",
+        )
 
     # The output is a tool's: English whatever LANGUAGE_CODE says, as --json must be.
     @no_translations
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["pause"] is not None or options["resume"] is not None:
+            self._change_pause(options["pause"], options["resume"], options["by"])
+            return
+        if options["unused"]:
+            self._show_unused()
+            return
         self._site = store.site_activity()
         self._counting = activity.is_enabled() or self._site is not None
         signals = inspection.discover()
@@ -126,6 +157,9 @@ class Command(BaseCommand):
             self._show_dot(every, "wiring")
             return
         unimported = inspection.unimported_modules()
+        # The listing needs no database; without one it shows no pauses.
+        with contextlib.suppress(Exception):
+            pauses.refresh()
         if options["json"]:
             data = {
                 "version": SCHEMA_VERSION,
@@ -168,6 +202,55 @@ class Command(BaseCommand):
             f"Wrote the wiring to {path}: {count} receiver{'s' if count != 1 else ''} of "
             f"{len({signal for signal, _sender in lock.groups})} signals."
         )
+
+    def _change_pause(self, pause: str | None, resume: str | None, by: str | None) -> None:
+        name = pause if pause is not None else resume
+        assert name is not None
+        user = _user(by)
+        pauses.refresh()
+        known = sorted(
+            {receiver.name for signal in inspection.discover() for receiver in signal.receivers}
+        )
+        paused = sorted(pauses.paused_names())
+        if resume is not None:
+            if not pauses.resume(name, user, via="manage.py signals"):
+                raise CommandError(_unknown(name, paused, "is not paused"))
+            released = outbox.release_held()
+            self.stdout.write(
+                f"Resumed {name}; every process honours it within "
+                f"{_bound()}."
+                + (f" Published {released} event(s) kept while it was paused." if released else "")
+            )
+            return
+        if name not in known:
+            raise CommandError(_unknown(name, known, "is not a receiver connected here"))
+        found = pauses.pause(name, user, via="manage.py signals")
+        self.stdout.write(
+            f"Paused {name} (since {found.paused_at:%Y-%m-%d %H:%M:%S %Z}, by "
+            f"{found.paused_by}); every process honours it within {_bound()}."
+        )
+
+    def _show_unused(self) -> None:
+        try:
+            found = unused.unused_receivers()
+        except unused.StoreOff as off:
+            raise CommandError(str(off)) from None
+        if not found.receivers:
+            self.stdout.write(
+                f"Every receiver was called within the last {found.window_text} "
+                f"(activity store {found.store!r})."
+            )
+            return
+        self.stdout.write(
+            self.style.MIGRATE_HEADING(
+                f"Receivers with no call within the last {found.window_text} "
+                f"(activity store {found.store!r}):"
+            )
+        )
+        for item in found.receivers:
+            self.stdout.write(f"    {item.receiver}  ({item.signal}, {item.mode})")
+        for note in found.notes:
+            self.stderr.write(note)
 
     def _check_lock(self, path: Path, lock: Lock) -> None:
         try:
@@ -329,6 +412,9 @@ class Command(BaseCommand):
                 ]
             )
             source = f"{receiver.file}:{receiver.line}" if receiver.file else "?"
+            found = pauses.pause_of(receiver.name)
+            if found is not None:
+                runs += f", PAUSED since {found.paused_at:%Y-%m-%d %H:%M} by {found.paused_by}"
             sender = receiver.sender + (f" ({reason})" if reason else "")
             shown = "-" if calls is None else str(calls)
             if errors:
@@ -344,3 +430,26 @@ class Command(BaseCommand):
                 ]
             )
             self.stdout.write(self.style.HTTP_INFO(text) if number == 0 else text)
+
+
+def _user(username: str | None) -> Any:
+    """The user a pause or resume is recorded under: ``username``, or the login name."""
+    name = username or getpass.getuser()
+    model = get_user_model()
+    try:
+        return model._default_manager.get_by_natural_key(name)
+    except model.DoesNotExist:
+        raise CommandError(
+            f"no user {name!r}; pass --by USERNAME naming a user of this site: every pause "
+            "and resume is recorded in the admin log under a user"
+        ) from None
+
+
+def _unknown(name: str, names: list[str], what: str) -> str:
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    return f"{name!r} {what}" + (f"; did you mean {close[0]!r}?" if close else ".")
+
+
+def _bound() -> str:
+    every = conf.settings.pause_refresh
+    return f"{every:g} seconds (PAUSE_REFRESH)" if every is not None else "its next restart"

@@ -56,9 +56,9 @@ docs: $(STAMP)
 # The admin's translations: refresh django_blinker/locale/*/django.po from the code and
 # templates, then compile the .mo files the wheel ships. Needs GNU gettext (msgfmt).
 messages: $(STAMP)
-	cd django_blinker && DJANGO_SETTINGS_MODULE=tests.settings PYTHONPATH=.. \
+	cd django_blinker && DJANGO_SETTINGS_MODULE=tests.support.settings PYTHONPATH=.. \
 		../$(BIN)/django-admin makemessages -l zh_Hans --add-location=file --no-obsolete
-	cd django_blinker && DJANGO_SETTINGS_MODULE=tests.settings PYTHONPATH=.. \
+	cd django_blinker && DJANGO_SETTINGS_MODULE=tests.support.settings PYTHONPATH=.. \
 		../$(BIN)/django-admin compilemessages -l zh_Hans
 
 # Sequential by default: 2 cores, and timing-sensitive tests. `make matrix TOX_ARGS="-p 2"`

@@ -19,7 +19,7 @@ from asgiref.sync import async_to_sync, iscoroutinefunction
 from blinker import ANY, Signal
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from .bridging import carried_context
+from .bridging import carried_context, extension_points
 from .bridging.naming import identity, receiver_name
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,26 +68,6 @@ def collect_failures() -> Iterator[list[Exception]]:
         _collectors.remove(found)
 
 
-Deferral = Callable[["DeferredReceiver", Any, Callable[..., Any]], Callable[..., Any]]
-"""``(wrapper, sender, receiver) -> receiver``: asked when an after-commit call is queued;
-what it returns runs at commit instead (tracing: the receiver's span, under the context of
-the send). Registered only while in use, so none costs nothing."""
-
-_deferrals: list[Deferral] = []
-
-
-def add_deferral(deferral: Deferral) -> None:
-    """Ask ``deferral`` about every after-commit call queued from now on."""
-    if deferral not in _deferrals:
-        _deferrals.append(deferral)
-
-
-def remove_deferral(deferral: Deferral) -> None:
-    """Undo :func:`add_deferral`."""
-    if deferral in _deferrals:
-        _deferrals.remove(deferral)
-
-
 class DeferredReceiver:
     """A wrapper connected in place of a receiver whose call is deferred.
 
@@ -104,8 +84,10 @@ class DeferredReceiver:
 
     def __call__(self, sender: Any, /, **kwargs: Any) -> None:
         receiver = self.__wrapped__
-        for defer in _deferrals:
-            receiver = defer(self, sender, receiver)
+        # The installed extensions' "commit" point (tracing: the receiver's span, under the
+        # context of the send).
+        for extension in extension_points.at("commit"):
+            receiver = extension.commit(self, sender, receiver)
         carried = carried_context.capture()
         run = functools.partial(self._run, receiver, sender, kwargs, carried)
         at_commit(run, kwargs.get("using"))

@@ -1,12 +1,13 @@
 """What extensions may use of the core: a small typed interface, and nothing else.
 
 Extensions (activity, after-commit, background, bulk, fields, testing, the toolbar panel,
-discovery) import the core only from here. Plan decorators wrap each receiver's plan entry
-and send observers are told of each send; the one recorder (activity) counts both without
-a Python frame where it can. All are asked only when plans are built, so an extension
-that records nothing costs nothing on the dispatch path.
+tracing, inspection) import the core only from here. One mechanism serves them all: an
+:class:`Extension` subclass fills some of the named :data:`POINTS` (``plan``, ``send``,
+``commit``, ``worker``) and :func:`install` puts it to work; the one :class:`Recorder`
+(activity) also counts calls without a Python frame where it can. An extension that is
+not installed costs nothing anywhere.
 
-A plan decorator wraps what the plan calls for a receiver (a ``Call``), never a reference
+A ``plan`` point wraps what the plan calls for a receiver (a ``Call``), never a reference
 to it: the hook alone checks that the receiver lives, before calling.
 """
 
@@ -14,33 +15,31 @@ from __future__ import annotations
 
 from .bridging.bridged import BridgedSignal, hooked_signal
 from .bridging.extension_points import (
-    PlanDecorator,
+    POINTS,
+    Extension,
     Recorder,
-    SendObserver,
-    add_plan_decorator,
-    add_send_observer,
-    remove_plan_decorator,
-    remove_send_observer,
-    set_recorder,
+    install,
+    installed,
+    on_settings,
+    uninstall,
 )
 from .bridging.wiring import Call, Connection, Receiver, ReceiverRef
 from .signals import bridged_signals, namespace
 
 __all__ = [
+    "POINTS",
     "BridgedSignal",
     "Call",
     "Connection",
-    "PlanDecorator",
+    "Extension",
     "Receiver",
     "ReceiverRef",
     "Recorder",
-    "SendObserver",
-    "add_plan_decorator",
-    "add_send_observer",
     "bridged_signals",
     "hooked_signal",
+    "install",
+    "installed",
     "namespace",
-    "remove_plan_decorator",
-    "remove_send_observer",
-    "set_recorder",
+    "on_settings",
+    "uninstall",
 ]

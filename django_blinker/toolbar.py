@@ -30,14 +30,7 @@ from django.utils.translation import ngettext
 
 from .bridging.naming import receiver_name, sender_label
 from .delivery.redaction import SUBSTITUTE, secret_name
-from .extension import (
-    BridgedSignal,
-    Receiver,
-    add_plan_decorator,
-    add_send_observer,
-    remove_plan_decorator,
-    remove_send_observer,
-)
+from .extension import BridgedSignal, Extension, Receiver, install, uninstall
 from .extension import Call as _Wrapped
 from .inspection.describe import receiver_mode
 
@@ -319,6 +312,24 @@ def _targets(
         yield receiver, receiver_name(receiver), receiver_mode(receiver), target
 
 
+class _Recording(Extension):
+    """The panel as an extension, installed while a request is recorded: each receiver
+    call (``plan``) and each send (``send``) of a bridged signal."""
+
+    name = "toolbar"
+
+    def plan(
+        self, signal: BridgedSignal, receiver: Receiver, call: _Wrapped, is_async: bool
+    ) -> _Wrapped:
+        return _decorate(signal, receiver, call, is_async)
+
+    def send(self, signal: BridgedSignal, sender: Any) -> None:
+        _observe(signal, sender)
+
+
+_RECORDING = _Recording()
+
+
 class _Hooks:
     """The bridge hooks and Blinker patches, installed while any context records."""
 
@@ -342,16 +353,14 @@ class _Hooks:
             self.send, self.send_async = Signal.send, Signal.send_async
             Signal.send = _send  # type: ignore[method-assign]
             Signal.send_async = _send_async  # type: ignore[method-assign]
-            add_send_observer(_observe)
-            add_plan_decorator(_decorate)
+            install(_RECORDING)
 
     def release(self) -> None:
         with self._lock:
             self._users -= 1
             if self._users > 0:
                 return
-            remove_plan_decorator(_decorate)
-            remove_send_observer(_observe)
+            uninstall(_RECORDING)
             Signal.send = self.send  # type: ignore[method-assign]
             Signal.send_async = self.send_async  # type: ignore[method-assign]
 

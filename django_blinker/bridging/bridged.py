@@ -15,6 +15,7 @@ from django.dispatch import Signal as DjangoSignal
 from django.utils.module_loading import import_string
 
 from .. import conf
+from . import extension_points as _extending
 from . import failures as _failures
 from . import pauses as _pauses
 from . import plans as _dispatch
@@ -309,14 +310,14 @@ class BridgedSignal(NamedSignal):
             return False, []
         receivers = list(self.receivers_for(sender))
         if receivers:
-            _dispatch.notify(_dispatch.active_observers(), self, sender)
+            _extending.notify(_extending.send_points(), self, sender)
         calls = []
         paused = _pauses.paused_names()
         for receiver in receivers:
             if paused and (stand_in := _pauses.stand_in(self, receiver, False)) is not None:
                 calls.append((receiver, wrap(stand_in) if coroutines else stand_in))
                 continue
-            call = _dispatch.decorated(self, receiver)
+            call = _extending.decorated(self, receiver)
             if iscoroutinefunction(receiver) != coroutines:
                 call = wrap(call)
             calls.append((receiver, call))

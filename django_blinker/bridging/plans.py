@@ -20,10 +20,7 @@ from django.db.models import Model
 from .. import conf
 from . import extension_points as _extending
 from . import pauses
-from .extension_points import SendObserver, active_recorder
-from .extension_points import active_observers as active_observers
-from .extension_points import decorated as decorated
-from .extension_points import notify as notify
+from .extension_points import SendObserver, active_recorder, notify, plan_points, send_points
 from .failures import log_failure, sent_robustly
 from .hooks import Hooks
 from .wiring import Call, Link, Receiver, ReceiverRef, Wiring
@@ -66,6 +63,7 @@ pauses.on_change(forget_all_plans)
 
 def _forget_on_setting(setting: str, **kwargs: Any) -> None:
     if setting == conf.SETTING_NAME:
+        _extending.settings_changed()
         forget_all_plans()
 
 
@@ -75,9 +73,17 @@ _forget_on_setting.django_blinker_internal = True  # type: ignore[attr-defined]
 def watch_settings() -> None:
     """Forget every plan whenever ``DJANGO_BLINKER`` changes (plans cache ``ROBUST``).
 
-    Connected on the first connect, so an idle install adds no Django receiver at all.
+    Connected on the first connect, so an idle install adds no Django receiver at all;
+    extensions that follow the setting hear of it then too (it may have changed since
+    start-up).
     """
     setting_changed.connect(_forget_on_setting, weak=False, dispatch_uid="django_blinker.conf")
+    if not _watching:
+        _watching.append(True)
+        _extending.settings_changed()
+
+
+_watching: list[bool] = []
 
 
 async def _done() -> None:
@@ -200,7 +206,7 @@ class Plans:
         chosen = [link for link in links if link.is_async == is_async]
         if not chosen or signal.is_muted:
             return ()
-        wrappers = list(_extending.plan_decorators)
+        wrappers = plan_points()
         # The hooks are robust themselves (see failed): no wrapper, no frame.
         self.robust = conf.settings.robust
         recorder = active_recorder()
@@ -227,11 +233,11 @@ class Plans:
                 entries.append(Entry(ref, None))
                 recorder_told = recorder_told or counts_send
             else:
-                call = recorder.decorate(signal, receiver, base, is_async)
+                call = recorder.plan(signal, receiver, base, is_async)
                 for wrap in wrappers:
                     call = wrap(signal, receiver, call, is_async)
                 entries.append(Entry(link.ref, call))
-        observers = active_observers()
+        observers = send_points()
         if recorder_told:
             del observers[0]
         if observers and tells:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -35,7 +34,7 @@ from django.db.models import expressions
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from ..bridging import carried_context, pauses
+from ..bridging import carried_context, extension_points, pauses
 from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode
 from .event import Envelope, Payload, Rejected, unseal
 from .registrations import Registration, registration
@@ -112,35 +111,7 @@ def open_message(message: object) -> tuple[Payload, Registration]:
     return payload, found
 
 
-RunObserver = Callable[[str, str, float, bool], None]
-"""``(signal name, receiver id, seconds, failed) -> None``: told of each receiver run."""
-
-_run_observers: list[RunObserver] = []
 _in_worker = False
-
-RunWrapper = Callable[[Payload, Registration, Callable[..., Any]], Callable[..., Any]]
-"""``(payload, registration, receiver) -> receiver``: what runs instead of a background
-receiver (tracing: its span, joined to the sender's trace). Registered only while in use."""
-
-_run_wrappers: list[RunWrapper] = []
-
-
-def add_run_wrapper(wrapper: RunWrapper) -> None:
-    """Run every background receiver through ``wrapper`` from now on."""
-    if wrapper not in _run_wrappers:
-        _run_wrappers.append(wrapper)
-
-
-def remove_run_wrapper(wrapper: RunWrapper) -> None:
-    """Undo :func:`add_run_wrapper`."""
-    if wrapper in _run_wrappers:
-        _run_wrappers.remove(wrapper)
-
-
-def add_run_observer(observer: RunObserver) -> None:
-    """Tell ``observer`` of every background receiver run in this process from now on."""
-    if observer not in _run_observers:
-        _run_observers.append(observer)
 
 
 def in_worker() -> bool:
@@ -296,9 +267,11 @@ def _run(payload: Payload, found: Registration, event: Event) -> Any:
         receiver = found.receiver
         if iscoroutinefunction(receiver):
             receiver = async_to_sync(receiver)
-        for wrap in _run_wrappers:
-            receiver = wrap(payload, found, receiver)
-        return _observed(found, receiver, sender, kwargs)
+        # The installed extensions' "worker" point (activity times the run, tracing joins
+        # the sender's trace).
+        for extension in extension_points.at("worker"):
+            receiver = extension.worker(payload, found, receiver)
+        return receiver(sender, **kwargs)
     except Rejected:
         raise
     except Exception as error:
@@ -322,22 +295,6 @@ def _named(sender: Any) -> str:
     if isinstance(sender, str):
         return repr(sender[:100])
     return f"of type {type(sender).__name__}"
-
-
-def _observed(
-    found: Registration, receiver: Callable[..., Any], sender: Any, kwargs: dict[str, Any]
-) -> Any:
-    if not _run_observers:
-        return receiver(sender, **kwargs)
-    start = time.perf_counter()
-    failed = True
-    try:
-        result = receiver(sender, **kwargs)
-        failed = False
-        return result
-    finally:
-        for observer in list(_run_observers):
-            observer(found.signal, found.receiver_id, time.perf_counter() - start, failed)
 
 
 def _outbox_of(payload: Payload) -> str | None:

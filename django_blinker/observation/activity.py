@@ -1,8 +1,8 @@
 """Per-process activity of bridged signals: sends, receiver calls, errors, durations.
 
-Recording is the dispatch recorder (:func:`django_blinker.extension.set_recorder`),
-registered once (:func:`install`) and asked when plans are built: with recording off no
-plan records, so dispatch costs exactly what it costs without this module. Plans are
+Recording is the one :class:`~django_blinker.extension.Recorder` extension, installed once
+(:func:`install`) and asked when plans are built: with recording off no plan records, so
+dispatch costs exactly what it costs without this module. Plans are
 rebuilt whenever ``DJANGO_BLINKER`` changes.
 
 Recording is cheap enough to leave on. A receiver's plan entry is reached through a chain
@@ -28,17 +28,17 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 
-from .. import conf
+from .. import conf, extension
 from ..bridging import pauses
 from ..bridging.naming import receiver_name
-from ..delivery import worker
-from ..extension import BridgedSignal, Call, Receiver, ReceiverRef, set_recorder
+from ..extension import BridgedSignal, Call, Receiver, ReceiverRef, Recorder
 from . import counting
 
 SAMPLE_EVERY = 32
@@ -242,15 +242,14 @@ def install() -> None:
     """Register the recorder; it records only while :func:`is_enabled`."""
     global _installed
     _installed = True
-    worker.add_run_observer(_ran)
-    set_recorder(_Recorder(), active=is_enabled)
+    extension.install(_RECORDER)
 
 
 def uninstall() -> None:
     """Undo :func:`install`."""
     global _installed
     _installed = False
-    set_recorder(None)
+    extension.uninstall(_RECORDER)
 
 
 def refresh() -> None:
@@ -294,11 +293,6 @@ def record_run(signal: str, receiver: str, seconds: float, failed: bool) -> None
     figures.record(seconds, failed)
 
 
-def _ran(signal: str, receiver: str, seconds: float, failed: bool) -> None:
-    if _installed and is_enabled():
-        record_run(signal, receiver, seconds, failed)
-
-
 def runs() -> dict[tuple[str, str], ReceiverActivity]:
     """The background receivers this process ran, by (signal name, receiver name)."""
     return dict(_runs)
@@ -340,8 +334,14 @@ def _receiver_activity(signal: BridgedSignal, name: str) -> ReceiverActivity:
         return figures.receivers.setdefault(name, ReceiverActivity())
 
 
-class _Recorder:
-    """What dispatch asks when a plan is built while recording (see ``Recorder``)."""
+class _Recorder(Recorder):
+    """Activity as an extension: counts calls where plans are built (``reference``,
+    ``plan``), sends (``send``) and background runs (``worker``), while :func:`is_enabled`."""
+
+    name = "activity"
+
+    def active(self) -> bool:
+        return is_enabled()
 
     def reference(
         self, signal: BridgedSignal, receiver: Receiver, ref: ReceiverRef, counts_send: bool
@@ -351,15 +351,35 @@ class _Recorder:
         _start_watching()
         return counting.counting(figures, receiver, ref, counts_send, SAMPLE_EVERY)
 
-    def decorate(
-        self, signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool
-    ) -> Call:
+    def plan(self, signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool) -> Call:
         figures = _receiver_activity(signal, receiver_name(receiver))
         return counting.wrapped(figures, receiver, call, is_async, SAMPLE_EVERY)
 
-    def observe(self, signal: BridgedSignal, sender: Any) -> None:
+    def worker(
+        self, payload: Any, registration: Any, receiver: Callable[..., Any]
+    ) -> Callable[..., Any]:
+        if not is_enabled():
+            return receiver
+
+        def timed(sender: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            failed = True
+            try:
+                result = receiver(sender, **kwargs)
+                failed = False
+                return result
+            finally:
+                seconds = time.perf_counter() - start
+                record_run(registration.signal, registration.receiver_id, seconds, failed)
+
+        return timed
+
+    def send(self, signal: BridgedSignal, sender: Any) -> None:
         try:
             figures = _signals[signal]
         except KeyError:
             figures = _signal_activity(signal)
         next(figures.counter)
+
+
+_RECORDER = _Recorder()

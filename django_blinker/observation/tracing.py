@@ -20,7 +20,6 @@ imported only here, and only once tracing is on.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import functools
 import logging
@@ -33,12 +32,11 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 
-from .. import after_commit, conf
+from .. import after_commit, conf, extension
 from ..bridging.naming import receiver_name, sender_label
-from ..delivery import worker
 from ..delivery.event import Payload
 from ..delivery.registrations import Registration
-from ..extension import BridgedSignal, Call, Receiver, add_plan_decorator, remove_plan_decorator
+from ..extension import BridgedSignal, Call, Extension, Receiver
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -90,29 +88,67 @@ def is_available() -> bool:
     return _opentelemetry() is not None
 
 
+class _Tracing(Extension):
+    """Tracing as an extension, installed only while ``TRACING`` is on (and
+    ``opentelemetry-api`` importable): inline receivers get a span where plans are built,
+    after-commit ones at commit, background ones in the worker."""
+
+    name = "trace"
+
+    def plan(self, signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool) -> Call:
+        return _decorate(signal, receiver, call, is_async)
+
+    def commit(
+        self, deferred: Any, sender: Any, receiver: Callable[..., Any]
+    ) -> Callable[..., Any]:
+        return _defer(deferred, sender, receiver)
+
+    def worker(
+        self, payload: Any, registration: Any, receiver: Callable[..., Any]
+    ) -> Callable[..., Any]:
+        return _run_in_span(payload, registration, receiver)
+
+
+_TRACING = _Tracing()
+
+
 def install() -> None:
-    """Register the tracing hooks (from ``AppConfig.ready``); they trace only while
-    ``TRACING`` is on, and follow it when plans are built (see :func:`refresh`). An invalid
-    setting leaves tracing off here, for start-up to go on; the first send refuses it."""
+    """Follow ``TRACING`` from now on (from ``AppConfig.ready``): the extension is installed
+    while it is on, and nothing at all while it is off. An invalid setting leaves tracing
+    off here, for start-up to go on; the first send refuses it."""
     global _installed
     _installed = True
-    add_plan_decorator(_decorate)
-    with contextlib.suppress(ImproperlyConfigured):
-        refresh()
+    extension.on_settings(_follow_setting)
+    _follow_setting()
 
 
 def uninstall() -> None:
     """Undo :func:`install`."""
     global _installed
     _installed = False
-    remove_plan_decorator(_decorate)
     refresh()
 
 
+def _follow_setting() -> None:
+    global _refusal
+    try:
+        refresh()
+    except ImproperlyConfigured as error:
+        # Refused where tracing is first needed, as every invalid setting is: the plan
+        # built for the next send.
+        _refusal = error
+        extension.install(_TRACING)
+    else:
+        _refusal = None
+
+
+_refusal: ImproperlyConfigured | None = None
+
+
 def refresh() -> None:
-    """Turn tracing on or off as the setting says: at start-up, and whenever a plan is
-    built, which the first send after a change of ``DJANGO_BLINKER`` does. An invalid
-    setting raises ``ImproperlyConfigured`` (from :data:`conf.settings`) and changes nothing."""
+    """Turn tracing on or off as the setting says: at start-up, and whenever
+    ``DJANGO_BLINKER`` may have changed. An invalid setting raises ``ImproperlyConfigured``
+    (from :data:`conf.settings`) and changes nothing."""
     global enabled, _excluding, _sample, _generation
     config = conf.settings
     enabled = _installed and config.tracing and is_available()
@@ -121,11 +157,9 @@ def refresh() -> None:
         _excluding, _sample = excluding, sample
         _generation += 1
     if enabled:
-        after_commit.add_deferral(_defer)
-        worker.add_run_wrapper(_run_in_span)
+        extension.install(_TRACING)
     else:
-        after_commit.remove_deferral(_defer)
-        worker.remove_run_wrapper(_run_in_span)
+        extension.uninstall(_TRACING)
 
 
 @functools.cache
@@ -172,9 +206,8 @@ def _attributes(signal: str, sender: Any, receiver: str, mode: str) -> Attribute
 
 
 def _decorate(signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool) -> Call:
-    # Plans are built again after every change of DJANGO_BLINKER, before a send reaches a
-    # receiver: the one moment to follow the setting without a Django receiver of our own.
-    refresh()
+    if _refusal is not None:
+        raise _refusal
     if not enabled or isinstance(receiver, after_commit.DeferredReceiver):
         # Deferred receivers are traced where they run: at commit, or in the worker.
         return call

@@ -469,14 +469,16 @@ def test_receivers_another_extension_wraps_are_counted_in_python_sends_once():
 
     wrapped = []
 
-    def decorate(signal, receiver, call, is_async):
-        def wrapper(sender, **kwargs):
-            wrapped.append(sender)
-            return call(sender, **kwargs)
+    class Wrapping(extension.Extension):
+        def plan(self, signal, receiver, call, is_async):
+            def wrapper(sender, **kwargs):
+                wrapped.append(sender)
+                return call(sender, **kwargs)
 
-        return wrapper
+            return wrapper
 
-    extension.add_plan_decorator(decorate)
+    wrapping = Wrapping()
+    extension.install(wrapping)
     try:
         signals.post_save.connect(broken, sender=Tag)
         signals.post_save.connect(saved, sender=Tag)
@@ -484,7 +486,7 @@ def test_receivers_another_extension_wraps_are_counted_in_python_sends_once():
             with pytest.raises(RuntimeError):
                 Tag.objects.create(name=name)
     finally:
-        extension.remove_plan_decorator(decorate)
+        extension.uninstall(wrapping)
     assert wrapped == [Tag, Tag]
     figures = activity.for_signal(signals.post_save)
     assert (figures.sends, figures.calls, figures.errors) == (2, 2, 2)

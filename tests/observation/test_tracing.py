@@ -27,7 +27,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from django_blinker import after_commit, background, signals
+from django_blinker import after_commit, background, extension, signals
+from django_blinker.bridging import extension_points
 from django_blinker.delivery import worker
 from django_blinker.delivery.event import seal
 from django_blinker.delivery.registrations import Registration
@@ -450,8 +451,9 @@ def test_off_no_span_no_hook_and_no_trace_in_the_payload(spans, connected, reque
     with override_settings(DJANGO_BLINKER={"TRACING": False}):
         Author.objects.create(name="Cherryh")
         assert tracing.enabled is False
-        assert after_commit._deferrals == []
-        assert worker._run_wrappers == []
+        assert [e.name for e in extension.installed()] == ["activity"]
+        assert extension_points.at("commit") == ()
+        assert [e.name for e in extension_points.at("worker")] == ["activity"]
         assert "trace" not in wrapper.payload(Author, {"created": True})
         assert tracing.carrier() is None
     assert receiver_spans(spans) == []

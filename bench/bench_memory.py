@@ -2,9 +2,9 @@
 
 Activity on, its store flushing every 0.05 s (local memory, or the Redis given with
 ``--redis``), four Blinker receivers of ``post_save`` for ``Item`` (one of them raising
-once in 100,000 sends, each logged), and ``--sends`` sends of Django's own ``post_save``. Prints the process's
-resident memory (VmRSS) after every tenth of the sends and its growth from the first
-tenth: counts per receiver are fixed-size, so it must stay flat.
+once in 100,000 sends, each logged), and ``--sends`` sends of Django's own ``post_save``.
+Prints the process's resident memory (VmRSS) after every tenth of the sends and its
+growth from the first tenth: counts per receiver are fixed-size, so it must stay flat.
 Run: ``python -m bench.bench_memory [--sends 1000000] [--redis redis://127.0.0.1:6379/12]``.
 """
 

@@ -526,13 +526,17 @@ def test_a_request_in_a_real_server_and_its_receivers_in_a_real_worker_are_one_t
 
 TRACE_ID = "4bf92f3577b34a0a9a1c2b3d4e5f6a7b"
 SPAN_ID = "00f067aa0ba902b7"
-TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]")
+TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 FORGED_HEADERS = {
     "malformed": ({"traceparent": "not a traceparent"}, None),
     "too long": ({"traceparent": f"00-{TRACE_ID}-{SPAN_ID}-01" + "x" * 7000}, None),
+    "a future version with a short tail": (
+        {"traceparent": f"01-{TRACE_ID}-{SPAN_ID}-01-future"},
+        TRACE_ID,
+    ),
     "a future version with a long tail": (
         {"traceparent": f"01-{TRACE_ID}-{SPAN_ID}-01-" + "x" * 7000},
-        TRACE_ID,
+        None,
     ),
     "version ff": ({"traceparent": f"ff-{TRACE_ID}-{SPAN_ID}-01"}, None),
     "all-zero trace id": ({"traceparent": f"00-{'0' * 32}-{SPAN_ID}-01"}, None),

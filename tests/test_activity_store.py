@@ -511,14 +511,18 @@ def test_24_processes_writing_at_once_add_up_exactly(settings, tmp_path):
     import sys
 
     from tests.activity_writer import RECEIVER
+    from tests.chaos.processes import RedisServer
 
+    # A Redis of its own: another run's cache.clear() on the shared one would flush it.
+    redis = RedisServer(free_port(), tmp_path / "redis")
+    location = f"redis://127.0.0.1:{redis.port}/0"
     prefix = f"crowd_{uuid.uuid4().hex[:8]}"
-    for key, value in store_settings(REDIS_DB, prefix).items():
+    for key, value in store_settings(location, prefix).items():
         setattr(settings, key, value)
     env = server_env(
         "tests.activity_store_settings",
         DJANGO_BLINKER_SERVER_DB=str(tmp_path / "unused.sqlite3"),
-        DJANGO_BLINKER_ACTIVITY_REDIS=REDIS_DB,
+        DJANGO_BLINKER_ACTIVITY_REDIS=location,
         DJANGO_BLINKER_ACTIVITY_PREFIX=prefix,
     )
     go = tmp_path / "go"
@@ -556,4 +560,4 @@ def test_24_processes_writing_at_once_add_up_exactly(settings, tmp_path):
         for process, _ in processes:
             if process.poll() is None:
                 process.kill()
-        forget(prefix)
+        redis.stop()

@@ -5,7 +5,11 @@ A1: the signal list page (discovery + render, first page) with 1,000 and with 10
 A2: dispatch through the bridge (post_save sent for one model, one Blinker receiver) with
     the activity decorator not registered, registered with recording off (ratio at most
     1.01), and recording on (the cost the README states).
-Run: ``python -m bench.bench_admin [--rounds N]``.
+A3: the signal list, the signal page of ``post_save`` and the model page of ``Item``
+    with 10,000 and then 100,000 Blinker receivers of ``post_save`` for ``Item``: wall
+    and CPU time of one request (median of ``--scale-rounds``), growth at most linear,
+    100,000 under 2 s (issue 17.9).
+Run: ``python -m bench.bench_admin [--rounds N]``; A3 alone: ``--scale-only``.
 """
 
 from __future__ import annotations
@@ -141,6 +145,54 @@ def list_page(rounds: int) -> dict[str, float]:
     return results
 
 
+def pages_at_scale(rounds: int, counts: tuple[int, ...] = (10_000, 100_000)) -> dict[str, float]:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from bench.benchapp.models import Item
+    from django_blinker import signals
+
+    if not User.objects.filter(username="bench").exists():
+        User.objects.create_superuser("bench", password="pw")
+    client = Client()
+    client.login(username="bench", password="pw")
+    pages = {
+        "list": "/admin/django_blinker/signal/",
+        "signal": "/admin/django_blinker/signal/signal/blinker/django_blinker.signals/post_save/",
+        "model": "/admin/django_blinker/signal/model/benchapp.Item/",
+    }
+    keep: list[Callable[..., None]] = []
+    results: dict[str, float] = {}
+    print(f"\nA3 pages with many receivers of post_save for Item (median of {rounds} requests)")
+    for count in counts:
+        for number in range(len(keep), count):
+            receiver = make_receiver(number)
+            keep.append(receiver)
+            signals.post_save.connect(receiver, sender=Item)
+        for name, url in pages.items():
+            assert client.get(url).status_code == 200  # the first describes every receiver
+            walls, cpus = [], []
+            for _ in range(rounds):
+                wall, cpu = time.perf_counter(), time.thread_time()
+                response = client.get(url)
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.thread_time() - cpu)
+                assert response.status_code == 200
+            results[f"{name} {count}"] = statistics.median(walls)
+            size = len(response.content) / 1024
+            print(
+                f"  {count:>7,} receivers  {name:<6} wall {statistics.median(walls):6.3f} s"
+                f"  CPU {statistics.median(cpus):6.3f} s  HTML {size:7.0f} KiB"
+            )
+    low, high = counts[0], counts[-1]
+    for name in pages:
+        growth = results[f"{name} {high}"] / results[f"{name} {low}"]
+        print(f"  {name:<6} growth {low:,} -> {high:,}: x{growth:.1f} (linear x{high // low})")
+    for receiver in keep:
+        signals.post_save.disconnect(receiver, sender=Item)
+    return results
+
+
 def shuffled(names: list[str], seed: int) -> list[str]:
     order = list(names)
     random.Random(seed).shuffle(order)
@@ -229,8 +281,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=201)
     parser.add_argument("--page-rounds", type=int, default=9)
     parser.add_argument("--sends", type=int, default=5000)
+    parser.add_argument("--scale-rounds", type=int, default=3)
+    parser.add_argument("--scale-only", action="store_true")
     options = parser.parse_args()
     configure()
+    if options.scale_only:
+        pages_at_scale(options.scale_rounds)
+        return 0
     pages = list_page(options.page_rounds)
     ratios = activity_cost(options.rounds, options.sends)
     print("\nSummary (target):")

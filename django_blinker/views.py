@@ -84,6 +84,18 @@ class SignalRow:
     recorded: bool = False
 
 
+@dataclass(frozen=True)
+class ModelSection:
+    """What runs on one action of a model: the first rows, how many there are in all,
+    and the signals whose pages list the rows left out."""
+
+    action: str
+    rows: list[ReceiverRow]
+    total: int
+    hidden: int
+    hidden_in: list[tuple[str, str]]
+
+
 class SignalPageView(TemplateView):
     """Base of the signal pages: the admin's context, the permission guard, GET only."""
 
@@ -99,7 +111,14 @@ class SignalPageView(TemplateView):
         return super().dispatch(request, *args, **kwargs)
 
     def url(self, route: str, /, **kwargs: str) -> str:
-        return reverse(f"{self.admin_site.name}:django_blinker_signal_{route}", kwargs=kwargs)
+        # A page links the same few signals and models from every row: reverse each once.
+        key = (route, *sorted(kwargs.items()))
+        urls: dict[tuple[Any, ...], str] = self.__dict__.setdefault("_urls", {})
+        if key not in urls:
+            urls[key] = reverse(
+                f"{self.admin_site.name}:django_blinker_signal_{route}", kwargs=kwargs
+            )
+        return urls[key]
 
     def signal_url(self, signal: SignalInfo) -> str:
         system, namespace, name = signal.key
@@ -139,7 +158,10 @@ class SignalPageView(TemplateView):
             return totals.skipped if totals is not None else 0
         return pauses.skipped(_store_name(signal), receiver)
 
-    def receiver_rows(self, signal: SignalInfo) -> list[ReceiverRow]:
+    def receiver_rows(
+        self, signal: SignalInfo, receivers: Iterable[ReceiverInfo]
+    ) -> list[ReceiverRow]:
+        """Rows of ``receivers``, some of ``signal``'s: one page of them, never all."""
         figures = self.figures(signal)
         recorded = activity.is_recorded(signal.signal)
         return [
@@ -151,7 +173,7 @@ class SignalPageView(TemplateView):
                 pause=pauses.pause_of(receiver.name),
                 skipped=self.skipped(signal, receiver.name),
             )
-            for receiver in signal.receivers
+            for receiver in receivers
         ]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -313,14 +335,12 @@ class SignalDetailView(SignalPageView):
             raise Http404(f"No signal {key[2]!r} in namespace {key[1]!r} ({key[0]}).")
         counterpart = signals.get(signal.counterpart) if signal.counterpart else None
         self.title = signal.name
-        page = Paginator(self.receiver_rows(signal), RECEIVERS_PER_PAGE).get_page(
-            self.request.GET.get("p")
-        )
+        page = Paginator(signal.receivers, RECEIVERS_PER_PAGE).get_page(self.request.GET.get("p"))
         return super().get_context_data(
             **{
                 **kwargs,
                 "signal": signal,
-                "receivers": page.object_list,
+                "receivers": self.receiver_rows(signal, page.object_list),
                 "page": page,
                 "page_links": [
                     (number, f"?p={number}")
@@ -349,12 +369,15 @@ class ModelSignalsView(SignalPageView):
         except LookupError as error:
             raise Http404(error.args[0]) from None
         found = inspection.receivers_for_model(inspection.discover(), model)
+        by_action: dict[str, list[inspection.ModelReceiver]] = {}
+        for item in found:
+            by_action.setdefault(item.action, []).append(item)
         sections = []
         for action in inspection.MODEL_ACTIONS:
+            items = by_action.get(action, [])
             rows = []
-            for item in found:
-                if item.action != action:
-                    continue
+            # The first page's worth: the rest are on each signal's own (paginated) page.
+            for item in items[:RECEIVERS_PER_PAGE]:
                 figures = self.figures(item.signal)
                 rows.append(
                     ReceiverRow(
@@ -369,7 +392,10 @@ class ModelSignalsView(SignalPageView):
                         skipped=self.skipped(item.signal, item.receiver.name),
                     )
                 )
-            sections.append((action, rows))
+            hidden = {item.signal.key: item.signal for item in items[RECEIVERS_PER_PAGE:]}
+            hidden_in = [(signal.name, self.signal_url(signal)) for signal in hidden.values()]
+            hidden_count = len(items) - len(rows)
+            sections.append(ModelSection(action, rows, len(items), hidden_count, hidden_in))
         label = model._meta.label
         self.title = gettext("What runs for %(model)s") % {"model": label}
         picture_title = gettext("Wiring of %(model)s") % {"model": label}
@@ -384,16 +410,18 @@ class ModelSignalsView(SignalPageView):
                 "app_url": self.url("app", app_label=model._meta.app_label),
                 "sections": sections,
                 "shown_sections": [
-                    (action, inspection.action_label(action), rows)
-                    for action, rows in sections
-                    if rows
+                    (section, inspection.action_label(section.action))
+                    for section in sections
+                    if section.rows
                 ],
                 "empty_sections": [
-                    inspection.action_label(action) for action, rows in sections if not rows
+                    inspection.action_label(section.action)
+                    for section in sections
+                    if not section.rows
                 ],
                 "total": len(found),
                 "show_figures": activity.is_enabled()
-                and any(row.recorded for _action, rows in sections for row in rows),
+                and any(row.recorded for section in sections for row in section.rows),
             }
         )
 

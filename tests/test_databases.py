@@ -290,7 +290,9 @@ def test_the_admin_model_page_works_for_models_on_either_database(client, label)
     ):
         response = client.get(reverse("admin:django_blinker_signal_model", kwargs={"label": label}))
     assert response.status_code == 200
-    sections = {action: rows for action, rows in response.context["sections"] if rows}
+    sections = {
+        section.action: section.rows for section in response.context["sections"] if section.rows
+    }
     names = {
         action: [r.info.name.rsplit(".", 1)[-1] for r in rows] for action, rows in sections.items()
     }

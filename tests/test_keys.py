@@ -331,8 +331,8 @@ def test_the_admin_model_page_shows_what_runs_for_every_key_shape(model, client,
     assert f"What runs for {label}" in content
     shown = sorted(
         (row.signal.name, row.reason)
-        for _action, rows in response.context["sections"]
-        for row in rows
+        for section in response.context["sections"]
+        for row in section.rows
         if row.info.name == "tests.test_keys.keyed_receiver"
     )
     assert shown == EXPECTED

@@ -157,3 +157,66 @@ def test_receivers_run_inline_in_the_server_process(served):
     assert all(served.server.pid in (record["pid"], record["ppid"]) for record in served.records), (
         served.explain()
     )
+
+
+# Inline receivers and model receivers under uvicorn --------------------------------------
+
+
+def test_uvicorn_runs_a_request_receiver_and_model_receivers_of_sync_and_async_views(tmp_path):
+    """Under ASGIHandler, request_started comes through Django's ``asend()`` and a model
+    save through a sync view's transaction or an async view's ``acreate()``: a plain
+    Blinker receiver, a coroutine receiver and an after-commit receiver each run once."""
+    import subprocess
+    import sys
+
+    records_path = tmp_path / "records.jsonl"
+    env = server_env(
+        DJANGO_BLINKER_SERVER_RECORDS=str(records_path),
+        DJANGO_BLINKER_SERVER_DB=str(tmp_path / "server.sqlite3"),
+        DJANGO_BLINKER_SERVER_INLINE="1",
+    )
+    migrated = subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "-v", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    with Server("uvicorn", env, tmp_path) as server:
+        for path in ("/authors/in-a-sync-view/", "/async-authors/in-an-async-view/"):
+            status, body = server.get(path)
+            assert status == 200, server.failure(f"answered {path} with {status}: {body!r}")
+        # Per request: request_started inline and in the background, request_finished;
+        # per save: the inline, the coroutine and the after-commit receiver.
+        records = Records(records_path, server)
+        records.wait_for(3 * len(server.requested) + 3 * 2)
+    # Stopped: a receiver called twice would show now.
+    found = records.read()
+    by_signal = Counter(record["signal"] for record in found)
+    assert by_signal == {
+        "request_started": len(server.requested),
+        "request_finished": len(server.requested),
+        "inline request_started": len(server.requested),
+        "inline post_save": 2,
+        "coroutine post_save": 2,
+        "after-commit post_save": 2,
+    }, found
+    started = [record for record in found if record["signal"] == "inline request_started"]
+    assert {record["sender"] for record in started} == {"django.core.handlers.asgi.ASGIHandler"}
+    assert {record["pid"] for record in found} == {server.process.pid}
+    for signal in ("inline post_save", "coroutine post_save"):
+        saved = [record for record in found if record["signal"] == signal]
+        assert {record["sender"] for record in saved} == {"tests.support.testapp.models.Author"}
+        assert sorted(record["kwargs"]["name"] for record in saved) == [
+            "in-a-sync-view",
+            "in-an-async-view",
+        ]
+        assert all(record["kwargs"]["created"] for record in saved)
+    at_commit = [record for record in found if record["signal"] == "after-commit post_save"]
+    assert sorted(record["kwargs"]["name"] for record in at_commit) == [
+        "in-a-sync-view",
+        "in-an-async-view",
+    ]
+    assert not any(record["kwargs"]["in_atomic"] for record in at_commit)
+    assert "Traceback" not in server.log()

@@ -508,7 +508,7 @@ def test_model_page_lists_what_runs_from_both_systems(client, superuser, bridged
     try:
         client.force_login(superuser)
         response = client.get(model_url("testapp.Book"))
-        sections = dict(response.context["sections"])
+        sections = {section.action: section.rows for section in response.context["sections"]}
         assert [(r.info.name.rsplit(".", 1)[-1], r.reason) for r in sections["init"]] == [
             ("any_init", "any sender")
         ]
@@ -540,7 +540,8 @@ def test_receivers_that_are_never_recorded_say_so_instead_of_zero(
     client.force_login(superuser)
     try:
         response = client.get(model_url("testapp.Book"))
-        rows = {row.info.name: row for row in dict(response.context["sections"])["save"]}
+        (save,) = [section for section in response.context["sections"] if section.action == "save"]
+        rows = {row.info.name: row for row in save.rows}
         assert rows["tests.test_views.book_saved"].recorded
         assert not rows["tests.test_views.native_handler"].recorded
         content = response.content.decode()
@@ -676,3 +677,60 @@ def test_breakable_escapes_before_adding_break_opportunities():
     from django_blinker.templatetags.django_blinker import breakable
 
     assert breakable("<script>a.b</script>") == ("&lt;script&gt;a.<wbr>b&lt;/<wbr>script&gt;")
+
+
+def many_receivers(count):
+    made = []
+    for number in range(count):
+
+        def receiver(sender, **kwargs):
+            return None
+
+        receiver.__qualname__ = f"many_{number:04d}"
+        made.append(receiver)
+    return made
+
+
+def test_a_model_with_many_receivers_shows_a_page_of_rows_and_says_where_the_rest_are(
+    client, superuser, bridged
+):
+    from django_blinker.inspection.picture import RECEIVERS_DRAWN
+    from django_blinker.views import RECEIVERS_PER_PAGE
+
+    made = many_receivers(RECEIVERS_PER_PAGE * 2 + 50)
+    for receiver in made:
+        bridged.post_save.connect(receiver, sender=Book, weak=False)
+    client.force_login(superuser)
+    response = client.get(model_url("testapp.Book"))
+    assert response.status_code == 200
+    (save,) = [section for section in response.context["sections"] if section.action == "save"]
+    assert save.total >= len(made)
+    assert len(save.rows) == RECEIVERS_PER_PAGE
+    assert save.hidden == save.total - RECEIVERS_PER_PAGE
+    post_save_url = detail_url("blinker", "django_blinker.signals", "post_save")
+    assert ("post_save", post_save_url) in save.hidden_in
+    content = response.content.decode()
+    assert f"{save.hidden} more receivers are listed on their signals" in content
+    assert f'<a href="{post_save_url}">post_save</a>' in content
+    # The picture draws a bounded number of receivers per signal and one box for the rest.
+    picture = str(response.context["picture"])
+    boxes = picture.count('<g class="db-w-node db-w-receiver">')
+    assert RECEIVERS_DRAWN < boxes <= RECEIVERS_DRAWN + 10, boxes
+    assert f"{len(made) - RECEIVERS_DRAWN} more receivers" in picture
+
+
+def test_a_signal_with_many_receivers_builds_rows_for_its_page_alone(client, superuser, bridged):
+    from django_blinker.views import RECEIVERS_PER_PAGE
+
+    made = many_receivers(RECEIVERS_PER_PAGE * 2 + 50)
+    for receiver in made:
+        bridged.post_save.connect(receiver, sender=Book, weak=False)
+    client.force_login(superuser)
+    url = detail_url("blinker", "django_blinker.signals", "post_save")
+    last = client.get(url, {"p": 3})
+    assert last.status_code == 200
+    assert last.context["page"].paginator.count == len(made)
+    assert [row.info.name for row in last.context["receivers"]] == [
+        f"tests.test_views.many_{number:04d}" for number in range(2 * RECEIVERS_PER_PAGE, len(made))
+    ]
+    assert all(row.model_url == model_url("testapp.Book") for row in last.context["receivers"])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
 import site
 import sysconfig
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,20 +72,65 @@ def describe_receiver(
 
     ``roots`` is :func:`project_roots`, passed in when describing many receivers at once.
     """
-    kind, target = _kind_and_target(receiver)
-    file, line = source_location(target, roots)
+    name, kind, file, line = _receiver_parts(receiver, roots)
+    sender_name, sender_model = _sender_parts(sender)
     return ReceiverInfo(
-        name=receiver_name(receiver),
+        name=name,
         kind=kind,
         file=file,
         line=line,
-        sender=sender_label(sender),
-        sender_model=_model_label(sender),
+        sender=sender_name,
+        sender_model=sender_model,
         weak=weak,
         is_async=is_async,
         mode=receiver_mode(receiver),
         dispatch_uid=dispatch_uid,
     )
+
+
+_Parts = tuple[str, str, str | None, int | None]
+_described: dict[int, tuple[weakref.ref[Any], Any, Any]] = {}
+
+
+def _remembered(obj: Any, given: Any, work: Callable[[], Any]) -> Any:
+    """``work()``, worked out once per live ``obj`` and ``given``: the signal pages describe
+    every connected receiver on every request, 100,000 of them on a large site. The entry
+    goes when ``obj`` is collected; one that cannot be weakly referenced (a string sender)
+    is worked out afresh each time."""
+    key = id(obj)
+    found = _described.get(key)
+    if found is not None and found[0]() is obj and found[1] == given:
+        return found[2]
+    result = work()
+
+    def forget(ref: weakref.ref[Any]) -> None:
+        entry = _described.get(key)
+        if entry is not None and entry[0] is ref:
+            del _described[key]
+
+    with contextlib.suppress(TypeError):
+        _described[key] = (weakref.ref(obj, forget), given, result)
+    return result
+
+
+def _receiver_parts(receiver: Any, roots: tuple[str | None, str] | None) -> _Parts:
+    """Name, kind and source location of ``receiver``."""
+
+    def work() -> _Parts:
+        kind, target = _kind_and_target(receiver)
+        file, line = source_location(target, roots)
+        return (receiver_name(receiver), kind, file, line)
+
+    parts: _Parts = _remembered(receiver, ("receiver", roots), work)
+    return parts
+
+
+def _sender_parts(sender: Any) -> tuple[str, str | None]:
+    """The label of ``sender`` and of its model, if it is one."""
+    parts: tuple[str, str | None] = _remembered(
+        sender, "sender", lambda: (sender_label(sender), _model_label(sender))
+    )
+    return parts
 
 
 def receiver_mode(receiver: Any) -> str:

@@ -32,6 +32,9 @@ COLUMN_TITLES = {
 }
 COLUMN_WIDTHS = {"model": 150, "signal": 200, "receiver": 300, "mode": 160}
 MODE_ORDER = ("inline", "after commit", "inline after commit")
+RECEIVERS_DRAWN = 100
+"""The most receiver boxes drawn for one signal of one model; one box stands for the rest
+and links to the signal's page, which lists them all."""
 PAD = 12
 GAP = 48
 HEADER = 26
@@ -127,6 +130,9 @@ def wiring(
     edges: dict[tuple[str, str], Edge] = {}
     reasons: dict[str, list[str]] = {}
     modes: dict[str, str] = {}
+    mode_receivers: dict[str, set[str]] = {}
+    drawn: dict[str, int] = {}
+    left_out: dict[str, tuple[set[str], str | None]] = {}
     for label, items in found.items():
         ordered = sorted(items, key=lambda item: MODEL_ACTIONS.index(item.action))
         if not ordered:
@@ -136,10 +142,13 @@ def wiring(
         nodes[model_id] = Node(
             model_id, "model", name, app, label, model_url(label) if model_url else None
         )
+        urls: dict[tuple[str, str, str], str | None] = {}
         for item in ordered:
             signal, receiver = item.signal, item.receiver
             system, namespace, signal_name = signal.key
-            url = signal_url(signal) if signal_url else None
+            if signal.key not in urls:
+                urls[signal.key] = signal_url(signal) if signal_url else None
+            url = urls[signal.key]
             signal_id = _id("signal", label, *signal.key)
             if signal_id not in nodes:
                 action = action_label(item.action)
@@ -148,7 +157,14 @@ def wiring(
                 ) % {"action": action, "model": label}
                 sub = gettext("%(system)s, on %(action)s") % {"system": system, "action": action}
                 nodes[signal_id] = Node(signal_id, "signal", signal_name, sub, title, url)
+                edges.setdefault((model_id, signal_id), Edge(model_id, signal_id))
             receiver_id = _id("receiver", signal_id, receiver.name, receiver.mode)
+            mode_receivers.setdefault(receiver.mode, set()).add(receiver_id)
+            mode_id = modes.setdefault(receiver.mode, _id("mode", receiver.mode))
+            if receiver_id not in nodes and drawn.get(signal_id, 0) >= RECEIVERS_DRAWN:
+                left_out.setdefault(signal_id, (set(), url))[0].add(receiver_id)
+                continue
+            drawn[signal_id] = drawn.get(signal_id, 0) + (receiver_id not in nodes)
             reasons.setdefault(receiver_id, [])
             if item.reason not in reasons[receiver_id]:
                 reasons[receiver_id].append(item.reason)
@@ -165,12 +181,16 @@ def wiring(
                 f"{receiver.name}\n{where}\n{how}\n{why}",
                 url,
             )
-            mode_id = modes.setdefault(receiver.mode, _id("mode", receiver.mode))
-            for source, target in ((model_id, signal_id), (signal_id, receiver_id)):
-                edges.setdefault((source, target), Edge(source, target))
+            edges.setdefault((signal_id, receiver_id), Edge(signal_id, receiver_id))
             edges.setdefault((receiver_id, mode_id), Edge(receiver_id, mode_id))
+    for signal_id, (hidden, url) in left_out.items():
+        more_id = _id("more", signal_id)
+        count = len(hidden)
+        text = f"{count} more receiver{'s' if count != 1 else ''}"
+        nodes[more_id] = Node(more_id, "receiver", text, "listed on the signal's page", text, url)
+        edges[(signal_id, more_id)] = Edge(signal_id, more_id)
     for mode in sorted(modes, key=lambda mode: (_mode_rank(mode), mode)):
-        count = sum(edge.target == modes[mode] for edge in edges.values())
+        count = len(mode_receivers[mode])
         sub = ngettext("%(count)d receiver", "%(count)d receivers", count) % {"count": count}
         nodes[modes[mode]] = Node(modes[mode], "mode", mode, sub, _mode_title(mode))
     by_kind = sorted(nodes.values(), key=lambda node: KINDS.index(node.kind))

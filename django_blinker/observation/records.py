@@ -27,8 +27,8 @@ def well_formed(record: Any, now: float) -> bool:
     signals = record.get("signals") or {}
     if not isinstance(signals, dict):
         return False
-    for figures in signals.values():
-        if not isinstance(figures, dict):
+    for name, figures in signals.items():
+        if not isinstance(name, str) or len(name) > 300 or not isinstance(figures, dict):
             return False
         for kind in ("receivers", "runs"):
             found = figures.get(kind) or {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -43,10 +44,12 @@ LOCK_KEY = "django_blinker:activity:lock"
 PROCESS_KEY = "django_blinker:activity:process:{}"
 RETENTION = 7 * 24 * 3600
 """Seconds a process's figures stay in the cache after its last flush."""
-EXIT_FLUSH_TIMEOUT = 2.0
-REGISTER_ATTEMPTS = 10
-REGISTER_PAUSE = 0.05
-"""A process registering waits this many times this many seconds for the index lock."""
+EXIT_FLUSH_TIMEOUT = 5.0
+REGISTER_FOR = 1.0
+"""Seconds a flush keeps trying to take the index lock when other processes hold it."""
+MAX_PROCESSES = 10_000
+"""The most processes a read takes from the index (the latest listed): a forged or
+runaway index costs a bounded read, and the page says what it left out."""
 STALE_AFTER_FLUSHES = 3
 STALE_AFTER_AT_LEAST = 30.0
 """A process not seen for this many of its flush intervals (and at least this many
@@ -119,8 +122,9 @@ def flush(exited: bool = False) -> bool:
         record = _record(exited)
         try:
             cache = caches[alias]
-            _register(cache)
+            # The record first: a registration that has to wait loses nothing written.
             cache.set(PROCESS_KEY.format(_me.id), record, timeout=RETENTION)
+            _register(cache)
         except _IndexBusy as busy:
             logger.debug("Activity store %r: %s", alias, busy)
             return False
@@ -147,28 +151,79 @@ class _IndexBusy(Exception):
 
 
 def _register(cache: BaseCache) -> None:
-    index = cache.get(INDEX_KEY) or []
-    if _me.id in index:
-        return
-    # Registration is a read-modify-write of the shared index: one writer at a time.
-    # Processes started together (a server and its workers) take short turns.
-    for _ in range(REGISTER_ATTEMPTS):
+    deadline = time.monotonic() + REGISTER_FOR
+    while True:
+        index = _read_index(cache)
+        if index is not None and _me.id in index:
+            return
+        # Registration is a read-modify-write of the shared index: one writer at a time.
         if cache.add(LOCK_KEY, _me.id, timeout=10):
             break
-        time.sleep(REGISTER_PAUSE)
-    else:
-        raise _IndexBusy("another process holds the index lock; retried at the next flush")
+        if time.monotonic() > deadline:
+            raise _IndexBusy("another process holds the index lock; retried at the next flush")
+        time.sleep(random.uniform(0.002, 0.02))
     try:
-        index = cache.get(INDEX_KEY) or []
-        alive = cache.get_many([PROCESS_KEY.format(member) for member in index])
-        index = [member for member in index if PROCESS_KEY.format(member) in alive]
+        # A forged or damaged index is rewritten from the members whose records are sound.
+        index = _read_index(cache) or []
+        found = _read_many(cache, [PROCESS_KEY.format(member) for member in index])
+        now = time.time()
+        index = [member for member in index if _sound(member, found, now)]
         cache.set(INDEX_KEY, [*index, _me.id], timeout=None)
     finally:
         cache.delete(LOCK_KEY)
 
 
+_UNREADABLE = object()
+"""What :func:`_read_many` gives for a value the cache cannot decode (another program's
+bytes, a garbage pickle): such a key is malformed, the cache is not down."""
+
+
+def _read_many(cache: BaseCache, keys: list[str]) -> dict[str, Any]:
+    """``keys``' values, one round trip while every value decodes.
+
+    A value that does not decode makes the whole ``get_many`` fail; then the cache is asked
+    whether it answers at all (raising if not), and the keys are read one by one, those that
+    still fail mapping to ``_UNREADABLE``.
+    """
+    if not keys:
+        return {}
+    try:
+        return cache.get_many(keys)
+    except Exception:
+        cache.has_key(LOCK_KEY)  # no value decoded: raises only if the cache is down
+    found: dict[str, Any] = {}
+    missing = object()
+    for key in keys:
+        try:
+            value = cache.get(key, missing)
+        except Exception:
+            value = _UNREADABLE
+        if value is not missing:
+            found[key] = value
+    return found
+
+
+def _read_index(cache: BaseCache) -> list[str] | None:
+    """The processes the index lists, once each, or None when it is not what
+    django-blinker writes (raises when the cache is down)."""
+    value = _read_many(cache, [INDEX_KEY]).get(INDEX_KEY, [])
+    if not isinstance(value, list):
+        return None
+    return list(dict.fromkeys(m for m in value if isinstance(m, str) and len(m) <= 300))
+
+
+def _sound(member: str, found: dict[str, Any], now: float) -> bool:
+    """Whether ``member``'s record is one django-blinker wrote under its own key (a record
+    copied under another key would be counted twice)."""
+    record = found.get(PROCESS_KEY.format(member), _UNREADABLE)
+    return well_formed(record, now) and record["id"] == member
+
+
 def _run(stop: threading.Event) -> None:
     try:
+        # At once: a process that lives less than an interval is listed (and its connection
+        # made) long before its last flush, which has a bounded time at exit.
+        flush()
         while not stop.wait(flush_interval()):
             flush()
     except ImproperlyConfigured as error:
@@ -218,6 +273,12 @@ def _at_exit() -> None:
         _last_flush()
         return
     last.join(timeout=EXIT_FLUSH_TIMEOUT)
+    if last.is_alive():
+        logger.warning(
+            "django-blinker's activity store missed this process's last flush: the cache "
+            "did not answer within %s s; what it recorded since its previous flush is lost",
+            EXIT_FLUSH_TIMEOUT,
+        )
 
 
 def _last_flush() -> None:
@@ -379,12 +440,25 @@ def site_activity() -> SiteActivity | None:
     if alias is None:
         return None
     problems: list[str] = []
-    records: list[dict[str, Any]] = []
+    members: list[str] = []
+    found: dict[str, Any] = {}
     try:
         cache = caches[alias]
-        index = cache.get(INDEX_KEY) or []
-        found = cache.get_many([PROCESS_KEY.format(member) for member in index])
-        records = [found[key] for key in sorted(found)]
+        index = _read_index(cache)
+        if index is None:
+            problems.append(
+                f"the index of processes in the activity store (cache {alias!r}) is not what "
+                "django-blinker writes: only this process's figures are shown until a "
+                "process's flush rewrites it"
+            )
+            index = []
+        if len(index) > MAX_PROCESSES:
+            problems.append(
+                f"the activity store lists {len(index)} processes: only the latest "
+                f"{MAX_PROCESSES} are read"
+            )
+        members = sorted(index[-MAX_PROCESSES:])
+        found = _read_many(cache, [PROCESS_KEY.format(member) for member in members])
     except Exception as error:
         problems.append(
             gettext(
@@ -405,12 +479,14 @@ def site_activity() -> SiteActivity | None:
     now = time.time()
     processes = [_process(_record(), now, current=True)]
     malformed = 0
-    for record in records:
-        if not well_formed(record, now):
+    for member in members:
+        key = PROCESS_KEY.format(member)
+        if key not in found or member == _me.id:
+            continue
+        if not _sound(member, found, now):
             malformed += 1
             continue
-        if record.get("id") == _me.id:
-            continue
+        record = found[key]
         process = _process(record, now, current=False)
         processes.append(process)
         if process.stale:

@@ -350,6 +350,16 @@ def test_a_flush_thread_whose_setting_turns_invalid_logs_an_error_and_stops(
 # Real processes ------------------------------------------------------------------------
 
 
+def forget(prefix):
+    """Delete the keys under ``prefix`` from the shared Redis: ``cache.clear()`` would flush
+    its whole database, other test runs' keys with it."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_DB)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+
+
 def start_servers(tmp_path, location, prefix):
     found = []
     for name in ("gunicorn", "uvicorn"):
@@ -501,7 +511,7 @@ def test_two_web_processes_and_a_celery_worker_add_up_exactly_in_the_admin(
         for server, _records in servers:
             server.stop()
         worker.stop()
-        caches["activity"].clear()
+        forget(prefix)
 
 
 @pytest.mark.redis
@@ -555,4 +565,70 @@ def test_a_stopped_redis_fails_no_request_and_loses_nothing_unwritten(
     finally:
         for server, _ in servers:
             server.stop()
+        redis.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_24_processes_writing_at_once_add_up_exactly(settings, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.chaos.processes import RedisServer
+    from tests.support.activity_writer import RECEIVER
+
+    # A Redis of its own: another run's cache.clear() on the shared one would flush it.
+    redis = RedisServer(free_port(), tmp_path / "redis")
+    location = f"redis://127.0.0.1:{redis.port}/0"
+    prefix = f"crowd_{uuid.uuid4().hex[:8]}"
+    for key, value in store_settings(location, prefix).items():
+        setattr(settings, key, value)
+    env = server_env(
+        "tests.activity_store_settings",
+        DJANGO_BLINKER_SERVER_DB=str(tmp_path / "unused.sqlite3"),
+        DJANGO_BLINKER_ACTIVITY_REDIS=location,
+        DJANGO_BLINKER_ACTIVITY_PREFIX=prefix,
+    )
+    go = tmp_path / "go"
+    sends = {number: 500 + number for number in range(24)}
+    processes = []
+    try:
+        for number, count in sends.items():
+            ready = tmp_path / f"ready-{number}"
+            argv = [
+                sys.executable,
+                "-m",
+                "tests.support.activity_writer",
+                str(count),
+                str(ready),
+                str(go),
+            ]
+            log = (tmp_path / f"writer-{number}.log").open("w")
+            processes.append((subprocess.Popen(argv, env=env, stdout=log, stderr=log), ready))
+        deadline = time.monotonic() + 120
+        while not all(ready.exists() for _, ready in processes):
+            assert time.monotonic() < deadline, "the writers never got ready"
+            assert all(process.poll() is None for process, _ in processes)
+            time.sleep(0.05)
+        go.touch()
+        codes = [process.wait(timeout=120) for process, _ in processes]
+        logs = "".join(path.read_text() for path in sorted(tmp_path.glob("writer-*.log")))
+        assert codes == [0] * len(sends), logs
+        site = store.site_activity()
+        assert site.complete, site.problems
+        pids = {process.pid for process, _ in processes}
+        shares = {
+            process.pid: totals.receivers[RECEIVER].calls
+            for process, totals in site.breakdown("post_save")
+            if RECEIVER in totals.receivers
+        }
+        seen = [(process.pid, sorted(process.signals)) for process in site.processes]
+        assert set(shares) == pids, f"{logs}\nprocesses in the store: {seen}"
+        assert sorted(shares.values()) == sorted(sends.values())
+        assert site.signal("post_save").sends == sum(sends.values())
+        assert all(process.exited for process in site.processes if process.pid in pids)
+    finally:
+        for process, _ in processes:
+            if process.poll() is None:
+                process.kill()
         redis.stop()

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import time
 
@@ -663,3 +664,104 @@ def test_a_request_in_a_real_server_and_its_receivers_in_a_real_worker_are_one_t
         "post_save tests.support.tracingserverapp.web.book_saved_inline",
     ]
     assert {span["pid"] for span in in_trace.values()} == {request["pid"]}
+
+
+# Forged trace context on a request --------------------------------------------------------
+
+TRACE_ID = "4bf92f3577b34a0a9a1c2b3d4e5f6a7b"
+SPAN_ID = "00f067aa0ba902b7"
+TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+FORGED_HEADERS = {
+    "malformed": ({"traceparent": "not a traceparent"}, None),
+    "too long": ({"traceparent": f"00-{TRACE_ID}-{SPAN_ID}-01" + "x" * 7000}, None),
+    "a future version with a short tail": (
+        {"traceparent": f"01-{TRACE_ID}-{SPAN_ID}-01-future"},
+        TRACE_ID,
+    ),
+    "a future version with a long tail": (
+        {"traceparent": f"01-{TRACE_ID}-{SPAN_ID}-01-" + "x" * 7000},
+        None,
+    ),
+    "version ff": ({"traceparent": f"ff-{TRACE_ID}-{SPAN_ID}-01"}, None),
+    "all-zero trace id": ({"traceparent": f"00-{'0' * 32}-{SPAN_ID}-01"}, None),
+    "all-zero span id": ({"traceparent": f"00-{TRACE_ID}-{'0' * 16}-01"}, None),
+    "upper-case hex": ({"traceparent": f"00-{TRACE_ID.upper()}-{SPAN_ID}-01"}, None),
+    "a huge tracestate": (
+        {"traceparent": f"00-{TRACE_ID}-{SPAN_ID}-01", "tracestate": "k=" + "v" * 7000},
+        TRACE_ID,
+    ),
+    "many tracestate members": (
+        {
+            "traceparent": f"00-{TRACE_ID}-{SPAN_ID}-01",
+            "tracestate": ",".join(f"k{n}=v" for n in range(400)),
+        },
+        TRACE_ID,
+    ),
+    "a huge baggage": (
+        {"traceparent": f"00-{TRACE_ID}-{SPAN_ID}-01", "baggage": "k=" + "v" * 4000},
+        TRACE_ID,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def tracing_server(tmp_path_factory):
+    """gunicorn on tests/tracing_server_settings.py over a SQLite file of its own (the view
+    it serves reads no table); yields the server and the Redis list of its spans."""
+    import redis
+
+    directory = tmp_path_factory.mktemp("tracing-server")
+    key = workers.new_key("forged-spans")
+    env = servers.server_env(
+        "tests.tracing_server_settings",
+        DJANGO_BLINKER_DB="sqlite",
+        DJANGO_BLINKER_WORKER_DB_NAME=str(directory / "default.sqlite3"),
+        DJANGO_BLINKER_WORKER_OTHER_DB_NAME=str(directory / "other.sqlite3"),
+        DJANGO_BLINKER_TEST_REDIS=workers.TEST_REDIS,
+        DJANGO_BLINKER_TEST_SPANS_KEY=key,
+    )
+    server = servers.Server("gunicorn", env, directory)
+    server.start(ready_path="/ready/")
+    client = redis.Redis.from_url(workers.TEST_REDIS)
+    try:
+        yield server, client, key
+    finally:
+        server.stop()
+        client.delete(key)
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", list(FORGED_HEADERS))
+def test_a_forged_trace_context_on_a_request_is_ignored_or_joined_never_carried_big(
+    tracing_server, attack
+):
+    server, client, key = tracing_server
+    headers, joined = FORGED_HEADERS[attack]
+    client.delete(key)
+    status, body = server.get("/authors/signal/", headers=headers)
+    assert status == 200, f"{attack}: answered {status} {body!r}\n{server.tail()}"
+    carrier = json.loads(body)["carrier"]
+    assert tracing.valid_carrier(carrier)
+    assert TRACEPARENT.fullmatch(carrier["traceparent"])
+    assert len(json.dumps(carrier)) <= 1200
+    served = [json.loads(item) for item in client.lrange(key, 0, -1)]
+    [request] = [span for span in served if span["name"] == "GET /authors/signal/"]
+    [receiver] = [span for span in served if span["name"].startswith("post_save ")]
+    assert carrier["traceparent"][3:35] == request["trace_id"]
+    if joined is None:
+        assert request["parent_id"] is None
+        assert request["trace_id"] != TRACE_ID
+    else:
+        assert (request["trace_id"], request["parent_id"]) == (joined, SPAN_ID)
+    assert (receiver["trace_id"], receiver["parent_id"]) == (
+        request["trace_id"],
+        request["span_id"],
+    )
+    assert receiver["attributes"] == {
+        "django_blinker.signal": "post_save",
+        "django_blinker.sender": "testapp.Author",
+        "django_blinker.receiver": "tests.tracingserverapp.web.author_saved_inline",
+        "django_blinker.mode": "inline",
+    }
+    assert "ERROR" not in server.log() and "Traceback" not in server.log()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Any
 
 
@@ -43,3 +44,29 @@ def request_started(sender: Any, **kwargs: Any) -> None:
 
 def request_finished(sender: Any, **kwargs: Any) -> None:
     record("request_finished", sender, kwargs)
+
+
+# Inline receivers, connected when DJANGO_BLINKER_SERVER_INLINE is set ----------------------
+
+
+def started_inline(sender: Any, **kwargs: Any) -> None:
+    """A plain Blinker receiver of request_started, called where Django sends it."""
+    record("inline request_started", sender, {"thread": threading.current_thread().name})
+
+
+def author_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    record("inline post_save", sender, {"name": instance.name, "created": created})
+
+
+async def author_saved_async(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    record("coroutine post_save", sender, {"name": instance.name, "created": created})
+
+
+def author_saved_at_commit(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    from django.db import connection
+
+    record(
+        "after-commit post_save",
+        sender,
+        {"name": instance.name, "in_atomic": connection.in_atomic_block},
+    )

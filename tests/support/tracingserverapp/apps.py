@@ -17,9 +17,10 @@ class TracingServerAppConfig(AppConfig):
         from django_blinker import after_commit, signals
         from django_blinker.background import in_background
         from tests.support.background_receivers import book_saved
-        from tests.support.testapp.models import Book
+        from tests.support.testapp.models import Author, Book
         from tests.support.tracingserverapp import web
 
         signals.post_save.connect(web.book_saved_inline, sender=Book)
+        signals.post_save.connect(web.author_saved_inline, sender=Author)
         after_commit.on_commit(signals.post_save, web.book_saved_at_commit, sender=Book)
         in_background(signals.post_save, book_saved, sender=Book, backend="celery")

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 
 
 def request_span(
@@ -23,8 +23,10 @@ def request_span(
     tracer = trace.get_tracer("tests.support.tracingserverapp")
 
     def middleware(request: HttpRequest) -> HttpResponse:
+        # The incoming traceparent, tracestate and baggage, as an instrumentation reads them.
+        incoming = propagate.extract({key.lower(): value for key, value in request.headers.items()})
         with tracer.start_as_current_span(
-            f"{request.method} {request.path}", kind=trace.SpanKind.SERVER
+            f"{request.method} {request.path}", context=incoming, kind=trace.SpanKind.SERVER
         ) as span:
             response = get_response(request)
             span.set_attribute("http.response.status_code", response.status_code)
@@ -47,6 +49,22 @@ def save_book(request: HttpRequest) -> HttpResponse:
     return HttpResponse(json.dumps({"book": book.pk}), content_type="application/json")
 
 
+def author_signal(request: HttpRequest) -> HttpResponse:
+    """Sends post_save for Author (no row, no transaction) to its inline receiver; answers
+    the trace context a background event sent now would carry."""
+    from django.db.models.signals import post_save
+
+    from django_blinker import tracing
+    from tests.support.testapp.models import Author
+
+    post_save.send(sender=Author, instance=None, created=False)
+    return HttpResponse(json.dumps({"carrier": tracing.carrier()}), content_type="application/json")
+
+
+def author_saved_inline(sender: Any, **kwargs: Any) -> None:
+    """Connected inline for Author: the test reads only its span."""
+
+
 def book_saved_inline(sender: Any, **kwargs: Any) -> None:
     """Connected inline: the test reads only its span."""
 
@@ -58,4 +76,5 @@ def book_saved_at_commit(sender: Any, **kwargs: Any) -> None:
 urlpatterns = [
     path("ready/", ready),
     path("books/new/", save_book),
+    path("authors/signal/", author_signal),
 ]

@@ -4,8 +4,9 @@
 (:mod:`django_blinker.payload`) while the signal is sent, signs it
 (:mod:`django_blinker.message`) and hands it on:
 
-- with ``OUTBOX`` on, to the outbox table, in the sending transaction
-  (:mod:`django_blinker.outbox`); a relay publishes it later;
+- with ``OUTBOX`` on (the default), to the outbox table, in the sending transaction
+  (:mod:`django_blinker.outbox`), and this process publishes it right after commit; a
+  relay publishes it later if this process could not;
 - to a django-tasks-db backend on the sending database, in the sending transaction;
 - otherwise, at commit, to Celery (``backend="celery"``) or Django's Tasks framework
   (``backend="tasks"``) within ``PUBLISH_TIMEOUT``; or, with ``backend="inline"``, to the
@@ -201,6 +202,7 @@ class BackgroundReceiver(DeferredReceiver):
             from .outbox import store
 
             store(envelope, self.backend, using)
+            self._at_commit(envelope, using, outbox=using)
         elif route == "in transaction":
             publish("tasks", [envelope])
         else:
@@ -239,17 +241,18 @@ class BackgroundReceiver(DeferredReceiver):
             payload["trace"] = carried
         return payload
 
-    def _at_commit(self, envelope: Envelope, using: str) -> None:
+    def _at_commit(self, envelope: Envelope, using: str, outbox: str | None = None) -> None:
         if BATCHES_COMMIT_CALLBACKS:
-            at_commit(self._pending(envelope, using), using)
+            at_commit(self._pending(envelope, using, outbox), using)
         else:
-            at_commit(functools.partial(hand_over, self.backend, [envelope], False), using)
+            at_commit(functools.partial(hand_over, self.backend, [envelope], False, outbox), using)
 
-    def _pending(self, envelope: Envelope, using: str) -> Pending:
-        batch: Batch | None = getattr(self._batches, using, None)
+    def _pending(self, envelope: Envelope, using: str, outbox: str | None) -> Pending:
+        key = using if outbox is None else f"outbox:{using}"
+        batch: Batch | None = getattr(self._batches, key, None)
         if batch is None or not batch.is_open():
-            batch = Batch(self.backend, self.coalesce)
-            setattr(self._batches, using, batch)
+            batch = Batch(self.backend, self.coalesce, outbox)
+            setattr(self._batches, key, batch)
         pending = Pending(batch, envelope)
         batch.pending.append(weakref.ref(pending))
         return pending

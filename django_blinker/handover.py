@@ -1,6 +1,7 @@
 """How sealed background events leave the process at commit: batched per receiver and
 transaction, then delivered in process (``backend="inline"``, or inside
-:func:`run_inline`) or published to the backend's queue."""
+:func:`run_inline`) or published to the backend's queue; events whose rows are in the
+outbox are marked published there (:func:`~django_blinker.outbox.publish_stored`)."""
 
 from __future__ import annotations
 
@@ -47,10 +48,18 @@ def _deliver_inline(envelopes: list[Envelope]) -> None:
             failed(error, f"inline background receiver {envelope.receiver}")
 
 
-def hand_over(backend: str, envelopes: list[Envelope], coalesced: bool) -> None:
+def hand_over(
+    backend: str, envelopes: list[Envelope], coalesced: bool, outbox: str | None = None
+) -> None:
     """Deliver ``envelopes`` in process (``inline``, or inside :func:`run_inline`), else
-    publish them, reporting a failure."""
-    if backend == "inline" or is_inline():
+    publish them, reporting a failure; with ``outbox``, the alias of the database that
+    holds their rows, record the publish there and leave a failure to the relay."""
+    if outbox is not None:
+        # Imported here: apps.py modules import this one before models can load.
+        from .outbox import publish_stored
+
+        publish_stored(backend, envelopes, outbox)
+    elif backend == "inline" or is_inline():
         _deliver_inline(envelopes)
     else:
         publish_or_report(backend, envelopes, coalesced=coalesced)
@@ -67,11 +76,12 @@ class Batch:
     object at once, a dropped one is gone as soon as Django drops it.
     """
 
-    __slots__ = ("backend", "coalesced", "flushed", "pending")
+    __slots__ = ("backend", "coalesced", "flushed", "outbox", "pending")
 
-    def __init__(self, backend: str, coalesced: bool) -> None:
+    def __init__(self, backend: str, coalesced: bool, outbox: str | None = None) -> None:
         self.backend = backend
         self.coalesced = coalesced
+        self.outbox = outbox
         self.flushed = False
         self.pending: list[weakref.ref[Pending]] = []
 
@@ -88,7 +98,7 @@ class Batch:
             return
         self.flushed = True
         envelopes = [pending.envelope for ref in self.pending if (pending := ref()) is not None]
-        hand_over(self.backend, envelopes, self.coalesced)
+        hand_over(self.backend, envelopes, self.coalesced, self.outbox)
 
 
 class Pending:

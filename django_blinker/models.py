@@ -35,11 +35,11 @@ class Signal(models.Model):
 
 class OutboxEvent(models.Model):
     """A background event written in the sending transaction (``DJANGO_BLINKER["OUTBOX"]``):
-    waiting for the relay to publish it, then (``published_at``, its last publish) for the
-    worker that ran its receiver to confirm it (``confirmed_at``; the relay deletes
-    confirmed rows soon after); dead after ``OUTBOX_MAX_ATTEMPTS`` publishes that failed
-    or were never confirmed. Its ``id`` is the event id; ``message`` is the signed
-    payload."""
+    waiting for its sender (at commit) or the relay to publish it, then (``published_at``,
+    its last publish) for the worker that ran its receiver to confirm it (``confirmed_at``;
+    the relay deletes confirmed rows soon after); dead after ``OUTBOX_MAX_ATTEMPTS``
+    publishes that failed or were never confirmed. Its ``id`` is the event id;
+    ``message`` is the signed payload."""
 
     id = models.UUIDField(primary_key=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -97,6 +97,8 @@ class OutboxProcess(models.Model):
     """What one process (a ``worker`` or a ``relay``, on ``host`` with ``pid``) reported
     about the outbox of the database that holds this row, last at ``last_seen``.
 
+    A relay records that it ran (``last_seen``, at most every 30 seconds): events due for
+    a relay while none was seen recently show on the outbox page and in ``check --deploy``.
     A worker counts the events it received whose outbox row this database does not have
     (``missing_rows``; the latest ``last_missing_event``, at ``last_missing_at``): it
     probably reads another database than the process that sent them. The admin's outbox

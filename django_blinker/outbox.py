@@ -1,12 +1,16 @@
-"""Durable delivery: background events written with the data, published by a relay,
-confirmed by the worker.
+"""Durable delivery: background events written with the data, published by the sender
+right after commit (a relay publishes what it could not), confirmed by the worker.
 
-With ``DJANGO_BLINKER["OUTBOX"] = True`` a background receiver's event is a row of
-:class:`~django_blinker.models.OutboxEvent`, inserted on the sending database inside the
-sending transaction: it commits or rolls back with the data, savepoints included, and a
-request never talks to the broker. :func:`relay` publishes due rows in batches and keeps
-them; the worker marks a row confirmed once its receiver ran
-(:func:`~django_blinker.delivery.deliver`) and skips a copy of a confirmed one.
+With ``DJANGO_BLINKER["OUTBOX"]`` (on by default) a background receiver's event is a row
+of :class:`~django_blinker.models.OutboxEvent`, inserted on the sending database inside
+the sending transaction: it commits or rolls back with the data, savepoints included.
+Right after the commit the sending process publishes its own rows
+(:func:`publish_stored`) and marks them published in one ``UPDATE``; the relay leaves a
+fresh row to its sender for :func:`sender_claim` (the row is not due before), so the two
+do not both publish it. A row its sender could not publish (broker down, process killed)
+becomes due and :func:`relay` publishes it, in batches, and keeps it; the worker marks a
+row confirmed once its receiver ran (:func:`~django_blinker.delivery.deliver`) and skips a
+copy of a confirmed one.
 
 A broker can lose a message it accepted (Redis: kombu pops a message before it records it
 as unacknowledged). A queue hands messages out in order, so an unconfirmed event first
@@ -58,6 +62,7 @@ from . import conf
 from .contention import is_lock_conflict, read_committed, retry_on_lock_conflict
 from .message import Envelope, Rejected, reseal
 from .models import OutboxEvent
+from .outbox_health import record_relay
 from .outbox_rows import UNCONFIRMED_FACTOR as UNCONFIRMED_FACTOR
 from .outbox_rows import Queue, Writes, claim, mark_published, prune, read_queues
 from .publish import PublishError, enqueue_failed, publish
@@ -72,17 +77,81 @@ _MAX_BACKOFF = 300.0
 _LAST_ERROR_LENGTH = 2000
 
 
+#: The least time the relay leaves a fresh row to the process that wrote it.
+SENDER_CLAIM = 10.0
+
+
+def sender_claim() -> datetime.timedelta:
+    """How long after it is written a row is left to its sender, which publishes it at
+    commit: :data:`SENDER_CLAIM` seconds, or twice ``PUBLISH_TIMEOUT`` if longer (a publish
+    to a silent broker may take that long). Only then does the relay take it."""
+    return datetime.timedelta(seconds=max(SENDER_CLAIM, 2 * conf.settings.publish_timeout))
+
+
 def store(envelope: Envelope, backend: str, using: str = DEFAULT_DB_ALIAS) -> None:
-    """Write ``envelope`` to the outbox on ``using``, in the current transaction."""
+    """Write ``envelope`` to the outbox on ``using``, in the current transaction, due for
+    the relay only after :func:`sender_claim`."""
+    now = timezone.now()
     row = OutboxEvent(
         id=envelope.event,
+        created_at=now,
         signal=envelope.signal,
         receiver=envelope.receiver,
         backend=backend,
         message=envelope.message,
+        next_attempt_at=now + sender_claim(),
     )
     # bulk_create sends no post_save, which would make a new event of this one.
     OutboxEvent.objects.using(using).bulk_create([row])
+
+
+def publish_stored(backend: str, envelopes: list[Envelope], using: str) -> bool:
+    """Publish ``envelopes``, whose rows this process wrote on ``using`` in a transaction
+    that committed, and record it: the published rows in one ``UPDATE`` (published now,
+    one attempt, waiting for a confirmation as after the relay's first publish), the rest
+    made due for the relay after :func:`backoff`. A row the relay published meanwhile
+    keeps the relay's record. Never raises: a failure is logged at WARNING, and the relay
+    publishes what is left. Returns whether all were published."""
+    at = timezone.now()
+    error: Exception | None
+    try:
+        publish(backend, envelopes)
+    except PublishError as stopped:
+        sent, left, error = envelopes[: stopped.sent], envelopes[stopped.sent :], stopped.cause
+    else:
+        sent, left, error = envelopes, [], None
+    rows = OutboxEvent.objects.using(using).filter(published_at__isnull=True)
+    try:
+        if sent:
+            grace = datetime.timedelta(seconds=conf.settings.outbox_confirm_after)
+            rows.filter(pk__in=[envelope.event for envelope in sent]).update(
+                published_at=at, attempts=1, next_attempt_at=at + grace
+            )
+        if error is not None:
+            rows.filter(pk__in=[envelope.event for envelope in left]).update(
+                attempts=1,
+                next_attempt_at=at + backoff(1),
+                last_error=f"{type(error).__name__}: {error}"[:_LAST_ERROR_LENGTH],
+            )
+    except DatabaseError as failure:
+        logger.warning(
+            "Outbox on %r: the publish of %d event(s) could not be recorded (%s); the relay "
+            "publishes them again once they are due",
+            using,
+            len(sent),
+            failure,
+        )
+    if error is not None:
+        logger.warning(
+            "%s committed but could not be published on %s (%s: %s); left in the outbox on "
+            "%r for the relay (manage.py blinker_relay)",
+            ", ".join(f"Event {envelope.event}" for envelope in left),
+            backend,
+            type(error).__name__,
+            error,
+            using,
+        )
+    return error is None
 
 
 def backoff(attempts: int) -> datetime.timedelta:
@@ -281,10 +350,12 @@ def relay_all(
 ) -> int:
     """Relay each outbox database (``databases``, or :func:`outbox_databases`) until
     nothing is due, at most ``max_batches`` batches each, stopping early on a database
-    whose publishes all failed; then :func:`recover_stale_tasks`. Returns how many events
-    were published."""
+    whose publishes all failed; then :func:`recover_stale_tasks`. Records on each database
+    that a relay ran (:func:`~django_blinker.outbox_health.record_relay`). Returns how many
+    events were published."""
     total = 0
     for alias in outbox_databases() if databases is None else databases:
+        record_relay(alias)
         for _ in range(max_batches):
             result = relay(alias, batch_size=batch_size)
             total += result.published

@@ -209,6 +209,7 @@ def test_post_save_payload_format(backend, author):
             "raw": False,
             "using": "default",
         },
+        "outbox": "default",
     }
     assert second["kwargs"]["update_fields"] == {"$frozenset": ["title"]}
 
@@ -320,9 +321,10 @@ def test_run_inline_delivers_in_process_instead_of_enqueueing(monkeypatch, autho
     assert not background.is_inline()
 
 
-def test_enqueue_failure_is_logged_loudly_and_later_callbacks_still_run(
-    monkeypatch, author, caplog
+def test_without_outbox_an_enqueue_failure_is_logged_loudly_and_later_callbacks_still_run(
+    monkeypatch, author, caplog, settings
 ):
+    settings.DJANGO_BLINKER = {"OUTBOX": False}
     use_backend(monkeypatch, BrokenBackend())
     failures = []
 
@@ -672,9 +674,12 @@ def test_a_module_run_again_replaces_its_receiver_instead_of_clashing(author):
         background.disconnect(signals.post_save, again)
 
 
-def test_an_unconfigured_celery_app_is_refused_loudly_not_published_to_localhost(author, caplog):
+def test_an_unconfigured_celery_app_is_refused_loudly_not_published_to_localhost(
+    author, caplog, settings
+):
     from celery import Celery
 
+    settings.DJANGO_BLINKER = {"OUTBOX": False}
     fallback = Celery("default", fixups=[], set_as_current=False)
     from celery import _state
 

@@ -17,7 +17,7 @@ from django.conf import settings as django_settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from django_blinker import conf, outbox, upkeep
+from django_blinker import conf, outbox, outbox_health, upkeep
 
 logger = logging.getLogger("django_blinker")
 
@@ -162,6 +162,8 @@ class _Relay:
     def run_pass(self, *, always_report: bool = False) -> None:
         """Relay until no database has a full batch due, then recover stale tasks."""
         close_old_connections()
+        for alias in self.databases:
+            outbox_health.record_relay(alias)
         results = dict.fromkeys(self.databases, outbox.RelayResult())
         busy = list(self.databases)
         while busy and not self.stop.is_set():

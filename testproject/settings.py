@@ -69,7 +69,8 @@ LOGGING = {
 }
 
 # Background receivers (testproject/shop/background.py): "celery", "tasks", or unset to run
-# them in process after commit.
+# them in process after commit. With a queue, run a worker and a relay beside the web
+# process (testproject/celery.py says what each does).
 DJANGO_BLINKER = {
     "BACKGROUND_BACKEND": os.environ.get("SHOP_BACKGROUND_BACKEND") or None,
     # The demo's app events and private hook namespace, listed in the admin's signal pages.

@@ -192,7 +192,7 @@ class BackgroundReceiver(DeferredReceiver):
         elif self.backend == "tasks" and writes_in_transaction(using):
             route = "in transaction"
         else:
-            route = "outbox" if conf.settings.outbox else "at commit"
+            route = "outbox" if conf.settings.outbox and _has_outbox(using) else "at commit"
         budget = Budget()
         payload = self.payload(sender, kwargs, using if route == "outbox" else None, budget)
         envelope = Envelope.of(payload)
@@ -321,6 +321,16 @@ class BackgroundReceiver(DeferredReceiver):
 
 
 _SMALLER = "send a key the receiver can look the data up by"
+
+
+def _has_outbox(using: str) -> bool:
+    """Whether database ``using`` holds an outbox table; events sent on one that does not
+    (the routers keep the outbox elsewhere) are published at commit."""
+    from django.db import router
+
+    from .models import OutboxEvent
+
+    return router.allow_migrate_model(using, OutboxEvent)
 
 
 def signal_name(signal: Signal) -> str:

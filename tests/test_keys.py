@@ -464,16 +464,15 @@ def test_field_changes_reach_the_worker_with_their_rows_keys(events):
 @pytest.mark.serverdb
 @pytest.mark.celery
 def test_the_outbox_carries_every_key_shape_to_the_worker(events, settings):
-    from django_blinker import outbox
     from django_blinker.models import OutboxEvent
 
     settings.DJANGO_BLINKER = {"OUTBOX": True}
     with transaction.atomic():
         rows = rows_of_every_shape(status="boxed")
     saved = "tests.keysapp.receivers.key_saved"
-    assert OutboxEvent.objects.filter(receiver=saved).count() == 3
-    settings.DJANGO_BLINKER = {}
-    assert outbox.relay_all() >= 3
+    assert OutboxEvent.objects.filter(receiver=saved, published_at__isnull=False).count() == 3
+    # The barrier's own event goes straight to the broker: it leaves no row to confirm.
+    settings.DJANGO_BLINKER = {"OUTBOX": False}
     records = [r for r in barrier(events) if r["receiver"] == "key_saved"]
     assert [(r["model"], r["pk"], r["status_in_db"]) for r in records] == [
         (row._meta.label, plain(row.pk), "boxed") for row in rows

@@ -993,3 +993,47 @@ def test_a_rejected_outbox_event_is_never_confirmed(listened, caplog, attack):
     assert rejection(caplog).startswith(f"Rejected background message (event {event}): ")
     assert OutboxEvent.objects.get(pk=event).confirmed_at is None
     assert receivers.CALLS == []
+
+
+class _ThreadBackend:
+    """Keeps what it is handed, on django-blinker's publishing threads."""
+
+    BOUNDED = True
+
+    def __init__(self):
+        self.envelopes = []
+
+    def prepare(self, envelopes, coalesced):
+        return lambda: self.envelopes.extend(envelopes)
+
+
+def test_publishing_threads_are_reused_and_a_forked_child_starts_its_own(monkeypatch, settings):
+    import os
+    import threading
+
+    from django_blinker import publish as publishing
+    from django_blinker.message import Envelope
+
+    settings.DJANGO_BLINKER = {"PUBLISH_TIMEOUT": 2}
+    backend = use_backend(monkeypatch, _ThreadBackend())
+    payload = {"version": 2, "event": str(uuid.uuid4()), "signal": "x", "receiver": "y"}
+    envelope = Envelope(payload["event"], "x", "y", seal(payload))
+
+    def publishing_threads():
+        return [t for t in threading.enumerate() if t.name == "django_blinker_publish"]
+
+    publishing.publish("celery", [envelope])
+    before = publishing_threads()
+    for _ in range(5):
+        publishing.publish("celery", [envelope])
+    assert publishing_threads() == before
+    assert len(backend.envelopes) == 6
+    child = os.fork()
+    if child == 0:
+        try:
+            publishing.publish("celery", [envelope])
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    _pid, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -48,3 +48,13 @@ def arrived(pk: int) -> None:
 def plain_task(pk: int) -> None:
     """A plain Celery task, sent with ``delay_on_commit(pk)``."""
     arrived(pk)
+
+
+@app.task(name="bench.delivery_task_fetching")
+def plain_task_fetching(pk: int) -> None:
+    """A plain Celery task that reads its row back first, as a receiver given the instance
+    does."""
+    from bench.benchapp.models import Item
+
+    Item.objects.get(pk=pk)
+    arrived(pk)

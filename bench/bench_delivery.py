@@ -5,9 +5,10 @@ One row saved per transaction on a database server (PostgreSQL with
 worker (prefork, two children) through the Redis broker, one event at a time. Each
 sample is the time from the end of the commit (the transaction's first commit callback)
 to the moment the receiver starts in the worker, both read from ``time.time()`` on this
-machine. Three ways, interleaved in blocks:
+machine. Four ways, interleaved in blocks:
 
-- ``plain``: a Celery task sent with ``delay_on_commit(pk)``, Celery's own way;
+- ``plain``: a Celery task sent with ``delay_on_commit(pk)``, Celery's own way, and the
+  same task reading its row back before it records (as the receiver is given the row);
 - ``default``: an ``in_background`` receiver with no delivery setting: the outbox row is
   written in the transaction and this process publishes it right after the commit;
 - ``OUTBOX False``: the same receiver publishing at commit without the outbox.
@@ -16,7 +17,8 @@ Each sample creates a row; the receiver gets it back from the database (``$model
 plain task only its key. "sender" is the time the saving process spends from the start
 of the transaction to the end of its commit callbacks (what a request waits for), "at
 commit" the time its commit callbacks take (the publish, and with the outbox its record).
-Prints p50 and p99 of each and their ratios to the plain task. ``--profile`` profiles the
+Prints p50 and p99 of each and their ratios to the plain task, and the p50 ratio to the
+plain task that reads its row. ``--profile`` profiles the
 sending side of the default way instead.
 
 Run: ``DJANGO_BLINKER_DB=postgres python -m bench.bench_delivery [--samples N]`` (Redis at
@@ -119,14 +121,14 @@ def _run(options: Any, item: Any, clock: Any, log: str) -> int:
 
     extra: list[int] = []
 
-    def sample(plain: bool) -> tuple[float, float, float]:
+    def sample(plain: Any) -> tuple[float, float, float]:
         committed: list[float] = []
         started = time.perf_counter()
         with transaction.atomic():
             transaction.on_commit(lambda: committed.append(time.time()))
             saved = Item.objects.create(name="delivered")
             if plain:
-                _delivery.plain_task.delay_on_commit(saved.pk)
+                plain.delay_on_commit(saved.pk)
             transaction.on_commit(lambda: committed.append(time.time()))
         sender = time.perf_counter() - started
         return wait_for(saved.pk, 30) - committed[0], sender, committed[1] - committed[0]
@@ -138,10 +140,12 @@ def _run(options: Any, item: Any, clock: Any, log: str) -> int:
             background.disconnect(signals.post_save, item_saved)
 
     opt_out = override_settings(DJANGO_BLINKER={"BACKGROUND_BACKEND": "celery", "OUTBOX": False})
-    ways: dict[str, tuple[Callable[[], None], Callable[[], None], bool]] = {
-        "plain task, delay_on_commit": (lambda: connected(False), lambda: connected(True), True),
-        "in_background, default (outbox)": (lambda: None, lambda: None, False),
-        "in_background, OUTBOX False": (opt_out.enable, opt_out.disable, False),
+    off, on = (lambda: connected(False)), (lambda: connected(True))
+    ways: dict[str, tuple[Callable[[], None], Callable[[], None], Any]] = {
+        "plain task, delay_on_commit": (off, on, _delivery.plain_task),
+        "plain task reading its row": (off, on, _delivery.plain_task_fetching),
+        "in_background, default (outbox)": (lambda: None, lambda: None, None),
+        "in_background, OUTBOX False": (opt_out.enable, opt_out.disable, None),
     }
     # The worker is ready once a plain task comes back; then warm every way up.
     _delivery.plain_task.delay(item.pk)
@@ -184,13 +188,14 @@ def _report(
 ) -> int:
     names = list(latencies)
     base50, base99 = _percentiles(latencies[names[0]])
+    read50, _read99 = _percentiles(latencies[names[1]])
     print(
         f"Commit to receiver, {samples} events each, one per transaction, prefork worker of 2 "
         f"(Redis, {os.environ['DJANGO_BLINKER_DB']})"
     )
     print(
         f"{'':34} {'p50 ms':>8} {'p99 ms':>8} {'p50 x':>7} {'p99 x':>7} {'sender ms':>10} "
-        f"{'at commit ms':>13}"
+        f"{'at commit ms':>13} {'p50 x read':>11}"
     )
     ok = True
     for name in names:
@@ -199,7 +204,8 @@ def _report(
         publish = statistics.median(publishes[name])
         print(
             f"{name:34} {p50 * 1000:8.2f} {p99 * 1000:8.2f} {p50 / base50:7.2f} "
-            f"{p99 / base99:7.2f} {sender * 1000:10.2f} {publish * 1000:13.2f}"
+            f"{p99 / base99:7.2f} {sender * 1000:10.2f} {publish * 1000:13.2f} "
+            f"{p50 / read50:11.2f}"
         )
         if name.endswith("(outbox)"):
             ok = p50 / base50 <= P50_TARGET and p99 / base99 <= P99_TARGET
@@ -210,14 +216,14 @@ def _report(
     return 0
 
 
-def _profile(samples: int, sample: Callable[[bool], tuple[float, float, float]]) -> int:
+def _profile(samples: int, sample: Callable[[Any], tuple[float, float, float]]) -> int:
     import cProfile
     import pstats
 
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(samples):
-        sample(False)
+        sample(None)
     profiler.disable()
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(r"django_blinker|kombu|celery", 40)

@@ -248,12 +248,14 @@ class BackgroundReceiver(DeferredReceiver):
             at_commit(functools.partial(hand_over, self.backend, [envelope], False, outbox), using)
 
     def _pending(self, envelope: Envelope, using: str, outbox: str | None) -> Pending:
-        key = using if outbox is None else f"outbox:{using}"
-        batch: Batch | None = getattr(self._batches, key, None)
+        # The outbox's events of one transaction share one batch, whatever their receiver:
+        # one publish, and one UPDATE marking their rows published.
+        batches = self._batches if outbox is None else _outbox_batches
+        batch: Batch | None = getattr(batches, using, None)
         if batch is None or not batch.is_open():
             batch = Batch(self.backend, self.coalesce, outbox)
-            setattr(self._batches, key, batch)
-        pending = Pending(batch, envelope)
+            setattr(batches, using, batch)
+        pending = Pending(batch, envelope, self.backend if outbox is not None else None)
         batch.pending.append(weakref.ref(pending))
         return pending
 
@@ -321,6 +323,7 @@ class BackgroundReceiver(DeferredReceiver):
 
 
 _SMALLER = "send a key the receiver can look the data up by"
+_outbox_batches = threading.local()
 
 
 def _has_outbox(using: str) -> bool:

@@ -66,8 +66,9 @@ def hand_over(
 
 
 class Batch:
-    """The events of one receiver in one transaction, handed over together at commit: one
-    publish call (one job when coalesced, else one job each).
+    """The events of one receiver in one transaction (with the outbox, of every receiver
+    in it), handed over together at commit: one publish call per backend (one job when
+    coalesced, else one job each).
 
     Each event registers its own :class:`Pending` with ``transaction.on_commit``, so that
     Django drops it with a rolled-back savepoint; the first one to run at commit sends the
@@ -97,16 +98,25 @@ class Batch:
         if self.flushed:
             return
         self.flushed = True
-        envelopes = [pending.envelope for ref in self.pending if (pending := ref()) is not None]
-        hand_over(self.backend, envelopes, self.coalesced, self.outbox)
+        by_backend: dict[str, list[Envelope]] = {}
+        for ref in self.pending:
+            if (pending := ref()) is not None:
+                by_backend.setdefault(pending.backend or self.backend, []).append(pending.envelope)
+        for backend, envelopes in by_backend.items():
+            hand_over(backend, envelopes, self.coalesced, self.outbox)
 
 
 class Pending:
-    __slots__ = ("__weakref__", "batch", "envelope")
+    """One event of a :class:`Batch`; ``backend`` when the batch holds the events of
+    several receivers (the outbox's: one publish and one ``UPDATE`` per backend and
+    transaction)."""
 
-    def __init__(self, batch: Batch, envelope: Envelope) -> None:
+    __slots__ = ("__weakref__", "backend", "batch", "envelope")
+
+    def __init__(self, batch: Batch, envelope: Envelope, backend: str | None = None) -> None:
         self.batch = batch
         self.envelope = envelope
+        self.backend = backend
 
     def __call__(self) -> None:
         self.batch.flush()

@@ -995,3 +995,25 @@ def test_the_sender_keeps_the_relays_record_of_a_row_it_published_first(backend,
     row = OutboxEvent.objects.get()
     assert (row.published_at, row.attempts) == (published_at, 7)
     assert published_titles(backend) == ["raced"]
+
+
+@pytest.mark.sender_publishes
+def test_the_events_of_every_receiver_in_a_transaction_share_one_publish_and_one_update(
+    backend, author, monkeypatch
+):
+    prepared = []
+    prepare = backend.prepare
+
+    def counting(envelopes, coalesced):
+        prepared.append(len(envelopes))
+        return prepare(envelopes, coalesced)
+
+    monkeypatch.setattr(backend, "prepare", counting)
+    in_background(signals.post_save, every_save, sender=Book, backend="celery")
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        Book.objects.create(title="one", author=author)
+        Book.objects.create(title="two", author=author)
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    assert prepared == [4]
+    assert OutboxEvent.objects.filter(published_at__isnull=False).count() == 4

@@ -6,8 +6,10 @@ background receiver through django-blinker (``in_background``: a signed payload 
 event id and the instance as ``["bench.Item", pk]``) vs. a hand-written Django post_save
 receiver calling a Celery task's ``delay_on_commit(pk)``. The time covers the saves, the
 work inside the transaction and the commit with its publishes; the "without receiver" row
-is the saves alone, so the overhead ratio compares enqueue costs. ``OUTBOX`` writes one
-row per event in the transaction and publishes nothing (the relay does, later);
+is the saves alone, so the overhead ratio compares enqueue costs. ``OUTBOX`` (the
+default) writes one row per event in the transaction and publishes them at commit,
+marking them published in one ``UPDATE``; the published-at-commit row is ``OUTBOX:
+False``;
 ``coalesce=True`` sends the transaction's events as one job. Samples are the process's
 CPU time, since publishes run on django-blinker's publishing thread. No worker runs; each
 round's messages are deleted from Redis afterwards.
@@ -81,11 +83,18 @@ def main() -> int:
         assert broker.llen(_background.QUEUE) == len(items)
         purge()
 
-    def blinker_on() -> None:
+    opt_out = override_settings(DJANGO_BLINKER={**settings.DJANGO_BLINKER, "OUTBOX": False})
+
+    def connect() -> None:
         background.in_background(signals.post_save, _background.blinker_receiver, sender=Item)
+
+    def blinker_on() -> None:
+        opt_out.enable()
+        connect()
 
     def blinker_off() -> None:
         background.disconnect(signals.post_save, _background.blinker_receiver)
+        opt_out.disable()
         assert broker.llen(_background.QUEUE) == len(items)
         purge()
 
@@ -93,14 +102,15 @@ def main() -> int:
 
     def durable_on() -> None:
         durable.enable()
-        blinker_on()
+        connect()
 
     def durable_off() -> None:
         background.disconnect(signals.post_save, _background.blinker_receiver)
         durable.disable()
-        assert OutboxEvent.objects.count() == len(items)
-        assert broker.llen(_background.QUEUE) == 0
+        assert OutboxEvent.objects.filter(published_at__isnull=False).count() == len(items)
+        assert broker.llen(_background.QUEUE) == len(items)
         OutboxEvent.objects.all().delete()
+        purge()
 
     def coalesced_on() -> None:
         background.in_background(
@@ -132,15 +142,15 @@ def main() -> int:
         {
             "without receiver": (harness.nothing, body, harness.nothing),
             "native post_save + delay_on_commit(pk)": (native_on, body, native_off),
-            "django-blinker in_background (celery)": (blinker_on, body, blinker_off),
-            "django-blinker, OUTBOX (durable)": (durable_on, body, durable_off),
+            "django-blinker in_background, OUTBOX False": (blinker_on, body, blinker_off),
+            "django-blinker, OUTBOX (default)": (durable_on, body, durable_off),
             "django-blinker, coalesce=True (1 job)": (coalesced_on, body, coalesced_off),
         },
         options.rounds,
         baseline="native post_save + delay_on_commit(pk)",
         clock=time.process_time,
     )
-    none, blinker = ratios["without receiver"], ratios["django-blinker in_background (celery)"]
+    none, blinker = ratios["without receiver"], ratios["django-blinker in_background, OUTBOX False"]
     coalesced = ratios["django-blinker, coalesce=True (1 job)"]
     print("\nSummary (target):")
     print(f"  total time, blinker / native            {blinker:6.3f}  (at most {TARGET})")
@@ -148,7 +158,7 @@ def main() -> int:
         "  enqueue cost (minus the saves) ratio    "
         f"{(blinker - none) / (1 - none):6.3f}  (at most {TARGET})"
     )
-    outboxed = ratios["django-blinker, OUTBOX (durable)"]
+    outboxed = ratios["django-blinker, OUTBOX (default)"]
     print(f"  total time, OUTBOX / native             {outboxed:6.3f}  (at most {DURABLE_TARGET})")
     print(
         "  enqueue cost, OUTBOX / native           "
@@ -163,6 +173,7 @@ def main() -> int:
 def _relay(options: Any, durable_on: Any, body: Any, durable: Any, purge: Any, broker: Any) -> int:
     """Events per second that ``outbox.relay()`` moves from the outbox to the broker."""
     from django.conf import settings
+    from django.utils import timezone
 
     from bench import _background
     from django_blinker import background, signals
@@ -172,6 +183,9 @@ def _relay(options: Any, durable_on: Any, body: Any, durable: Any, purge: Any, b
     durable_on()
     body()
     background.disconnect(signals.post_save, _background.blinker_receiver)
+    # As if the broker had been down at every commit: the relay publishes them all.
+    purge()
+    OutboxEvent.objects.update(published_at=None, attempts=0, next_attempt_at=timezone.now())
     started = time.perf_counter()
     published = 0
     while OutboxEvent.objects.filter(published_at__isnull=True).exists():

@@ -360,6 +360,46 @@ def check_message_max_age(
     ]
 
 
+def check_relay_seen(
+    *,
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[checks.CheckMessage]:
+    """W007 (deploy): outbox events wait for a relay and none was seen recently. A
+    database that cannot be read (not migrated, not reachable) is passed over."""
+    from django.db import DatabaseError
+
+    from .background.outbox import outbox_databases
+    from .delivery.outbox_health import RELAY_SEEN_WITHIN, health
+
+    found: list[checks.CheckMessage] = []
+    for alias in outbox_databases():
+        try:
+            outbox = health(alias)
+        except DatabaseError:
+            continue
+        if not outbox.relay_missing:
+            continue
+        seen = (
+            f"last seen {outbox.relay_seen:%Y-%m-%d %H:%M:%S %Z}"
+            if outbox.relay_seen
+            else "never seen"
+        )
+        minutes = int(RELAY_SEEN_WITHIN.total_seconds() // 60)
+        found.append(
+            checks.Warning(
+                f"{outbox.due} outbox event(s) on {alias!r} wait for a relay, and no relay ran "
+                f"there in the last {minutes} minutes ({seen}): their senders could not "
+                "publish them (broker down, process killed) or no worker confirmed them.",
+                hint="Run 'python manage.py blinker_relay' beside your workers, or schedule "
+                "the 'django_blinker.relay' task with Celery beat.",
+                id="django_blinker.W007",
+            )
+        )
+    return found
+
+
 def register() -> None:
     """Register the checks (from ``AppConfig.ready``)."""
     checks.register(check_settings)
@@ -373,3 +413,4 @@ def register() -> None:
     checks.register(check_redacted_fields)
     checks.register(check_carried_context)
     checks.register(check_message_max_age)
+    checks.register(check_relay_seen, deploy=True)

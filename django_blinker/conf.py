@@ -144,9 +144,9 @@ KEYS: dict[str, Key] = {
     "BACKGROUND_BACKEND": Key(None, (str, type(None)), _one_of(None, "inline", "celery", "tasks")),
     # The Django Tasks backend alias that background receivers are enqueued on.
     "TASKS_BACKEND": Key("default", str, _tasks_alias),
-    # Write background events to the outbox table in the sending transaction; a relay
-    # publishes them (manage.py blinker_relay, or the periodic relay task).
-    "OUTBOX": Key(False, bool),
+    # Write background events to the outbox table in the sending transaction; the sending
+    # process publishes them right after commit, a relay whatever it could not.
+    "OUTBOX": Key(True, bool),
     # Failed publishes of one outbox event before it is dead-lettered: 20 is about an hour
     # of broker outage (waits of 1, 2, 4 ... seconds, at most five minutes apart).
     "OUTBOX_MAX_ATTEMPTS": Key(20, int, _at_least(1, 10_000)),
@@ -331,7 +331,8 @@ class Settings:
 
     @property
     def outbox(self) -> bool:
-        """``OUTBOX``: write background events to the outbox table in the transaction."""
+        """``OUTBOX``: write background events to the outbox table in the transaction (the
+        default); the sender publishes them after commit, a relay what it left."""
         return bool(self._value("OUTBOX"))
 
     @property

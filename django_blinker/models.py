@@ -74,28 +74,44 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         return self.filter(confirmed_at__isnull=True)
 
     def write(
-        self, event: str, signal: str, receiver: str, backend: str, message: str, *, again: bool
+        self,
+        event: str,
+        signal: str,
+        receiver: str,
+        backend: str,
+        message: str,
+        *,
+        again: bool,
+        due: datetime.datetime | None = None,
     ) -> None:
         """Insert one event's row, in the current transaction, without model signals (a
-        ``post_save`` would make a new event of this one); ``again``: a row of that event
-        may exist already (a second delivery), leave it."""
+        ``post_save`` would make a new event of this one), due for the relay at ``due``
+        (now by default); ``again``: a row of that event may exist already (a second
+        delivery), leave it."""
+        now = timezone.now()
         row = OutboxEvent(
-            id=event, signal=signal, receiver=receiver, backend=backend, message=message
+            id=event,
+            created_at=now,
+            signal=signal,
+            receiver=receiver,
+            backend=backend,
+            message=message,
+            next_attempt_at=now if due is None else due,
         )
         self.bulk_create([row], ignore_conflicts=again)
 
     def due(self, now: datetime.datetime) -> OutboxEventQuerySet:
         """Not dead, not confirmed, and whose next attempt is at ``now`` or before."""
-        return self.filter(dead=False, confirmed_at__isnull=True, next_attempt_at__lte=now)
+        return self.filter(due_filter(now))
 
 
 class OutboxEvent(models.Model):
     """A background event written in the sending transaction (``DJANGO_BLINKER["OUTBOX"]``):
-    waiting for the relay to publish it, then (``published_at``, its last publish) for the
-    worker that ran its receiver to confirm it (``confirmed_at``; the relay deletes
-    confirmed rows soon after); dead after ``OUTBOX_MAX_ATTEMPTS`` publishes that failed
-    or were never confirmed. Its ``id`` is the event id; ``message`` is the signed
-    payload."""
+    waiting for its sender (at commit) or the relay to publish it, then (``published_at``,
+    its last publish) for the worker that ran its receiver to confirm it (``confirmed_at``;
+    the relay deletes confirmed rows soon after); dead after ``OUTBOX_MAX_ATTEMPTS``
+    publishes that failed or were never confirmed. Its ``id`` is the event id;
+    ``message`` is the signed payload."""
 
     id = models.UUIDField(primary_key=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -147,6 +163,12 @@ class OutboxEvent(models.Model):
         return "waiting" if self.published_at is None else "published"
 
 
+def due_filter(now: datetime.datetime) -> models.Q:
+    """The condition for an event the relay may publish at ``now``: not dead, not
+    confirmed, its next attempt due."""
+    return models.Q(dead=False, confirmed_at__isnull=True, next_attempt_at__lte=now)
+
+
 def state_filter(state: str) -> models.Q:
     """The condition on an outbox event's fields for ``state``, for a filter or a count."""
     return _STATE_FILTERS[state]
@@ -186,6 +208,8 @@ class OutboxProcess(models.Model):
     """What one process (a ``worker`` or a ``relay``, on ``host`` with ``pid``) reported
     about the outbox of the database that holds this row, last at ``last_seen``.
 
+    A relay records that it ran (``last_seen``, at most every 30 seconds): events due for
+    a relay while none was seen recently show on the outbox page and in ``check --deploy``.
     A worker counts the events it received whose outbox row this database does not have
     (``missing_rows``; the latest ``last_missing_event``, at ``last_missing_at``): it
     probably reads another database than the process that sent them. The admin's outbox

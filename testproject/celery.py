@@ -1,4 +1,14 @@
-"""The demo's Celery app: ``SHOP_BACKGROUND_BACKEND=celery celery -A testproject worker``."""
+"""The demo's Celery app. With Celery the demo is three processes, each with
+``SHOP_BACKGROUND_BACKEND=celery``:
+
+- web: ``python manage.py runserver`` writes each background event with the order and
+  publishes it right after the commit (the outbox is on by default);
+- worker: ``celery -A testproject worker`` runs the receivers; without it, events wait in
+  Redis;
+- relay: ``python manage.py blinker_relay`` publishes what the web process could not
+  (Redis down at the commit); without it those events wait in the outbox, and the admin's
+  outbox page says so.
+"""
 
 from __future__ import annotations
 

@@ -136,7 +136,7 @@ def test_an_unknown_tasks_backend_alias_is_an_error_with_or_without_tasks_settin
     assert "expected an alias of settings.TASKS: 'default'" in error.msg
 
 
-def test_inline_background_receivers_are_a_deploy_warning(settings):
+def test_inline_background_receivers_are_a_deploy_warning(settings, db):
     from django.core import checks
 
     from django_blinker import background, signals

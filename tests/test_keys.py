@@ -471,9 +471,9 @@ def test_the_outbox_carries_every_key_shape_to_the_worker(events, settings):
     with transaction.atomic():
         rows = rows_of_every_shape(status="boxed")
     saved = "tests.support.keysapp.receivers.key_saved"
-    assert OutboxEvent.objects.filter(receiver=saved).count() == 3
-    settings.DJANGO_BLINKER = {}
-    call_command("blinker_relay", once=True, verbosity=0)
+    assert OutboxEvent.objects.filter(receiver=saved, published_at__isnull=False).count() == 3
+    # The barrier's own event goes straight to the broker: it leaves no row to confirm.
+    settings.DJANGO_BLINKER = {"OUTBOX": False}
     records = [r for r in barrier(events) if r["receiver"] == "key_saved"]
     assert [(r["model"], r["pk"], r["status_in_db"]) for r in records] == [
         (row._meta.label, plain(row.pk), "boxed") for row in rows

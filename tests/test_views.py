@@ -354,9 +354,10 @@ def test_run_mode_says_what_actually_happens(client, superuser, bridged, setting
     client.force_login(superuser)
     url = detail_url("blinker", "django_blinker.signals", "post_save")
     try:
+        settings.DJANGO_BLINKER = {"OUTBOX": False}
         modes = [row.info.mode for row in client.get(url).context["receivers"]]
         assert modes == ["after commit", "inline after commit", "celery", "tasks"]
-        settings.DJANGO_BLINKER = {"OUTBOX": True}
+        settings.DJANGO_BLINKER = {}
         modes = [row.info.mode for row in client.get(url).context["receivers"]]
         assert modes == [
             "after commit",

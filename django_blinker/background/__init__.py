@@ -4,8 +4,9 @@
 (:mod:`django_blinker.delivery.codec`) while the signal is sent, signs it
 (:mod:`django_blinker.delivery.event`) and hands it on:
 
-- with ``OUTBOX`` on, to the outbox table, in the sending transaction
-  (:mod:`django_blinker.background.outbox`); a relay publishes it later;
+- with ``OUTBOX`` on (the default), to the outbox table, in the sending transaction
+  (:mod:`django_blinker.background.outbox`), and this process publishes it right after commit; a
+  relay publishes it later if this process could not;
 - to a django-tasks-db backend on the sending database, in the sending transaction;
 - otherwise, at commit, to Celery (``backend="celery"``) or Django's Tasks framework
   (``backend="tasks"``) within ``PUBLISH_TIMEOUT``; or, with ``backend="inline"``, to the
@@ -215,7 +216,7 @@ class BackgroundReceiver(DeferredReceiver):
         elif self.backend == "tasks" and writes_in_transaction(using):
             route = "in transaction"
         else:
-            route = "outbox" if conf.settings.outbox else "at commit"
+            route = "outbox" if conf.settings.outbox and _has_outbox(using) else "at commit"
         budget = Budget()
         payload = self.payload(sender, kwargs, using if route == "outbox" else None, budget)
         envelope = Envelope.of(payload)
@@ -225,6 +226,7 @@ class BackgroundReceiver(DeferredReceiver):
             from .outbox import store
 
             store(envelope, self.backend, using)
+            self._at_commit(envelope, using, outbox=using)
         elif route == "in transaction":
             publish("tasks", [envelope])
         else:
@@ -301,18 +303,21 @@ class BackgroundReceiver(DeferredReceiver):
             )
         return encoded
 
-    def _at_commit(self, envelope: Envelope, using: str) -> None:
+    def _at_commit(self, envelope: Envelope, using: str, outbox: str | None = None) -> None:
         if BATCHES_COMMIT_CALLBACKS:
-            at_commit(self._pending(envelope, using), using)
+            at_commit(self._pending(envelope, using, outbox), using)
         else:
-            at_commit(functools.partial(hand_over, self.backend, [envelope], False), using)
+            at_commit(functools.partial(hand_over, self.backend, [envelope], False, outbox), using)
 
-    def _pending(self, envelope: Envelope, using: str) -> Pending:
-        batch: Batch | None = getattr(self._batches, using, None)
+    def _pending(self, envelope: Envelope, using: str, outbox: str | None) -> Pending:
+        # The outbox's events of one transaction share one batch, whatever their receiver:
+        # one publish, and one UPDATE marking their rows published.
+        batches = self._batches if outbox is None else _outbox_batches
+        batch: Batch | None = getattr(batches, using, None)
         if batch is None or not batch.is_open():
-            batch = Batch(self.backend, self.coalesce)
-            setattr(self._batches, using, batch)
-        pending = Pending(batch, envelope)
+            batch = Batch(self.backend, self.coalesce, outbox)
+            setattr(batches, using, batch)
+        pending = Pending(batch, envelope, self.backend if outbox is not None else None)
         batch.pending.append(weakref.ref(pending))
         return pending
 
@@ -389,6 +394,19 @@ def _holds_rows(data: Any) -> bool:
     if isinstance(data, dict):
         return bool(_ROW_TAGS & data.keys()) or any(_holds_rows(item) for item in data.values())
     return False
+
+
+_outbox_batches = threading.local()
+
+
+def _has_outbox(using: str) -> bool:
+    """Whether database ``using`` holds an outbox table; events sent on one that does not
+    (the routers keep the outbox elsewhere) are published at commit."""
+    from django.db import router
+
+    from ..models import OutboxEvent
+
+    return router.allow_migrate_model(using, OutboxEvent)
 
 
 def signal_name(signal: Signal) -> str:

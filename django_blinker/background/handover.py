@@ -1,6 +1,7 @@
 """How sealed background events leave the process at commit: batched per receiver and
 transaction, then delivered in process (``backend="inline"``, or inside
-:func:`run_inline`) or published to the backend's queue."""
+:func:`run_inline`) or published to the backend's queue; events whose rows are in the
+outbox are marked published there (:func:`~django_blinker.outbox.publish_stored`)."""
 
 from __future__ import annotations
 
@@ -47,18 +48,27 @@ def _deliver_inline(envelopes: list[Envelope]) -> None:
             failed(error, f"inline background receiver {envelope.receiver}")
 
 
-def hand_over(backend: str, envelopes: list[Envelope], coalesced: bool) -> None:
+def hand_over(
+    backend: str, envelopes: list[Envelope], coalesced: bool, outbox: str | None = None
+) -> None:
     """Deliver ``envelopes`` in process (``inline``, or inside :func:`run_inline`), else
-    publish them, reporting a failure."""
-    if backend == "inline" or is_inline():
+    publish them, reporting a failure; with ``outbox``, the alias of the database that
+    holds their rows, record the publish there and leave a failure to the relay."""
+    if outbox is not None:
+        # Imported here: apps.py modules import this one before models can load.
+        from .outbox import publish_stored
+
+        publish_stored(backend, envelopes, outbox)
+    elif backend == "inline" or is_inline():
         _deliver_inline(envelopes)
     else:
         publish_or_report(backend, envelopes, coalesced=coalesced)
 
 
 class Batch:
-    """The events of one receiver in one transaction, handed over together at commit: one
-    publish call (one job when coalesced, else one job each).
+    """The events of one receiver in one transaction (with the outbox, of every receiver
+    in it), handed over together at commit: one publish call per backend (one job when
+    coalesced, else one job each).
 
     Each event registers its own :class:`Pending` with ``transaction.on_commit``, so that
     Django drops it with a rolled-back savepoint; the first one to run at commit sends the
@@ -67,11 +77,12 @@ class Batch:
     object at once, a dropped one is gone as soon as Django drops it.
     """
 
-    __slots__ = ("backend", "coalesced", "flushed", "pending")
+    __slots__ = ("backend", "coalesced", "flushed", "outbox", "pending")
 
-    def __init__(self, backend: str, coalesced: bool) -> None:
+    def __init__(self, backend: str, coalesced: bool, outbox: str | None = None) -> None:
         self.backend = backend
         self.coalesced = coalesced
+        self.outbox = outbox
         self.flushed = False
         self.pending: list[weakref.ref[Pending]] = []
 
@@ -87,16 +98,25 @@ class Batch:
         if self.flushed:
             return
         self.flushed = True
-        envelopes = [pending.envelope for ref in self.pending if (pending := ref()) is not None]
-        hand_over(self.backend, envelopes, self.coalesced)
+        by_backend: dict[str, list[Envelope]] = {}
+        for ref in self.pending:
+            if (pending := ref()) is not None:
+                by_backend.setdefault(pending.backend or self.backend, []).append(pending.envelope)
+        for backend, envelopes in by_backend.items():
+            hand_over(backend, envelopes, self.coalesced, self.outbox)
 
 
 class Pending:
-    __slots__ = ("__weakref__", "batch", "envelope")
+    """One event of a :class:`Batch`; ``backend`` when the batch holds the events of
+    several receivers (the outbox's: one publish and one ``UPDATE`` per backend and
+    transaction)."""
 
-    def __init__(self, batch: Batch, envelope: Envelope) -> None:
+    __slots__ = ("__weakref__", "backend", "batch", "envelope")
+
+    def __init__(self, batch: Batch, envelope: Envelope, backend: str | None = None) -> None:
         self.batch = batch
         self.envelope = envelope
+        self.backend = backend
 
     def __call__(self) -> None:
         self.batch.flush()

@@ -1,12 +1,16 @@
-"""Durable delivery: background events written with the data, published by a relay,
-confirmed by the worker.
+"""Durable delivery: background events written with the data, published by the sender
+right after commit (a relay publishes what it could not), confirmed by the worker.
 
-With ``DJANGO_BLINKER["OUTBOX"] = True`` a background receiver's event is a row of
-:class:`~django_blinker.models.OutboxEvent`, inserted on the sending database inside the
-sending transaction: it commits or rolls back with the data, savepoints included, and a
-request never talks to the broker. :func:`relay` publishes due rows in batches and keeps
-them; the worker marks a row confirmed once its receiver ran
-(:func:`~django_blinker.delivery.worker.deliver`) and skips a copy of a confirmed one.
+With ``DJANGO_BLINKER["OUTBOX"]`` (on by default) a background receiver's event is a row
+of :class:`~django_blinker.models.OutboxEvent`, inserted on the sending database inside
+the sending transaction: it commits or rolls back with the data, savepoints included.
+Right after the commit the sending process publishes its own rows
+(:func:`publish_stored`) and marks them published in one ``UPDATE``; the relay leaves a
+fresh row to its sender for :func:`sender_claim` (the row is not due before), so the two
+do not both publish it. A row its sender could not publish (broker down, process killed)
+becomes due and :func:`relay` publishes it, in batches, and keeps it; the worker marks a
+row confirmed once its receiver ran (:func:`~django_blinker.delivery.worker.deliver`) and skips a
+copy of a confirmed one.
 
 A broker can lose a message it accepted (Redis: kombu pops a message before it records it
 as unacknowledged). A queue hands messages out in order, so an unconfirmed event first
@@ -45,19 +49,30 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import os
+import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings as django_settings
 from django.core.management import call_command
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    connections,
+    router,
+    transaction,
+)
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import conf
 from ..delivery.event import Envelope, Rejected, reseal
-from ..models import OutboxEvent
+from ..delivery.outbox_health import host
+from ..models import OutboxEvent, OutboxProcess
 from .contention import is_lock_conflict, read_committed, retry_on_lock_conflict
 from .pruning import delete_quietly
 from .publishing import PublishError, enqueue_failed, publish
@@ -72,11 +87,23 @@ _MAX_BACKOFF = 300.0
 _LAST_ERROR_LENGTH = 2000
 
 
+#: The least time the relay leaves a fresh row to the process that wrote it.
+SENDER_CLAIM = 10.0
+
+
+def sender_claim() -> datetime.timedelta:
+    """How long after it is written a row is left to its sender, which publishes it at
+    commit: :data:`SENDER_CLAIM` seconds, or twice ``PUBLISH_TIMEOUT`` if longer (a publish
+    to a silent broker may take that long). Only then does the relay take it."""
+    return datetime.timedelta(seconds=max(SENDER_CLAIM, 2 * conf.settings.publish_timeout))
+
+
 def store(
     envelope: Envelope, backend: str, using: str = DEFAULT_DB_ALIAS, *, again: bool = False
 ) -> None:
-    """Write ``envelope`` to the outbox on ``using``, in the current transaction;
-    ``again``: a row of that event may exist already (a second delivery), leave it."""
+    """Write ``envelope`` to the outbox on ``using``, in the current transaction, due for
+    the relay only after :func:`sender_claim`; ``again``: a row of that event may exist
+    already (a second delivery), leave it."""
     OutboxEvent.objects.using(using).write(
         envelope.event,
         envelope.signal,
@@ -84,7 +111,57 @@ def store(
         backend,
         envelope.message,
         again=again,
+        due=timezone.now() + sender_claim(),
     )
+
+
+def publish_stored(backend: str, envelopes: list[Envelope], using: str) -> bool:
+    """Publish ``envelopes``, whose rows this process wrote on ``using`` in a transaction
+    that committed, and record it: the published rows in one ``UPDATE`` (published now,
+    one attempt, waiting for a confirmation as after the relay's first publish), the rest
+    made due for the relay after :func:`backoff`. A row the relay published meanwhile
+    keeps the relay's record. Never raises: a failure is logged at WARNING, and the relay
+    publishes what is left. Returns whether all were published."""
+    at = timezone.now()
+    error: Exception | None
+    try:
+        publish(backend, envelopes)
+    except PublishError as stopped:
+        sent, left, error = envelopes[: stopped.sent], envelopes[stopped.sent :], stopped.cause
+    else:
+        sent, left, error = envelopes, [], None
+    rows = OutboxEvent.objects.using(using).filter(published_at__isnull=True)
+    try:
+        if sent:
+            grace = datetime.timedelta(seconds=conf.settings.outbox_confirm_after)
+            rows.filter(pk__in=[envelope.event for envelope in sent]).update(
+                published_at=at, attempts=1, next_attempt_at=at + grace
+            )
+        if error is not None:
+            rows.filter(pk__in=[envelope.event for envelope in left]).update(
+                attempts=1,
+                next_attempt_at=at + backoff(1),
+                last_error=f"{type(error).__name__}: {error}"[:_LAST_ERROR_LENGTH],
+            )
+    except DatabaseError as failure:
+        logger.warning(
+            "Outbox on %r: the publish of %d event(s) could not be recorded (%s); the relay "
+            "publishes them again once they are due",
+            using,
+            len(sent),
+            failure,
+        )
+    if error is not None:
+        logger.warning(
+            "%s committed but could not be published on %s (%s: %s); left in the outbox on "
+            "%r for the relay (manage.py blinker_relay)",
+            ", ".join(f"Event {envelope.event}" for envelope in left),
+            backend,
+            type(error).__name__,
+            error,
+            using,
+        )
+    return error is None
 
 
 def backoff(attempts: int) -> datetime.timedelta:
@@ -326,3 +403,36 @@ def release_held() -> int:
     call_command("blinker_relay", once=True, verbosity=0)
     after = sum(OutboxEvent.objects.using(alias).waiting().count() for alias in databases)
     return max(before - after, 0)
+
+
+#: A relay records that it ran at most this often (seconds), per database.
+HEARTBEAT_EVERY = 30.0
+
+#: Relay records older than this are deleted (relays that stopped, or were restarted).
+_FORGET_RELAYS_AFTER = datetime.timedelta(days=1)
+
+_beats: dict[tuple[int, str], float] = {}
+_beats_lock = threading.Lock()
+
+
+def record_relay(using: str, *, force: bool = False) -> bool:
+    """Record on ``using`` that a relay runs in this process, unless it did less than
+    :data:`HEARTBEAT_EVERY` seconds ago (``force`` records anyway); records of relays not
+    seen for a day are deleted then. Returns whether it wrote."""
+    key = (os.getpid(), using)
+    beat = time.monotonic()
+    with _beats_lock:
+        if not force and beat - _beats.get(key, -HEARTBEAT_EVERY) < HEARTBEAT_EVERY:
+            return False
+        _beats[key] = beat
+    now = timezone.now()
+    rows = OutboxProcess.objects.using(using)
+    mine = rows.filter(role="relay", host=host(), pid=os.getpid())
+    if not mine.update(last_seen=now):
+        try:
+            with transaction.atomic(using=using):
+                rows.bulk_create([OutboxProcess(role="relay", host=host(), pid=os.getpid())])
+        except IntegrityError:
+            mine.update(last_seen=now)
+    delete_quietly(rows.filter(role="relay", last_seen__lt=now - _FORGET_RELAYS_AFTER))
+    return True

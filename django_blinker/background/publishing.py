@@ -2,7 +2,8 @@
 
 A dead broker refuses at once; a silent one (it accepts the connection and never answers)
 would hold the committing request for minutes. A publish to a remote broker therefore runs
-in a daemon thread of its own and the caller waits at most ``PUBLISH_TIMEOUT`` seconds per
+on a daemon thread (kept for the next publish: handing a publish to a waiting thread costs
+a small part of starting one) and the caller waits at most ``PUBLISH_TIMEOUT`` seconds per
 chunk of :data:`CHUNK` events. A thread still stuck after that is abandoned: it holds up
 no later publish and no process exit, and its broker connection times out by itself (the
 Celery backend opens its connections with that timeout). Its events are reported as not
@@ -15,6 +16,8 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import os
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -61,24 +64,63 @@ def backend_module(name: str) -> _Backend:
     return loaded  # type: ignore[no-any-return]
 
 
+class _Publisher:
+    """A daemon thread that runs publishes handed to it, one at a time. Idle ones wait in
+    :data:`_idle` for the next publish, so that a publish costs two hand-offs, not a new
+    thread; one still stuck after its wait is simply not taken back until it finishes."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[tuple[Callable[[], None], queue.SimpleQueue[Any]]] = (
+            queue.SimpleQueue()
+        )
+        threading.Thread(target=self._run, name="django_blinker_publish", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            send, outcome = self.jobs.get()
+            try:
+                send()
+            except BaseException as error:
+                outcome.put(error)
+            else:
+                outcome.put(None)
+            with _idle_lock:
+                if len(_idle) < _MAX_IDLE:
+                    _idle.append(self)
+                    continue
+            return
+
+
+_MAX_IDLE = 4
+_idle: list[_Publisher] = []
+_idle_lock = threading.Lock()
+
+
+def _forget_publishers() -> None:
+    # A forked child (a prefork worker, a preloading web server) has none of the parent's
+    # threads: handing a publish to one of them would wait out the whole timeout.
+    global _idle_lock
+    _idle.clear()
+    _idle_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_publishers)
+
+
 def _within(send: Callable[[], None], backend: str, timeout: float) -> None:
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            send()
-        except BaseException as error:
-            outcome.append(error)
-        else:
-            outcome.append(None)
-
-    thread = threading.Thread(target=run, name="django_blinker_publish", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if not outcome:
-        raise TimeoutError(f"the {backend} broker did not answer within {timeout:g} s")
-    if outcome[0] is not None:
-        raise outcome[0]
+    with _idle_lock:
+        publisher = _idle.pop() if _idle else None
+    if publisher is None:
+        publisher = _Publisher()
+    outcome: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+    publisher.jobs.put((send, outcome))
+    try:
+        error = outcome.get(timeout=timeout)
+    except queue.Empty:
+        raise TimeoutError(f"the {backend} broker did not answer within {timeout:g} s") from None
+    if error is not None:
+        raise error
 
 
 def publish(backend: str, envelopes: list[Envelope], *, coalesced: bool = False) -> None:

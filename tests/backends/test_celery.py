@@ -201,7 +201,10 @@ def broker_down():
         yield down
 
 
-def test_broker_down_at_commit_is_logged_loudly_and_the_commit_stands(broker_down, caplog):
+def test_without_outbox_broker_down_at_commit_is_logged_loudly_and_the_commit_stands(
+    broker_down, caplog, settings
+):
+    settings.DJANGO_BLINKER = {"OUTBOX": False}
     in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
     after = []
     try:
@@ -260,7 +263,7 @@ def silent_broker():
 def test_a_silent_broker_costs_a_commit_at_most_the_publish_timeout(
     silent_broker, settings, caplog
 ):
-    settings.DJANGO_BLINKER = {"PUBLISH_TIMEOUT": 1}
+    settings.DJANGO_BLINKER = {"OUTBOX": False, "PUBLISH_TIMEOUT": 1}
     failures = []
 
     def keep(sender, payload, error):
@@ -293,8 +296,18 @@ def test_delivery_tasks_ack_late_and_requeue_when_their_worker_is_lost():
         assert (task.acks_late, task.reject_on_worker_lost) == (True, True)
 
 
+@pytest.fixture
+def sender_dies(monkeypatch):
+    """The sending process dies right after each commit, before it publishes; its rows are
+    due for the relay at once."""
+    from django_blinker.background import outbox
+
+    monkeypatch.setattr(outbox, "publish_stored", lambda backend, envelopes, using: False)
+    monkeypatch.setattr(outbox, "sender_claim", lambda: datetime.timedelta(0))
+
+
 @worker_tests
-def test_the_relay_task_publishes_the_outbox_from_a_worker(events, author, settings):
+def test_the_relay_task_publishes_the_outbox_from_a_worker(events, author, settings, sender_dies):
     from celery import current_app
 
     from django_blinker.models import OutboxEvent
@@ -313,6 +326,7 @@ def test_the_relay_task_publishes_the_outbox_from_a_worker(events, author, setti
 
 
 def test_a_stuck_publish_holds_up_no_later_one(silent_broker, settings, caplog):
+    # Without the outbox: with it, the stuck event is left for the relay at WARNING.
     """After a silent broker's timeout, the next publish to a broker that answers goes out
     at once: the stuck publishing thread is abandoned, not waited for."""
     import redis
@@ -320,7 +334,7 @@ def test_a_stuck_publish_holds_up_no_later_one(silent_broker, settings, caplog):
 
     from django_blinker.backends.celery import deliver_task  # noqa: F401  (registers it)
 
-    settings.DJANGO_BLINKER = {"PUBLISH_TIMEOUT": 1}
+    settings.DJANGO_BLINKER = {"OUTBOX": False, "PUBLISH_TIMEOUT": 1}
     in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
     queue = new_key("healed")
     healthy = Celery("healed", set_as_current=False)
@@ -351,7 +365,7 @@ def outbox_confirmed(**filters):
 
 @worker_tests
 def test_a_real_worker_confirms_outbox_events_and_the_relay_recovers_a_lost_one(
-    events, author, settings
+    events, author, settings, sender_dies
 ):
     """The worker confirms an outbox row once its receiver ran; a row it never confirmed,
     overtaken by a confirmed one (the broker lost its message), is published again; a copy
@@ -388,12 +402,15 @@ def test_a_real_worker_confirms_outbox_events_and_the_relay_recovers_a_lost_one(
 
     publish("celery", [copy])
     events.worker.wait_for_log(f"Event {copy.event}: already confirmed in the outbox")
-    settings.DJANGO_BLINKER = {}
+    # The barrier's own event must not wait for a relay (the sender dies here).
+    settings.DJANGO_BLINKER = {"OUTBOX": False}
     assert [r for r in barrier(events) if r.get("pk") == first.pk] == []
 
 
 @worker_tests
-def test_an_event_retried_from_the_admin_after_its_message_expired_runs(events, author, settings):
+def test_an_event_retried_from_the_admin_after_its_message_expired_runs(
+    events, author, settings, sender_dies
+):
     """The relay signs each message again when it publishes it: a dead event whose message
     was signed a week ago (over MESSAGE_MAX_AGE) still runs once a manager retries it."""
     from django.contrib.auth.models import Permission, User
@@ -428,3 +445,75 @@ def test_an_event_retried_from_the_admin_after_its_message_expired_runs(events, 
     outbox_confirmed(pk=row.pk)
     assert OutboxEvent.objects.get(pk=row.pk).message == week_old
     assert f"Rejected background message (event {row.pk})" not in events.worker.log()
+
+
+@worker_tests
+def test_by_default_a_save_reaches_the_worker_with_no_relay_running(events, author, settings):
+    """No delivery setting: the event is written with the data, published by this process
+    right after the commit and confirmed by the worker; nothing relays."""
+    from django_blinker.models import OutboxEvent
+
+    settings.DJANGO_BLINKER = {}
+    with transaction.atomic():
+        book = Book.objects.create(title="durable by default", author=author)
+        assert OutboxEvent.objects.filter(receiver="tests.support.background_receivers.book_saved")
+    record = events.until("book_saved", pk=book.pk)[-1]
+    assert record["title_in_db"] == "durable by default"
+    outbox_confirmed()
+    row = OutboxEvent.objects.get(receiver="tests.support.background_receivers.book_saved")
+    assert record["event"] == str(row.pk)
+    assert (row.attempts, row.published_at is not None) == (1, True)
+
+
+@worker_tests
+def test_by_default_a_rollback_publishes_nothing(events, author, settings):
+    from django_blinker.models import OutboxEvent
+
+    settings.DJANGO_BLINKER = {}
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Book.objects.create(title="rolled back", author=author)
+        raise RuntimeError
+    assert not OutboxEvent.objects.filter(receiver="tests.support.background_receivers.book_saved")
+    assert [r for r in barrier(events) if r["receiver"] == "book_saved"] == []
+
+
+@worker_tests
+@pytest.mark.slow
+def test_the_event_of_a_sender_killed_after_its_commit_is_published_by_the_relay(
+    events, author, tmp_path
+):
+    """A sender SIGKILLed between its commit and its publish leaves its row; a relay
+    (manage.py blinker_relay) publishes it once the sender's claim has passed."""
+    import signal
+    import subprocess
+
+    from django_blinker.models import OutboxEvent
+    from tests.support.celery_app import app
+
+    env = workers.worker_env(DJANGO_BLINKER_CELERY_QUEUE=app.conf.task_default_queue)
+    sender = subprocess.run(
+        [workers.python(), "-m", "tests.support.killed_sender", str(author.pk)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert sender.returncode == -signal.SIGKILL, sender.stderr
+    book = Book.objects.get(title="killed after its commit")
+    row = OutboxEvent.objects.get(receiver="tests.support.background_receivers.book_saved")
+    assert (row.published_at, row.attempts) == (None, 0)
+    # DJANGO_BLINKER_TEST_CONFIRM_AFTER: the relay publishes with tests.support.celery_app.
+    env["DJANGO_BLINKER_TEST_CONFIRM_AFTER"] = "300"
+    relay = workers.Worker(
+        "relay",
+        [workers.python(), "-m", "django", "blinker_relay", "--interval", "0.2", "-v", "2"],
+        env,
+        tmp_path,
+    )
+    try:
+        record = events.until("book_saved", pk=book.pk, timeout=60)[-1]
+        outbox_confirmed()
+    finally:
+        relay.stop()
+    assert record["event"] == str(row.pk)
+    assert [r for r in barrier(events) if r.get("pk") == book.pk] == []

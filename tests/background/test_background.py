@@ -209,6 +209,7 @@ def test_post_save_payload_format(backend, author):
             "raw": False,
             "using": "default",
         },
+        "outbox": "default",
     }
     assert second["kwargs"]["update_fields"] == {"$frozenset": ["title"]}
 
@@ -320,9 +321,10 @@ def test_run_inline_delivers_in_process_instead_of_enqueueing(monkeypatch, autho
     assert not background.is_inline()
 
 
-def test_enqueue_failure_is_logged_loudly_and_later_callbacks_still_run(
-    monkeypatch, author, caplog
+def test_without_outbox_an_enqueue_failure_is_logged_loudly_and_later_callbacks_still_run(
+    monkeypatch, author, caplog, settings
 ):
+    settings.DJANGO_BLINKER = {"OUTBOX": False}
     use_backend(monkeypatch, BrokenBackend())
     failures = []
 
@@ -674,9 +676,12 @@ def test_a_module_run_again_replaces_its_receiver_instead_of_clashing(author):
         background.disconnect(signals.post_save, again)
 
 
-def test_an_unconfigured_celery_app_is_refused_loudly_not_published_to_localhost(author, caplog):
+def test_an_unconfigured_celery_app_is_refused_loudly_not_published_to_localhost(
+    author, caplog, settings
+):
     from celery import Celery
 
+    settings.DJANGO_BLINKER = {"OUTBOX": False}
     fallback = Celery("default", fixups=[], set_as_current=False)
     from celery import _state
 
@@ -992,3 +997,47 @@ def test_a_rejected_outbox_event_is_never_confirmed(listened, caplog, attack):
     assert rejection(caplog).startswith(f"Rejected background message (event {event}): ")
     assert OutboxEvent.objects.get(pk=event).confirmed_at is None
     assert receivers.CALLS == []
+
+
+class _ThreadBackend:
+    """Keeps what it is handed, on django-blinker's publishing threads."""
+
+    BOUNDED = True
+
+    def __init__(self):
+        self.envelopes = []
+
+    def prepare(self, envelopes, coalesced):
+        return lambda: self.envelopes.extend(envelopes)
+
+
+def test_publishing_threads_are_reused_and_a_forked_child_starts_its_own(monkeypatch, settings):
+    import os
+    import threading
+
+    from django_blinker.background import publishing
+    from django_blinker.delivery.event import Envelope
+
+    settings.DJANGO_BLINKER = {"PUBLISH_TIMEOUT": 2}
+    backend = use_backend(monkeypatch, _ThreadBackend())
+    payload = {"version": 2, "event": str(uuid.uuid4()), "signal": "x", "receiver": "y"}
+    envelope = Envelope(payload["event"], "x", "y", seal(payload))
+
+    def publishing_threads():
+        return [t for t in threading.enumerate() if t.name == "django_blinker_publish"]
+
+    publishing.publish("celery", [envelope])
+    before = publishing_threads()
+    for _ in range(5):
+        publishing.publish("celery", [envelope])
+    assert publishing_threads() == before
+    assert len(backend.envelopes) == 6
+    child = os.fork()
+    if child == 0:
+        try:
+            publishing.publish("celery", [envelope])
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    _pid, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -3,6 +3,7 @@ published again, retried, dead-lettered."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import threading
@@ -41,9 +42,14 @@ def every_delete(sender, **kwargs):
 
 
 @pytest.fixture(autouse=True)
-def outbox_on(settings):
+def outbox_on(settings, request, monkeypatch):
     """Turns the outbox on; call it with more DJANGO_BLINKER keys (a new dict each time,
-    so that Django's setting_changed reaches conf's cache)."""
+    so that Django's setting_changed reaches conf's cache). Unless the test is marked
+    ``sender_publishes``, the sending process dies right after each commit, before it
+    publishes, and its rows are due for the relay at once: these tests are the relay's."""
+    if request.node.get_closest_marker("sender_publishes") is None:
+        monkeypatch.setattr(outbox, "publish_stored", lambda backend, envelopes, using: False)
+        monkeypatch.setattr(outbox, "sender_claim", lambda: datetime.timedelta(0))
 
     def configure(**values):
         settings.DJANGO_BLINKER = {"OUTBOX": True, **values}
@@ -130,8 +136,8 @@ def test_a_rolled_back_savepoint_drops_only_its_events(author):
     assert sorted(titles) == ["kept", "kept too"]
 
 
-def test_without_outbox_nothing_is_written(outbox_on, settings, backend, author):
-    settings.DJANGO_BLINKER = {}
+def test_with_outbox_false_nothing_is_written(outbox_on, settings, backend, author):
+    settings.DJANGO_BLINKER = {"OUTBOX": False}
     with transaction.atomic():
         Book.objects.create(title="straight to the broker", author=author)
     assert not OutboxEvent.objects.exists()
@@ -893,3 +899,116 @@ def test_store_writes_on_the_sending_database_in_its_transaction():
     assert not OutboxEvent.objects.exists()
     outbox.store(envelope, "tasks")
     assert OutboxEvent.objects.get().backend == "tasks"
+
+
+@pytest.mark.sender_publishes
+def test_the_sender_publishes_its_rows_at_commit(backend, author):
+    with transaction.atomic():
+        Book.objects.create(title="one", author=author)
+        Book.objects.create(title="two", author=author)
+        assert backend.payloads == []
+    assert sorted(published_titles(backend)) == ["one", "two"]
+    assert not awaiting_publish().exists()
+    assert set(OutboxEvent.objects.values_list("attempts", flat=True)) == {1}
+    # Published: nothing is due for a relay.
+    assert outbox.relay().claimed == 0
+
+
+@pytest.mark.sender_publishes
+def test_one_update_marks_every_row_of_a_transaction(backend, author):
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        for title in ("a", "b", "c"):
+            Book.objects.create(title=title, author=author)
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    assert OutboxEvent.objects.filter(published_at__isnull=False).count() == 3
+
+
+@pytest.mark.sender_publishes
+def test_a_rollback_writes_and_publishes_nothing(backend, author):
+    with transaction.atomic():
+        Book.objects.create(title="kept", author=author)
+        with contextlib.suppress(RuntimeError), transaction.atomic():
+            Book.objects.create(title="savepoint rolled back", author=author)
+            raise RuntimeError
+    with contextlib.suppress(RuntimeError), transaction.atomic():
+        Book.objects.create(title="rolled back", author=author)
+        raise RuntimeError
+    assert published_titles(backend) == ["kept"]
+    assert OutboxEvent.objects.count() == 1
+
+
+@pytest.mark.sender_publishes
+def test_what_the_sender_could_not_publish_is_left_for_the_relay(
+    broken, monkeypatch, author, caplog, failures
+):
+    with caplog.at_level(logging.WARNING, logger="django_blinker"), transaction.atomic():
+        Book.objects.create(title="broker down", author=author)
+    [row] = OutboxEvent.objects.all()
+    assert (row.published_at, row.attempts) == (None, 1)
+    assert row.last_error == "ConnectionError: broker down"
+    assert row.next_attempt_at <= timezone.now() + outbox.backoff(1)
+    assert f"Event {row.pk} committed but could not be published on celery" in caplog.text
+    assert "left in the outbox on 'default' for the relay" in caplog.text
+    # The relay reports a lost event only once it is dead-lettered.
+    assert failures == []
+    recording = use_backend(monkeypatch, RecordingBackend())
+    make_due()
+    assert outbox.relay().published == 1
+    assert published_titles(recording) == ["broker down"]
+
+
+@pytest.mark.sender_publishes
+def test_the_relay_leaves_a_fresh_row_to_its_sender(backend, monkeypatch, author):
+    """A sender killed between its commit and its publish: the relay takes its row only
+    once the sender's claim has passed, so the two never both publish a fresh row."""
+    monkeypatch.setattr(outbox, "publish_stored", lambda backend, envelopes, using: False)
+    with transaction.atomic():
+        Book.objects.create(title="sender killed", author=author)
+    [row] = OutboxEvent.objects.all()
+    claim = outbox.sender_claim()
+    assert claim == datetime.timedelta(seconds=10)
+    assert row.next_attempt_at == row.created_at + claim
+    assert outbox.relay().claimed == 0
+    make_due()
+    assert outbox.relay().published == 1
+    assert published_titles(backend) == ["sender killed"]
+
+
+@pytest.mark.sender_publishes
+def test_the_sender_keeps_the_relays_record_of_a_row_it_published_first(backend, author):
+    published_at = timezone.now() - datetime.timedelta(seconds=5)
+
+    def relay_first():
+        OutboxEvent.objects.filter(published_at__isnull=True).update(
+            published_at=published_at, attempts=7
+        )
+
+    with transaction.atomic():
+        transaction.on_commit(relay_first)
+        Book.objects.create(title="raced", author=author)
+    row = OutboxEvent.objects.get()
+    assert (row.published_at, row.attempts) == (published_at, 7)
+    assert published_titles(backend) == ["raced"]
+
+
+@pytest.mark.sender_publishes
+def test_the_events_of_every_receiver_in_a_transaction_share_one_publish_and_one_update(
+    backend, author, monkeypatch
+):
+    prepared = []
+    prepare = backend.prepare
+
+    def counting(envelopes, coalesced):
+        prepared.append(len(envelopes))
+        return prepare(envelopes, coalesced)
+
+    monkeypatch.setattr(backend, "prepare", counting)
+    in_background(signals.post_save, every_save, sender=Book, backend="celery")
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        Book.objects.create(title="one", author=author)
+        Book.objects.create(title="two", author=author)
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    assert prepared == [4]
+    assert OutboxEvent.objects.filter(published_at__isnull=False).count() == 4

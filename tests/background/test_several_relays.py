@@ -58,7 +58,15 @@ STARTED = "Relaying the outbox of default"
 
 @pytest.fixture
 def worker(django_db_blocker, tmp_path_factory, settings, monkeypatch):
+    import datetime
+
+    from django_blinker.background import outbox
+
     settings.DJANGO_BLINKER = {"OUTBOX": True}
+    # This process never publishes its own events (as if it died at each commit), and its
+    # rows are due at once: the relays publish every event.
+    monkeypatch.setattr(outbox, "publish_stored", lambda backend, envelopes, using: False)
+    monkeypatch.setattr(outbox, "sender_claim", lambda: datetime.timedelta(0))
     # Read by tests/support/worker_settings.py in the worker and the relays (worker_env).
     monkeypatch.setenv("DJANGO_BLINKER_TEST_CONFIRM_AFTER", CONFIRM_AFTER)
     in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")

@@ -24,10 +24,11 @@ from django.utils import timezone
 
 from django_blinker import background, signals
 from django_blinker.background import in_background, outbox
+from django_blinker.background.outbox import record_relay
 from django_blinker.background.publishing import publish
 from django_blinker.delivery.event import Envelope
 from django_blinker.delivery.outbox_health import health, report_missing_row
-from django_blinker.delivery.worker import deliver
+from django_blinker.delivery.worker import deliver, outbox_health
 from django_blinker.models import OutboxEvent, OutboxProcess
 from tests.support import background_receivers as receivers
 from tests.support import workers
@@ -62,8 +63,12 @@ def viewer_client():
 
 
 def books(author, count):
+    """Saved in the test's transaction, which never commits: as if their sender had died
+    at its commit, their rows are left for the relay, due at once."""
     with transaction.atomic():
-        return [Book.objects.create(title=f"b{n}", author=author) for n in range(count)]
+        saved = [Book.objects.create(title=f"b{n}", author=author) for n in range(count)]
+    OutboxEvent.objects.update(next_attempt_at=timezone.now())
+    return saved
 
 
 @pytest.mark.django_db
@@ -162,10 +167,12 @@ def test_the_outbox_page_opens_with_its_health(author):
 @pytest.mark.celery
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_warns_of_a_missing_row_and_the_admin_shows_it(
-    django_db_blocker, tmp_path_factory, outbox_on, author
+    django_db_blocker, tmp_path_factory, outbox_on, author, monkeypatch
 ):
     from django.db import connection
 
+    # The sender dies at its commit: only the copy below is published.
+    monkeypatch.setattr(outbox, "publish_stored", lambda backend, envelopes, using: False)
     with workers.celery_worker("missing-row", django_db_blocker, tmp_path_factory) as events:
         book = books(author, 1)[0]
         row = OutboxEvent.objects.get(receiver=BOOK_SAVED)
@@ -188,3 +195,77 @@ def test_a_real_worker_warns_of_a_missing_row_and_the_admin_shows_it(
         assert f"<td>{events.worker.process.pid}</td>" in page
         assert copy.event in page
         assert events.redis.lrange(events.key, 0, -1) == [], f"book {book.pk} ran"
+
+
+@pytest.mark.django_db
+def test_a_relay_records_that_it_ran_at_most_every_thirty_seconds():
+    assert record_relay("default", force=True)
+    assert not record_relay("default")
+    [process] = OutboxProcess.objects.all()
+    assert (process.role, process.host, process.pid) == ("relay", socket.gethostname(), os.getpid())
+    first_seen = process.last_seen
+    assert record_relay("default", force=True)
+    [process] = OutboxProcess.objects.all()
+    assert process.last_seen > first_seen
+
+
+@pytest.mark.django_db
+def test_relays_not_seen_for_a_day_are_forgotten():
+    OutboxProcess.objects.create(
+        role="relay", host="old", pid=1, last_seen=timezone.now() - datetime.timedelta(days=2)
+    )
+    record_relay("default", force=True)
+    assert list(OutboxProcess.objects.values_list("host", flat=True)) == [socket.gethostname()]
+
+
+@pytest.mark.django_db
+def test_relay_all_records_a_relay(outbox_on):
+    outbox_health._beats.clear()
+    outbox.relay_all()
+    assert outbox_health.last_relay("default") is not None
+
+
+@pytest.mark.django_db
+def test_events_waiting_with_no_relay_show_on_the_page_and_in_check_deploy(outbox_on, author):
+    from django.core import checks
+
+    def w007():
+        found = checks.run_checks(include_deployment_checks=True)
+        return [m for m in found if m.id == "django_blinker.W007"]
+
+    assert not health("default").relay_missing
+    assert w007() == []
+    books(author, 2)
+    found = health("default")
+    assert (found.due, found.relay_seen, found.relay_missing) == (2, None, True)
+    [warning] = w007()
+    assert "2 outbox event(s) on 'default' wait for a relay" in warning.msg
+    assert "never seen" in warning.msg
+    assert "blinker_relay" in warning.hint
+    assert not [m for m in checks.run_checks() if m.id == "django_blinker.W007"]
+    client = viewer_client()
+    page = client.get(LIST).content.decode()
+    assert "2 events wait for a relay" in page
+    assert "No relay has ever run on this database." in page
+
+    OutboxProcess.objects.create(
+        role="relay", host="relay-1", pid=7, last_seen=timezone.now() - datetime.timedelta(hours=1)
+    )
+    assert health("default").relay_missing
+    assert "last seen" in w007()[0].msg
+    assert "No relay has run on this database since" in client.get(LIST).content.decode()
+
+    record_relay("default", force=True)
+    assert not health("default").relay_missing
+    assert w007() == []
+    page = client.get(LIST).content.decode()
+    assert "wait for a relay" not in page
+    assert "A relay last ran on this database at" in page
+
+
+@pytest.mark.django_db
+def test_events_left_to_their_sender_wait_for_no_relay(outbox_on, author):
+    with transaction.atomic():
+        Book.objects.create(title="its sender publishes it at commit", author=author)
+    found = health("default")
+    assert (found.counts["waiting"], found.due, found.relay_missing) == (1, 0, False)

@@ -54,9 +54,12 @@ class StopOnPublish(RecordingBackend):
 
 
 @pytest.fixture(autouse=True)
-def outbox_on(settings):
+def outbox_on(settings, monkeypatch):
     """Turns the outbox on; call it with more DJANGO_BLINKER keys (a new dict each time,
-    so that Django's setting_changed reaches conf's cache)."""
+    so that Django's setting_changed reaches conf's cache). The sending process dies right
+    after each commit, before it publishes, and its rows are due for the relay at once."""
+    monkeypatch.setattr(outbox, "publish_stored", lambda backend, envelopes, using: False)
+    monkeypatch.setattr(outbox, "sender_claim", lambda: datetime.timedelta(0))
 
     def configure(**values):
         settings.DJANGO_BLINKER = {"OUTBOX": True, **values}

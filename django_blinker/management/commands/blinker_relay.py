@@ -164,6 +164,8 @@ class _Relay:
     def run_pass(self, *, always_report: bool = False) -> None:
         """Relay until no database has a full batch due, then recover stale tasks."""
         close_old_connections()
+        for alias in self.databases:
+            outbox.record_relay(alias)
         results = dict.fromkeys(self.databases, outbox.RelayResult())
         busy = list(self.databases)
         while busy and not self.stop.is_set():

@@ -1,6 +1,7 @@
 """Settings of every chaos subprocess: the tests' settings on the database that the test run
-created (``DJANGO_BLINKER_WORKER_DB_NAME``), the outbox on, and receivers on the backend
-that ``DJANGO_BLINKER_CHAOS`` names (``celery`` or ``tasks``)."""
+created (``DJANGO_BLINKER_WORKER_DB_NAME``), no delivery setting (the outbox is on by
+default: senders publish their own events at commit, the relays what they could not), and
+receivers on the backend that ``DJANGO_BLINKER_CHAOS`` names (``celery`` or ``tasks``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ DATABASES["default"]["OPTIONS"] = {"options": "-c synchronous_commit=off"}
 DJANGO_BLINKER = {
     "BACKGROUND_BACKEND": os.environ.get("DJANGO_BLINKER_CHAOS", "celery"),
     "TASKS_BACKEND": "db",
-    "OUTBOX": True,
     # Well under the drain's patience: an event a killed worker or a restarted broker lost is
     # published again this soon after the relay last published it.
     "OUTBOX_CONFIRM_AFTER": 10,

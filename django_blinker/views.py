@@ -41,6 +41,7 @@ from .inspection import SignalInfo, picture, unused
 from .inspection.describe import ReceiverInfo
 from .models import Signal
 from .observation import activity, store
+from .observation.figures import SignalTotals, Totals, signal_figures
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -63,7 +64,7 @@ class ReceiverRow:
 
     info: ReceiverInfo
     model_url: str | None
-    activity: activity.ReceiverActivity | store.Totals | None
+    activity: Totals | None
     recorded: bool = False
     reason: str = ""
     signal: SignalInfo | None = None
@@ -80,7 +81,7 @@ class SignalRow:
     url: str
     matches: tuple[ReceiverInfo, ...]
     more_matches: int
-    activity: activity.SignalActivity | store.SignalTotals | None
+    activity: SignalTotals | None
     recorded: bool = False
 
 
@@ -146,17 +147,15 @@ class SignalPageView(TemplateView):
         """Every process's activity when ``ACTIVITY_STORE`` is set, read once per request."""
         return store.site_activity()
 
-    def figures(self, signal: SignalInfo) -> activity.SignalActivity | store.SignalTotals | None:
+    def figures(self, signal: SignalInfo) -> SignalTotals | None:
         """``signal``'s activity: the site's with a store, else this process's."""
-        return store.signal_figures(signal.signal, self.site)
+        return signal_figures(signal.signal, self.site)
 
     def skipped(self, signal: SignalInfo, receiver: str) -> int:
         """Calls of ``receiver`` skipped while paused: the site's with a store."""
-        figures = self.figures(signal)
-        if isinstance(figures, store.SignalTotals):
-            totals = figures.receivers.get(receiver)
-            return totals.skipped if totals is not None else 0
-        return pauses.skipped(_store_name(signal), receiver)
+        found = self.figures(signal)
+        totals = found.receivers.get(receiver) if found is not None else None
+        return totals.skipped if totals is not None else 0
 
     def receiver_rows(
         self, signal: SignalInfo, receivers: Iterable[ReceiverInfo]

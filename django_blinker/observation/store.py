@@ -24,8 +24,8 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.cache import BaseCache, caches
@@ -35,6 +35,7 @@ from django.utils.translation import gettext, ngettext
 from .. import conf
 from ..delivery import worker
 from . import activity
+from .figures import SignalTotals, when
 from .records import well_formed
 
 logger = logging.getLogger("django_blinker")
@@ -310,83 +311,6 @@ if hasattr(os, "register_at_fork"):
 # Reading ---------------------------------------------------------------------------------
 
 
-def _when(timestamp: float) -> datetime | None:
-    return datetime.fromtimestamp(timestamp, UTC) if timestamp else None
-
-
-@dataclass
-class Totals:
-    """Calls of one receiver added up over processes: exact counts, sampled durations."""
-
-    calls: int = 0
-    errors: int = 0
-    timed_calls: int = 0
-    timed_seconds: float = 0.0
-    max_seconds: float = 0.0
-    last_timestamp: float = 0.0
-    skipped: int = 0
-    """Calls not made while the receiver was paused (bridging.pauses)."""
-
-    def add(self, figures: dict[str, Any]) -> None:
-        self.calls += int(figures.get("calls", 0))
-        self.skipped += int(figures.get("skipped", 0))
-        self.errors += int(figures.get("errors", 0))
-        self.timed_calls += int(figures.get("timed_calls", 0))
-        self.timed_seconds += float(figures.get("timed_seconds", 0.0))
-        self.max_seconds = max(self.max_seconds, float(figures.get("max_seconds", 0.0)))
-        self.last_timestamp = max(self.last_timestamp, float(figures.get("last", 0.0)))
-
-    @property
-    def mean_ms(self) -> float:
-        return self.timed_seconds / self.timed_calls * 1000 if self.timed_calls else 0.0
-
-    @property
-    def max_ms(self) -> float:
-        return self.max_seconds * 1000
-
-    @property
-    def last_called(self) -> datetime | None:
-        return _when(self.last_timestamp)
-
-
-@dataclass
-class SignalTotals:
-    """One signal over processes: sends, receiver calls by name, and background runs by
-    receiver name (in the workers that ran them)."""
-
-    sends: int = 0
-    last_sent_timestamp: float = 0.0
-    receivers: dict[str, Totals] = field(default_factory=dict)
-    runs: dict[str, Totals] = field(default_factory=dict)
-
-    def add(self, figures: dict[str, Any]) -> None:
-        self.sends += int(figures.get("sends", 0))
-        self.last_sent_timestamp = max(self.last_sent_timestamp, figures.get("last_sent", 0.0))
-        for kind, into in (("receivers", self.receivers), ("runs", self.runs)):
-            for name, found in (figures.get(kind) or {}).items():
-                into.setdefault(name, Totals()).add(found)
-
-    @property
-    def calls(self) -> int:
-        return sum(totals.calls for totals in self.receivers.values())
-
-    @property
-    def errors(self) -> int:
-        return sum(totals.errors for totals in self.receivers.values())
-
-    @property
-    def run_count(self) -> int:
-        return sum(totals.calls for totals in self.runs.values())
-
-    @property
-    def run_errors(self) -> int:
-        return sum(totals.errors for totals in self.runs.values())
-
-    @property
-    def last_sent(self) -> datetime | None:
-        return _when(self.last_sent_timestamp)
-
-
 @dataclass
 class ProcessActivity:
     """One process as its last flush left it (this process: as it is now)."""
@@ -525,21 +449,10 @@ def _process(record: dict[str, Any], now: float, current: bool) -> ProcessActivi
         host=str(record.get("host")),
         pid=int(record.get("pid", 0)),
         role=str(record.get("role")),
-        started=_when(float(record.get("started", 0.0))),
-        last_seen=_when(last_seen),
+        started=when(float(record.get("started", 0.0))),
+        last_seen=when(last_seen),
         exited=exited,
         stale=not current and not exited and now - last_seen > stale_after,
         current=current,
         signals=dict(record.get("signals") or {}),
     )
-
-
-def signal_figures(
-    signal: object, site: SiteActivity | None
-) -> activity.SignalActivity | SignalTotals | None:
-    """What the pages and ``manage.py signals`` show for ``signal``: the site's figures
-    when ``site`` (:func:`site_activity`) is given and the signal is recorded at all, else
-    this process's (None when none of its receivers ran while recording)."""
-    if site is None or not activity.is_recorded(signal):
-        return activity.for_signal(signal)
-    return site.signal(str(getattr(signal, "name", "")))

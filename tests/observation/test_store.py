@@ -574,8 +574,8 @@ def test_24_processes_writing_at_once_add_up_exactly(settings, tmp_path):
     import subprocess
     import sys
 
-    from tests.chaos.processes import RedisServer
     from tests.support.activity_writer import RECEIVER
+    from tests.support.chaos.processes import RedisServer
 
     # A Redis of its own: another run's cache.clear() on the shared one would flush it.
     redis = RedisServer(free_port(), tmp_path / "redis")
@@ -584,7 +584,7 @@ def test_24_processes_writing_at_once_add_up_exactly(settings, tmp_path):
     for key, value in store_settings(location, prefix).items():
         setattr(settings, key, value)
     env = server_env(
-        "tests.activity_store_settings",
+        "tests.support.activity_store_settings",
         DJANGO_BLINKER_SERVER_DB=str(tmp_path / "unused.sqlite3"),
         DJANGO_BLINKER_ACTIVITY_REDIS=location,
         DJANGO_BLINKER_ACTIVITY_PREFIX=prefix,

@@ -706,14 +706,14 @@ FORGED_HEADERS = {
 
 @pytest.fixture(scope="module")
 def tracing_server(tmp_path_factory):
-    """gunicorn on tests/tracing_server_settings.py over a SQLite file of its own (the view
+    """gunicorn on tests/support/tracing_server_settings.py over a SQLite file of its own (the view
     it serves reads no table); yields the server and the Redis list of its spans."""
     import redis
 
     directory = tmp_path_factory.mktemp("tracing-server")
     key = workers.new_key("forged-spans")
     env = servers.server_env(
-        "tests.tracing_server_settings",
+        "tests.support.tracing_server_settings",
         DJANGO_BLINKER_DB="sqlite",
         DJANGO_BLINKER_WORKER_DB_NAME=str(directory / "default.sqlite3"),
         DJANGO_BLINKER_WORKER_OTHER_DB_NAME=str(directory / "other.sqlite3"),
@@ -761,7 +761,7 @@ def test_a_forged_trace_context_on_a_request_is_ignored_or_joined_never_carried_
     assert receiver["attributes"] == {
         "django_blinker.signal": "post_save",
         "django_blinker.sender": "testapp.Author",
-        "django_blinker.receiver": "tests.tracingserverapp.web.author_saved_inline",
+        "django_blinker.receiver": "tests.support.tracingserverapp.web.author_saved_inline",
         "django_blinker.mode": "inline",
     }
     assert "ERROR" not in server.log() and "Traceback" not in server.log()

@@ -21,6 +21,7 @@ from ...inspection import picture, unused
 from ...inspection.describe import ReceiverInfo
 from ...inspection.lock import Lock, LockFileError, changes, unified_diff
 from ...observation import activity, store
+from ...observation.figures import SignalTotals, signal_figures
 
 SCHEMA_VERSION = 1
 
@@ -286,10 +287,8 @@ class Command(BaseCommand):
         graph = picture.wiring(found)
         self.stdout.write(picture.to_dot(graph, name), ending="")
 
-    def _figures(
-        self, signal: inspection.SignalInfo
-    ) -> activity.SignalActivity | store.SignalTotals | None:
-        return store.signal_figures(signal.signal, self._site)
+    def _figures(self, signal: inspection.SignalInfo) -> SignalTotals | None:
+        return signal_figures(signal.signal, self._site)
 
     def _calls(self, signal: inspection.SignalInfo, receiver: ReceiverInfo) -> tuple[Any, Any]:
         """``(calls, errors)`` of ``receiver``, ``(None, None)`` when they are not recorded."""

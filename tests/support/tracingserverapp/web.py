@@ -54,7 +54,7 @@ def author_signal(request: HttpRequest) -> HttpResponse:
     the trace context a background event sent now would carry."""
     from django.db.models.signals import post_save
 
-    from django_blinker import tracing
+    from django_blinker.observation import tracing
     from tests.support.testapp.models import Author
 
     post_save.send(sender=Author, instance=None, created=False)

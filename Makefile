@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed.stamp
 LINT_PATHS = $(wildcard django_blinker tests testproject bench manage.py)
 TOX_ARGS ?=
 
-.PHONY: venv test test-postgres test-mariadb chaos lint typecheck docs messages matrix demo bench clean
+.PHONY: venv test test-postgres test-mariadb test-rabbitmq chaos lint typecheck docs messages matrix demo bench clean
 
 venv: $(STAMP)
 
@@ -41,6 +41,16 @@ test-mariadb: $(MARIADB_STAMP)
 # committed event delivered. CI runs it; DJANGO_BLINKER_CHAOS_SAVES=N changes its size.
 chaos: $(STAMP)
 	DJANGO_BLINKER_DB=postgres $(BIN)/pytest -m chaos -p no:cacheprovider
+
+# The Celery tests again with RabbitMQ as the broker (127.0.0.1:5672, guest), and the
+# RabbitMQ-only ones (a private broker restarted under a real worker).
+RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
+test-rabbitmq: $(STAMP)
+	DJANGO_BLINKER_DB=postgres DJANGO_BLINKER_CELERY_BROKER=$(RABBITMQ_URL) \
+		$(BIN)/pytest tests/backends/test_celery.py -p no:cacheprovider
+	DJANGO_BLINKER_DB=postgres DJANGO_BLINKER_CELERY_BROKER=$(RABBITMQ_URL) \
+		$(BIN)/pytest tests/delivery/test_forged.py -k celery -p no:cacheprovider
+	DJANGO_BLINKER_DB=postgres $(BIN)/pytest -m rabbitmq -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -12,15 +12,37 @@ from typing import Any
 from celery import Celery
 
 BROKER_URL = os.environ.get("DJANGO_BLINKER_BENCH_BROKER", "redis://127.0.0.1:6379/14")
-QUEUE = f"django_blinker_bench_{os.getpid()}"
+QUEUE = os.environ.get("DJANGO_BLINKER_BENCH_QUEUE", f"django_blinker_bench_{os.getpid()}")
+#: The Redis key the worker counts the jobs it ran in (the backlog drain).
+DONE = f"{QUEUE}:done"
 
 app = Celery("django_blinker_bench", task_cls="celery.contrib.django.task:DjangoTask")
 app.conf.update(broker_url=BROKER_URL, task_default_queue=QUEUE, task_ignore_result=True)
+if os.environ.get("DJANGO_BLINKER_BENCH_WORKER"):
+    # ``celery -A bench._background worker``: the drain's worker, on the bench database.
+    import django
+
+    django.setup()
+    app.conf.update(include=["django_blinker.backends.celery"], worker_hijack_root_logger=False)
+
+
+def _done() -> None:
+    import redis
+
+    global _counter
+    if _counter is None:
+        _counter = redis.Redis.from_url(BROKER_URL)
+    _counter.incr(DONE)
+
+
+_counter: Any = None
 
 
 @app.task(name="bench.native_task")
 def native_task(pk: int) -> None:
-    """What a hand-written receiver enqueues: the primary key only."""
+    """What a hand-written receiver enqueues: the primary key only. In the drain's worker
+    it counts itself, as the background receiver does."""
+    _done()
 
 
 def native_receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -29,4 +51,13 @@ def native_receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def blinker_receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """The background receiver; it never runs here (no worker), only its enqueue is timed."""
+    """The background receiver: only its enqueue is timed, but for the drain's worker,
+    where it counts itself."""
+    _done()
+
+
+if os.environ.get("DJANGO_BLINKER_BENCH_WORKER"):
+    from bench.benchapp.models import Item
+    from django_blinker import background, signals
+
+    background.in_background(signals.post_save, blinker_receiver, sender=Item)

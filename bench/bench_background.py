@@ -171,7 +171,8 @@ def main() -> int:
 
 
 def _relay(options: Any, durable_on: Any, body: Any, durable: Any, purge: Any, broker: Any) -> int:
-    """Events per second that ``outbox.relay()`` moves from the outbox to the broker."""
+    """Events per second that ``outbox.relay()`` moves from the outbox to the broker; then,
+    on a database server, the backlog drain through a real worker."""
     from django.conf import settings
     from django.utils import timezone
 
@@ -180,6 +181,7 @@ def _relay(options: Any, durable_on: Any, body: Any, durable: Any, purge: Any, b
     from django_blinker.background import outbox
     from django_blinker.models import OutboxEvent
 
+    OutboxEvent.objects.all().delete()
     durable_on()
     body()
     background.disconnect(signals.post_save, _background.blinker_receiver)
@@ -191,7 +193,6 @@ def _relay(options: Any, durable_on: Any, body: Any, durable: Any, purge: Any, b
     while OutboxEvent.objects.filter(published_at__isnull=True).exists():
         published += outbox.relay().published
     took = time.perf_counter() - started
-    durable.disable()
     assert broker.llen(_background.QUEUE) == published == options.saves
     # No worker runs here to confirm (delete) the published rows.
     OutboxEvent.objects.all().delete()
@@ -201,7 +202,94 @@ def _relay(options: Any, durable_on: Any, body: Any, durable: Any, purge: Any, b
         f"\nRelay on {database}: {published:,} events in {took:.2f} s, "
         f"{published / took:,.0f} events/s (batches of {outbox.BATCH_SIZE}, wall time)"
     )
+    if database == "sqlite3":
+        durable.disable()
+        print("Backlog drain: needs a database server the worker shares (DJANGO_BLINKER_DB)")
+        return 0
+    plain, outboxed = _drain(options.saves, durable_on, body, durable, purge, broker)
+    print(
+        f"Backlog drain through one worker (prefork, 2 processes), {options.saves:,} jobs: "
+        f"plain Celery tasks {plain:,.0f}/s, outbox + relay {outboxed:,.0f}/s, "
+        f"ratio {outboxed / plain:.2f} (target {DRAIN_TARGET})"
+    )
     return 0
+
+
+DRAIN_TARGET = 0.9
+
+
+def _drain(
+    count: int, durable_on: Any, body: Any, durable: Any, purge: Any, broker: Any
+) -> tuple[float, float]:
+    """Jobs per second a real worker runs from a backlog: ``count`` plain tasks queued
+    before it starts, then ``count`` outbox events committed while it was away, published
+    by the relay as it works. Timed from the first job done to the last."""
+    import subprocess
+    import threading
+
+    from bench import _background
+    from bench.benchapp.models import Item
+    from django_blinker import background, signals
+    from django_blinker.background import outbox
+    from django_blinker.models import OutboxEvent
+
+    def worker() -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bench._settings_background",
+            "DJANGO_BLINKER_BENCH_WORKER": "1",
+            "DJANGO_BLINKER_BENCH_QUEUE": _background.QUEUE,
+        }
+        argv = [sys.executable, "-m", "celery", "-A", "bench._background", "worker"]
+        argv += ["--pool=prefork", "-c", "2", "--without-gossip", "--without-mingle"]
+        argv += ["-l", os.environ.get("DJANGO_BLINKER_BENCH_LOG", "WARNING")]
+        cores = set(range(os.cpu_count() or 1))
+        return subprocess.Popen(argv, env=env, preexec_fn=lambda: os.sched_setaffinity(0, cores))
+
+    def timed(start_relay: Any = None) -> float:
+        broker.delete(_background.DONE)
+        process = worker()
+        try:
+            if start_relay is not None:
+                start_relay()
+            first = None
+            while True:
+                done = int(broker.get(_background.DONE) or 0)
+                if done and first is None:
+                    first = (time.perf_counter(), done)
+                if done >= count:
+                    assert first is not None
+                    return (count - first[1]) / (time.perf_counter() - first[0])
+                if process.poll() is not None:
+                    raise RuntimeError(f"the drain's worker exited ({process.returncode})")
+                time.sleep(0.005)
+        finally:
+            process.terminate()
+            process.wait(30)
+
+    purge()
+    for item in Item.objects.order_by("pk")[:count]:
+        _background.native_task.delay(item.pk)
+    plain = timed()
+
+    purge()
+    OutboxEvent.objects.all().delete()
+    durable_on()
+    body()
+    background.disconnect(signals.post_save, _background.blinker_receiver)
+    durable.disable()
+
+    def relay_all() -> None:
+        while OutboxEvent.objects.filter(published_at__isnull=True).exists():
+            outbox.relay()
+
+    def start_relay() -> None:
+        threading.Thread(target=relay_all, daemon=True).start()
+
+    outboxed = timed(start_relay)
+    purge()
+    OutboxEvent.objects.all().delete()
+    return plain, outboxed
 
 
 if __name__ == "__main__":

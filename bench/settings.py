@@ -35,3 +35,7 @@ elif os.environ.get("DJANGO_BLINKER_DB") == "mariadb":
             "OPTIONS": {"charset": "utf8mb4"},
         }
     }
+
+if os.environ.get("DJANGO_BLINKER_BENCH_WORKER"):
+    # The drain's worker: Celery closes a connection after each task unless it may live on.
+    DATABASES["default"]["CONN_MAX_AGE"] = 600

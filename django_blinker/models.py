@@ -82,12 +82,12 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         message: str,
         *,
         again: bool,
-        due: datetime.datetime | None = None,
+        due_in: datetime.timedelta | None = None,
     ) -> None:
         """Insert one event's row, in the current transaction, without model signals (a
-        ``post_save`` would make a new event of this one), due for the relay at ``due``
-        (now by default); ``again``: a row of that event may exist already (a second
-        delivery), leave it."""
+        ``post_save`` would make a new event of this one), due for the relay ``due_in``
+        after it is written (at once by default); ``again``: a row of that event may exist
+        already (a second delivery), leave it."""
         now = timezone.now()
         row = OutboxEvent(
             id=event,
@@ -96,7 +96,7 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
             receiver=receiver,
             backend=backend,
             message=message,
-            next_attempt_at=now if due is None else due,
+            next_attempt_at=now if due_in is None else now + due_in,
         )
         self.bulk_create([row], ignore_conflicts=again)
 

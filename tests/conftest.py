@@ -66,6 +66,31 @@ def _redis_missing() -> str | None:
         return f"needs Redis at {REDIS_ADDRESS[0]}:{REDIS_ADDRESS[1]} ({exc})"
 
 
+RABBITMQ_ADDRESS = ("127.0.0.1", 5672)
+
+
+@functools.cache
+def _rabbitmq_missing() -> str | None:
+    try:
+        with socket.create_connection(RABBITMQ_ADDRESS, timeout=0.5):
+            pass
+    except OSError as exc:
+        return f"needs RabbitMQ at {RABBITMQ_ADDRESS[0]}:{RABBITMQ_ADDRESS[1]} ({exc})"
+    if not shutil.which("rabbitmq-server"):
+        return "needs rabbitmq-server on PATH for a private broker (apt install rabbitmq-server)"
+    return None
+
+
+@functools.cache
+def _celery_missing() -> str | None:
+    """Redis, where the receivers record what they saw, and RabbitMQ too when the Celery
+    tests run on it (``DJANGO_BLINKER_CELERY_BROKER=amqp://...``)."""
+    broker = os.environ.get("DJANGO_BLINKER_CELERY_BROKER", "")
+    if broker.startswith(("amqp://", "pyamqp://")) and (missing := _rabbitmq_missing()):
+        return missing
+    return _redis_missing()
+
+
 @functools.cache
 def _browser_missing() -> str | None:
     try:
@@ -88,7 +113,8 @@ SERVICES = {
     "serverdb": _serverdb_missing,
     "postgres": _postgres_missing,
     "redis": _redis_missing,
-    "celery": _redis_missing,
+    "celery": _celery_missing,
+    "rabbitmq": _rabbitmq_missing,
     "browser": _browser_missing,
     "graphviz": _graphviz_missing,
 }

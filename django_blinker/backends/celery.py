@@ -7,7 +7,10 @@ app; ``include=["django_blinker.backends.celery"]`` in the app, or let the worke
 them when Django starts and the receivers connect.
 
 Tasks are ``acks_late`` with ``reject_on_worker_lost``: a message is acknowledged only
-after its receiver ran, so a worker killed mid-task gets it delivered again. On Redis, a
+after its receiver ran, so a worker killed mid-task gets it delivered again. An outbox
+event's confirmation is written with others a moment later
+(:class:`~django_blinker.delivery.worker.Confirmations`, flushed when a pool process or the
+worker stops): a worker killed in between leaves it unconfirmed, to be published again. On Redis, a
 message whose worker vanished without a word (the whole worker killed, not one pool
 child) returns only after the transport's ``visibility_timeout`` (one hour by default);
 set ``broker_transport_options = {"visibility_timeout": ...}`` longer than your slowest
@@ -27,18 +30,20 @@ when ``OUTBOX`` is on.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
-from celery import Task, shared_task  # type: ignore[import-untyped]
+from celery import Task, shared_task, signals  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from .. import conf
 from ..delivery.event import Envelope
-from ..delivery.worker import TRANSIENT, deliver, deliver_many
+from ..delivery.worker import TRANSIENT, confirmations, deliver, deliver_many
 
 BOUNDED = True
 MAX_RETRIES = 3
@@ -63,7 +68,7 @@ _RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "i
 def deliver_task(self: Task, message: Any) -> None:
     """Run the background receiver of ``message`` in the worker."""
     try:
-        deliver(message, backend="celery")
+        deliver(message, backend="celery", confirm_soon=not self.request.is_eager)
     except RETRY_FOR as error:
         raise self.retry(exc=error, countdown=2**self.request.retries) from error
 
@@ -72,12 +77,25 @@ def deliver_task(self: Task, message: Any) -> None:
 def deliver_batch_task(self: Task, messages: Any) -> None:
     """Run the coalesced events of one transaction in order; retry only the ones that
     asked for it, fail the task if any other failed (each failure is logged)."""
-    failed = deliver_many(messages if isinstance(messages, list) else [messages], "celery")
+    failed = deliver_many(
+        messages if isinstance(messages, list) else [messages],
+        "celery",
+        confirm_soon=not self.request.is_eager,
+    )
     retry = [message for message, error in failed if isinstance(error, RETRY_FOR)]
     if retry:
         raise self.retry(args=(retry,), countdown=2**self.request.retries)
     if failed:
         raise failed[0][1]
+
+
+def _flush_confirmations(**kwargs: Any) -> None:
+    """Write the confirmations still pending when a pool process or the worker stops."""
+    confirmations.flush()
+
+
+signals.worker_process_shutdown.connect(_flush_confirmations, weak=False)
+signals.worker_shutdown.connect(_flush_confirmations, weak=False)
 
 
 @shared_task(name=RELAY_TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator]
@@ -136,6 +154,17 @@ def _connections(app: Any) -> Any:
     return found[1]
 
 
+def _batched(producer: Any, size: int) -> AbstractContextManager[Any]:
+    """The publishes of one chunk as one round trip where the transport can (kombu 5.7's
+    ``Producer.batch``: a Redis pipeline, flushed when the block ends); elsewhere each
+    publish goes out at once, as before. A failed flush raises, so the chunk is reported
+    as not published, never half-known."""
+    batch = getattr(producer, "batch", None)
+    if batch is None or size < 2:
+        return contextlib.nullcontext()
+    return batch(max_size=size)  # type: ignore[no-any-return]
+
+
 def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
     """A call that publishes ``envelopes`` on one connection of :func:`_connections`. The
     task is bound to the current Celery app here, in the caller's thread, since Celery's
@@ -169,13 +198,14 @@ def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
     def send() -> None:
         with pool.acquire(block=True, timeout=timeout) as connection:
             producer = task.app.amqp.Producer(connection, auto_declare=False)
-            for args, options in jobs:
-                task.apply_async(
-                    args,
-                    kwargsrepr="{}",
-                    producer=producer,
-                    retry_policy=_RETRY_POLICY,
-                    **options,
-                )
+            with _batched(producer, len(jobs)):
+                for args, options in jobs:
+                    task.apply_async(
+                        args,
+                        kwargsrepr="{}",
+                        producer=producer,
+                        retry_policy=_RETRY_POLICY,
+                        **options,
+                    )
 
     return send

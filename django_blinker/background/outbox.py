@@ -83,6 +83,9 @@ logger = logging.getLogger("django_blinker")
 
 
 BATCH_SIZE = 200
+#: The PostgreSQL channel an outbox insert notifies at commit (a trigger, migration 0006);
+#: ``manage.py blinker_relay`` listens on it instead of polling.
+NOTIFY_CHANNEL = "django_blinker_outbox"
 _MAX_BACKOFF = 300.0
 _LAST_ERROR_LENGTH = 2000
 
@@ -111,7 +114,7 @@ def store(
         backend,
         envelope.message,
         again=again,
-        due=timezone.now() + sender_claim(),
+        due_in=sender_claim(),
     )
 
 
@@ -341,6 +344,23 @@ def _report_dead(row: OutboxEvent, error: Exception) -> None:
         enqueue_failed.send(row.backend, payload=payload, error=error)
     except Exception:
         logger.exception("Event %s: a receiver of enqueue_failed failed", row.pk)
+
+
+def soonest_due(using: str, now: datetime.datetime) -> datetime.datetime | None:
+    """When the soonest event of ``using`` not yet published and not due at ``now`` falls
+    due (a failed publish to try again, an event its sender meant to publish itself)."""
+    return (
+        OutboxEvent.objects.using(using)
+        .filter(
+            dead=False,
+            published_at__isnull=True,
+            confirmed_at__isnull=True,
+            next_attempt_at__gt=now,
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
 
 
 def outbox_databases() -> list[str]:

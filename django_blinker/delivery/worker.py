@@ -14,6 +14,9 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -27,6 +30,7 @@ from django.db import (
     IntegrityError,
     InterfaceError,
     OperationalError,
+    connections,
     router,
     transaction,
 )
@@ -119,7 +123,13 @@ def in_worker() -> bool:
     return _in_worker
 
 
-def deliver(message: object, *, in_worker: bool = True, backend: str | None = None) -> Any:
+def deliver(
+    message: object,
+    *,
+    in_worker: bool = True,
+    backend: str | None = None,
+    confirm_soon: bool = False,
+) -> Any:
     """Run the receiver of ``message`` (a worker's entry point; ``in_worker=False`` for
     events run in the sending process).
 
@@ -134,6 +144,9 @@ def deliver(message: object, *, in_worker: bool = True, backend: str | None = No
     A worker does not run a paused receiver (:mod:`django_blinker.bridging.pauses`): its
     event is kept in the outbox (``backend``, the queue it came from, names the queue it
     goes back to) until the receiver is resumed.
+
+    With ``confirm_soon`` the confirmation joins the next batch of :data:`confirmations`
+    instead of taking an ``UPDATE`` of its own.
     """
     global _in_worker
     _in_worker = _in_worker or in_worker
@@ -173,7 +186,10 @@ def deliver(message: object, *, in_worker: bool = True, backend: str | None = No
     finally:
         _current_event.reset(token)
         if outbox is not None and settled:
-            _confirm(outbox, event)
+            if confirm_soon:
+                confirmations.add(outbox, event)
+            else:
+                _confirm(outbox, event)
 
 
 def _carried(payload: Payload, event: Event) -> dict[str, Any]:
@@ -379,13 +395,115 @@ def _confirm(using: str, event: Event) -> None:
         )
 
 
-def deliver_many(messages: list[Any], backend: str | None = None) -> list[tuple[Any, Exception]]:
+class Confirmations:
+    """Outbox confirmations of events whose receivers ran, written a batch at a time: one
+    ``UPDATE ... WHERE pk IN (...)`` per database once :data:`CONFIRM_BATCH` wait (in the
+    delivering thread), and at the latest :data:`CONFIRM_WITHIN` seconds after the first
+    of them (in a flushing thread of this process), and by :meth:`flush` at shutdown.
+
+    An event is added only after its receiver ran, so nothing is confirmed that did not
+    run; a process killed with confirmations pending leaves those rows unconfirmed, and
+    the relay publishes them again: a second run, never a loss (delivery is at least
+    once). Safe across ``fork``: a child starts with nothing pending and its own thread.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._due = threading.Condition(self._lock)
+        self._pending: dict[str, list[Event]] = {}
+        self._count = 0
+        self._thread: threading.Thread | None = None
+
+    def _own(self) -> None:
+        if self._pid != os.getpid():
+            self._reset()
+
+    def add(self, using: str, event: Event) -> None:
+        """Confirm ``event`` in its outbox row on ``using`` with the next batch."""
+        self._own()
+        with self._lock:
+            self._pending.setdefault(using, []).append(event)
+            self._count += 1
+            full = self._count >= CONFIRM_BATCH
+            if not full:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._flush_on_time, name="django_blinker_confirm", daemon=True
+                    )
+                    self._thread.start()
+                self._due.notify()
+        if full:
+            self.flush()
+
+    def pending(self) -> int:
+        """How many confirmations wait to be written."""
+        self._own()
+        return self._count
+
+    def flush(self) -> int:
+        """Write every pending confirmation now; returns how many were pending."""
+        self._own()
+        with self._lock:
+            pending, self._pending, count, self._count = self._pending, {}, self._count, 0
+        for using, events in pending.items():
+            _confirm_all(using, events)
+        return count
+
+    def _flush_on_time(self) -> None:
+        while True:
+            with self._lock:
+                while not self._count:
+                    self._due.wait()
+            started = time.monotonic()
+            while self._count and time.monotonic() < started + CONFIRM_WITHIN:
+                time.sleep(0.01)
+            try:
+                self.flush()
+            finally:
+                # This thread's own connections: closed, so that none is left to time out.
+                connections.close_all()
+
+
+#: Confirmations written together (see :class:`Confirmations`).
+CONFIRM_BATCH = 50
+#: Seconds a confirmation may wait for its batch.
+CONFIRM_WITHIN = 0.1
+
+#: This process's pending outbox confirmations.
+confirmations = Confirmations()
+
+
+def _confirm_all(using: str, events: list[Event]) -> None:
+    """Mark the outbox rows of ``events`` on ``using`` confirmed, in one statement."""
+    rows = _model("OutboxEvent").objects.using(using)
+    try:
+        # update() sends no model signals, which would make events of the outbox itself.
+        rows.filter(pk__in=[event.id for event in events]).unconfirmed().update(
+            confirmed_at=timezone.now()
+        )
+    except Exception:
+        logger.warning(
+            "Events %s ran, but their outbox rows on %r could not be confirmed; the relay will "
+            "publish them again",
+            ", ".join(event.id for event in events),
+            using,
+            exc_info=True,
+        )
+
+
+def deliver_many(
+    messages: list[Any], backend: str | None = None, *, confirm_soon: bool = False
+) -> list[tuple[Any, Exception]]:
     """Deliver coalesced events in order; a failure (logged by :func:`deliver`) does not
     stop the others. Returns the failed messages with their exceptions."""
     failed = []
     for message in messages:
         try:
-            deliver(message, backend=backend)
+            deliver(message, backend=backend, confirm_soon=confirm_soon)
         except Exception as error:
             failed.append((message, error))
     return failed

@@ -1012,3 +1012,72 @@ def test_the_events_of_every_receiver_in_a_transaction_share_one_publish_and_one
     assert len(updates) == 1
     assert prepared == [4]
     assert OutboxEvent.objects.filter(published_at__isnull=False).count() == 4
+
+
+def wait_until(condition, what):
+    deadline = timezone.now() + datetime.timedelta(seconds=20)
+    while not condition():
+        assert timezone.now() < deadline, what
+        threading.Event().wait(0.02)
+
+
+def test_a_worker_confirms_after_the_receivers_ran_a_batch_at_a_time(backend, author, monkeypatch):
+    """confirm_soon: each event's receiver runs first, then its confirmation waits for the
+    batch; a full batch is written at once, a partial one by the flushing thread."""
+    from django_blinker.delivery import worker as delivery
+
+    monkeypatch.setattr(delivery, "CONFIRM_WITHIN", 3600)
+
+    for n in range(delivery.CONFIRM_BATCH + 3):
+        Book.objects.create(title=f"book {n}", author=author)
+    assert outbox.relay(batch_size=100).published == delivery.CONFIRM_BATCH + 3
+    full, rest = backend.envelopes[: delivery.CONFIRM_BATCH], backend.envelopes[-3:]
+    for envelope in full[:-1]:
+        deliver(envelope.message, confirm_soon=True)
+    assert len(receivers.CALLS) == delivery.CONFIRM_BATCH - 1
+    deliver(full[-1].message, confirm_soon=True)
+    confirmed = OutboxEvent.objects.filter(confirmed_at__isnull=False)
+    assert {str(pk) for pk in confirmed.values_list("pk", flat=True)} == {e.event for e in full}
+    monkeypatch.setattr(delivery, "CONFIRM_WITHIN", 0.1)
+    for envelope in rest:
+        deliver(envelope.message, confirm_soon=True)
+    assert len(receivers.CALLS) == delivery.CONFIRM_BATCH + 3
+    wait_until(lambda: not unconfirmed().exists(), "the flushing thread never confirmed")
+    assert delivery.confirmations.pending() == 0
+
+
+def asks_again(sender, **kwargs):
+    """A background receiver that asks for another attempt."""
+    raise Retry("not now")
+
+
+def test_pending_confirmations_are_written_when_the_worker_stops(backend, author, monkeypatch):
+    from celery import signals as celery_signals
+
+    from django_blinker.delivery import worker as delivery
+
+    monkeypatch.setattr(delivery, "CONFIRM_WITHIN", 3600)
+    Book.objects.create(title="confirmed at shutdown", author=author)
+    outbox.relay()
+    deliver(backend.envelopes[0].message, confirm_soon=True)
+    assert delivery.confirmations.pending() == 1
+    assert unconfirmed().exists()
+    celery_signals.worker_process_shutdown.send(sender=None, pid=0, exitcode=0)
+    assert delivery.confirmations.pending() == 0
+    assert not unconfirmed().exists()
+
+
+def test_an_event_whose_receiver_asked_for_a_retry_is_never_confirmed_later(backend, author):
+    from django_blinker.delivery import worker as delivery
+
+    in_background(signals.post_save, asks_again, sender=Author, backend="celery")
+    try:
+        Author.objects.create(name="not now")
+        outbox.relay()
+        [envelope] = [e for e in backend.envelopes if e.receiver.endswith("asks_again")]
+        with pytest.raises(Retry):
+            deliver(envelope.message, confirm_soon=True)
+    finally:
+        background.disconnect(signals.post_save, asks_again)
+    assert delivery.confirmations.flush() == 0
+    assert unconfirmed().filter(pk=envelope.event).exists()

@@ -498,6 +498,11 @@ def test_celery_worker_never_confirms_an_outbox_event_past_the_limits(celery_eve
     log = worker.log()
     assert f"{REJECTED} (event {oversize}): a message of " in log
     assert f"{REJECTED} (event {deep}): lines nested more than 32 containers deep" in log
+    # The worker writes confirmations a batch at a time, a moment after the receivers ran.
+    deadline = time.monotonic() + 20
+    while not OutboxEvent.objects.filter(pk=genuine, confirmed_at__isnull=False).exists():
+        assert time.monotonic() < deadline, f"{genuine} never confirmed\n{worker.tail()}"
+        time.sleep(0.05)
     state = {
         str(r.pk): (r.published_at is not None, r.confirmed_at is not None)
         for r in OutboxEvent.objects.filter(pk__in=[oversize, deep, genuine])

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from django_blinker import background, signals
 from django_blinker.background import in_background, outbox
+from django_blinker.delivery.event import Envelope
 from django_blinker.models import DeliveredEvent, OutboxEvent
 from tests.support import background_receivers as receivers
 from tests.support.queues import BrokenBackend, RecordingBackend, use_backend
@@ -387,3 +388,69 @@ def test_a_relay_process_publishes_committed_events_and_exits_0_on_sigterm(tmp_p
     assert not unpublished().exists()
     assert stop(worker, signal.SIGTERM) == 0
     assert worker.log().rstrip().endswith("Stopped.")
+
+
+def insert_later(rows, message, delay=0.5, due_in=0.0):
+    """After ``delay`` seconds, another connection commits an outbox row of ``message`` due
+    ``due_in`` seconds later: what a sender killed after its commit leaves behind."""
+
+    def insert():
+        try:
+            with transaction.atomic():
+                envelope = Envelope(
+                    str(uuid.uuid4()),
+                    "post_save",
+                    "tests.support.background_receivers.book_saved",
+                    message,
+                )
+                outbox.store(envelope, "celery")
+                OutboxEvent.objects.filter(pk=envelope.event).update(
+                    next_attempt_at=timezone.now() + datetime.timedelta(seconds=due_in)
+                )
+            rows.append(envelope.event)
+        finally:
+            connection.close()
+
+    timer = threading.Timer(delay, insert)
+    timer.start()
+    return timer
+
+
+def a_message(author):
+    """A genuine message of a book's event, its outbox row gone."""
+    Book.objects.create(title="left behind", author=author)
+    [message] = OutboxEvent.objects.values_list("message", flat=True)
+    OutboxEvent.objects.all().delete()
+    return message
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_commit_wakes_the_idle_relay_long_before_its_interval(
+    monkeypatch, author, watchdog
+):
+    """The relay waits on LISTEN: the outbox trigger's NOTIFY reaches it at commit, so an
+    event is published although the poll interval (30 s) is longer than the watchdog's
+    20 s, after which the relay would stop with nothing published."""
+    message = a_message(author)
+    backend = use_backend(monkeypatch, StopOnPublish(signal.SIGTERM))
+    rows = []
+    timer = insert_later(rows, message)
+    out, _err = relay("--interval", "30")
+    timer.join()
+    assert [e.event for e in backend.envelopes] == rows
+    assert out.count("published") == 1
+
+
+@pytest.mark.postgres
+def test_on_postgresql_an_event_due_a_moment_after_its_commit_is_published_when_due(
+    monkeypatch, author, watchdog
+):
+    """An event committed to fall due a moment later (as a sender that publishes its own
+    events leaves it) wakes the relay, which then waits until it is due, not its interval."""
+    message = a_message(author)
+    backend = use_backend(monkeypatch, StopOnPublish(signal.SIGTERM))
+    rows = []
+    timer = insert_later(rows, message, due_in=1.0)
+    relay("--interval", "30")
+    timer.join()
+    assert [e.event for e in backend.envelopes] == rows

@@ -16,12 +16,29 @@ BROKER_URL = os.environ.get("DJANGO_BLINKER_CELERY_BROKER", "redis://127.0.0.1:6
 QUEUE = os.environ.get("DJANGO_BLINKER_CELERY_QUEUE", "django_blinker_tests")
 
 app = Celery("django_blinker_tests", include=["django_blinker.backends.celery"])
+#: ``DJANGO_BLINKER_CELERY_BROKER=amqp://...`` runs the same tests on RabbitMQ.
+RABBITMQ = BROKER_URL.startswith(("amqp://", "pyamqp://"))
+
 app.conf.update(
     broker_url=BROKER_URL,
-    result_backend=BROKER_URL,
+    result_backend=None if RABBITMQ else BROKER_URL,
     task_default_queue=QUEUE,
     task_ignore_result=True,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     worker_prefetch_multiplier=1,
 )
+
+if RABBITMQ:
+    from kombu import Exchange, Queue
+
+    # Each run's queue on the shared RabbitMQ goes away an hour after its last consumer, and
+    # a publish returns only once the broker has the message (publisher confirms).
+    app.conf.update(
+        task_queues=[
+            Queue(
+                QUEUE, Exchange(QUEUE), routing_key=QUEUE, queue_arguments={"x-expires": 3_600_000}
+            )
+        ],
+        broker_transport_options={"confirm_publish": True},
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import math
 import signal
 import threading
+import time
 from argparse import ArgumentParser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +17,8 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.utils import timezone
 
 from ... import conf
 from ...backends import django_tasks
@@ -43,7 +46,8 @@ class Command(BaseCommand):
             type=float,
             default=1.0,
             metavar="SECONDS",
-            help="Seconds to wait when nothing was due (default 1.0).",
+            help="Seconds to wait when nothing was due (default 1.0); on PostgreSQL a "
+            "committed event ends the wait at once (LISTEN/NOTIFY).",
         )
         parser.add_argument(
             "--batch-size",
@@ -101,7 +105,10 @@ class Command(BaseCommand):
                     f"Relaying the outbox of {', '.join(relay.databases)} (batches of "
                     f"{batch_size}, every {interval:g} s when idle); SIGTERM or SIGINT stops it."
                 )
-            relay.run_forever(interval)
+            try:
+                relay.run_forever(interval)
+            finally:
+                relay.wakeup.close()
         if self.verbosity:
             self.stdout.write("Stopped.")
 
@@ -160,6 +167,7 @@ class _Relay:
         self.batch_size = batch_size
         self.report = report
         self.stop = threading.Event()
+        self.wakeup = _Wakeup(databases)
 
     def run_pass(self, *, always_report: bool = False) -> None:
         """Relay until no database has a full batch due, then recover stale tasks."""
@@ -194,7 +202,101 @@ class _Relay:
                 wait = min(wait * 2, max(interval, 60.0))
                 continue
             wait = interval
-            self.stop.wait(interval)
+            self.wakeup.wait(self._until_due(interval), self.stop)
+
+    def _until_due(self, interval: float) -> float:
+        """``interval``, or less when an event not yet published falls due sooner (a failed
+        publish to try again, an event its sender meant to publish itself)."""
+        now = timezone.now()
+        soonest = min(
+            (due for alias in self.databases if (due := outbox.soonest_due(alias, now))),
+            default=None,
+        )
+        if soonest is None:
+            return interval
+        return min(interval, max((soonest - now).total_seconds(), 0.0))
+
+
+class _Wakeup:
+    """Waits for the next pass: on PostgreSQL (psycopg 3) by ``LISTEN`` on
+    :data:`~django_blinker.outbox.NOTIFY_CHANNEL`, on a connection of its own in
+    autocommit, so that a committed insert into the outbox (its trigger sends ``NOTIFY``,
+    delivered at commit) ends the wait at once; elsewhere, or while that connection
+    cannot be made, by the interval alone."""
+
+    #: Longest a wait blocks before it looks at ``stop`` again.
+    SLICE = 0.25
+
+    def __init__(self, databases: list[str]) -> None:
+        self.aliases = [alias for alias in databases if _listens(alias)]
+        self.listening: dict[str, Any] = {}
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        """Until ``timeout`` seconds passed, ``stop`` is set or an outbox insert committed."""
+        listening = self._connect()
+        if not listening:
+            stop.wait(timeout)
+            return
+        deadline = time.monotonic() + timeout
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            share = min(left, self.SLICE) / len(listening)
+            for alias, connection in list(listening.items()):
+                try:
+                    if any(True for _ in connection.notifies(timeout=share, stop_after=1)):
+                        # Later notifications of the same commits: this pass covers them.
+                        for _ in connection.notifies(timeout=0.001):
+                            pass
+                        return
+                except Exception as error:
+                    logger.warning(
+                        "Outbox relay: LISTEN connection to %r lost (%s); polling every "
+                        "interval until it is back",
+                        alias,
+                        error,
+                    )
+                    self._close(alias)
+                    return
+
+    def _connect(self) -> dict[str, Any]:
+        for alias in self.aliases:
+            if alias in self.listening:
+                continue
+            wrapper = connections[alias]
+            try:
+                connection = wrapper.get_new_connection(wrapper.get_connection_params())
+                connection.autocommit = True
+                connection.execute(f"LISTEN {outbox.NOTIFY_CHANNEL}")
+            except Exception as error:
+                logger.warning(
+                    "Outbox relay: cannot LISTEN on %r (%s); polling every interval",
+                    alias,
+                    error,
+                )
+                continue
+            self.listening[alias] = connection
+        return self.listening
+
+    def _close(self, alias: str) -> None:
+        connection = self.listening.pop(alias, None)
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    def close(self) -> None:
+        """Close the listening connections."""
+        for alias in list(self.listening):
+            self._close(alias)
+
+
+def _listens(alias: str) -> bool:
+    if connections[alias].vendor != "postgresql":
+        return False
+    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+    return is_psycopg3
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_blinker import background, signals
 from django_blinker.admin import OutboxEventAdmin
 from django_blinker.background import in_background, outbox
-from django_blinker.delivery.event import Envelope
+from django_blinker.delivery.event import Event
 from django_blinker.models import OutboxEvent
 from tests.support import background_receivers as receivers
 from tests.support.testapp.models import Author, Book
@@ -57,7 +57,7 @@ def event(note="hello", **fields):
         "sender": "notebook",
         "kwargs": {"note": note},
     }
-    outbox.store(Envelope.of(payload), "celery")
+    outbox.store(Event.sealed(payload), "celery")
     row = OutboxEvent.objects.get(pk=payload["event"])
     if fields:
         OutboxEvent.objects.filter(pk=row.pk).update(**fields)
@@ -186,7 +186,7 @@ def event_about(kwargs, sender="notebook"):
         "sender": sender,
         "kwargs": kwargs,
     }
-    outbox.store(Envelope.of(payload), "celery")
+    outbox.store(Event.sealed(payload), "celery")
     return OutboxEvent.objects.get(pk=payload["event"])
 
 

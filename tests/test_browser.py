@@ -558,7 +558,7 @@ def outbox_rows(wiring):
     import uuid
 
     from django_blinker.background import outbox
-    from django_blinker.delivery.event import Envelope
+    from django_blinker.delivery.event import Event
 
     for number in range(3):
         payload = {
@@ -569,7 +569,7 @@ def outbox_rows(wiring):
             "sender": {"$class": "testapp.Book"},
             "kwargs": {"instance": {"$model": ["testapp.Book", 1000 + number]}, "created": True},
         }
-        outbox.store(Envelope.of(payload), "celery")
+        outbox.store(Event.sealed(payload), "celery")
     from django_blinker.models import OutboxEvent
 
     OutboxEvent.objects.update(

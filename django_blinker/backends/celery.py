@@ -42,7 +42,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from .. import conf
-from ..delivery.event import Envelope
+from ..delivery.event import Event
 from ..delivery.worker import TRANSIENT, confirmations, deliver, deliver_many
 
 BOUNDED = True
@@ -165,7 +165,7 @@ def _batched(producer: Any, size: int) -> AbstractContextManager[Any]:
     return batch(max_size=size)  # type: ignore[no-any-return]
 
 
-def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
+def prepare(envelopes: list[Event], coalesced: bool) -> Callable[[], None]:
     """A call that publishes ``envelopes`` on one connection of :func:`_connections`. The
     task is bound to the current Celery app here, in the caller's thread, since Celery's
     current app is per thread; Celery's unconfigured fallback app is refused with
@@ -186,7 +186,7 @@ def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
             (
                 (envelope.message,),
                 {
-                    "task_id": envelope.event,
+                    "task_id": envelope.id,
                     "argsrepr": f"(<{envelope.signal} event for {envelope.receiver}>,)",
                 },
             )

@@ -31,7 +31,7 @@ from django.db import router
 from django.utils import timezone
 
 from .. import conf
-from ..delivery.event import Envelope
+from ..delivery.event import Event
 from ..delivery.worker import deliver, deliver_many
 
 logger = logging.getLogger("django_blinker")
@@ -98,7 +98,7 @@ def writes_in_transaction(using: str) -> bool:
     return isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == using
 
 
-def prepare(envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]:
+def prepare(envelopes: list[Event], coalesced: bool) -> Callable[[], None]:
     """A call that enqueues ``envelopes`` on the ``TASKS_BACKEND`` backend."""
     alias = conf.settings.tasks_backend
     if coalesced:

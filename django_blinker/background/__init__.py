@@ -40,7 +40,7 @@ from ..bridging import carried_context
 from ..bridging.naming import short_repr
 from ..delivery import registrations
 from ..delivery.codec import Budget, encode, encode_origin
-from ..delivery.event import PAYLOAD_VERSION, Envelope, Payload
+from ..delivery.event import PAYLOAD_VERSION, Event, Payload
 from ..delivery.limits import (
     DEPTH_SETTING,
     SIZE_SETTING,
@@ -49,7 +49,7 @@ from ..delivery.limits import (
     setting_name,
 )
 from ..delivery.redaction import SUBSTITUTE, sensitive_field
-from ..delivery.worker import Event, Retry, current_event, deliver, once_per_event
+from ..delivery.worker import Retry, current_event, deliver, once_per_event
 from ..extension import namespace
 from ..observation import tracing
 from .handover import BATCHES_COMMIT_CALLBACKS, Batch, Pending, hand_over, is_inline, run_inline
@@ -219,7 +219,7 @@ class BackgroundReceiver(DeferredReceiver):
             route = "outbox" if conf.settings.outbox and _has_outbox(using) else "at commit"
         budget = Budget()
         payload = self.payload(sender, kwargs, using if route == "outbox" else None, budget)
-        envelope = Envelope.of(payload)
+        envelope = Event.sealed(payload)
         self._check_size(envelope, payload, budget.max_bytes)
         if route == "outbox":
             # Imported here: apps.py modules import this one before models can load.
@@ -303,13 +303,13 @@ class BackgroundReceiver(DeferredReceiver):
             )
         return encoded
 
-    def _at_commit(self, envelope: Envelope, using: str, outbox: str | None = None) -> None:
+    def _at_commit(self, envelope: Event, using: str, outbox: str | None = None) -> None:
         if BATCHES_COMMIT_CALLBACKS:
             at_commit(self._pending(envelope, using, outbox), using)
         else:
             at_commit(functools.partial(hand_over, self.backend, [envelope], False, outbox), using)
 
-    def _pending(self, envelope: Envelope, using: str, outbox: str | None) -> Pending:
+    def _pending(self, envelope: Event, using: str, outbox: str | None) -> Pending:
         # The outbox's events of one transaction share one batch, whatever their receiver:
         # one publish, and one UPDATE marking their rows published.
         batches = self._batches if outbox is None else _outbox_batches
@@ -351,7 +351,7 @@ class BackgroundReceiver(DeferredReceiver):
                 name,
             ) from None
 
-    def _check_size(self, envelope: Envelope, payload: Payload, limit: int) -> None:
+    def _check_size(self, envelope: Event, payload: Payload, limit: int) -> None:
         """:class:`PayloadLimitExceeded` when the sealed message is larger than ``limit``
         (``PAYLOAD_MAX_BYTES``), naming the keyword that takes the most of it."""
         size = message_size(envelope.message, limit)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..after_commit import failed
-from ..delivery.event import Envelope
+from ..delivery.event import Event
 from ..delivery.worker import deliver
 from .publishing import publish_or_report
 
@@ -40,7 +40,7 @@ def is_inline() -> bool:
     return _inline_depth > 0
 
 
-def _deliver_inline(envelopes: list[Envelope]) -> None:
+def _deliver_inline(envelopes: list[Event]) -> None:
     for envelope in envelopes:
         try:
             deliver(envelope.message, in_worker=False)
@@ -49,7 +49,7 @@ def _deliver_inline(envelopes: list[Envelope]) -> None:
 
 
 def hand_over(
-    backend: str, envelopes: list[Envelope], coalesced: bool, outbox: str | None = None
+    backend: str, envelopes: list[Event], coalesced: bool, outbox: str | None = None
 ) -> None:
     """Deliver ``envelopes`` in process (``inline``, or inside :func:`run_inline`), else
     publish them, reporting a failure; with ``outbox``, the alias of the database that
@@ -98,7 +98,7 @@ class Batch:
         if self.flushed:
             return
         self.flushed = True
-        by_backend: dict[str, list[Envelope]] = {}
+        by_backend: dict[str, list[Event]] = {}
         for ref in self.pending:
             if (pending := ref()) is not None:
                 by_backend.setdefault(pending.backend or self.backend, []).append(pending.envelope)
@@ -113,7 +113,7 @@ class Pending:
 
     __slots__ = ("__weakref__", "backend", "batch", "envelope")
 
-    def __init__(self, batch: Batch, envelope: Envelope, backend: str | None = None) -> None:
+    def __init__(self, batch: Batch, envelope: Event, backend: str | None = None) -> None:
         self.batch = batch
         self.envelope = envelope
         self.backend = backend

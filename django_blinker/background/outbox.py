@@ -70,7 +70,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import conf
-from ..delivery.event import Envelope, Rejected, reseal
+from ..delivery.event import Event, Rejected, reseal
 from ..delivery.outbox_health import host
 from ..models import OutboxEvent, OutboxProcess
 from .contention import is_lock_conflict, read_committed, retry_on_lock_conflict
@@ -102,13 +102,13 @@ def sender_claim() -> datetime.timedelta:
 
 
 def store(
-    envelope: Envelope, backend: str, using: str = DEFAULT_DB_ALIAS, *, again: bool = False
+    envelope: Event, backend: str, using: str = DEFAULT_DB_ALIAS, *, again: bool = False
 ) -> None:
     """Write ``envelope`` to the outbox on ``using``, in the current transaction, due for
     the relay only after :func:`sender_claim`; ``again``: a row of that event may exist
     already (a second delivery), leave it."""
     OutboxEvent.objects.using(using).write(
-        envelope.event,
+        envelope.id,
         envelope.signal,
         envelope.receiver,
         backend,
@@ -118,7 +118,7 @@ def store(
     )
 
 
-def publish_stored(backend: str, envelopes: list[Envelope], using: str) -> bool:
+def publish_stored(backend: str, envelopes: list[Event], using: str) -> bool:
     """Publish ``envelopes``, whose rows this process wrote on ``using`` in a transaction
     that committed, and record it: the published rows in one ``UPDATE`` (published now,
     one attempt, waiting for a confirmation as after the relay's first publish), the rest
@@ -137,11 +137,11 @@ def publish_stored(backend: str, envelopes: list[Envelope], using: str) -> bool:
     try:
         if sent:
             grace = datetime.timedelta(seconds=conf.settings.outbox_confirm_after)
-            rows.filter(pk__in=[envelope.event for envelope in sent]).update(
+            rows.filter(pk__in=[envelope.id for envelope in sent]).update(
                 published_at=at, attempts=1, next_attempt_at=at + grace
             )
         if error is not None:
-            rows.filter(pk__in=[envelope.event for envelope in left]).update(
+            rows.filter(pk__in=[envelope.id for envelope in left]).update(
                 attempts=1,
                 next_attempt_at=at + backoff(1),
                 last_error=f"{type(error).__name__}: {error}"[:_LAST_ERROR_LENGTH],
@@ -158,7 +158,7 @@ def publish_stored(backend: str, envelopes: list[Envelope], using: str) -> bool:
         logger.warning(
             "%s committed but could not be published on %s (%s: %s); left in the outbox on "
             "%r for the relay (manage.py blinker_relay)",
-            ", ".join(f"Event {envelope.event}" for envelope in left),
+            ", ".join(f"Event {envelope.id}" for envelope in left),
             backend,
             type(error).__name__,
             error,
@@ -310,7 +310,7 @@ def _mark_failed(
     return again
 
 
-def _envelope(row: OutboxEvent) -> Envelope:
+def _envelope(row: OutboxEvent) -> Event:
     """The envelope of ``row``, its message signed again now, so that an event that waited
     (a broker outage, a retry from the admin) is not refused as expired. A message that is
     not genuine stays as it is: the worker refuses it, and says so."""
@@ -318,7 +318,7 @@ def _envelope(row: OutboxEvent) -> Envelope:
         message = reseal(row.message)
     except Rejected:
         message = row.message
-    return Envelope(str(row.pk), row.signal, row.receiver, message)
+    return Event(str(row.pk), row.signal, row.receiver, message)
 
 
 def _report_dead(row: OutboxEvent, error: Exception) -> None:
@@ -334,7 +334,7 @@ def _report_dead(row: OutboxEvent, error: Exception) -> None:
     if not enqueue_failed.receivers:
         return
     try:
-        payload = _envelope(row).as_dict()
+        payload = _envelope(row).payload
     except (Rejected, ValueError) as unreadable:
         logger.error(
             "Event %s: enqueue_failed not sent: its message is unreadable (%s)", row.pk, unreadable

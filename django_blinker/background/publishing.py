@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from blinker import Signal
 
 from .. import conf
-from ..delivery.event import Envelope
+from ..delivery.event import Event
 
 logger = logging.getLogger("django_blinker")
 
@@ -44,7 +44,7 @@ CHUNK = 100
 class _Backend(Protocol):
     BOUNDED: bool
 
-    def prepare(self, envelopes: list[Envelope], coalesced: bool) -> Callable[[], None]: ...
+    def prepare(self, envelopes: list[Event], coalesced: bool) -> Callable[[], None]: ...
 
 
 class PublishError(Exception):
@@ -123,7 +123,7 @@ def _within(send: Callable[[], None], backend: str, timeout: float) -> None:
         raise error
 
 
-def publish(backend: str, envelopes: list[Envelope], *, coalesced: bool = False) -> None:
+def publish(backend: str, envelopes: list[Event], *, coalesced: bool = False) -> None:
     """Publish ``envelopes``: one job when ``coalesced``, else one job each, in chunks.
     Raises :class:`PublishError` (what the backend raised, or ``TimeoutError`` after
     ``PUBLISH_TIMEOUT`` seconds for one chunk) saying how many were published first."""
@@ -141,7 +141,7 @@ def publish(backend: str, envelopes: list[Envelope], *, coalesced: bool = False)
             raise PublishError(start, error) from error
 
 
-def publish_or_report(backend: str, envelopes: list[Envelope], *, coalesced: bool) -> bool:
+def publish_or_report(backend: str, envelopes: list[Event], *, coalesced: bool) -> bool:
     """:func:`publish`, and on failure log CRITICAL (event ids, signal, receiver, error; never
     the payload) and send :data:`enqueue_failed` for each event not published instead of
     raising (the data has committed: raising would undo nothing and skip the commit
@@ -154,11 +154,11 @@ def publish_or_report(backend: str, envelopes: list[Envelope], *, coalesced: boo
     return True
 
 
-def _report(backend: str, envelopes: list[Envelope], error: Exception) -> None:
+def _report(backend: str, envelopes: list[Event], error: Exception) -> None:
     logger.critical(
         "%s committed but could not be enqueued on %s (%s: %s); the receiver %s of signal %r "
         "will not run for %s",
-        ", ".join(f"Event {envelope.event}" for envelope in envelopes),
+        ", ".join(f"Event {envelope.id}" for envelope in envelopes),
         backend,
         type(error).__name__,
         error,
@@ -169,4 +169,4 @@ def _report(backend: str, envelopes: list[Envelope], error: Exception) -> None:
     )
     if enqueue_failed.receivers:
         for envelope in envelopes:
-            enqueue_failed.send(backend, payload=envelope.as_dict(), error=error)
+            enqueue_failed.send(backend, payload=envelope.payload, error=error)

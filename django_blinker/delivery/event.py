@@ -1,4 +1,6 @@
-"""Signed background messages: what travels through a broker or a queue table.
+"""One background event, in its three forms: the :class:`Event`, its JSON form
+(:data:`Payload`, built by :mod:`django_blinker.delivery.codec`) and its signed text (the
+message), which is what travels through a broker or a queue table.
 
 A message is the JSON text of one payload (see :mod:`django_blinker.delivery.codec`), the time it
 was signed, and an HMAC over both made with Django's
@@ -22,10 +24,12 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core import signing
+from django.db import DEFAULT_DB_ALIAS
 
 from .. import conf
 from . import limits
@@ -155,24 +159,29 @@ def _claimed_up_front(message: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class Envelope:
-    """One sealed event with the names a queue shows for it (event id, signal, receiver)."""
+class Event:
+    """One background event: its id (the same on every delivery of it), the names of its
+    signal and receiver, and, in transit, its signed text (``message``).
 
-    event: str
+    In a worker it is what :func:`~django_blinker.delivery.worker.current_event` returns,
+    with ``using`` (the database the signal was sent on) and ``context`` (the values of the
+    ``CARRIED_CONTEXT`` variables when the signal was sent, by dotted path; the receiver
+    also finds them set in the variables themselves).
+    """
+
+    id: str
     signal: str
     receiver: str
-    message: str
+    message: str = field(default="", repr=False, compare=False)
+    using: str = DEFAULT_DB_ALIAS
+    context: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @classmethod
-    def of(cls, payload: Payload) -> Envelope:
-        """Seal ``payload``."""
+    def sealed(cls, payload: Payload) -> Event:
+        """The event of ``payload``, with ``payload`` signed as its message."""
         return cls(payload["event"], payload["signal"], payload["receiver"], seal(payload))
 
     @property
     def payload(self) -> Payload:
-        """The payload, however old the message: an envelope is this process's own."""
+        """The JSON form, however old the message: a sealed event is this process's own."""
         return unseal(self.message, expires=False)
-
-    def as_dict(self) -> Payload:
-        """The payload, for :data:`~django_blinker.background.publishing.enqueue_failed`."""
-        return self.payload

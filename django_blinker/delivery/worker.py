@@ -12,13 +12,13 @@ claims, and never run or retried.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync, iscoroutinefunction
@@ -40,28 +40,12 @@ from django.utils import timezone
 
 from ..bridging import carried_context, extension_points, pauses
 from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode
-from .event import Envelope, Payload, Rejected, unseal
+from .event import Event, Payload, Rejected, unseal
 from .registrations import Registration, registration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 logger = logging.getLogger("django_blinker")
-
-
-@dataclass(frozen=True)
-class Event:
-    """The event a background receiver is running for (see :func:`current_event`).
-
-    ``context`` holds the values of the ``CARRIED_CONTEXT`` variables when the signal was
-    sent, by dotted path (empty when nothing was carried); the receiver also finds them
-    set in the variables themselves.
-    """
-
-    id: str
-    signal: str
-    receiver: str
-    using: str = DEFAULT_DB_ALIAS
-    context: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 _current_event: contextvars.ContextVar[Event | None] = contextvars.ContextVar(
@@ -158,14 +142,16 @@ def deliver(
         return None
     kwargs_data = payload["kwargs"]
     using = kwargs_data.get("using") if isinstance(kwargs_data.get("using"), str) else None
-    event = Event(payload["event"], found.signal, found.receiver_id, using or DEFAULT_DB_ALIAS)
+    event = Event(
+        payload["event"], found.signal, found.receiver_id, using=using or DEFAULT_DB_ALIAS
+    )
     try:
         context = _carried(payload, event)
     except Rejected as error:
         _log_rejected(error, event)
         return None
     if context:
-        event = Event(event.id, event.signal, event.receiver, event.using, context)
+        event = dataclasses.replace(event, context=context)
     if outbox is not None and not _runnable(outbox, event):
         return None
     if in_worker and pauses.paused_names() and pauses.is_paused(found.receiver_id):
@@ -228,9 +214,9 @@ def _keep_paused(payload: Payload, event: Event, outbox: str | None, backend: st
         raise Retry(f"receiver {event.receiver} is paused")
     else:
         where = event.using
-        envelope = Envelope.of({**payload, "outbox": where})
+        envelope = Event.sealed({**payload, "outbox": where})
         _model("OutboxEvent").objects.using(where).write(
-            envelope.event,
+            envelope.id,
             envelope.signal,
             envelope.receiver,
             backend,

@@ -1016,12 +1016,12 @@ def test_publishing_threads_are_reused_and_a_forked_child_starts_its_own(monkeyp
     import threading
 
     from django_blinker.background import publishing
-    from django_blinker.delivery.event import Envelope
+    from django_blinker.delivery.event import Event
 
     settings.DJANGO_BLINKER = {"PUBLISH_TIMEOUT": 2}
     backend = use_backend(monkeypatch, _ThreadBackend())
     payload = {"version": 2, "event": str(uuid.uuid4()), "signal": "x", "receiver": "y"}
-    envelope = Envelope(payload["event"], "x", "y", seal(payload))
+    envelope = Event(payload["event"], "x", "y", seal(payload))
 
     def publishing_threads():
         return [t for t in threading.enumerate() if t.name == "django_blinker_publish"]

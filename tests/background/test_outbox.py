@@ -19,7 +19,7 @@ from django_blinker import background, signals
 from django_blinker.backends import django_tasks
 from django_blinker.background import in_background, outbox, pruning, relay_rows
 from django_blinker.background.publishing import enqueue_failed
-from django_blinker.delivery.event import Envelope, seal, unseal
+from django_blinker.delivery.event import Event, seal, unseal
 from django_blinker.delivery.registrations import registration
 from django_blinker.delivery.worker import Retry, deliver
 from django_blinker.models import DeliveredEvent, OutboxEvent
@@ -177,7 +177,7 @@ def test_relay_publishes_due_events_oldest_first_and_keeps_them_until_confirmed(
     result = outbox.relay()
     assert result == outbox.RelayResult(published=3)
     assert published_titles(backend) == ["first", "second", "third"]
-    assert {e.event: e.message for e in backend.envelopes} == stored
+    assert {e.id: e.message for e in backend.envelopes} == stored
     assert {e.receiver for e in backend.envelopes} == {RECEIVER}
     for order, row in enumerate(OutboxEvent.objects.order_by("created_at")):
         assert row.published_at == clock.now + datetime.timedelta(microseconds=order)
@@ -206,7 +206,7 @@ def test_a_copy_of_a_confirmed_event_is_skipped(backend, author, caplog):
     with caplog.at_level(logging.INFO, "django_blinker"):
         deliver(envelope.message)
     assert len(receivers.CALLS) == 1
-    assert f"Event {envelope.event}: already confirmed in the outbox" in caplog.text
+    assert f"Event {envelope.id}: already confirmed in the outbox" in caplog.text
 
 
 def test_a_discarded_event_never_runs_even_if_already_published(backend, author, caplog):
@@ -218,7 +218,7 @@ def test_a_discarded_event_never_runs_even_if_already_published(backend, author,
     assert receivers.CALLS == []
     [record] = caplog.records
     assert record.levelno == logging.WARNING
-    assert f"Event {backend.envelopes[0].event}: receiver {RECEIVER}" in record.getMessage()
+    assert f"Event {backend.envelopes[0].id}: receiver {RECEIVER}" in record.getMessage()
     assert "the outbox on 'default' (database" in record.getMessage()
 
 
@@ -291,7 +291,7 @@ def test_an_event_overtaken_by_a_confirmed_one_is_published_again(backend, autho
     clock.advance(1)
     assert outbox.relay() == outbox.RelayResult(published=1, republished=1)
     assert backend.envelopes[2] == backend.envelopes[0]
-    row = OutboxEvent.objects.get(pk=backend.envelopes[0].event)
+    row = OutboxEvent.objects.get(pk=backend.envelopes[0].id)
     assert (row.attempts, row.published_at) == (2, first_publish)
     assert row.next_attempt_at == clock.now + datetime.timedelta(seconds=600)
     assert row.last_error == "published again: unconfirmed, and overtaken or kept waiting"
@@ -325,7 +325,7 @@ def test_an_unconfirmed_event_is_published_again_after_twelve_times_the_wait(
     outbox.relay()
     clock.advance(300 * outbox.UNCONFIRMED_FACTOR)
     assert outbox.relay() == outbox.RelayResult(published=1, republished=1)
-    assert len({e.event for e in backend.envelopes}) == 1
+    assert len({e.id for e in backend.envelopes}) == 1
 
 
 def test_a_long_backlog_gets_only_its_newest_event_published_again(backend, author, clock):
@@ -371,7 +371,7 @@ def test_confirmed_rows_are_deleted_after_twice_the_wait_but_the_newest(backend,
     clock.advance(1)
     outbox.relay()
     assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [
-        uuid.UUID(backend.envelopes[1].event)
+        uuid.UUID(backend.envelopes[1].id)
     ]
 
 
@@ -400,7 +400,7 @@ def test_one_batch_records_first_publishes_and_publishes_again_each_as_its_own(
         row.id: (row.attempts, row.published_at, row.next_attempt_at, row.last_error)
         for row in OutboxEvent.objects.all()
     }
-    lost, _ran, again, failed, new = (uuid.UUID(e.event) for e in backend.envelopes)
+    lost, _ran, again, failed, new = (uuid.UUID(e.id) for e in backend.envelopes)
     assert again == lost
     second = datetime.timedelta(seconds=1)
     microsecond = datetime.timedelta(microseconds=1)
@@ -610,7 +610,7 @@ def test_receivers_of_every_model_never_make_events_of_the_outbox_itself(backend
         deliver(envelope.message)
     assert not unconfirmed().exists()
     assert outbox.discard(OutboxEvent.objects.all()) == 2
-    outbox.store(Envelope.of(unseal(backend.envelopes[0].message)), "celery")
+    outbox.store(Event.sealed(unseal(backend.envelopes[0].message)), "celery")
     assert outbox.discard(OutboxEvent.objects.all()) == 1
     assert not OutboxEvent.objects.exists()
 
@@ -649,7 +649,7 @@ def test_two_relays_at_once_never_publish_the_same_event(monkeypatch, author):
         def prepare(self, envelopes, coalesced):
             def send():
                 with lock:
-                    published.extend((threading.current_thread().name, e.event) for e in envelopes)
+                    published.extend((threading.current_thread().name, e.id) for e in envelopes)
                 if not getattr(local, "waited", False):
                     local.waited = True
                     both_holding_a_batch.wait()
@@ -694,7 +694,7 @@ def test_a_prune_that_cannot_get_its_locks_leaves_the_publish_recorded(
         deliver(envelope.message)
     clock.advance(601)
     Book.objects.create(title="new", author=author)
-    older = OutboxEvent.objects.filter(pk=backend.envelopes[0].event)
+    older = OutboxEvent.objects.filter(pk=backend.envelopes[0].id)
     with (
         db_locks.holding(older),
         db_locks.short_lock_wait(),
@@ -867,7 +867,7 @@ def test_a_relay_keeps_the_rows_a_crash_interrupted(monkeypatch, author, caplog)
 
         def prepare(self, envelopes, coalesced):
             def send():
-                sent.extend(e.event for e in envelopes)
+                sent.extend(e.id for e in envelopes)
                 if len(sent) == 1:
                     raise TimeoutError("no answer")
 
@@ -892,7 +892,7 @@ def test_store_writes_on_the_sending_database_in_its_transaction():
         "sender": None,
         "kwargs": {},
     }
-    envelope = Envelope(payload["event"], "post_save", RECEIVER, seal(payload))
+    envelope = Event(payload["event"], "post_save", RECEIVER, seal(payload))
     with transaction.atomic():
         outbox.store(envelope, "tasks")
         transaction.set_rollback(True)
@@ -1037,7 +1037,7 @@ def test_a_worker_confirms_after_the_receivers_ran_a_batch_at_a_time(backend, au
     assert len(receivers.CALLS) == delivery.CONFIRM_BATCH - 1
     deliver(full[-1].message, confirm_soon=True)
     confirmed = OutboxEvent.objects.filter(confirmed_at__isnull=False)
-    assert {str(pk) for pk in confirmed.values_list("pk", flat=True)} == {e.event for e in full}
+    assert {str(pk) for pk in confirmed.values_list("pk", flat=True)} == {e.id for e in full}
     monkeypatch.setattr(delivery, "CONFIRM_WITHIN", 0.1)
     for envelope in rest:
         deliver(envelope.message, confirm_soon=True)
@@ -1080,4 +1080,4 @@ def test_an_event_whose_receiver_asked_for_a_retry_is_never_confirmed_later(back
     finally:
         background.disconnect(signals.post_save, asks_again)
     assert delivery.confirmations.flush() == 0
-    assert unconfirmed().filter(pk=envelope.event).exists()
+    assert unconfirmed().filter(pk=envelope.id).exists()

@@ -7,7 +7,7 @@ import time
 import pytest
 from django.core import signing
 
-from django_blinker.delivery.event import Envelope, Rejected, reseal, seal, unseal
+from django_blinker.delivery.event import Event, Rejected, reseal, seal, unseal
 from tests.support.old_messages import DAY, sealed_ago, sealed_without_time
 
 EVENT = "3f0c7758-8776-462a-a37f-d15cfca5212f"
@@ -57,7 +57,7 @@ def test_a_message_without_a_signing_time_is_rejected():
 def test_our_own_rows_open_however_old_and_reseal_signs_them_again_now():
     old = sealed_ago(payload(), 30 * DAY)
     assert unseal(old, expires=False) == payload()
-    assert Envelope("e", "post_save", "r", old).payload == payload()
+    assert Event("e", "post_save", "r", old).payload == payload()
     fresh = reseal(old)
     assert fresh != old
     assert unseal(fresh) == payload()

@@ -28,7 +28,7 @@ from django_blinker.background import in_background, outbox
 from django_blinker.background.outbox import record_relay
 from django_blinker.background.publishing import publish
 from django_blinker.delivery import outbox_health
-from django_blinker.delivery.event import Envelope
+from django_blinker.delivery.event import Event
 from django_blinker.delivery.outbox_health import health, report_missing_row
 from django_blinker.delivery.worker import deliver
 from django_blinker.models import OutboxEvent, OutboxProcess
@@ -117,7 +117,7 @@ def test_a_copy_whose_row_is_gone_is_skipped_at_warning_and_counted(
     assert [record.levelno for record in caplog.records] == [logging.WARNING] * 2
     message = caplog.records[1].getMessage()
     assert message.startswith(
-        f"Event {backend.envelopes[1].event}: receiver {BOOK_SAVED} of signal 'post_save' "
+        f"Event {backend.envelopes[1].id}: receiver {BOOK_SAVED} of signal 'post_save' "
         "skipped: the outbox on 'default' (database "
     )
     assert "another database than the process that sent or relayed the event" in message
@@ -128,7 +128,7 @@ def test_a_copy_whose_row_is_gone_is_skipped_at_warning_and_counted(
         os.getpid(),
     )
     assert process.missing_rows == 2
-    assert str(process.last_missing_event) == backend.envelopes[1].event
+    assert str(process.last_missing_event) == backend.envelopes[1].id
     assert health("default").missing_rows == 2
 
 
@@ -178,10 +178,10 @@ def test_a_real_worker_warns_of_a_missing_row_and_the_admin_shows_it(
     with workers.celery_worker("missing-row", django_db_blocker, tmp_path_factory) as events:
         book = books(author, 1)[0]
         row = OutboxEvent.objects.get(receiver=BOOK_SAVED)
-        copy = Envelope(str(row.pk), row.signal, row.receiver, row.message)
+        copy = Event(str(row.pk), row.signal, row.receiver, row.message)
         outbox.discard([row])
         publish("celery", [copy])
-        warning = f"Event {copy.event}: receiver {BOOK_SAVED} of signal 'post_save' skipped"
+        warning = f"Event {copy.id}: receiver {BOOK_SAVED} of signal 'post_save' skipped"
         log = events.worker.wait_for_log(warning)
         database = connection.settings_dict["NAME"]
         assert f"the outbox on 'default' (database {database!r}) has no row for it" in log
@@ -191,11 +191,11 @@ def test_a_real_worker_warns_of_a_missing_row_and_the_admin_shows_it(
             time.sleep(0.05)
         [process] = OutboxProcess.objects.all()
         assert (process.role, process.pid) == ("worker", events.worker.process.pid)
-        assert str(process.last_missing_event) == copy.event
+        assert str(process.last_missing_event) == copy.id
         page = viewer_client().get(LIST).content.decode()
         assert "Workers received 1 event for which this database has no outbox row" in page
         assert f"<td>{events.worker.process.pid}</td>" in page
-        assert copy.event in page
+        assert copy.id in page
         assert events.redis.lrange(events.key, 0, -1) == [], f"book {book.pk} ran"
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from django_blinker import background, signals
 from django_blinker.background import in_background, outbox
-from django_blinker.delivery.event import Envelope
+from django_blinker.delivery.event import Event
 from django_blinker.models import DeliveredEvent, OutboxEvent
 from tests.support import background_receivers as receivers
 from tests.support.queues import BrokenBackend, RecordingBackend, use_backend
@@ -397,17 +397,17 @@ def insert_later(rows, message, delay=0.5, due_in=0.0):
     def insert():
         try:
             with transaction.atomic():
-                envelope = Envelope(
+                envelope = Event(
                     str(uuid.uuid4()),
                     "post_save",
                     "tests.support.background_receivers.book_saved",
                     message,
                 )
                 outbox.store(envelope, "celery")
-                OutboxEvent.objects.filter(pk=envelope.event).update(
+                OutboxEvent.objects.filter(pk=envelope.id).update(
                     next_attempt_at=timezone.now() + datetime.timedelta(seconds=due_in)
                 )
-            rows.append(envelope.event)
+            rows.append(envelope.id)
         finally:
             connection.close()
 
@@ -437,7 +437,7 @@ def test_on_postgresql_a_commit_wakes_the_idle_relay_long_before_its_interval(
     timer = insert_later(rows, message)
     out, _err = relay("--interval", "30")
     timer.join()
-    assert [e.event for e in backend.envelopes] == rows
+    assert [e.id for e in backend.envelopes] == rows
     assert out.count("published") == 1
 
 
@@ -453,4 +453,4 @@ def test_on_postgresql_an_event_due_a_moment_after_its_commit_is_published_when_
     timer = insert_later(rows, message, due_in=1.0)
     relay("--interval", "30")
     timer.join()
-    assert [e.event for e in backend.envelopes] == rows
+    assert [e.id for e in backend.envelopes] == rows

@@ -197,20 +197,21 @@ class BackgroundReceiver(DeferredReceiver):
             self.django_blinker_hold = self.hold
 
     def __call__(self, sender: Any, /, **kwargs: Any) -> None:
-        self._send(sender, kwargs, None)
+        self._send(sender, kwargs, held=False)
 
     def hold(self, sender: Any, /, **kwargs: Any) -> None:
         """Keep the event in the outbox, whatever ``OUTBOX`` says, in the sending
         transaction: called in place of the wrapper while its receiver is paused, it is
         published by the relay once the receiver is resumed (docs/admin.md)."""
-        self._send(sender, kwargs, "outbox")
+        self._send(sender, kwargs, held=True)
 
-    def _send(self, sender: Any, kwargs: dict[str, Any], route: str | None) -> None:
+    def _send(self, sender: Any, kwargs: dict[str, Any], *, held: bool) -> None:
         if self.reduce is not None:
             kwargs = self.reduce(sender, kwargs)
         using = kwargs.get("using") or DEFAULT_DB_ALIAS
-        if route is not None:
-            pass
+        if held:
+            # Written for the relay alone: the sender does not publish it at commit.
+            route = "held"
         elif self.backend == "inline" or self.coalesce or is_inline():
             route = "at commit"
         elif self.backend == "tasks" and writes_in_transaction(using):
@@ -218,15 +219,17 @@ class BackgroundReceiver(DeferredReceiver):
         else:
             route = "outbox" if conf.settings.outbox and _has_outbox(using) else "at commit"
         budget = Budget()
-        payload = self.payload(sender, kwargs, using if route == "outbox" else None, budget)
+        in_outbox = route in ("outbox", "held")
+        payload = self.payload(sender, kwargs, using if in_outbox else None, budget)
         envelope = Event.sealed(payload)
         self._check_size(envelope, payload, budget.max_bytes)
-        if route == "outbox":
+        if in_outbox:
             # Imported here: apps.py modules import this one before models can load.
             from .outbox import store
 
             store(envelope, self.backend, using)
-            self._at_commit(envelope, using, outbox=using)
+            if route == "outbox":
+                self._at_commit(envelope, using, outbox=using)
         elif route == "in transaction":
             publish("tasks", [envelope])
         else:

@@ -57,7 +57,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings as django_settings
-from django.core.management import call_command
 from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
@@ -411,18 +410,30 @@ def release_resumed(names: frozenset[str]) -> None:
         )
 
 
+def relay_pass(
+    databases: list[str], batch_size: int = BATCH_SIZE, stop: threading.Event | None = None
+) -> dict[str, RelayResult]:
+    """The relay's one loop: a batch of each database in turn, so that a busy one does not
+    starve the others, until none has a full batch due (or ``stop`` is set, after the
+    current batch). ``manage.py blinker_relay`` runs it; so does a resume."""
+    results = dict.fromkeys(databases, RelayResult())
+    busy = list(databases)
+    while busy and not (stop is not None and stop.is_set()):
+        for alias in list(busy):
+            result = relay(alias, batch_size=batch_size)
+            results[alias] += result
+            if result.claimed < batch_size or not result.published:
+                busy.remove(alias)
+            if stop is not None and stop.is_set():
+                break
+    return results
+
+
 def release_held() -> int:
-    """Publish the events kept for receivers that were paused and are resumed now, when
-    no relay runs (``OUTBOX`` off); with ``OUTBOX`` on the relay's next pass does it and
-    this returns 0. Returns how many events were published."""
-    if conf.settings.outbox:
-        return 0
-    databases = outbox_databases()
-    before = sum(OutboxEvent.objects.using(alias).waiting().count() for alias in databases)
-    # One pass of the relay's only loop, by name: the command sits above this module.
-    call_command("blinker_relay", once=True, verbosity=0)
-    after = sum(OutboxEvent.objects.using(alias).waiting().count() for alias in databases)
-    return max(before - after, 0)
+    """Publish the events kept for receivers that were paused and are resumed now, without
+    waiting for a relay (with ``OUTBOX`` off none may run): one pass of the relay in this
+    process. Returns how many events were published."""
+    return sum(result.published for result in relay_pass(outbox_databases()).values())
 
 
 #: A relay records that it ran at most this often (seconds), per database.

@@ -174,16 +174,7 @@ class _Relay:
         close_old_connections()
         for alias in self.databases:
             outbox.record_relay(alias)
-        results = dict.fromkeys(self.databases, outbox.RelayResult())
-        busy = list(self.databases)
-        while busy and not self.stop.is_set():
-            for alias in list(busy):
-                result = outbox.relay(alias, batch_size=self.batch_size)
-                results[alias] += result
-                if result.claimed < self.batch_size or not result.published:
-                    busy.remove(alias)
-                if self.stop.is_set():
-                    break
+        results = outbox.relay_pass(self.databases, self.batch_size, self.stop)
         recovered = 0 if self.stop.is_set() else django_tasks.recover_stale_tasks()
         self.report(results, recovered, always_report)
 

@@ -163,13 +163,3 @@ def pytest_terminal_summary(
         "or deselect the tests explicitly (-m 'not ...').",
         red=True,
     )
-
-
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One solo Celery worker of the tests' app for the whole session, shared by every
-    module that needs the default one (each test clears its events first)."""
-    from tests.support import workers
-
-    with workers.celery_worker("shared", django_db_blocker, tmp_path_factory) as events:
-        yield events

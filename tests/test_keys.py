@@ -361,6 +361,12 @@ def test_the_signals_command_shows_what_runs_for_every_key_shape(model, connecte
 IN_PROCESS = [(signal, receiver, sender) for signal, receiver, sender in receivers.WIRING]
 
 
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    with workers.celery_worker("keys", django_db_blocker, tmp_path_factory) as events:
+        yield events
+
+
 @pytest.fixture
 def events(celery_worker):
     celery_worker.clear()

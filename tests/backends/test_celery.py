@@ -37,6 +37,12 @@ CONNECTED = [
 ]
 
 
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    with workers.celery_worker("celery", django_db_blocker, tmp_path_factory) as events:
+        yield events
+
+
 @pytest.fixture
 def events(celery_worker):
     celery_worker.clear()

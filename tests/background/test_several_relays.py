@@ -150,7 +150,9 @@ def test_three_relays_killed_six_times_never_deadlock_and_lose_nothing(worker, t
     kills = sum(relay.restarts for relay in relays)
     lock_errors = {name: len(LOCK_ERRORS.findall(log)) for name, log in logs.items()}
     rolled_back = sum(log.count("Outbox relay: database error") for log in logs.values())
-    publishes = Counter(RECEIVED.findall(logs["celery-worker"]))
+    # This run's events only: the worker's queue may hold what earlier tests left there.
+    ours = {record["event"] for record in records(worker) if record["pk"] in committed}
+    publishes = Counter(e for e in RECEIVED.findall(logs["celery-worker"]) if e in ours)
     again = sum(int(n) for log in logs.values() for n in AGAIN.findall(log))
     extra = sum(publishes.values()) - len(publishes)
     print(
@@ -164,7 +166,7 @@ def test_three_relays_killed_six_times_never_deadlock_and_lose_nothing(worker, t
     assert kills == KILLS
     ran_for = {record["pk"] for record in records(worker)}
     assert committed <= ran_for, f"{len(committed - ran_for)} committed events never ran"
-    assert len(publishes) == EVENTS
+    assert len(publishes) == len(committed)
     # A relay killed after its publish and before its commit publishes its batch again;
     # nothing else is published more than once but what the relays logged.
     assert extra <= kills * BATCH_SIZE + again

@@ -354,6 +354,12 @@ def assert_no_records(records: list[dict[str, Any]], worker: Worker) -> None:
 # Celery ------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    with workers.celery_worker("forged-celery", django_db_blocker, tmp_path_factory) as events:
+        yield events
+
+
 @pytest.fixture
 def celery_events(celery_worker, settings):
     settings.DJANGO_BLINKER = {}

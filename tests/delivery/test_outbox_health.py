@@ -220,7 +220,7 @@ def test_relays_not_seen_for_a_day_are_forgotten():
     assert list(OutboxProcess.objects.values_list("host", flat=True)) == [socket.gethostname()]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_relay_pass_records_a_relay(outbox_on):
     outbox._beats.clear()
     call_command("blinker_relay", once=True, verbosity=0)

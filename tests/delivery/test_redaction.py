@@ -38,7 +38,7 @@ from django_blinker.delivery.redaction import (
 from django_blinker.fields import field_changed
 from django_blinker.models import OutboxEvent
 from tests.support import background_receivers as receivers
-from tests.support import brokers
+from tests.support import brokers, workers
 from tests.support.keysapp.models import Voucher
 
 USER_DELETED = "tests.support.background_receivers.user_deleted"
@@ -314,6 +314,12 @@ def test_a_redacted_field_label_naming_no_field_is_an_error_with_a_suggestion(se
 
 def payment_made(sender, **kwargs):
     """A background receiver of a project's own signal, which nothing runs here."""
+
+
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    with workers.celery_worker("redaction", django_db_blocker, tmp_path_factory) as events:
+        yield events
 
 
 @pytest.fixture

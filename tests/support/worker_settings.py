@@ -36,6 +36,11 @@ if os.environ.get("DJANGO_BLINKER_TEST_SPANS_KEY"):
     # (tests/support/tracingapp).
     INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.tracingapp"]
     DJANGO_BLINKER = {**globals().get("DJANGO_BLINKER", {}), "TRACING": True}
+    if os.environ.get("DJANGO_BLINKER_TEST_TRACING_EXCLUDE"):
+        # tests/observation/test_tracing_exclude.py: receivers left out in the worker.
+        DJANGO_BLINKER["TRACING_EXCLUDE"] = os.environ["DJANGO_BLINKER_TEST_TRACING_EXCLUDE"].split(
+            ","
+        )
 
 if os.environ.get("DJANGO_BLINKER_TEST_CONFIRM_AFTER"):
     # tests/background/test_several_relays.py: relays of the outbox, publishing with

@@ -234,6 +234,13 @@ _stop = threading.Event()
 
 
 def _watch(stop: threading.Event) -> None:
+    from django.apps import apps
+
+    # Started from AppConfig.ready(): the first read waits for the app registry to finish,
+    # so that no query runs during app initialisation.
+    while not apps.ready:
+        if stop.wait(0.05):
+            return
     read_once = failing = False
     again: frozenset[str] = frozenset()
     while not stop.is_set():

@@ -154,7 +154,7 @@ def deliver(
         event = dataclasses.replace(event, context=context)
     if outbox is not None and not _runnable(outbox, event):
         return None
-    if in_worker and pauses.paused_names() and pauses.is_paused(found.receiver_id):
+    if in_worker and pauses.paused_names() and _still_paused(found.receiver_id):
         _keep_paused(payload, event, outbox, backend)
         return None
     token = _current_event.set(event)
@@ -195,6 +195,19 @@ def _carried(payload: Payload, event: Event) -> dict[str, Any]:
 
 def _no_rows(label: str) -> bool:
     return False
+
+
+def _still_paused(name: str) -> bool:
+    """Whether ``name`` is paused, asked of the database when this process believes so: an
+    event published by a resume may reach a worker before its next read of the pauses."""
+    if not pauses.is_paused(name):
+        return False
+    try:
+        pauses.refresh()
+    except Exception:
+        # The database is away: keep what was read last, as the watcher does.
+        logger.debug("Could not read the paused receivers; using what was read last")
+    return pauses.is_paused(name)
 
 
 def _keep_paused(payload: Payload, event: Event, outbox: str | None, backend: str | None) -> None:

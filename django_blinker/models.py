@@ -253,8 +253,8 @@ class PausedReceiver(models.Model):
     paused_by = models.CharField(max_length=150, blank=True, default="")
 
     class Meta:
-        verbose_name = "paused receiver"
-        verbose_name_plural = "paused receivers"
+        verbose_name = _("paused receiver")
+        verbose_name_plural = _("paused receivers")
         ordering = ("paused_at",)
         default_permissions = ()
         permissions = (("pause_receiver", "Can pause and resume receivers"),)

@@ -511,14 +511,18 @@ class PauseView(View):
         if action not in ("pause", "resume") or not name:
             return HttpResponseBadRequest(
                 f"action={action!r}, receiver={name!r}; expected action 'pause' or 'resume' "
-                "and a receiver name"
+                "and a receiver name",
+                content_type="text/plain; charset=utf-8",
             )
         if action == "pause":
             known = {r.name for signal in inspection.discover() for r in signal.receivers}
             if name not in known:
                 close = difflib.get_close_matches(name, sorted(known), n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                return HttpResponseBadRequest(f"{name!r} is not a receiver connected here{hint}")
+                return HttpResponseBadRequest(
+                    f"{name!r} is not a receiver connected here{hint}",
+                    content_type="text/plain; charset=utf-8",
+                )
             pauses.pause(name, request.user, via="admin")
             messages.success(
                 request,

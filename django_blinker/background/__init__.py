@@ -39,7 +39,7 @@ from ..backends.django_tasks import writes_in_transaction
 from ..bridging import carried_context
 from ..bridging.naming import short_repr
 from ..delivery import registrations
-from ..delivery.codec import Budget, encode, encode_origin
+from ..delivery.codec import Budget, encode, encode_origin, holds_rows
 from ..delivery.event import PAYLOAD_VERSION, Event, Payload
 from ..delivery.limits import (
     DEPTH_SETTING,
@@ -297,7 +297,7 @@ class BackgroundReceiver(DeferredReceiver):
                 error.limit,
                 path,
             ) from None
-        if _holds_rows(encoded):
+        if holds_rows(encoded):
             raise TypeError(
                 f"{conf.SETTING_NAME}['CARRIED_CONTEXT'] variable {path!r} holds "
                 f"{type(value).__qualname__} {short_repr(value)}: a model row or class does not "
@@ -388,15 +388,6 @@ class BackgroundReceiver(DeferredReceiver):
 
 
 _SMALLER = "send a key the receiver can look the data up by"
-_ROW_TAGS = frozenset({"$model", "$snapshot", "$class", "$queryset", "$handler"})
-
-
-def _holds_rows(data: Any) -> bool:
-    if isinstance(data, list):
-        return any(_holds_rows(item) for item in data)
-    if isinstance(data, dict):
-        return bool(_ROW_TAGS & data.keys()) or any(_holds_rows(item) for item in data.values())
-    return False
 
 
 _outbox_batches = threading.local()

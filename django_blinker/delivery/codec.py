@@ -348,3 +348,16 @@ def decode(
         return instance
 
     return walk(data, 0)
+
+
+_ROW_TAGS = frozenset({"$model", "$snapshot", "$class", "$queryset", "$handler"})
+
+
+def holds_rows(data: Any) -> bool:
+    """Whether the JSON form ``data`` holds a model row, snapshot, queryset or class (what
+    a worker would fetch or import to decode)."""
+    if isinstance(data, list):
+        return any(holds_rows(item) for item in data)
+    if isinstance(data, dict):
+        return bool(_ROW_TAGS & data.keys()) or any(holds_rows(item) for item in data.values())
+    return False

@@ -39,7 +39,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from ..bridging import carried_context, extension_points, pauses
-from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode
+from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode, holds_rows
 from .event import Event, Payload, Rejected, unseal
 from .registrations import Registration, registration
 
@@ -186,9 +186,15 @@ def _carried(payload: Payload, event: Event) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict) or not all(isinstance(key, str) for key in data):
         raise Rejected("payload field 'context' is not a dict of dotted paths", event.id)
+    if holds_rows(data):
+        # Refused at send: a row or class would be fetched or imported here.
+        raise Rejected("carried context holds a model row or class", event.id)
+    # Only the variables this worker carries: another path is never imported nor shown.
+    known = {path for path, _variable in carried_context.variables()}
     try:
-        # Rows never travel as context (refused at send): none may be loaded here.
-        return {k: decode(v, using=event.using, allowed=_no_rows) for k, v in data.items()}
+        return {
+            k: decode(v, using=event.using, allowed=_no_rows) for k, v in data.items() if k in known
+        }
     except (ModelNotAllowed, PayloadLimitExceeded) as error:
         raise Rejected(f"carried context: {error}", event.id) from None
 

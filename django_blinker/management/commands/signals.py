@@ -451,4 +451,6 @@ def _unknown(name: str, names: list[str], what: str) -> str:
 
 def _bound() -> str:
     every = conf.settings.pause_refresh
-    return f"{every:g} seconds (PAUSE_REFRESH)" if every is not None else "its next restart"
+    if every is None:
+        return "its next restart"
+    return f"{every:g} second{'' if every == 1 else 's'} (PAUSE_REFRESH)"

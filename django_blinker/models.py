@@ -88,16 +88,11 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         ``post_save`` would make a new event of this one), due for the relay ``due_in``
         after it is written (at once by default); ``again``: a row of that event may exist
         already (a second delivery), leave it."""
-        now = timezone.now()
         row = OutboxEvent(
-            id=event,
-            created_at=now,
-            signal=signal,
-            receiver=receiver,
-            backend=backend,
-            message=message,
-            next_attempt_at=now if due_in is None else now + due_in,
+            id=event, signal=signal, receiver=receiver, backend=backend, message=message
         )
+        # Due from the moment it was written: the relay takes due rows in that order.
+        row.next_attempt_at = row.created_at + (due_in or datetime.timedelta(0))
         self.bulk_create([row], ignore_conflicts=again)
 
     def due(self, now: datetime.datetime) -> OutboxEventQuerySet:

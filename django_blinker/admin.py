@@ -90,6 +90,18 @@ class SignalAdmin(_ModelAdmin):
         return False
 
 
+def _titled(title: StrOrPromise) -> type[admin.AllValuesFieldListFilter]:
+    """A filter of a field's values headed ``title`` (translated) instead of the field's
+    name."""
+
+    class Titled(admin.AllValuesFieldListFilter):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.title = title
+
+    return Titled
+
+
 class OutboxStateFilter(admin.SimpleListFilter):
     """Waiting for the relay, published and awaiting confirmation, confirmed, or dead."""
 
@@ -120,7 +132,11 @@ class OutboxEventAdmin(_OutboxAdmin):
     # Six columns: the list fits beside the admin's navigation and filter at 1280 px. The
     # backend is a filter and on each event's page; the full id is on the event's page.
     list_display = ("created", "event", "concerns", "receiver_name", "state", "error")
-    list_filter = (OutboxStateFilter, "signal", "backend")
+    list_filter = (
+        OutboxStateFilter,
+        ("signal", _titled(_("signal"))),
+        ("backend", _titled(_("backend"))),
+    )
     search_fields = ("id", "receiver", "signal")
     search_help_text = _("Event id, receiver or signal.")
     fields = (

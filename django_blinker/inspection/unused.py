@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext
+
 from ..bridging import pauses
 from ..observation import activity
 from ..observation import store as activity_store
@@ -60,9 +62,13 @@ def unused_receivers() -> Unused:
     site = activity_store.site_activity()
     alias = activity_store.store_alias()
     if site is None or alias is None:
+        # Translated on the admin page; manage.py signals prints English (no_translations).
         raise StoreOff(
-            "the activity store is off: set DJANGO_BLINKER['ACTIVITY_STORE'] to a cache "
-            "alias shared by every process (and ACTIVITY = True) to find receivers that never run"
+            gettext(
+                "the activity store is off: set DJANGO_BLINKER['ACTIVITY_STORE'] to a cache "
+                "alias shared by every process (and ACTIVITY = True) to find receivers that "
+                "never run"
+            )
         )
     notes = list(site.problems)
     if not activity.is_enabled():

@@ -8,6 +8,8 @@ from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import escape, linebreaks
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
 
@@ -63,3 +65,23 @@ def _render_rst(text: str) -> SafeString:
         link_base = ""
         text = _ADMINDOCS_ROLE.sub(r"``\g<target>``", text)
     return mark_safe(to_html(text, link_base))
+
+
+_KINDS = {
+    "function": _("function"),
+    "bound method": _("bound method"),
+    "lambda": _("lambda"),
+    "class": _("class"),
+    "builtin": _("builtin"),
+    "callable object": _("callable object"),
+    "partial": _("partial"),
+}
+
+
+@register.filter
+def kind_label(kind: str) -> str:
+    """What was connected (``ReceiverInfo.kind``) in the page's language; the data and
+    ``manage.py signals`` keep the English words."""
+    decorated = kind.startswith("decorated ")
+    label = str(_KINDS.get(kind.removeprefix("decorated "), kind.removeprefix("decorated ")))
+    return gettext("decorated %(kind)s") % {"kind": label} if decorated else label

@@ -38,6 +38,7 @@ from django.conf import settings
 from .. import conf, extension
 from ..bridging import pauses
 from ..bridging.naming import receiver_name
+from ..delivery import worker
 from ..extension import BridgedSignal, Call, Receiver, ReceiverRef, Recorder
 from . import counting
 
@@ -358,7 +359,8 @@ class _Recorder(Recorder):
     def worker(
         self, payload: Any, registration: Any, receiver: Callable[..., Any]
     ) -> Callable[..., Any]:
-        if not is_enabled():
+        if not is_enabled() or not worker.in_worker():
+            # Runs in the sending process (backend="inline") are that receiver's calls.
             return receiver
 
         def timed(sender: Any, **kwargs: Any) -> Any:

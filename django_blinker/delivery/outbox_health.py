@@ -23,10 +23,11 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
+from ..bridging import pauses
 from ..models import OutboxEvent, OutboxProcess, due_filter, state_filter
 
 if TYPE_CHECKING:
@@ -122,13 +123,21 @@ class Health:
         return sum(process.missing_rows for process in self.missing)
 
 
+def _held() -> list[str]:
+    """The paused receivers: their events wait for a resume, not for a relay."""
+    try:
+        return sorted(pause.receiver for pause in pauses.read())
+    except DatabaseError:
+        return []
+
+
 def health(using: str) -> Health:
-    """The :class:`Health` of the outbox on ``using``: three queries."""
+    """The :class:`Health` of the outbox on ``using``: four queries."""
     now = timezone.now()
     # Named apart from the fields: an aggregate named "dead" would shadow the field.
     found = OutboxEvent.objects.using(using).aggregate(
         **{f"n_{name}": Count("pk", filter=state_filter(name)) for name in OutboxEvent.STATES},
-        n_due=Count("pk", filter=due_filter(now)),
+        n_due=Count("pk", filter=due_filter(now) & ~Q(receiver__in=_held())),
     )
     counts = {name: found[f"n_{name}"] for name in OutboxEvent.STATES}
     due_count = found["n_due"]

@@ -266,6 +266,22 @@ def test_events_waiting_with_no_relay_show_on_the_page_and_in_check_deploy(outbo
 
 
 @pytest.mark.django_db
+def test_events_of_a_paused_receiver_wait_for_its_resume_not_for_a_relay(outbox_on, author):
+    from django.contrib.auth.models import User
+
+    from django_blinker.bridging import pauses
+
+    books(author, 2)
+    assert health("default").due == 2
+    pauses.pause(BOOK_SAVED, User.objects.create_user("operator"), via="test")
+    try:
+        found = health("default")
+        assert (found.due, found.relay_missing) == (0, False)
+    finally:
+        pauses.apply([])
+
+
+@pytest.mark.django_db
 def test_events_left_to_their_sender_wait_for_no_relay(outbox_on, author):
     with transaction.atomic():
         Book.objects.create(title="its sender publishes it at commit", author=author)

@@ -115,10 +115,11 @@ class Lock:
         is not what it writes."""
         lines = text.splitlines()
         if not lines or lines[0].strip() != HEADER:
-            first = repr(lines[0][:80]) if lines else "nothing (the file is empty)"
+            # Not quoted: a file named by mistake may hold secrets, and CI logs are read.
+            first = "not" if lines else "missing (the file is empty), not"
             raise LockFileError(
-                f"{source} is not a django-blinker wiring lock: its first line is {first}, "
-                f"not {HEADER!r}. Write it with manage.py signals --lock"
+                f"{source} is not a django-blinker wiring lock: its first line is {first} "
+                f"{HEADER!r}. Write it with manage.py signals --lock"
             )
         groups: dict[Group, list[Line]] = {}
         signal: str | None = None

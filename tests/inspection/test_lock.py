@@ -217,8 +217,9 @@ def test_a_missing_lock_file_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", "is not a django-blinker wiring lock: its first line is nothing (the file is empty)"),
-        ('{"version": 1}\n', "its first line is '{\"version\": 1}', not "),
+        ("", "is not a django-blinker wiring lock: its first line is missing (the file is empty)"),
+        # The content of a file that is not a lock is never quoted: it may hold secrets.
+        ('{"version": 1}\n', "its first line is not '# django-blinker wiring lock"),
         (f"{HEADER}\n  sender testapp.Book\n", "line 2: 'sender testapp.Book' is not a line"),
         (
             f"{HEADER}\n[blinker] ns :: post_save\n  sender testapp.Book\n    only_a_name\n",

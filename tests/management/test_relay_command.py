@@ -325,6 +325,8 @@ def sqlite_env(tmp_path):
     env = worker_env(
         DJANGO_BLINKER_DB="sqlite",
         DJANGO_BLINKER_WORKER_DB_NAME=str(tmp_path / "relay.sqlite3"),
+        # Not the server's test database name: as a SQLite file it would land in the checkout.
+        DJANGO_BLINKER_WORKER_OTHER_DB_NAME=str(tmp_path / "relay-other.sqlite3"),
         DJANGO_BLINKER_TEST_REDIS="",
     )
     subprocess.run(

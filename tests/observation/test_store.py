@@ -145,7 +145,18 @@ def other_process(cache, pid, role, calls, runs=0):
             },
         },
     )
-    cache.set(store.INDEX_KEY, [*(cache.get(store.INDEX_KEY) or []), process_id])
+    add_to_index(cache, process_id)
+
+
+def add_to_index(cache, member):
+    """List ``member`` in the index as a process registers: under the index lock, so that
+    this process's own flush thread, if one runs, loses no member of it."""
+    while not cache.add(store.LOCK_KEY, "test", timeout=10):
+        time.sleep(0.01)
+    try:
+        cache.set(store.INDEX_KEY, [*(cache.get(store.INDEX_KEY) or []), member])
+    finally:
+        cache.delete(store.LOCK_KEY)
 
 
 def test_off_by_default():

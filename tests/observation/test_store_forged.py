@@ -14,7 +14,12 @@ from django.urls import reverse
 
 from django_blinker.observation import activity
 from django_blinker.observation import store as activity_store
-from tests.observation.test_store import fresh, other_process, store_settings  # noqa: F401
+from tests.observation.test_store import (  # noqa: F401
+    add_to_index,
+    fresh,
+    other_process,
+    store_settings,
+)
 from tests.support.servers import free_port
 
 REDIS = "redis://127.0.0.1:6379/12"
@@ -70,8 +75,7 @@ def redis_store(settings):
 
 
 def listed(cache, member):
-    index = cache.get(activity_store.INDEX_KEY) or []
-    cache.set(activity_store.INDEX_KEY, [*index, member], timeout=None)
+    add_to_index(cache, member)
 
 
 def record_of(cache, member):

@@ -42,8 +42,6 @@ class DjangoBlinkerConfig(AppConfig):
         # An invalid activity setting leaves the store off: it was logged just above.
         with contextlib.suppress(ImproperlyConfigured):
             store.start()
-        # Reads the paused receivers in a thread of its own, never here (no queries at
-        # start-up); an invalid PAUSE_REFRESH was logged just above.
+        # The thread that reads the paused receivers starts with the first connect
+        # (bridging.plans.watch_settings): an idle install runs no thread and no query.
         pauses.on_resume(outbox.release_resumed)
-        with contextlib.suppress(ImproperlyConfigured):
-            pauses.start()

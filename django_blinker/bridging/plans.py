@@ -7,6 +7,7 @@ change. Only the hooks check whether a receiver is still alive.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import weakref
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db.models import Model
 
@@ -81,6 +83,10 @@ def watch_settings() -> None:
     if not _watching:
         _watching.append(True)
         _extending.settings_changed()
+        # Pauses matter once something is connected; an invalid PAUSE_REFRESH is refused
+        # at its first use elsewhere, and listed by the checks.
+        with contextlib.suppress(ImproperlyConfigured):
+            pauses.start()
 
 
 _watching: list[bool] = []

@@ -510,6 +510,7 @@ def test_every_key_shape_reaches_a_django_tasks_db_worker(db_worker, settings):
     finally:
         for signal, receiver, sender in wired:
             background.disconnect(signal, receiver, sender)
+        db_worker.settle()
     assert [(r["model"], r["pk"], r["status_in_db"]) for r in records] == [
         (row._meta.label, plain(row.pk), "queued") for row in rows
     ]

@@ -142,7 +142,8 @@ def db_worker(django_db_setup, django_db_blocker, tmp_path_factory):
 @pytest.fixture
 def events(db_worker):
     db_worker.clear()
-    return db_worker
+    yield db_worker
+    db_worker.settle()
 
 
 def barrier(events):

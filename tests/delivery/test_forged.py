@@ -523,7 +523,8 @@ def db_worker(django_db_setup, django_db_blocker, tmp_path_factory):
 def db_events(db_worker, settings):
     settings.DJANGO_BLINKER = {"TASKS_BACKEND": "db"}
     db_worker.clear()
-    return db_worker
+    yield db_worker
+    db_worker.settle()
 
 
 def insert_task_row(task_path: str, argument: Any, row_id: str) -> None:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +101,29 @@ def new_key(prefix: str) -> str:
 class Events:
     """What worker receivers pushed to a Redis list, read with deadlines."""
 
-    def __init__(self, key: str, worker: Worker) -> None:
+    def __init__(self, key: str, worker: Worker, idle: Callable[[], bool] | None = None) -> None:
         import redis
 
         self.key = key
         self.worker = worker
         self.redis = redis.Redis.from_url(TEST_REDIS)
+        self._idle = idle
+
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait until the worker has finished its own bookkeeping of every job it took.
+
+        A receiver's record reaches Redis before the worker marks its job done; a test that
+        ends on that record would flush the job's row under the worker, which then fails to
+        mark it and exits."""
+        if self._idle is None:
+            return
+        deadline = time.monotonic() + timeout
+        while not self._idle():
+            if time.monotonic() > deadline or not self.worker.alive():
+                raise AssertionError(
+                    f"{self.worker.name} still busy after {timeout}s:\n{self.worker.tail()}"
+                )
+            time.sleep(0.05)
 
     def clear(self) -> None:
         self.redis.delete(self.key)
@@ -169,6 +186,14 @@ def celery_worker(
         worker.stop()
 
 
+def db_worker_idle() -> bool:
+    """No job of the worker's queue is due or running."""
+    from django_tasks_db.models import DBTaskResult
+
+    jobs = DBTaskResult.objects.filter(backend_name="db", queue_name="default")
+    return not (jobs.ready().exists() or jobs.running().exists())
+
+
 @contextlib.contextmanager
 def db_worker(name: str, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[Events]:
     """django-tasks-db's ``db_worker`` on the "db" backend and this run's test database."""
@@ -180,6 +205,6 @@ def db_worker(name: str, django_db_blocker: Any, tmp_path_factory: Any) -> Itera
     worker = Worker("db-worker", argv, env, tmp_path_factory.mktemp(name))
     try:
         worker.wait_for_log("Starting worker", timeout=60)
-        yield Events(key, worker)
+        yield Events(key, worker, idle=db_worker_idle)
     finally:
         worker.stop()

@@ -125,9 +125,18 @@ def flush(exited: bool = False) -> bool:
             cache = caches[alias]
             # The record first: a registration that has to wait loses nothing written.
             cache.set(PROCESS_KEY.format(_me.id), record, timeout=RETENTION)
-            _register(cache)
+            # The last flush has no next one to retry at: it may wait as long as the exit does.
+            _register(cache, patience=EXIT_FLUSH_TIMEOUT if exited else REGISTER_FOR)
         except _IndexBusy as busy:
-            logger.debug("Activity store %r: %s", alias, busy)
+            if exited:
+                logger.warning(
+                    "Activity store %r: this process's figures were written but are not "
+                    "shown: %s before it exited",
+                    alias,
+                    busy,
+                )
+            else:
+                logger.debug("Activity store %r: %s", alias, busy)
             return False
         except Exception as error:
             _me.failed_flushes += 1
@@ -151,8 +160,8 @@ class _IndexBusy(Exception):
     """Another process holds the index lock: the store works, this flush waits its turn."""
 
 
-def _register(cache: BaseCache) -> None:
-    deadline = time.monotonic() + REGISTER_FOR
+def _register(cache: BaseCache, patience: float) -> None:
+    deadline = time.monotonic() + patience
     while True:
         index = _read_index(cache)
         if index is not None and _me.id in index:
@@ -161,7 +170,7 @@ def _register(cache: BaseCache) -> None:
         if cache.add(LOCK_KEY, _me.id, timeout=10):
             break
         if time.monotonic() > deadline:
-            raise _IndexBusy("another process holds the index lock; retried at the next flush")
+            raise _IndexBusy(f"other processes held the index lock for {patience:g} s")
         time.sleep(random.uniform(0.002, 0.02))
     try:
         # A forged or damaged index is rewritten from the members whose records are sound.

@@ -2,7 +2,8 @@
 (``tests.support.server_settings``) or, with ``DJANGO_BLINKER_ACTIVITY_PROCESS=worker``, a
 worker's (``tests.support.worker_settings``), recording activity into a Redis cache named by
 ``DJANGO_BLINKER_ACTIVITY_REDIS`` under the key prefix ``DJANGO_BLINKER_ACTIVITY_PREFIX``,
-written every 0.2 s."""
+written every 0.2 s; with ``DJANGO_BLINKER_ACTIVITY_WAIT_FOREVER`` set, without socket
+timeouts."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ ACTIVITY_CACHE = {
     # A stopped Redis must fail a flush at once, not after the OS's connect timeout.
     "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
 }
+if os.environ.get("DJANGO_BLINKER_ACTIVITY_WAIT_FOREVER"):
+    # A cache that never answers then holds a flush for ever: only django-blinker's own
+    # bounds end it.
+    ACTIVITY_CACHE["OPTIONS"] = {}
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "activity": ACTIVITY_CACHE,

@@ -5,11 +5,13 @@ Under ``tests.support.activity_store_settings`` it connects one Blinker receiver
 ``testapp.Book``, creates the file ``READY``, waits for the file ``GO`` (so that every
 process writes to the store at the same moment), sends post_save ``SENDS`` times through
 Django's own signal, and exits: its figures reach the store by its flush thread and by
-its last flush at exit.
+its last flush at exit, waited for as long as ``DJANGO_BLINKER_TEST_EXIT_FLUSH_TIMEOUT``
+says (by default as long as any process would).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,9 +31,12 @@ def main(sends: int, ready: Path, go: Path) -> None:
     from django.db.models.signals import post_save
 
     from django_blinker import signals
+    from django_blinker.observation import store
     from tests.support.activity_writer import book_saved  # by its module's name, not __main__'s
     from tests.support.testapp.models import Book
 
+    if grant := os.environ.get("DJANGO_BLINKER_TEST_EXIT_FLUSH_TIMEOUT"):
+        store.EXIT_FLUSH_TIMEOUT = float(grant)
     signals.post_save.connect(book_saved, sender=Book)
     ready.touch()
     deadline = time.monotonic() + 60

@@ -46,13 +46,9 @@ chaos: $(STAMP)
 # The Celery tests again with RabbitMQ as the broker (127.0.0.1:5672, guest), and the
 # RabbitMQ-only ones (a private broker restarted under a real worker).
 RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672//
-# Known open on RabbitMQ (issue 19): a thousand events at commit arrive in 2-second bursts
-# (about 4 a second) and a Celery retry's countdown message does not come back; the two
-# tests run on Redis in every other step.
-RABBITMQ_KNOWN ?= -k "not a_thousand_saves_in_one_transaction and not retry_runs_the_receiver_again"
 test-rabbitmq: $(STAMP)
 	DJANGO_BLINKER_DB=postgres DJANGO_BLINKER_CELERY_BROKER=$(RABBITMQ_URL) \
-		$(BIN)/pytest tests/backends/test_celery.py -p no:cacheprovider $(RABBITMQ_KNOWN)
+		$(BIN)/pytest tests/backends/test_celery.py -p no:cacheprovider
 	DJANGO_BLINKER_DB=postgres DJANGO_BLINKER_CELERY_BROKER=$(RABBITMQ_URL) \
 		$(BIN)/pytest tests/delivery/test_forged.py -k celery -p no:cacheprovider
 	DJANGO_BLINKER_DB=postgres $(BIN)/pytest -m "rabbitmq and not chaos" -p no:cacheprovider

@@ -33,7 +33,10 @@ if RABBITMQ:
     from kombu import Exchange, Queue
 
     # Each run's queue on the shared RabbitMQ goes away an hour after its last consumer, and
-    # a publish returns only once the broker has the message (publisher confirms).
+    # a publish returns only once the broker has the message (publisher confirms). The solo
+    # worker takes every message offered: under a prefetch limit RabbitMQ waits for the
+    # acknowledgements, which kombu sends for a solo worker only at its next timer, up to
+    # 2 s later (docs/background.md, "Known limits").
     app.conf.update(
         task_queues=[
             Queue(
@@ -41,4 +44,5 @@ if RABBITMQ:
             )
         ],
         broker_transport_options={"confirm_publish": True},
+        worker_prefetch_multiplier=0,
     )

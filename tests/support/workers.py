@@ -173,7 +173,10 @@ def celery_worker(
             DJANGO_BLINKER_CELERY_QUEUE=app.conf.task_default_queue,
             **extra,
         )
+    # A node name of its own: RabbitMQ lets one connection at a time hold a node's pidbox
+    # queue, and a second worker of the same name (another run on this host) exits at start.
     argv = [python(), "-m", "celery", "-A", "tests.support.celery_app", "worker"]
+    argv += ["-n", f"{name}-{uuid.uuid4().hex[:8]}@%h"]
     argv += ["--pool=solo", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO"]
     # A node name of its own: on a shared RabbitMQ two workers named celery@<host> (two test
     # runs at once) fight over one exclusive remote-control queue and the second never starts.

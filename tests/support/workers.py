@@ -178,9 +178,6 @@ def celery_worker(
     argv = [python(), "-m", "celery", "-A", "tests.support.celery_app", "worker"]
     argv += ["-n", f"{name}-{uuid.uuid4().hex[:8]}@%h"]
     argv += ["--pool=solo", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO"]
-    # A node name of its own: on a shared RabbitMQ two workers named celery@<host> (two test
-    # runs at once) fight over one exclusive remote-control queue and the second never starts.
-    argv += ["-n", f"{name}-{uuid.uuid4().hex[:8]}@%h"]
     worker = Worker("celery-worker", argv, env, tmp_path_factory.mktemp(name))
     previous = _state.get_current_app()
     try:

@@ -22,13 +22,17 @@ from django.utils.timezone import localtime
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import views
 from .background import outbox
 from .delivery.event import Rejected, unseal
 from .delivery.outbox_health import health
 from .delivery.redaction import redacted
 from .models import OutboxEvent, Signal, state_filter
 from .templatetags.django_blinker import breakable
+from .views.catalogue import SignalDetailView, SignalListView
+from .views.page import SignalPageView
+from .views.pausing import PauseView
+from .views.unused import UnusedReceiversView
+from .views.wiring import AppSignalsView, ModelSignalsView
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -48,34 +52,34 @@ class SignalAdmin(_ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         site = self.admin_site
 
-        def view(cls: type[views.SignalPageView]) -> Any:
+        def view(cls: type[SignalPageView]) -> Any:
             return site.admin_view(cls.as_view(admin_site=site))
 
         return [
-            path("", view(views.SignalListView), name="django_blinker_signal_changelist"),
+            path("", view(SignalListView), name="django_blinker_signal_changelist"),
             path(
                 "signal/<str:system>/<str:namespace>/<path:name>/",
-                view(views.SignalDetailView),
+                view(SignalDetailView),
                 name="django_blinker_signal_detail",
             ),
             path(
                 "model/<str:label>/",
-                view(views.ModelSignalsView),
+                view(ModelSignalsView),
                 name="django_blinker_signal_model",
             ),
             path(
                 "app/<str:app_label>/",
-                view(views.AppSignalsView),
+                view(AppSignalsView),
                 name="django_blinker_signal_app",
             ),
             path(
                 "unused/",
-                view(views.UnusedReceiversView),
+                view(UnusedReceiversView),
                 name="django_blinker_signal_unused",
             ),
             path(
                 "pause/",
-                site.admin_view(views.PauseView.as_view(admin_site=site)),
+                site.admin_view(PauseView.as_view(admin_site=site)),
                 name="django_blinker_signal_pause",
             ),
         ]

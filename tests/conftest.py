@@ -20,6 +20,9 @@ import socket
 import pytest
 from hypothesis import settings
 
+# Fixtures shared by test folders: pytest loads plugins named here for the whole run.
+pytest_plugins = ["tests.support.namespaces"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 REDIS_ADDRESS = ("127.0.0.1", 6379)

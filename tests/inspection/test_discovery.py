@@ -28,21 +28,6 @@ from tests.support.testapp.models import Book, Place, ProxyBook, Restaurant, She
 from tests.test_apps import RECEIVERS, installed, temporary_apps
 
 
-@pytest.fixture
-def bridged():
-    yield signals
-    for signal in signals.namespace.values():
-        signal._clear_state()
-
-
-@pytest.fixture
-def clean_namespace():
-    before = dict(blinker.default_namespace)
-    yield blinker.default_namespace
-    for name in set(blinker.default_namespace) - set(before):
-        del blinker.default_namespace[name]
-
-
 def by_key():
     return {signal.key: signal for signal in inspection.discover()}
 

@@ -17,7 +17,7 @@ from django_blinker import after_commit, background, inspection, signals
 from django_blinker.inspection import ModelReceiver, SignalInfo, picture
 from django_blinker.inspection.describe import ReceiverInfo
 from django_blinker.inspection.picture import Box
-from django_blinker.views import AppSignalsView
+from django_blinker.views.wiring import AppSignalsView
 from tests.support.testapp.models import Author, Book, Tag
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from django_blinker.delivery import limits
 from django_blinker.delivery.codec import Budget, PayloadLimitExceeded, RowGone, decode, encode
+from tests.support.nesting import nest
 from tests.support.testapp.models import Author, Book, Place, Restaurant
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -173,14 +174,6 @@ def test_rows_of_models_not_allowed_are_refused_before_any_query(author, django_
 
 
 # Limits: depth and size, counted the same way by encode and decode ------------------------
-
-
-def nest(depth, leaf=1):
-    """``leaf`` inside ``depth`` lists, built without recursion."""
-    value = leaf
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 def depth_of(value):

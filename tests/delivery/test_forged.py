@@ -32,6 +32,7 @@ from django_blinker.background import in_background
 from django_blinker.delivery.event import PAYLOAD_VERSION, SALT, seal
 from tests.support import background_receivers as receivers
 from tests.support import workers
+from tests.support.nesting import nest
 from tests.support.old_messages import DAY, sealed_ago, sealed_without_time
 from tests.support.testapp.models import Author, Book
 from tests.support.workers import Events, Worker
@@ -206,13 +207,6 @@ def signed_without_a_time(target: Target) -> Attack:
     event = new_id()
     forged = sealed_without_time(book_saved_payload(event, target))
     return Attack(event, forged, event, "no signing time (a message of an older format)")
-
-
-def nest(depth: int, leaf: Any = 1) -> Any:
-    value = leaf
-    for _ in range(depth):
-        value = [value]
-    return value
 
 
 def with_kwargs(event: str, target: Target, **extra: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ paused dispatch costs exactly what it costs without this module.
 
 The stand-in of an inline or after-commit receiver counts the call as skipped and calls
 nothing; a background receiver's stand-in keeps the event in the outbox, where the relay
-leaves it until the receiver is resumed (:mod:`django_blinker.background`).
+leaves it until the receiver is resumed (:mod:`django_blinker.background.receiver`).
 """
 
 from __future__ import annotations

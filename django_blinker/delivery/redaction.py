@@ -11,9 +11,9 @@ A value is sensitive when it is
 Sensitive model fields never travel: :mod:`django_blinker.delivery.codec` leaves them out of a
 ``$snapshot`` (the worker finds them deferred), and ``field_changed``, ``pre_update`` and
 ``post_update`` carry :data:`SUBSTITUTE` for their values
-(:mod:`django_blinker.background`). Other keyword arguments travel as the sender chose
-them; :func:`redacted` hides them wherever a payload is shown. A primary key always
-travels, since the worker fetches the row by it; pages hide a sensitive one too.
+(:mod:`django_blinker.background.builtin_signals`). Other keyword arguments travel as the
+sender chose them; :func:`redacted` hides them wherever a payload is shown. A primary key
+always travels, since the worker fetches the row by it; pages hide a sensitive one too.
 """
 
 from __future__ import annotations

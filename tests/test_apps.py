@@ -266,7 +266,7 @@ def test_a_bad_activity_store_leaves_the_store_off_and_sends_alone_go_on(make_ap
     store.stop()
     app = make_app({"receivers.py": RECEIVERS})
     with caplog.at_level(logging.ERROR), installed(app, ACTIVITY_STORE="nowhere"):
-        assert store._thread is None
+        assert not store._flusher.started
         Book.objects.create(title="Dune", author=Author.objects.create(name="Herbert"))
         assert sys.modules[f"{app}.receivers"].calls == ["Dune"]
         with pytest.raises(ImproperlyConfigured, match="'nowhere': expected an alias"):

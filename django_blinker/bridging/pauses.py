@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import DEFAULT_DB_ALIAS, connections, router
 
 from .. import conf
+from ..process_thread import ProcessThread
 from .naming import receiver_name
 
 if TYPE_CHECKING:
@@ -229,9 +229,6 @@ def _log(user: Any, row: PausedReceiver, *, added: bool, via: str) -> None:
 
 # The watcher -----------------------------------------------------------------------------
 
-_watcher: threading.Thread | None = None
-_stop = threading.Event()
-
 
 def _watch(stop: threading.Event) -> None:
     from django.apps import apps
@@ -279,33 +276,18 @@ def _tell_resumed(names: frozenset[str]) -> None:
 def start() -> None:
     """Start the thread that reads the pauses every ``PAUSE_REFRESH`` seconds (None: no
     thread; this process then knows only the pauses and resumes it made itself)."""
-    global _watcher, _stop
-    if conf.settings.pause_refresh is None:
-        return
-    with _lock:
-        if _watcher is not None and _watcher.is_alive():
-            return
-        _stop = threading.Event()
-        _watcher = threading.Thread(
-            target=_watch, args=(_stop,), name="django-blinker-pauses", daemon=True
-        )
+    if conf.settings.pause_refresh is not None:
         _watcher.start()
 
 
 def stop() -> None:
     """Stop the thread :func:`start` started (it ends at its next wake-up)."""
-    global _watcher
-    _stop.set()
-    _watcher = None
+    _watcher.stop()
 
 
-def _after_fork_in_child() -> None:
-    # A forked child (gunicorn and Celery prefork) has none of its parent's threads.
+def _fresh_lock() -> None:
     global _lock
     _lock = threading.Lock()
-    if _watcher is not None:
-        start()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_watcher = ProcessThread("django-blinker-pauses", _watch, in_child=_fresh_lock, restart=start)

@@ -25,7 +25,6 @@ Background receivers that a worker ran are kept apart, by signal and receiver na
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from ..bridging import pauses
 from ..bridging.naming import receiver_name
 from ..delivery import worker
 from ..extension import BridgedSignal, Call, Receiver, ReceiverRef, Recorder
+from ..process_thread import ProcessThread
 from . import counting
 
 SAMPLE_EVERY = 32
@@ -190,8 +190,6 @@ WATCH_EVERY = 1.0
 """Seconds between two looks at the counts: dispatch counts most calls without noting the
 time, so a receiver's last call is known to within this (or exactly, for one it wraps)."""
 
-_watcher: threading.Thread | None = None
-
 
 def look() -> None:
     """Note now as the last call of each receiver called since the last look."""
@@ -201,33 +199,19 @@ def look() -> None:
             receiver.look(now)
 
 
-def _watch() -> None:
-    while True:
-        time.sleep(WATCH_EVERY)
+def _watch(stop: threading.Event) -> None:
+    while not stop.wait(WATCH_EVERY):
         look()
 
 
-def _start_watching() -> None:
-    global _watcher
-    with _lock:
-        if _watcher is None or not _watcher.is_alive():
-            _watcher = threading.Thread(
-                target=_watch, name="django-blinker-activity-watch", daemon=True
-            )
-            _watcher.start()
-
-
-def _after_fork_in_child() -> None:
-    # The child has none of the parent's threads (one may have held the lock), and its
-    # plans are built already: no plan build would start the watcher again.
+def _fresh_lock() -> None:
     global _lock
     _lock = threading.Lock()
-    if _watcher is not None:
-        _start_watching()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+# Started by the first plan that counts; a forked child's plans are built already, so it
+# starts there again with the fork rather than with a plan.
+_watcher = ProcessThread("django-blinker-activity-watch", _watch, in_child=_fresh_lock)
 
 
 def is_enabled() -> bool:
@@ -349,7 +333,7 @@ class _Recorder(Recorder):
     ) -> ReceiverRef:
         figures = _receiver_activity(signal, receiver_name(receiver))
         _signal_activity(signal)
-        _start_watching()
+        _watcher.start()
         return counting.counting(figures, receiver, ref, counts_send, SAMPLE_EVERY)
 
     def plan(self, signal: BridgedSignal, receiver: Receiver, call: Call, is_async: bool) -> Call:

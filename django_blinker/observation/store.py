@@ -34,6 +34,7 @@ from django.utils.translation import gettext, ngettext
 
 from .. import conf
 from ..delivery import worker
+from ..process_thread import ProcessThread
 from . import activity
 from .figures import SignalTotals, when
 from .records import well_formed
@@ -91,8 +92,6 @@ class _Process:
 
 _me = _Process()
 _lock = threading.Lock()
-_thread: threading.Thread | None = None
-_stop = threading.Event()
 
 
 def _record(exited: bool = False) -> dict[str, Any]:
@@ -247,30 +246,41 @@ def start() -> None:
 
     ``ImproperlyConfigured`` if the activity settings are invalid: nothing is started.
     """
-    global _thread
-    if store_alias() is None or (_thread is not None and _thread.is_alive()):
+    if store_alias() is None or _flusher.alive:
         return
     # Refused here rather than in the thread.
     flush_interval()
     role()
-    _stop.clear()
-    _thread = threading.Thread(
-        target=_run, args=(_stop,), name="django-blinker-activity-flush", daemon=True
-    )
-    _thread.start()
+    _flusher.start()
 
 
 def stop() -> None:
     """Stop the flush thread (no final flush)."""
-    global _thread
-    _stop.set()
-    if _thread is not None:
-        _thread.join(timeout=EXIT_FLUSH_TIMEOUT)
-    _thread = None
+    _flusher.stop(timeout=EXIT_FLUSH_TIMEOUT)
+
+
+def _new_process() -> None:
+    # The child must not report its figures as its parent's.
+    global _me, _lock
+    _me = _Process()
+    _lock = threading.Lock()
+
+
+def _restart_in_child() -> None:
+    activity.reset()
+    try:
+        start()
+    except ImproperlyConfigured as error:
+        logger.error("django-blinker's activity store is not started: %s", error)
+
+
+_flusher = ProcessThread(
+    "django-blinker-activity-flush", _run, in_child=_new_process, restart=_restart_in_child
+)
 
 
 def _at_exit() -> None:
-    if _thread is None:
+    if not _flusher.started:
         return
     stop()
     # A hung cache must not hold up the exit: the last flush gets a bounded wait.
@@ -298,23 +308,7 @@ def _last_flush() -> None:
         logger.error("django-blinker's activity store missed its last flush: %s", error)
 
 
-def _after_fork_in_child() -> None:
-    # The child has none of the parent's threads, and must not report its figures twice.
-    global _me, _thread
-    running = _thread is not None
-    _me = _Process()
-    _thread = None
-    if running:
-        activity.reset()
-        try:
-            start()
-        except ImproperlyConfigured as error:
-            logger.error("django-blinker's activity store is not started: %s", error)
-
-
 atexit.register(_at_exit)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # Reading ---------------------------------------------------------------------------------

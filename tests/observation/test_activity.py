@@ -499,12 +499,12 @@ def test_a_forked_child_watches_its_counts_too():
 
     signals.post_save.connect(saved, sender=Tag)
     Tag.objects.create(name="a")  # builds a counting plan, which starts the watcher
-    assert activity._watcher is not None and activity._watcher.is_alive()
+    assert activity._watcher.alive
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
         pid = os.fork()
     if pid == 0:
-        watching = activity._watcher is not None and activity._watcher.is_alive()
+        watching = activity._watcher.alive
         os._exit(0 if watching else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, "the child has no watcher thread"

@@ -335,7 +335,7 @@ def test_start_refuses_invalid_activity_settings_and_starts_nothing(locmem_store
     settings.DJANGO_BLINKER = {"ACTIVITY_STORE": "activity", "ACTIVITY_FLUSH_INTERVAL": 0}
     with pytest.raises(ImproperlyConfigured, match=r"\['ACTIVITY_FLUSH_INTERVAL'\] is 0"):
         store.start()
-    assert store._thread is None
+    assert not store._flusher.started
 
 
 def test_a_flush_thread_whose_setting_turns_invalid_logs_an_error_and_stops(
@@ -344,7 +344,7 @@ def test_a_flush_thread_whose_setting_turns_invalid_logs_an_error_and_stops(
     valid = {**settings.DJANGO_BLINKER, "ACTIVITY_FLUSH_INTERVAL": 0.01}
     settings.DJANGO_BLINKER = valid
     store.start()
-    thread = store._thread
+    thread = store._flusher.thread
     assert thread.is_alive()
     with caplog.at_level(logging.ERROR, logger="django_blinker"):
         settings.DJANGO_BLINKER = {**valid, "OUTBX": True}

@@ -65,16 +65,6 @@ def outbox_on(settings, request, monkeypatch):
 
 
 @pytest.fixture
-def author():
-    return Author.objects.create(name="Le Guin")
-
-
-@pytest.fixture
-def backend(monkeypatch):
-    return use_backend(monkeypatch, RecordingBackend())
-
-
-@pytest.fixture
 def broken(monkeypatch):
     return use_backend(monkeypatch, BrokenBackend())
 

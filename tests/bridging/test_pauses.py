@@ -26,6 +26,7 @@ from django_blinker.models import OutboxEvent, PausedReceiver
 from django_blinker.observation import activity
 from tests.support import background_receivers as receivers
 from tests.support import pause_probe, workers
+from tests.support.signal_pages import detail_url
 from tests.support.testapp.models import Author
 
 pytestmark = pytest.mark.django_db
@@ -183,14 +184,7 @@ def test_the_command_needs_a_user_to_record_the_change_under(probe):
 
 def test_the_admin_button_pauses_with_csrf_and_the_page_shows_since_and_by(probe, operator):
     client = client_for(operator)
-    page = reverse(
-        "admin:django_blinker_signal_detail",
-        kwargs={
-            "system": "blinker",
-            "namespace": "django_blinker.signals",
-            "name": "pause_probe_sent",
-        },
-    )
+    page = detail_url("blinker", "django_blinker.signals", "pause_probe_sent")
     response = csrf_post(client, page, {"receiver": PROBE, "action": "pause", "next": page})
     assert response.status_code == 302
     assert response["Location"] == page

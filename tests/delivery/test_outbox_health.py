@@ -15,11 +15,10 @@ import socket
 import time
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models.signals import post_save
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -34,6 +33,7 @@ from django_blinker.delivery.worker import deliver
 from django_blinker.models import OutboxEvent, OutboxProcess
 from tests.support import background_receivers as receivers
 from tests.support import workers
+from tests.support.outbox_pages import viewer_client
 from tests.support.queues import RecordingBackend, use_backend
 from tests.support.testapp.models import Author, Book
 
@@ -54,14 +54,6 @@ def outbox_on(settings):
 @pytest.fixture
 def author(db):
     return Author.objects.create(name="Le Guin")
-
-
-def viewer_client():
-    viewer = User.objects.create_user("viewer", password="viewer-pass", is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_outboxevent"))
-    client = Client()
-    assert client.login(username="viewer", password="viewer-pass")
-    return client
 
 
 def books(author, count):
@@ -267,7 +259,6 @@ def test_events_waiting_with_no_relay_show_on_the_page_and_in_check_deploy(outbo
 
 @pytest.mark.django_db
 def test_events_of_a_paused_receiver_wait_for_its_resume_not_for_a_relay(outbox_on, author):
-    from django.contrib.auth.models import User
 
     from django_blinker.bridging import pauses
 

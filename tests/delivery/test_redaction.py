@@ -14,7 +14,7 @@ import logging
 
 import pytest
 from blinker import Namespace
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.db import models, transaction
 from django.test import Client
@@ -40,6 +40,7 @@ from django_blinker.models import OutboxEvent
 from tests.support import background_receivers as receivers
 from tests.support import brokers, workers
 from tests.support.keysapp.models import Voucher
+from tests.support.outbox_pages import viewer_client
 
 USER_DELETED = "tests.support.background_receivers.user_deleted"
 
@@ -329,15 +330,6 @@ def events(celery_worker, settings):
     in_background(signals.post_delete, receivers.user_deleted, sender=User, backend="celery")
     yield celery_worker
     background.disconnect(signals.post_delete, receivers.user_deleted)
-
-
-def viewer_client():
-    """A test client logged in, with a password, as staff who may only view outbox events."""
-    viewer = User.objects.create_user("viewer", password="viewer-pass", is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_outboxevent"))
-    client = Client()
-    assert client.login(username="viewer", password="viewer-pass")
-    return client
 
 
 def detail_page(client, row):

@@ -23,6 +23,7 @@ from django_blinker.bridging.naming import receiver_name, sender_label
 from django_blinker.fields import field_changed
 from django_blinker.inspection.describe import display_path, receiver_mode
 from tests.support.bulkapp.models import Item, Order, Plain, ProxyOrder, Shop, Ticket
+from tests.support.signal_pages import detail_url
 from tests.support.testapp import signals as testapp_signals
 from tests.support.testapp.models import Book, Place, ProxyBook, Restaurant, Shelf, Tag
 from tests.test_apps import RECEIVERS, installed, temporary_apps
@@ -472,16 +473,7 @@ def _admin_urls():
         if model._meta.app_label == "django_blinker":
             urls.append(reverse(f"admin:django_blinker_{model._meta.model_name}_changelist"))
     for signal in inspection.discover():
-        urls.append(
-            reverse(
-                "admin:django_blinker_signal_detail",
-                kwargs={
-                    "system": signal.system,
-                    "namespace": signal.namespace,
-                    "name": signal.name,
-                },
-            )
-        )
+        urls.append(detail_url(signal.system, signal.namespace, signal.name))
     for model in apps.get_models(include_auto_created=True):
         urls.append(reverse("admin:django_blinker_signal_model", args=[model._meta.label]))
     return urls

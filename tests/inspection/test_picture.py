@@ -18,6 +18,7 @@ from django_blinker.inspection import ModelReceiver, SignalInfo, picture
 from django_blinker.inspection.describe import ReceiverInfo
 from django_blinker.inspection.picture import Box
 from django_blinker.views.wiring import AppSignalsView
+from tests.support.signal_pages import detail_url
 from tests.support.testapp.models import Author, Book, Tag
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -377,17 +378,7 @@ def test_model_page_draws_the_wiring_and_its_links_lead_to_signal_pages(admin_cl
     shown = {t.text for t in root.iter(f"{SVG}text")}
     assert any(text.endswith("test_picture.book_saved") for text in shown), shown
     hrefs = {a.get("href") for a in root.iter(f"{SVG}a")}
-    assert (
-        reverse(
-            "admin:django_blinker_signal_detail",
-            kwargs={
-                "system": "blinker",
-                "namespace": "django_blinker.signals",
-                "name": "post_save",
-            },
-        )
-        in hrefs
-    )
+    assert detail_url("blinker", "django_blinker.signals", "post_save") in hrefs
     for href in hrefs:
         assert resolve(href).url_name == "django_blinker_signal_detail"
         assert admin_client.get(href).status_code == 200, href

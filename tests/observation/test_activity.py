@@ -10,6 +10,7 @@ from django.db.models import signals as django_signals
 from django_blinker import signals
 from django_blinker.observation import activity
 from tests.bridging.test_bridge_async import meeting
+from tests.support.signal_pages import detail_url
 from tests.support.testapp.models import Tag
 
 pytestmark = pytest.mark.django_db
@@ -189,18 +190,8 @@ def test_figures_show_on_the_signal_page(client, django_user_model):
     signals.post_save.connect(saved, sender=Tag)
     Tag.objects.create(name="a")
     client.force_login(django_user_model.objects.create_superuser("root", password="pw"))
-    from django.urls import reverse
 
-    response = client.get(
-        reverse(
-            "admin:django_blinker_signal_detail",
-            kwargs={
-                "system": "blinker",
-                "namespace": "django_blinker.signals",
-                "name": "post_save",
-            },
-        )
-    )
+    response = client.get(detail_url("blinker", "django_blinker.signals", "post_save"))
     (row,) = response.context["receivers"]
     assert row.activity.calls == 1
     content = response.content.decode()

@@ -27,17 +27,11 @@ from django_blinker.delivery import worker
 from django_blinker.observation import activity, store
 from tests.support import workers
 from tests.support.servers import Records, Server, free_port, server_env
+from tests.support.signal_pages import detail_url
 
 STARTED = "tests.support.serverapp.receivers.request_started"
 AUTHOR_SAVED = "tests.support.background_receivers.author_saved"
 REDIS_DB = "redis://127.0.0.1:6379/12"
-
-
-def detail_url(name):
-    return reverse(
-        "admin:django_blinker_signal_detail",
-        kwargs={"system": "blinker", "namespace": "django_blinker.signals", "name": name},
-    )
 
 
 def store_settings(location, prefix, interval=0.2):
@@ -197,7 +191,7 @@ def test_site_totals_add_up_processes_and_keep_each_ones_share(locmem_store):
 def test_the_admin_page_shows_site_totals_and_processes(locmem_store, admin_client):
     other_process(locmem_store, 101, "web", calls=7)
     other_process(locmem_store, 102, "worker", calls=0, runs=5)
-    response = admin_client.get(detail_url("post_save"))
+    response = admin_client.get(detail_url("blinker", "django_blinker.signals", "post_save"))
     content = response.content.decode()
     assert "Activity (site)" in content
     assert "Background runs in workers" in content
@@ -226,7 +220,7 @@ def test_a_malformed_record_is_left_out_and_the_page_says_so(locmem_store, admin
     locmem_store.set(key, damage(locmem_store.get(key)))
     for page in (
         reverse("admin:django_blinker_signal_changelist"),
-        detail_url("post_save"),
+        detail_url("blinker", "django_blinker.signals", "post_save"),
         reverse("admin:django_blinker_signal_model", args=["testapp.Book"]),
     ):
         response = admin_client.get(page)
@@ -309,7 +303,9 @@ def test_a_store_that_is_down_warns_once_and_the_page_says_incomplete(
     assert "'activity' is unreachable" in warnings[0].getMessage()
     site = store.site_activity()
     assert not site.complete
-    content = admin_client.get(detail_url("post_save")).content.decode()
+    content = admin_client.get(
+        detail_url("blinker", "django_blinker.signals", "post_save")
+    ).content.decode()
     assert "Activity figures are incomplete" in content
     assert "is unreachable" in content
 
@@ -405,7 +401,7 @@ def wait_for_page(client, name, check, timeout=30.0):
     """The signal page's context once ``check(context)`` holds; fails with what it showed."""
     deadline = time.monotonic() + timeout
     while True:
-        response = client.get(detail_url(name))
+        response = client.get(detail_url("blinker", "django_blinker.signals", name))
         assert response.status_code == 200
         if check(response.context):
             return response
@@ -556,7 +552,9 @@ def test_a_stopped_redis_fails_no_request_and_loses_nothing_unwritten(
         redis.terminate()
         for server, _ in servers:
             get_all(server, 6)  # every request answered while the store is down
-        response = admin_client.get(detail_url("request_started"))
+        response = admin_client.get(
+            detail_url("blinker", "django_blinker.signals", "request_started")
+        )
         assert not response.context["site"].complete
         assert "Activity figures are incomplete" in response.content.decode()
         deadline = time.monotonic() + 20

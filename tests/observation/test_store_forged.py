@@ -21,6 +21,7 @@ from tests.observation.test_store import (  # noqa: F401
     store_settings,
 )
 from tests.support.servers import free_port
+from tests.support.signal_pages import detail_url
 
 REDIS = "redis://127.0.0.1:6379/12"
 OTHER = "elsewhere:101:x"
@@ -31,14 +32,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 def pages():
     return [
         reverse("admin:django_blinker_signal_changelist"),
-        reverse(
-            "admin:django_blinker_signal_detail",
-            kwargs={
-                "system": "blinker",
-                "namespace": "django_blinker.signals",
-                "name": "post_save",
-            },
-        ),
+        detail_url("blinker", "django_blinker.signals", "post_save"),
         reverse("admin:django_blinker_signal_model", args=["testapp.Book"]),
     ]
 

@@ -82,6 +82,16 @@ COMMANDS: dict[str, Callable[[int], list[str]]] = {
 }
 
 
+def end(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """SIGTERM ``process``, SIGKILL it if it is still there after ``timeout``, and reap it."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -194,12 +204,7 @@ class Server:
     def stop(self) -> None:
         if self.alive():
             assert self.process is not None
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+            end(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

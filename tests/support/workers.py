@@ -15,6 +15,8 @@ from typing import Any
 
 from django.db import connection, connections
 
+from tests.support.servers import end
+
 ROOT = Path(__file__).resolve().parents[2]
 TEST_REDIS = "redis://127.0.0.1:6379/13"
 
@@ -41,12 +43,7 @@ class Worker:
 
     def stop(self) -> None:
         if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+            end(self.process)
         self._log.close()
 
     def wait_for_log(self, text: str, timeout: float = 20.0) -> str:

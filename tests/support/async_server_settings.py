@@ -4,26 +4,9 @@ that nothing reads or writes."""
 
 from __future__ import annotations
 
-import os
+from tests.support.subprocess_settings import *  # noqa: F403
+from tests.support.subprocess_settings import INSTALLED_APPS, server_databases
 
-from tests.support.settings import *  # noqa: F403
-from tests.support.settings import INSTALLED_APPS
-
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ["DJANGO_BLINKER_SERVER_DB"],
-    }
-}
+DATABASES = server_databases()
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.asyncserverapp"]
 ROOT_URLCONF = "tests.support.asyncserverapp.web"
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {
-        "django": {"handlers": ["stderr"], "level": "ERROR"},
-        "django_blinker": {"handlers": ["stderr"], "level": "INFO"},
-    },
-}

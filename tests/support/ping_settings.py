@@ -8,15 +8,10 @@ from __future__ import annotations
 import ast
 import os
 
-from tests.support.settings import *  # noqa: F403
-from tests.support.settings import INSTALLED_APPS
+from tests.support.subprocess_settings import *  # noqa: F403
+from tests.support.subprocess_settings import INSTALLED_APPS, server_databases
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ["DJANGO_BLINKER_SERVER_DB"],
-    }
-}
+DATABASES = server_databases()
 DATABASE_ROUTERS: list[str] = []
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.pingapp"]
 ROOT_URLCONF = "tests.support.pingapp.urls"
@@ -24,13 +19,3 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 
 if "DJANGO_BLINKER_SETTING" in os.environ:
     DJANGO_BLINKER = ast.literal_eval(os.environ["DJANGO_BLINKER_SETTING"])
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {
-        "django": {"handlers": ["stderr"], "level": "ERROR"},
-        "django_blinker": {"handlers": ["stderr"], "level": "INFO"},
-    },
-}

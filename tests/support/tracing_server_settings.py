@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from tests.support.settings import *  # noqa: F403
 from tests.support.settings import DATABASES, INSTALLED_APPS, MIDDLEWARE
+from tests.support.subprocess_settings import *  # noqa: F403
 
 DATABASES["default"]["NAME"] = os.environ["DJANGO_BLINKER_WORKER_DB_NAME"]
 DATABASES["other"]["NAME"] = os.environ["DJANGO_BLINKER_WORKER_OTHER_DB_NAME"]
@@ -17,13 +17,3 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.tracingapp", "tests.support.tr
 MIDDLEWARE = ["tests.support.tracingserverapp.web.request_span", *MIDDLEWARE]
 ROOT_URLCONF = "tests.support.tracingserverapp.web"
 DJANGO_BLINKER = {"TRACING": True}
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {
-        "django": {"handlers": ["stderr"], "level": "ERROR"},
-        "django_blinker": {"handlers": ["stderr"], "level": "INFO"},
-    },
-}

@@ -139,6 +139,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             require_service(marker.name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_postgres_by_delete():
+    """tests/support/postgres_flush.py: a transactional test on PostgreSQL ends in ``DELETE``s."""
+    if database_under_test() != "postgres":
+        yield
+        return
+    from tests.support.postgres_flush import flush_by_delete
+
+    with flush_by_delete():
+        yield
+
+
 def _skipped_reports(config: pytest.Config) -> list[pytest.TestReport]:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:

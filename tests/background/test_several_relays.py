@@ -75,6 +75,11 @@ def worker(django_db_blocker, tmp_path_factory, settings, monkeypatch):
             yield events
     finally:
         background.disconnect(signals.post_save, receivers.author_saved)
+        # A run that failed leaves up to thousands of messages in the run's queue: the next
+        # module's worker would spend its tests' waits on them.
+        from tests.support.celery_app import app
+
+        app.control.purge()
 
 
 def start_relay(name, tmp_path, queue):

@@ -98,13 +98,20 @@ def new_key(prefix: str) -> str:
 class Events:
     """What worker receivers pushed to a Redis list, read with deadlines."""
 
-    def __init__(self, key: str, worker: Worker, idle: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        key: str,
+        worker: Worker,
+        idle: Callable[[], bool] | None = None,
+        purge: Callable[[], object] | None = None,
+    ) -> None:
         import redis
 
         self.key = key
         self.worker = worker
         self.redis = redis.Redis.from_url(TEST_REDIS)
         self._idle = idle
+        self._purge = purge
 
     def settle(self, timeout: float = 60.0) -> None:
         """Wait until the worker has finished its own bookkeeping of every job it took.
@@ -123,7 +130,12 @@ class Events:
             time.sleep(0.05)
 
     def clear(self) -> None:
+        """Forget what receivers recorded, and drop what waits in the worker's queue: messages
+        of earlier tests name rows their flush deleted, and a backlog left by a failed test
+        would use up the next tests' waits."""
         self.redis.delete(self.key)
+        if self._purge is not None:
+            self._purge()
 
     def take(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
         """The next ``count`` records; fails after ``timeout`` seconds with the worker log."""
@@ -180,7 +192,7 @@ def celery_worker(
     try:
         worker.wait_for_log("ready.", timeout=60)
         app.set_current()
-        yield Events(key, worker)
+        yield Events(key, worker, purge=app.control.purge)
     finally:
         previous.set_current()
         worker.stop()

@@ -9,7 +9,7 @@ them when Django starts and the receivers connect.
 Tasks are ``acks_late`` with ``reject_on_worker_lost``: a message is acknowledged only
 after its receiver ran, so a worker killed mid-task gets it delivered again. An outbox
 event's confirmation is written with others a moment later
-(:class:`~django_blinker.delivery.worker.Confirmations`, flushed when a pool process or the
+(:class:`~django_blinker.delivery.outbox_rows.Confirmations`, flushed when a pool process or the
 worker stops): a worker killed in between leaves it unconfirmed, to be published again. On Redis, a
 message whose worker vanished without a word (the whole worker killed, not one pool
 child) returns only after the transport's ``visibility_timeout`` (one hour by default);
@@ -43,7 +43,8 @@ from django.core.management import call_command
 
 from .. import conf
 from ..delivery.event import Event
-from ..delivery.worker import TRANSIENT, confirmations, deliver, deliver_many
+from ..delivery.outbox_rows import confirmations
+from ..delivery.worker import TRANSIENT, deliver, deliver_many
 
 BOUNDED = True
 MAX_RETRIES = 3

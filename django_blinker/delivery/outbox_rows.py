@@ -142,8 +142,9 @@ def confirm(using: str, event: Event) -> None:
     _confirm_all(using, [event])
 
 
-def _confirm_all(using: str, events: list[Event]) -> None:
-    """Mark the outbox rows of ``events`` on ``using`` confirmed, in one statement."""
+def _confirm_all(using: str, events: list[Event]) -> bool:
+    """Mark the outbox rows of ``events`` on ``using`` confirmed, in one statement; False
+    (logged) when the database refused."""
     try:
         # update() sends no model signals, which would make events of the outbox itself.
         rows = _model().objects.using(using).filter(pk__in=[event.id for event in events])
@@ -156,13 +157,16 @@ def _confirm_all(using: str, events: list[Event]) -> None:
             using,
             exc_info=True,
         )
+        return False
+    return True
 
 
 class Confirmations:
     """Outbox confirmations of events whose receivers ran, written a batch at a time: one
     ``UPDATE ... WHERE pk IN (...)`` per database once :data:`CONFIRM_BATCH` wait (in the
     delivering thread), and at the latest :data:`CONFIRM_WITHIN` seconds after the first
-    of them (in a flushing thread of this process), and by :meth:`flush` at shutdown.
+    of them (in a flushing thread of this process, which keeps its database connection
+    while confirmations keep coming), and by :meth:`flush` at shutdown.
 
     An event is added only after its receiver ran, so nothing is confirmed that did not
     run; a process killed with confirmations pending leaves those rows unconfirmed, and
@@ -209,25 +213,30 @@ class Confirmations:
 
     def flush(self) -> int:
         """Write every pending confirmation now; returns how many were pending."""
+        return self._flush()[0]
+
+    def _flush(self) -> tuple[int, bool]:
         self._own()
         with self._lock:
             pending, self._pending, count, self._count = self._pending, {}, self._count, 0
-        for using, events in pending.items():
-            _confirm_all(using, events)
-        return count
+        written = [_confirm_all(using, events) for using, events in pending.items()]
+        return count, all(written)
 
     def _flush_on_time(self) -> None:
         while True:
             with self._lock:
-                while not self._count:
-                    self._due.wait()
+                busy = self._due.wait_for(lambda: self._count, timeout=CONFIRM_IDLE)
+            if not busy:
+                # This thread's own connection is kept while confirmations keep coming and
+                # closed once they stop, so that none is left to time out.
+                connections.close_all()
+                with self._lock:
+                    self._due.wait_for(lambda: self._count)
             started = time.monotonic()
             while self._count and time.monotonic() < started + CONFIRM_WITHIN:
                 time.sleep(0.01)
-            try:
-                self.flush()
-            finally:
-                # This thread's own connections: closed, so that none is left to time out.
+            if not self._flush()[1]:
+                # A broken connection is replaced by the next flush.
                 connections.close_all()
 
 
@@ -235,6 +244,8 @@ class Confirmations:
 CONFIRM_BATCH = 50
 #: Seconds a confirmation may wait for its batch.
 CONFIRM_WITHIN = 0.1
+#: Seconds without a confirmation after which the flushing thread closes its connection.
+CONFIRM_IDLE = 1.0
 
 #: This process's pending outbox confirmations.
 confirmations = Confirmations()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
+import time
 
 import pytest
 from django.db import connection
@@ -105,3 +107,35 @@ def test_an_event_with_no_row_to_fetch_reads_its_outbox_row_on_its_own(backend, 
         deliver(envelope.message)
     assert [call["title"] for call in receivers.CALLS] == ["snapshot"]
     assert f"Event {envelope.id}: already confirmed in the outbox" in caplog.text
+
+
+def test_the_flushing_thread_keeps_its_connection_while_confirmations_keep_coming(
+    backend, author, monkeypatch
+):
+    from django.db.backends.signals import connection_created
+
+    from django_blinker.delivery import outbox_rows
+
+    monkeypatch.setattr(outbox_rows, "CONFIRM_WITHIN", 0.01)
+    monkeypatch.setattr(outbox_rows, "CONFIRM_IDLE", 60)
+    in_background(signals.post_save, book_noted, sender=Book, backend="celery")
+    for n in range(5):
+        Book.objects.create(title=f"book {n}", author=author)
+    outbox.relay()
+    opened = []
+
+    def note(sender, connection, **kwargs):
+        opened.append(threading.current_thread().name)
+
+    connection_created.connect(note)
+    try:
+        for envelope in backend.envelopes:
+            deliver(envelope.message, confirm_soon=True)
+            deadline = time.monotonic() + 20
+            while outbox_rows.confirmations.pending():
+                assert time.monotonic() < deadline, "the flushing thread never confirmed"
+                time.sleep(0.01)
+    finally:
+        connection_created.disconnect(note)
+    assert not OutboxEvent.objects.filter(confirmed_at__isnull=True).exists()
+    assert opened.count("django_blinker_confirm") <= 1, opened

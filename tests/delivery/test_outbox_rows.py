@@ -127,15 +127,20 @@ def test_the_flushing_thread_keeps_its_connection_while_confirmations_keep_comin
     def note(sender, connection, **kwargs):
         opened.append(threading.current_thread().name)
 
+    def deliver_and_wait(envelope):
+        deliver(envelope.message, confirm_soon=True)
+        row = OutboxEvent.objects.filter(pk=envelope.id, confirmed_at__isnull=True)
+        deadline = time.monotonic() + 20
+        while row.exists():
+            assert time.monotonic() < deadline, "the flushing thread never confirmed"
+            time.sleep(0.01)
+
+    # The first flush may connect (on MySQL twice: Django reads the server's version once).
+    deliver_and_wait(backend.envelopes[0])
     connection_created.connect(note)
     try:
-        for envelope in backend.envelopes:
-            deliver(envelope.message, confirm_soon=True)
-            deadline = time.monotonic() + 20
-            while outbox_rows.confirmations.pending():
-                assert time.monotonic() < deadline, "the flushing thread never confirmed"
-                time.sleep(0.01)
+        for envelope in backend.envelopes[1:]:
+            deliver_and_wait(envelope)
     finally:
         connection_created.disconnect(note)
-    assert not OutboxEvent.objects.filter(confirmed_at__isnull=True).exists()
-    assert opened.count("django_blinker_confirm") <= 1, opened
+    assert "django_blinker_confirm" not in opened, opened

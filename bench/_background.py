@@ -11,6 +11,8 @@ from typing import Any
 
 from celery import Celery
 
+from bench import _worker_profile
+
 BROKER_URL = os.environ.get("DJANGO_BLINKER_BENCH_BROKER", "redis://127.0.0.1:6379/14")
 QUEUE = os.environ.get("DJANGO_BLINKER_BENCH_QUEUE", f"django_blinker_bench_{os.getpid()}")
 #: The Redis key the worker counts the jobs it ran in (the backlog drain).
@@ -18,12 +20,18 @@ DONE = f"{QUEUE}:done"
 
 app = Celery("django_blinker_bench", task_cls="celery.contrib.django.task:DjangoTask")
 app.conf.update(broker_url=BROKER_URL, task_default_queue=QUEUE, task_ignore_result=True)
+# Celery's Django fixup closes every database connection before and after each task, and
+# CONN_MAX_AGE does not change that; CELERY_DB_REUSE_MAX does (0: Celery's default).
+app.conf.update(CELERY_DB_REUSE_MAX=int(os.environ.get("DJANGO_BLINKER_BENCH_DB_REUSE", "1000")))
 if os.environ.get("DJANGO_BLINKER_BENCH_WORKER"):
     # ``celery -A bench._background worker``: the drain's worker, on the bench database.
     import django
 
     django.setup()
     app.conf.update(include=["django_blinker.backends.celery"], worker_hijack_root_logger=False)
+
+
+_worker_profile.install()
 
 
 def _done() -> None:

@@ -13,6 +13,8 @@ import time
 import redis
 from celery import Celery
 
+from bench import _worker_profile
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench._settings_delivery")
 
 BROKER_URL = os.environ.get("DJANGO_BLINKER_BENCH_BROKER", "redis://127.0.0.1:6379/14")
@@ -31,6 +33,12 @@ app.conf.update(
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
 )
+# Celery's Django fixup closes every database connection before and after each task, and
+# CONN_MAX_AGE does not change that; CELERY_DB_REUSE_MAX does (0: Celery's default).
+app.conf.update(CELERY_DB_REUSE_MAX=int(os.environ.get("DJANGO_BLINKER_BENCH_DB_REUSE", "1000")))
+
+_worker_profile.install()
+
 
 _clock: redis.Redis | None = None
 

@@ -18,7 +18,10 @@ Then the relay: events per second that ``outbox.relay()`` moves from the outbox 
 the broker (batches of ``BATCH_SIZE``, one producer per batch).
 
 Run: ``python -m bench.bench_background [--rounds N] [--saves N] [--relay-only]`` (needs Redis at
-127.0.0.1:6379, database 14, or DJANGO_BLINKER_BENCH_BROKER).
+127.0.0.1:6379, database 14, or DJANGO_BLINKER_BENCH_BROKER). The drain's worker keeps its
+database connection across tasks (``CELERY_DB_REUSE_MAX``; ``DJANGO_BLINKER_BENCH_DB_REUSE=0``
+for Celery's default) and is profiled with ``DJANGO_BLINKER_BENCH_PROFILE=PREFIX``
+(:mod:`bench._worker_profile`).
 """
 
 from __future__ import annotations

@@ -22,7 +22,11 @@ plain task that reads its row. ``--profile`` profiles the
 sending side of the default way instead.
 
 Run: ``DJANGO_BLINKER_DB=postgres python -m bench.bench_delivery [--samples N]`` (Redis at
-127.0.0.1:6379, database 14, or DJANGO_BLINKER_BENCH_BROKER).
+127.0.0.1:6379, database 14, or DJANGO_BLINKER_BENCH_BROKER). The worker keeps its database
+connection across tasks (``CELERY_DB_REUSE_MAX``); ``DJANGO_BLINKER_BENCH_DB_REUSE=0``
+gives Celery's default, a new connection for every task that touches the database.
+``DJANGO_BLINKER_BENCH_PROFILE=PREFIX`` profiles the worker's children
+(:mod:`bench._worker_profile`).
 """
 
 from __future__ import annotations

@@ -37,5 +37,6 @@ elif os.environ.get("DJANGO_BLINKER_DB") == "mariadb":
     }
 
 if os.environ.get("DJANGO_BLINKER_BENCH_WORKER"):
-    # The drain's worker: Celery closes a connection after each task unless it may live on.
+    # The drain's worker. CONN_MAX_AGE alone keeps no connection: Celery's Django fixup
+    # closes every one around each task unless CELERY_DB_REUSE_MAX is set (bench._background).
     DATABASES["default"]["CONN_MAX_AGE"] = 600

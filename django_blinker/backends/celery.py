@@ -9,7 +9,7 @@ them when Django starts and the receivers connect.
 Tasks are ``acks_late`` with ``reject_on_worker_lost``: a message is acknowledged only
 after its receiver ran, so a worker killed mid-task gets it delivered again. An outbox
 event's confirmation is written with others a moment later
-(:class:`~django_blinker.delivery.worker.Confirmations`, flushed when a pool process or the
+(:class:`~django_blinker.delivery.outbox_rows.Confirmations`, flushed when a pool process or the
 worker stops): a worker killed in between leaves it unconfirmed, to be published again. On Redis, a
 message whose worker vanished without a word (the whole worker killed, not one pool
 child) returns only after the transport's ``visibility_timeout`` (one hour by default);
@@ -40,10 +40,12 @@ from typing import Any
 from celery import Task, shared_task, signals  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.db import close_old_connections
 
 from .. import conf
 from ..delivery.event import Event
-from ..delivery.worker import TRANSIENT, confirmations, deliver, deliver_many
+from ..delivery.outbox_rows import confirmations
+from ..delivery.worker import TRANSIENT, deliver, deliver_many
 
 BOUNDED = True
 MAX_RETRIES = 3
@@ -64,9 +66,19 @@ _DELIVERY_OPTIONS: dict[str, Any] = {
 _RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
+def _fresh_connections(task: Task) -> None:
+    """Django's rule for each request, applied to each delivery in a worker: a database
+    connection that failed, outlived ``CONN_MAX_AGE`` or has its health check due is
+    replaced. Celery's Django fixup closes every connection around each task unless
+    ``CELERY_DB_REUSE_MAX`` is set, and then no connection is ever checked."""
+    if not task.request.is_eager:
+        close_old_connections()
+
+
 @shared_task(name=TASK_NAME, **_DELIVERY_OPTIONS)  # type: ignore[untyped-decorator]
 def deliver_task(self: Task, message: Any) -> None:
     """Run the background receiver of ``message`` in the worker."""
+    _fresh_connections(self)
     try:
         deliver(message, backend="celery", confirm_soon=not self.request.is_eager)
     except RETRY_FOR as error:
@@ -77,6 +89,7 @@ def deliver_task(self: Task, message: Any) -> None:
 def deliver_batch_task(self: Task, messages: Any) -> None:
     """Run the coalesced events of one transaction in order; retry only the ones that
     asked for it, fail the task if any other failed (each failure is logged)."""
+    _fresh_connections(self)
     failed = deliver_many(
         messages if isinstance(messages, list) else [messages],
         "celery",

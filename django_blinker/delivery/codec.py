@@ -274,14 +274,21 @@ def _any_model(label: str) -> bool:
     return True
 
 
+def fetch_row(model: type[Model], pk: Any, using: str) -> Model:
+    """``model``'s row ``pk`` on ``using``, through its base manager (``DoesNotExist``)."""
+    return model._base_manager.db_manager(using).get(pk=pk)
+
+
 def decode(
     data: Any,
     *,
     using: str = DEFAULT_DB_ALIAS,
     allowed: Callable[[str], bool] = _any_model,
     max_depth: int | None = None,
+    fetch: Callable[[type[Model], Any, str], Model] = fetch_row,
 ) -> Any:
-    """The inverse of :func:`encode`: ``$model`` rows are fetched from ``using``.
+    """The inverse of :func:`encode`: ``$model`` rows are fetched from ``using`` by
+    ``fetch(model, pk, using)``.
 
     ``allowed(label)`` says which models' rows may be loaded or restored;
     :class:`ModelNotAllowed` for any other, :class:`RowGone` for a row that is gone.
@@ -331,7 +338,7 @@ def decode(
         if tag == "$model":
             pk = _key(model, walk(inner[1], depth))
             try:
-                row: Model = model._base_manager.db_manager(using).get(pk=pk)
+                row = fetch(model, pk, using)
             except model.DoesNotExist:
                 raise RowGone(
                     f"{label} pk={_shown_key(model, pk)} no longer exists in {using!r}"

@@ -15,9 +15,6 @@ import contextvars
 import dataclasses
 import functools
 import logging
-import os
-import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -26,11 +23,9 @@ from django.apps import apps
 from django.conf import settings as django_settings
 from django.db import (
     DEFAULT_DB_ALIAS,
-    DatabaseError,
     IntegrityError,
     InterfaceError,
     OperationalError,
-    connections,
     router,
     transaction,
 )
@@ -39,8 +34,9 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from ..bridging import carried_context, extension_points, pauses
-from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode, holds_rows
+from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode, fetch_row, holds_rows
 from .event import Event, Payload, Rejected, unseal
+from .outbox_rows import Copy, OutboxCheck, confirm, confirmations
 from .registrations import Registration, registration
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -152,18 +148,21 @@ def deliver(
         return None
     if context:
         event = dataclasses.replace(event, context=context)
-    if outbox is not None and not _runnable(outbox, event):
-        return None
+    check = None if outbox is None else OutboxCheck(outbox, event)
     if in_worker and pauses.paused_names() and _still_paused(found.receiver_id):
-        _keep_paused(payload, event, outbox, backend)
+        if check is None or check.runnable():
+            _keep_paused(payload, event, outbox, backend)
         return None
     token = _current_event.set(event)
     settled = True
     try:
-        return carried_context.run_restored(context, _run, payload, found, event)
+        return carried_context.run_restored(context, _run, payload, found, event, check)
     except TRANSIENT:
         settled = False
         raise
+    except Copy:
+        settled = False
+        return None
     except Rejected as error:
         # Never confirmed: the relay publishes it again until it is dead-lettered, in sight.
         settled = False
@@ -175,7 +174,7 @@ def deliver(
             if confirm_soon:
                 confirmations.add(outbox, event)
             else:
-                _confirm(outbox, event)
+                confirm(outbox, event)
 
 
 def _carried(payload: Payload, event: Event) -> dict[str, Any]:
@@ -252,13 +251,17 @@ def _keep_paused(payload: Payload, event: Event, outbox: str | None, backend: st
     )
 
 
-def _decoded(payload: Payload, found: Registration, event: Event) -> tuple[Any, dict[str, Any]]:
+def _decoded(
+    payload: Payload, found: Registration, event: Event, check: OutboxCheck | None
+) -> tuple[Any, dict[str, Any]]:
     """The sender and keyword arguments of ``payload``; :class:`Rejected` for a row of a
-    model the receiver does not listen to, or a value past ``PAYLOAD_MAX_DEPTH``."""
+    model the receiver does not listen to, or a value past ``PAYLOAD_MAX_DEPTH``. The
+    outbox row is read with the first ``$model`` row on its database."""
+    fetch = fetch_row if check is None else check.fetch
 
     def one(name: str, data: Any) -> Any:
         try:
-            return decode(data, using=event.using, allowed=found.allows_model)
+            return decode(data, using=event.using, allowed=found.allows_model, fetch=fetch)
         except ModelNotAllowed as error:
             raise Rejected(str(error), event.id) from None
         except PayloadLimitExceeded as error:
@@ -268,11 +271,13 @@ def _decoded(payload: Payload, found: Registration, event: Event) -> tuple[Any, 
     return one("sender", payload["sender"]), kwargs
 
 
-def _run(payload: Payload, found: Registration, event: Event) -> Any:
+def _run(payload: Payload, found: Registration, event: Event, check: OutboxCheck | None) -> Any:
     try:
         try:
-            sender, kwargs = _decoded(payload, found, event)
+            sender, kwargs = _decoded(payload, found, event, check)
         except RowGone as gone:
+            if check is not None:
+                check.ensure()
             logger.warning(
                 "Event %s: %s of signal %r skipped: %s (deleted after the event committed)",
                 event.id,
@@ -281,6 +286,8 @@ def _run(payload: Payload, found: Registration, event: Event) -> Any:
                 gone,
             )
             return None
+        if check is not None:
+            check.ensure()
         if not found.allows_sender(sender):
             raise Rejected(f"sender {_named(sender)} is not one it listens to", event.id)
         if kwargs.get("origin") == {"$same": "instance"}:
@@ -293,7 +300,7 @@ def _run(payload: Payload, found: Registration, event: Event) -> Any:
         for extension in extension_points.at("worker"):
             receiver = extension.worker(payload, found, receiver)
         return receiver(sender, **kwargs)
-    except Rejected:
+    except (Rejected, Copy):
         raise
     except Exception as error:
         logger.exception(
@@ -332,172 +339,6 @@ def _outbox_of(payload: Payload) -> str | None:
 def _model(name: str) -> Any:
     # By name: this module loads before the app registry is ready.
     return apps.get_model("django_blinker", name)
-
-
-def _runnable(using: str, event: Event) -> bool:
-    """Whether the outbox row of ``event`` on ``using`` waits for its receiver; a copy of a
-    confirmed event is skipped at INFO, one with no row at all at WARNING, counted."""
-    rows = _model("OutboxEvent")._base_manager.using(using)
-    found = rows.filter(pk=event.id).values_list("pk", "confirmed_at").first()
-    if found is None:
-        database = django_settings.DATABASES[using].get("NAME")
-        logger.warning(
-            "Event %s: receiver %s of signal %r skipped: the outbox on %r (database %r) has "
-            "no row for it. Either this worker uses another database than the process that "
-            "sent or relayed the event (two environments sharing one broker?), or its row was "
-            "discarded from the admin, or deleted by the relay after a worker confirmed it.",
-            event.id,
-            event.receiver,
-            event.signal,
-            using,
-            database,
-        )
-        _record_missing_row(using, event.id)
-        return False
-    if found[1] is not None:
-        logger.info(
-            "Event %s: already confirmed in the outbox on %r; this copy of it skipped",
-            event.id,
-            using,
-        )
-        return False
-    return True
-
-
-def _record_missing_row(using: str, event: str) -> None:
-    """Count, on ``using``, one more event that this process found no outbox row for."""
-    from .outbox_health import report_missing_row
-
-    try:
-        with transaction.atomic(using=using):
-            report_missing_row(using, event)
-    except DatabaseError:
-        logger.warning(
-            "Event %s: the missing outbox row could not be counted on %r",
-            event,
-            using,
-            exc_info=True,
-        )
-
-
-def _unconfirmed(using: str, event: Event) -> Any:
-    return _model("OutboxEvent").objects.using(using).filter(pk=event.id).unconfirmed()
-
-
-def _confirm(using: str, event: Event) -> None:
-    """Mark the outbox row of ``event`` confirmed: the relay will not publish it again."""
-    try:
-        # update() sends no model signals, which would make events of the outbox itself.
-        _unconfirmed(using, event).update(confirmed_at=timezone.now())
-    except Exception:
-        logger.warning(
-            "Event %s: %s ran, but its outbox row on %r could not be confirmed; the relay will "
-            "publish it again",
-            event.id,
-            event.receiver,
-            using,
-            exc_info=True,
-        )
-
-
-class Confirmations:
-    """Outbox confirmations of events whose receivers ran, written a batch at a time: one
-    ``UPDATE ... WHERE pk IN (...)`` per database once :data:`CONFIRM_BATCH` wait (in the
-    delivering thread), and at the latest :data:`CONFIRM_WITHIN` seconds after the first
-    of them (in a flushing thread of this process), and by :meth:`flush` at shutdown.
-
-    An event is added only after its receiver ran, so nothing is confirmed that did not
-    run; a process killed with confirmations pending leaves those rows unconfirmed, and
-    the relay publishes them again: a second run, never a loss (delivery is at least
-    once). Safe across ``fork``: a child starts with nothing pending and its own thread.
-    """
-
-    def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
-        self._due = threading.Condition(self._lock)
-        self._pending: dict[str, list[Event]] = {}
-        self._count = 0
-        self._thread: threading.Thread | None = None
-
-    def _own(self) -> None:
-        if self._pid != os.getpid():
-            self._reset()
-
-    def add(self, using: str, event: Event) -> None:
-        """Confirm ``event`` in its outbox row on ``using`` with the next batch."""
-        self._own()
-        with self._lock:
-            self._pending.setdefault(using, []).append(event)
-            self._count += 1
-            full = self._count >= CONFIRM_BATCH
-            if not full:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._flush_on_time, name="django_blinker_confirm", daemon=True
-                    )
-                    self._thread.start()
-                self._due.notify()
-        if full:
-            self.flush()
-
-    def pending(self) -> int:
-        """How many confirmations wait to be written."""
-        self._own()
-        return self._count
-
-    def flush(self) -> int:
-        """Write every pending confirmation now; returns how many were pending."""
-        self._own()
-        with self._lock:
-            pending, self._pending, count, self._count = self._pending, {}, self._count, 0
-        for using, events in pending.items():
-            _confirm_all(using, events)
-        return count
-
-    def _flush_on_time(self) -> None:
-        while True:
-            with self._lock:
-                while not self._count:
-                    self._due.wait()
-            started = time.monotonic()
-            while self._count and time.monotonic() < started + CONFIRM_WITHIN:
-                time.sleep(0.01)
-            try:
-                self.flush()
-            finally:
-                # This thread's own connections: closed, so that none is left to time out.
-                connections.close_all()
-
-
-#: Confirmations written together (see :class:`Confirmations`).
-CONFIRM_BATCH = 50
-#: Seconds a confirmation may wait for its batch.
-CONFIRM_WITHIN = 0.1
-
-#: This process's pending outbox confirmations.
-confirmations = Confirmations()
-
-
-def _confirm_all(using: str, events: list[Event]) -> None:
-    """Mark the outbox rows of ``events`` on ``using`` confirmed, in one statement."""
-    rows = _model("OutboxEvent").objects.using(using)
-    try:
-        # update() sends no model signals, which would make events of the outbox itself.
-        rows.filter(pk__in=[event.id for event in events]).unconfirmed().update(
-            confirmed_at=timezone.now()
-        )
-    except Exception:
-        logger.warning(
-            "Events %s ran, but their outbox rows on %r could not be confirmed; the relay will "
-            "publish them again",
-            ", ".join(event.id for event in events),
-            using,
-            exc_info=True,
-        )
 
 
 def deliver_many(

@@ -1014,7 +1014,7 @@ def wait_until(condition, what):
 def test_a_worker_confirms_after_the_receivers_ran_a_batch_at_a_time(backend, author, monkeypatch):
     """confirm_soon: each event's receiver runs first, then its confirmation waits for the
     batch; a full batch is written at once, a partial one by the flushing thread."""
-    from django_blinker.delivery import worker as delivery
+    from django_blinker.delivery import outbox_rows as delivery
 
     monkeypatch.setattr(delivery, "CONFIRM_WITHIN", 3600)
 
@@ -1044,7 +1044,7 @@ def asks_again(sender, **kwargs):
 def test_pending_confirmations_are_written_when_the_worker_stops(backend, author, monkeypatch):
     from celery import signals as celery_signals
 
-    from django_blinker.delivery import worker as delivery
+    from django_blinker.delivery import outbox_rows as delivery
 
     monkeypatch.setattr(delivery, "CONFIRM_WITHIN", 3600)
     Book.objects.create(title="confirmed at shutdown", author=author)
@@ -1058,7 +1058,7 @@ def test_pending_confirmations_are_written_when_the_worker_stops(backend, author
 
 
 def test_an_event_whose_receiver_asked_for_a_retry_is_never_confirmed_later(backend, author):
-    from django_blinker.delivery import worker as delivery
+    from django_blinker.delivery import outbox_rows as delivery
 
     in_background(signals.post_save, asks_again, sender=Author, backend="celery")
     try:

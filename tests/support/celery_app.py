@@ -29,6 +29,10 @@ app.conf.update(
     worker_prefetch_multiplier=1,
 )
 
+if os.environ.get("DJANGO_BLINKER_CELERY_DB_REUSE_MAX"):
+    # Celery's Django fixup then keeps a connection for that many tasks, not one.
+    app.conf.update(CELERY_DB_REUSE_MAX=int(os.environ["DJANGO_BLINKER_CELERY_DB_REUSE_MAX"]))
+
 if RABBITMQ:
     from kombu import Exchange, Queue
 

@@ -19,6 +19,7 @@ from ..bridging import pauses
 from ..models import OutboxEvent
 from .contention import is_lock_conflict
 from .pruning import delete_quietly
+from .publishing import BACKENDS
 
 logger = logging.getLogger("django_blinker")
 
@@ -44,20 +45,37 @@ class Queue:
 
 
 def read_queues(using: str, now: datetime.datetime, grace: datetime.timedelta) -> list[Queue]:
-    found = (
-        OutboxEvent.objects.using(using)
-        .values("backend")
-        .annotate(
-            newest=Max("published_at"),
-            mark=Max("published_at", filter=Q(confirmed_at__lte=now - grace)),
-            newest_confirmed=Max("published_at", filter=Q(confirmed_at__isnull=False)),
-            prunable=Min("published_at", filter=Q(confirmed_at__lt=now - 2 * grace)),
+    """The :class:`Queue` of each backend with published events: the aggregates of the
+    confirmed rows (one statement, not grouped: grouped, SQLite reads every row through
+    the index of backends) and each backend's newest publish, one lookup in the index
+    django_blinker_outbox_newest. PostgreSQL and MariaDB read no unconfirmed row, however
+    long the backlog."""
+    rows = OutboxEvent.objects.using(using)
+    confirmed: dict[str, Max | Min] = {}
+    for backend in BACKENDS:
+        mine = Q(backend=backend)
+        confirmed[f"{backend}_mark"] = Max(
+            "published_at", filter=mine & Q(confirmed_at__lte=now - grace)
         )
-    )
-    return [
-        Queue(*values)
-        for values in found.values_list("backend", "newest", "mark", "newest_confirmed", "prunable")
-    ]
+        confirmed[f"{backend}_newest_confirmed"] = Max("published_at", filter=mine)
+        confirmed[f"{backend}_prunable"] = Min(
+            "published_at", filter=mine & Q(confirmed_at__lt=now - 2 * grace)
+        )
+    found = rows.filter(confirmed_at__isnull=False).aggregate(**confirmed)
+    queues = []
+    for backend in BACKENDS:
+        newest = rows.filter(backend=backend).aggregate(newest=Max("published_at"))["newest"]
+        if newest is not None:
+            queues.append(
+                Queue(
+                    backend,
+                    newest,
+                    found[f"{backend}_mark"],
+                    found[f"{backend}_newest_confirmed"],
+                    found[f"{backend}_prunable"],
+                )
+            )
+    return queues
 
 
 def claim(

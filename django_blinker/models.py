@@ -142,6 +142,8 @@ class OutboxEvent(models.Model):
             models.Index(
                 fields=["confirmed_at", "published_at"], name="django_blinker_outbox_confirm"
             ),
+            # The relay asks whether an event is its backend's newest publish.
+            models.Index(fields=["backend", "published_at"], name="django_blinker_outbox_newest"),
         )
 
     def __str__(self) -> str:

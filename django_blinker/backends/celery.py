@@ -37,10 +37,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from celery import Task, shared_task, signals  # type: ignore[import-untyped]
+from celery import Celery, Task, shared_task, signals  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import close_old_connections
+from kombu.utils.uuid import uuid
 
 from .. import conf
 from ..delivery.event import Event
@@ -184,41 +185,115 @@ def prepare(envelopes: list[Event], coalesced: bool) -> Callable[[], None]:
     current app is per thread; Celery's unconfigured fallback app is refused with
     ``ImproperlyConfigured``."""
     first = envelopes[0]
-    jobs: list[tuple[tuple[Any, ...], dict[str, str]]]
+    jobs: list[_Job]
     if coalesced:
         task = _bound(deliver_batch_task)
-        jobs = [
-            (
-                ([envelope.message for envelope in envelopes],),
-                {"argsrepr": f"(<{len(envelopes)} {first.signal} events for {first.receiver}>,)"},
-            )
-        ]
+        argsrepr = f"(<{len(envelopes)} {first.signal} events for {first.receiver}>,)"
+        jobs = [(([envelope.message for envelope in envelopes],), None, argsrepr)]
     else:
         task = _bound(deliver_task)
         jobs = [
             (
                 (envelope.message,),
-                {
-                    "task_id": envelope.id,
-                    "argsrepr": f"(<{envelope.signal} event for {envelope.receiver}>,)",
-                },
+                envelope.id,
+                f"(<{envelope.signal} event for {envelope.receiver}>,)",
             )
             for envelope in envelopes
         ]
     pool = _connections(task.app)
     timeout = conf.settings.publish_timeout
+    publish_all = _send_messages if _plain(task) else _apply_each
 
     def send() -> None:
         with pool.acquire(block=True, timeout=timeout) as connection:
             producer = task.app.amqp.Producer(connection, auto_declare=False)
             with _batched(producer, len(jobs)):
-                for args, options in jobs:
-                    task.apply_async(
-                        args,
-                        kwargsrepr="{}",
-                        producer=producer,
-                        retry_policy=_RETRY_POLICY,
-                        **options,
-                    )
+                publish_all(task, producer, jobs)
 
     return send
+
+
+#: One task message to publish: its arguments, its task id (None: a new one) and the
+#: ``argsrepr`` that monitoring shows instead of the signed message.
+_Job = tuple[tuple[Any, ...], str | None, str]
+
+
+def _plain(task: Any) -> bool:
+    """Whether publishing ``task`` is Celery's plain ``apply_async``, nothing the project
+    changed: no subclass overrides it, ``send_task`` or the shadow name, no expiry, not
+    eager. Only then may a chunk skip ``apply_async``'s per-message work."""
+    return (
+        type(task).apply_async is Task.apply_async
+        and type(task).shadow_name is Task.shadow_name
+        and type(task.app).send_task is Celery.send_task
+        and not task.app.conf.task_always_eager
+        and task.expires is None
+    )
+
+
+def _apply_each(task: Any, producer: Any, jobs: list[_Job]) -> None:
+    for args, task_id, argsrepr in jobs:
+        task.apply_async(
+            args,
+            task_id=task_id,
+            argsrepr=argsrepr,
+            kwargsrepr="{}",
+            producer=producer,
+            retry_policy=_RETRY_POLICY,
+        )
+
+
+def _send_messages(task: Any, producer: Any, jobs: list[_Job]) -> None:
+    """Publish ``jobs`` as ``apply_async`` would, with Celery's own message construction
+    and publishing (``create_task_message``, ``send_task_message``: the same headers and
+    body, the publish signals sent), but the task's options and route worked out once
+    for the chunk. Each message still declares its queue, as ``apply_async`` does (kombu
+    remembers it per connection): a connection that kombu opens again mid-chunk, after a
+    broker restart, declares it again before the next publish."""
+    app = task.app
+    amqp = app.amqp
+    options = {key: value for key, value in task._get_exec_options().items() if value is not None}
+    options.pop("expires", None)
+    time_limit = options.pop("time_limit", None)
+    soft_time_limit = options.pop("soft_time_limit", None)
+    options = amqp.router.route(options, task.name, jobs[0][0], {}, task)
+    stamped = options.pop("stamped_headers", None) or []
+    stamps = {header: options.pop(header, None) for header in stamped}
+    parent = app.current_worker_task
+    root_id = parent_id = None
+    if parent:
+        root_id = parent.request.root_id or parent.request.id
+        parent_id = parent.request.id
+        if app.conf.task_inherit_parent_priority:
+            options.setdefault("priority", parent.request.delivery_info.get("priority"))
+    for args, task_id, argsrepr in jobs:
+        task_id = task_id or uuid()
+        message = amqp.create_task_message(
+            task_id,
+            task.name,
+            args,
+            None,
+            reply_to=app.thread_oid,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+            create_sent_event=app.conf.task_send_sent_event,
+            root_id=root_id,
+            parent_id=parent_id,
+            ignore_result=task.ignore_result,
+            argsrepr=argsrepr,
+            kwargsrepr="{}",
+            stamped_headers=stamped or None,
+            **stamps,
+            **options,
+        )
+        if not task.ignore_result:
+            app.backend.on_task_call(producer, task_id)
+        amqp.send_task_message(
+            producer,
+            task.name,
+            message,
+            retry_policy=_RETRY_POLICY,
+            argsrepr=argsrepr,
+            kwargsrepr="{}",
+            **options,
+        )

@@ -35,9 +35,10 @@ short deletes instead of deadlocking.
 Celery task makes one pass, for Celery beat.
 
 Delivery is at least once, under one event id: a copy published again while the first is
-still running runs again. Each publish signs the row's message again
-(:func:`~django_blinker.delivery.event.reseal`), so a worker never refuses it as expired
-(``MESSAGE_MAX_AGE``), however long the row waited.
+still running runs again. A publish signs the row's message again
+(:func:`~django_blinker.delivery.event.reseal`) once it was signed over a tenth of
+``MESSAGE_MAX_AGE`` ago, so a worker never refuses it as expired however long the row
+waited, as long as it waits in the queue less than nine tenths of ``MESSAGE_MAX_AGE``.
 
 The outbox writes and deletes its rows without model signals, so that a receiver of every
 model's ``post_save`` or ``post_delete`` never turns the outbox's own bookkeeping into
@@ -69,7 +70,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import conf
-from ..delivery.event import Event, Rejected, reseal
+from ..delivery.event import Event, Rejected, reseal, signed_ago
 from ..delivery.outbox_health import host
 from ..models import OutboxEvent, OutboxProcess
 from .contention import is_lock_conflict, read_committed, retry_on_lock_conflict
@@ -309,14 +310,21 @@ def _mark_failed(
     return again
 
 
+#: A message signed longer ago than this fraction of ``MESSAGE_MAX_AGE`` is signed again
+#: before the relay publishes it; a younger one leaves its worker at least the rest.
+RESEAL_AFTER = 0.1
+
+
 def _envelope(row: OutboxEvent) -> Event:
-    """The envelope of ``row``, its message signed again now, so that an event that waited
-    (a broker outage, a retry from the admin) is not refused as expired. A message that is
-    not genuine stays as it is: the worker refuses it, and says so."""
-    try:
-        message = reseal(row.message)
-    except Rejected:
-        message = row.message
+    """The envelope of ``row``, its message signed again now if it was signed over
+    :data:`RESEAL_AFTER` of ``MESSAGE_MAX_AGE`` ago, so that an event that waited (a broker
+    outage, a retry from the admin) is not refused as expired. A message that is not
+    genuine stays as it is: the worker refuses it, and says so."""
+    message = row.message
+    age = signed_ago(message)
+    if age is None or not 0 <= age < conf.settings.message_max_age * RESEAL_AFTER:
+        with contextlib.suppress(Rejected):
+            message = reseal(message)
     return Event(str(row.pk), row.signal, row.receiver, message)
 
 

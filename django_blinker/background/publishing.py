@@ -56,10 +56,14 @@ class PublishError(Exception):
         self.cause = cause
 
 
+#: Each backend's name (what an outbox row records) and its module in ``backends``.
+BACKENDS = {"celery": "celery", "tasks": "django_tasks"}
+
+
 @functools.cache
 def backend_module(name: str) -> _Backend:
     """The module of backend ``name`` (``"celery"`` or ``"tasks"``)."""
-    module = {"celery": "celery", "tasks": "django_tasks"}[name]
+    module = BACKENDS[name]
     loaded: Any = importlib.import_module(f"django_blinker.backends.{module}")
     return loaded  # type: ignore[no-any-return]
 

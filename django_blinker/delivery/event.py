@@ -10,9 +10,10 @@ write one. A worker opens every message with :func:`unseal` before it looks at a
 inside; anything else is :class:`Rejected`, and so is a genuine message signed more than
 ``MESSAGE_MAX_AGE`` seconds ago: a captured message cannot be replayed for ever.
 
-The relay signs each outbox message again when it publishes it (:func:`reseal`): an event
-may wait in its outbox for as long as a broker is down, or be retried from the admin long
-after, and still reach its worker fresh. The delivery contract (docs/background.md) says
+The relay signs an outbox message again when it publishes it, once it is no longer fresh
+(:func:`reseal`, :func:`signed_ago`): an event may wait in its outbox for as long as a
+broker is down, or be retried from the admin long after, and still reach its worker
+fresh. The delivery contract (docs/background.md) says
 what dedupes what, and for how long.
 
 A message is signed, not encrypted: whoever reads the broker or the outbox table reads the
@@ -24,6 +25,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +99,19 @@ def reseal(message: object) -> str:
     """``message``, genuine however old, signed again now; :class:`Rejected` if it is not
     genuine. Only for messages of the outbox's own rows, whose database is trusted."""
     return _signer().sign(_verified(message, None))
+
+
+def signed_ago(message: str) -> float | None:
+    """Seconds since ``message`` says it was signed, read without checking its signature;
+    None when it carries no readable signing time. Only to decide whether to sign one of
+    our own outbox rows again: what it says is not trusted."""
+    parts = message.rsplit(":", 2)
+    if len(parts) != 3 or not 0 < len(parts[1]) <= 12:
+        return None
+    try:
+        return time.time() - signing.b62_decode(parts[1])
+    except ValueError:
+        return None
 
 
 def unseal(message: object, *, expires: bool = True) -> Payload:

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from django_blinker import background, signals
 from django_blinker.backends import django_tasks
-from django_blinker.background import in_background, outbox, pruning, relay_rows
+from django_blinker.background import in_background, outbox, pruning, publishing, relay_rows
 from django_blinker.background.publishing import enqueue_failed
-from django_blinker.delivery.event import Event, seal, unseal
+from django_blinker.delivery.event import Event, seal, signed_ago, unseal
 from django_blinker.delivery.registrations import registration
 from django_blinker.delivery.worker import Retry, deliver
 from django_blinker.models import DeliveredEvent, OutboxEvent
@@ -421,8 +421,10 @@ def test_an_idle_relay_pass_reads_the_queues_and_the_due_rows_only(backend, auth
     with CaptureQueriesContext(connection) as queries:
         assert outbox.relay() == outbox.RelayResult()
     statements = [query["sql"].split()[0] for query in queries]
-    # Where the queues stand; overtaken events of the one backend; the rest of what is due.
-    assert [s for s in statements if s not in ("BEGIN", "COMMIT")] == ["SELECT"] * 3
+    # Where the queues stand (the confirmed rows, then each backend's newest publish, one
+    # index lookup); overtaken events of the one backend; the rest of what is due.
+    reads = 1 + len(publishing.BACKENDS) + 2
+    assert [s for s in statements if s not in ("BEGIN", "COMMIT")] == ["SELECT"] * reads
 
 
 def test_an_event_no_worker_confirms_is_dead_after_the_last_publish(
@@ -1071,3 +1073,23 @@ def test_an_event_whose_receiver_asked_for_a_retry_is_never_confirmed_later(back
         background.disconnect(signals.post_save, asks_again)
     assert delivery.confirmations.flush() == 0
     assert unconfirmed().filter(pk=envelope.id).exists()
+
+
+def test_the_relay_signs_a_message_again_only_once_a_tenth_of_its_max_age_has_passed(backend):
+    from tests.support.old_messages import sealed_ago
+
+    def message(event, seconds_ago):
+        payload = {"version": 2, "event": event, "signal": "post_save", "receiver": RECEIVER}
+        return sealed_ago({**payload, "sender": None, "kwargs": {}}, seconds_ago)
+
+    max_age = 259_200
+    fresh, old = str(uuid.uuid4()), str(uuid.uuid4())
+    stored = {fresh: message(fresh, max_age * 0.09), old: message(old, max_age * 0.11)}
+    for event, text in stored.items():
+        OutboxEvent.objects.write(event, "post_save", RECEIVER, "celery", text, again=False)
+    assert outbox.relay().published == 2
+    sent = {envelope.id: envelope.message for envelope in backend.envelopes}
+    assert sent[fresh] == stored[fresh]
+    assert sent[old] != stored[old]
+    assert signed_ago(sent[old]) < 60
+    assert unseal(sent[old]) == unseal(stored[old], expires=False)

@@ -20,7 +20,7 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, OperationalError, connections, transaction
 from django.db.models import Case, IntegerField, Model, Subquery, Value, When
 from django.utils import timezone
 
@@ -144,21 +144,37 @@ def confirm(using: str, event: Event) -> None:
 
 def _confirm_all(using: str, events: list[Event]) -> bool:
     """Mark the outbox rows of ``events`` on ``using`` confirmed, in one statement; False
-    (logged) when the database refused."""
-    try:
-        # update() sends no model signals, which would make events of the outbox itself.
-        rows = _model().objects.using(using).filter(pk__in=[event.id for event in events])
-        rows.unconfirmed().update(confirmed_at=timezone.now())
-    except Exception:
-        logger.warning(
-            "Events %s ran, but their outbox rows on %r could not be confirmed; the relay will "
-            "publish them again",
-            ", ".join(event.id for event in events),
-            using,
-            exc_info=True,
-        )
-        return False
-    return True
+    (logged) when the database refused it :data:`CONFIRM_ATTEMPTS` times."""
+    # update() sends no model signals, which would make events of the outbox itself.
+    rows = _model().objects.using(using).filter(pk__in=[event.id for event in events])
+    for attempt in range(1, CONFIRM_ATTEMPTS + 1):
+        try:
+            rows.unconfirmed().update(confirmed_at=timezone.now())
+        except OperationalError:
+            # A lock held a moment too long (SQLite's "database is locked", a deadlock) or a
+            # dropped connection: the update may be made again, and giving up means the
+            # receiver runs again.
+            if attempt < CONFIRM_ATTEMPTS and not connections[using].in_atomic_block:
+                connections[using].close_if_unusable_or_obsolete()
+                time.sleep(0.05 * attempt)
+                continue
+            _report_unconfirmed(using, events)
+            return False
+        except Exception:
+            _report_unconfirmed(using, events)
+            return False
+        return True
+    return False
+
+
+def _report_unconfirmed(using: str, events: list[Event]) -> None:
+    logger.warning(
+        "Events %s ran, but their outbox rows on %r could not be confirmed; the relay will "
+        "publish them again",
+        ", ".join(event.id for event in events),
+        using,
+        exc_info=True,
+    )
 
 
 class Confirmations:
@@ -246,6 +262,8 @@ CONFIRM_BATCH = 50
 CONFIRM_WITHIN = 0.1
 #: Seconds without a confirmation after which the flushing thread closes its connection.
 CONFIRM_IDLE = 1.0
+#: Times a confirmation is tried when the database fails it (a lock, a lost connection).
+CONFIRM_ATTEMPTS = 3
 
 #: This process's pending outbox confirmations.
 confirmations = Confirmations()

@@ -144,3 +144,49 @@ def test_the_flushing_thread_keeps_its_connection_while_confirmations_keep_comin
     finally:
         connection_created.disconnect(note)
     assert "django_blinker_confirm" not in opened, opened
+
+
+def test_a_confirmation_that_meets_a_lock_is_tried_again(backend, author, caplog, monkeypatch):
+    from django.db import connections, transaction
+
+    from django_blinker.delivery import outbox_rows
+
+    in_background(signals.post_save, book_noted, sender=Book, backend="celery")
+    Book.objects.create(title="confirmed", author=author)
+    Book.objects.create(title="busy", author=author)
+    outbox.relay()
+    confirmed, busy = backend.envelopes
+    writing, done = threading.Event(), threading.Event()
+
+    def hold_a_write(seconds):
+        # Another writer of the outbox (a relay recording a publish) for a moment: on
+        # SQLite it holds the database's write lock, elsewhere only its own row's lock.
+        try:
+            with transaction.atomic():
+                OutboxEvent.objects.filter(pk=busy.id).update(attempts=1)
+                writing.set()
+                time.sleep(seconds)
+        finally:
+            connections.close_all()
+            done.set()
+
+    def confirm_beside_a_writer(attempts):
+        monkeypatch.setattr(outbox_rows, "CONFIRM_ATTEMPTS", attempts)
+        writing.clear()
+        done.clear()
+        threading.Thread(target=hold_a_write, args=(0.08,), daemon=True).start()
+        assert writing.wait(10)
+        confirmed_now = outbox_rows._confirm_all("default", [confirmed])
+        assert done.wait(10)
+        return confirmed_now
+
+    with caplog.at_level(logging.WARNING, "django_blinker"):
+        assert confirm_beside_a_writer(attempts=3)
+    assert "could not be confirmed" not in caplog.text
+    assert OutboxEvent.objects.get(pk=confirmed.id).confirmed_at is not None
+    if connection.vendor == "sqlite":
+        # The lock is real: tried once, the same confirmation fails and says so.
+        OutboxEvent.objects.filter(pk=confirmed.id).update(confirmed_at=None)
+        with caplog.at_level(logging.WARNING, "django_blinker"):
+            assert not confirm_beside_a_writer(attempts=1)
+        assert f"Events {confirmed.id} ran, but their outbox rows" in caplog.text

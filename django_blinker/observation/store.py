@@ -235,6 +235,8 @@ def _run(stop: threading.Event) -> None:
         flush()
         while not stop.wait(flush_interval()):
             flush()
+        if _exiting.is_set():
+            flush(exited=True)
     except ImproperlyConfigured as error:
         # The setting changed under a running process (override_settings): stop for good
         # rather than retry what cannot succeed; the figures stay readable in this process.
@@ -274,38 +276,29 @@ def _restart_in_child() -> None:
         logger.error("django-blinker's activity store is not started: %s", error)
 
 
+_exiting = threading.Event()
+"""Set at interpreter exit: the flush thread's last flush marks this process exited."""
+
 _flusher = ProcessThread(
     "django-blinker-activity-flush", _run, in_child=_new_process, restart=_restart_in_child
 )
 
 
 def _at_exit() -> None:
-    if not _flusher.started:
+    thread = _flusher.thread
+    if thread is None or not thread.is_alive():
         return
-    stop()
-    # A hung cache must not hold up the exit: the last flush gets a bounded wait.
-    last = threading.Thread(target=_last_flush, daemon=True)
-    try:
-        last.start()
-    except RuntimeError:
-        # Python 3.12 starts no thread once the interpreter is shutting down (3.13 does
-        # again): flush here, bounded only by the cache's own timeouts.
-        _last_flush()
-        return
-    last.join(timeout=EXIT_FLUSH_TIMEOUT)
-    if last.is_alive():
+    # The flush thread makes the last flush itself: a thread started now may never run
+    # (Python 3.12 starts none once the interpreter shuts down), and the wait is bounded,
+    # so that a hung cache cannot hold up the exit.
+    _exiting.set()
+    _flusher.stop(timeout=EXIT_FLUSH_TIMEOUT)
+    if thread.is_alive():
         logger.warning(
             "django-blinker's activity store missed this process's last flush: the cache "
             "did not answer within %s s; what it recorded since its previous flush is lost",
             EXIT_FLUSH_TIMEOUT,
         )
-
-
-def _last_flush() -> None:
-    try:
-        flush(exited=True)
-    except ImproperlyConfigured as error:
-        logger.error("django-blinker's activity store missed its last flush: %s", error)
 
 
 atexit.register(_at_exit)

@@ -22,9 +22,9 @@ ACTIVITY_CACHE = {
     "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
 }
 if os.environ.get("DJANGO_BLINKER_ACTIVITY_WAIT_FOREVER"):
-    # A cache that never answers then holds a flush for ever: only django-blinker's own
-    # bounds end it.
-    ACTIVITY_CACHE["OPTIONS"] = {}
+    # A cache that never answers then holds a flush for an hour (some versions of Django
+    # or redis-py set a timeout of their own): only django-blinker's own bounds end it.
+    ACTIVITY_CACHE["OPTIONS"] = {"socket_timeout": 3600, "socket_connect_timeout": 3600}
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "activity": ACTIVITY_CACHE,

@@ -8,6 +8,7 @@ proves that nothing else arrived: the solo worker runs tasks in order.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
@@ -514,35 +515,44 @@ def test_the_event_of_a_sender_killed_after_its_commit_is_published_by_the_relay
     assert [r for r in barrier(events) if r.get("pk") == book.pk] == []
 
 
-@pytest.mark.parametrize("coalesced", [False, True])
-def test_a_chunk_is_published_as_apply_async_publishes_each_of_its_messages(coalesced, monkeypatch):
-    """The relay's chunks skip ``apply_async`` but not its message: headers, properties
-    and body are what ``apply_async`` writes to the broker for the same task id."""
+@contextlib.contextmanager
+def publishing_app(name: str, **options):
+    """A Celery app of its own, current while the block runs, on a fresh queue of the test
+    Redis: yields the queue's raw JSON messages (read on demand) and one event to publish."""
     import json
 
     import redis
     from celery import Celery, _state
 
-    from django_blinker.backends import celery as backend
     from django_blinker.delivery.event import Event
 
-    queue = new_key("compared")
-    app = Celery("compared", set_as_current=False)
-    app.conf.update(broker_url="redis://127.0.0.1:6379/13", task_default_queue=queue)
+    queue = new_key(name)
+    app = Celery(name, set_as_current=False, **options)
+    app.conf.update(broker_url=workers.TEST_REDIS, task_default_queue=queue)
     previous = _state.get_current_app()
     app.set_current()
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/13")
+    client = redis.Redis.from_url(workers.TEST_REDIS)
     payload = {"version": 2, "signal": "post_save", "receiver": "r", "sender": None}
-    envelopes = [Event.sealed({**payload, "event": str(uuid.uuid4()), "kwargs": {}})]
+    event = Event.sealed({**payload, "event": str(uuid.uuid4()), "kwargs": {}})
     try:
+        yield (lambda: [json.loads(raw) for raw in client.lrange(queue, 0, -1)]), [event]
+    finally:
+        client.delete(queue)
+        previous.set_current()
+
+
+@pytest.mark.parametrize("coalesced", [False, True])
+def test_a_chunk_is_published_as_apply_async_publishes_each_of_its_messages(coalesced, monkeypatch):
+    """The relay's chunks skip ``apply_async`` but not its message: headers, properties
+    and body are what ``apply_async`` writes to the broker for the same task id."""
+    from django_blinker.backends import celery as backend
+
+    with publishing_app("compared") as (messages, envelopes):
         assert backend._plain(backend._bound(backend.deliver_task))
         backend.prepare(envelopes, coalesced)()
         monkeypatch.setattr(backend, "_plain", lambda task: False)
         backend.prepare(envelopes, coalesced)()
-        published = [json.loads(raw) for raw in client.lrange(queue, 0, -1)]
-    finally:
-        client.delete(queue)
-        previous.set_current()
+        published = messages()
     assert len(published) == 2
     for message in published:
         del message["properties"]["delivery_tag"]
@@ -556,31 +566,16 @@ def test_a_chunk_is_published_as_apply_async_publishes_each_of_its_messages(coal
 
 
 def test_a_task_class_of_the_project_that_overrides_apply_async_still_publishes_each_message():
-    import json
-
-    import redis
-    from celery import Celery, Task, _state
+    from celery import Task
 
     from django_blinker.backends import celery as backend
-    from django_blinker.delivery.event import Event
 
     class HeaderedTask(Task):
         def apply_async(self, args=None, kwargs=None, **options):
             options["headers"] = {**(options.get("headers") or {}), "tenant": "acme"}
             return super().apply_async(args, kwargs, **options)
 
-    queue = new_key("headered")
-    app = Celery("headered", set_as_current=False, task_cls=HeaderedTask)
-    app.conf.update(broker_url="redis://127.0.0.1:6379/13", task_default_queue=queue)
-    previous = _state.get_current_app()
-    app.set_current()
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/13")
-    payload = {"version": 2, "signal": "post_save", "receiver": "r", "sender": None}
-    envelopes = [Event.sealed({**payload, "event": str(uuid.uuid4()), "kwargs": {}})]
-    try:
+    with publishing_app("headered", task_cls=HeaderedTask) as (messages, envelopes):
         backend.prepare(envelopes, False)()
-        [raw] = client.lrange(queue, 0, -1)
-    finally:
-        client.delete(queue)
-        previous.set_current()
-    assert json.loads(raw)["headers"]["tenant"] == "acme"
+        [message] = messages()
+    assert message["headers"]["tenant"] == "acme"

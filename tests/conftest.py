@@ -123,6 +123,45 @@ SERVICES = {
 }
 
 
+# What gives a test the database: pytest-django refuses any other test a query.
+DATABASE_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "live_server",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+    }
+)
+DATABASE_MARKERS = ("django_db", "serverdb", "postgres")
+
+
+def reaches_database(item: pytest.Item) -> bool:
+    """Whether ``item`` can run a query: a ``django_db`` or database-server marker, or a
+    fixture that opens the test database."""
+    if any(item.get_closest_marker(name) for name in DATABASE_MARKERS):
+        return True
+    return bool(DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="deselect the tests that cannot reach the database: the database-server tox "
+        "environments run those once per Python and Django in their SQLite environment",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--database-tests-only"):
+        return
+    blind = [item for item in items if not reaches_database(item)]
+    if blind:
+        config.hook.pytest_deselected(items=blind)
+        items[:] = [item for item in items if reaches_database(item)]
+
+
 def require_service(name: str) -> None:
     """Skip the running test if service *name* is missing; fail instead when CI=true."""
     reason = SERVICES[name]()
@@ -149,6 +188,18 @@ def _flush_postgres_by_delete():
 
     with flush_by_delete():
         yield
+
+
+@pytest.fixture(scope="session")
+def worker_pool(django_db_setup, django_db_blocker, tmp_path_factory):
+    """tests/support/workers.py: the session's workers, stopped before its test databases go."""
+    from tests.support.workers import WorkerPool
+
+    pool = WorkerPool(django_db_blocker, tmp_path_factory)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 def _skipped_reports(config: pytest.Config) -> list[pytest.TestReport]:

@@ -18,7 +18,6 @@ from django_blinker import after_commit, background, bulk, signals
 from django_blinker.background import in_background
 from django_blinker.fields import field_changed
 from tests.support import background_receivers as receivers
-from tests.support import workers
 from tests.support.otherdbapp import receivers as other_receivers
 from tests.support.otherdbapp.models import Parcel, Stamp
 from tests.support.testapp.models import Author, Book
@@ -146,9 +145,9 @@ def test_inline_background_events_follow_their_alias_and_its_rollback(calls, aut
 
 
 @pytest.fixture(scope="module", params=["celery", "tasks"])
-def worker(request, django_db_setup, django_db_blocker, tmp_path_factory):
-    start = workers.celery_worker if request.param == "celery" else workers.db_worker
-    with start(f"databases-{request.param}", django_db_blocker, tmp_path_factory) as events:
+def worker(request, worker_pool):
+    start = worker_pool.celery if request.param == "celery" else worker_pool.db_worker
+    with start(f"databases-{request.param}") as events:
         events.backend = request.param
         yield events
 

@@ -32,7 +32,7 @@ from django_blinker.bulk import (
 )
 from django_blinker.delivery.codec import decode, encode, encode_origin
 from django_blinker.fields import changes, field_changed, track_fields
-from tests.support import background_receivers, workers
+from tests.support import background_receivers
 from tests.support.keysapp import receivers
 from tests.support.keysapp.models import Booking, City, Country, Redemption, Seat, Voucher
 from tests.support.keysapp.receivers import plain
@@ -362,8 +362,8 @@ IN_PROCESS = [(signal, receiver, sender) for signal, receiver, sender in receive
 
 
 @pytest.fixture(scope="module")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    with workers.celery_worker("keys", django_db_blocker, tmp_path_factory) as events:
+def celery_worker(worker_pool):
+    with worker_pool.celery("keys") as events:
         yield events
 
 
@@ -487,8 +487,8 @@ def test_the_outbox_carries_every_key_shape_to_the_worker(events, settings):
 
 
 @pytest.fixture(scope="module")
-def db_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    with workers.db_worker("keys-tasks", django_db_blocker, tmp_path_factory) as events:
+def db_worker(worker_pool):
+    with worker_pool.db_worker("keys-tasks") as events:
         yield events
 
 

@@ -39,8 +39,8 @@ CONNECTED = [
 
 
 @pytest.fixture(scope="module")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    with workers.celery_worker("celery", django_db_blocker, tmp_path_factory) as events:
+def celery_worker(worker_pool):
+    with worker_pool.celery("celery") as events:
         yield events
 
 
@@ -252,6 +252,8 @@ def silent_broker():
         yield accepted
     finally:
         previous.set_current()
+        # close() alone leaves accept() blocked in the thread until join()'s timeout.
+        listener.shutdown(socket.SHUT_RDWR)
         listener.close()
         for connection in accepted:
             connection.close()
@@ -479,7 +481,7 @@ def test_the_event_of_a_sender_killed_after_its_commit_is_published_by_the_relay
     events, author, tmp_path
 ):
     """A sender SIGKILLed between its commit and its publish leaves its row; a relay
-    (manage.py blinker_relay) publishes it once the sender's claim has passed."""
+    (manage.py blinker_relay) publishes it once the sender's claim (1 s here) has passed."""
     import signal
     import subprocess
 

@@ -12,7 +12,6 @@ import pytest
 from django_blinker import background, signals
 from django_blinker.background import in_background
 from tests.support import background_receivers as receivers
-from tests.support import workers
 from tests.support.testapp.models import Author, Book
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
@@ -26,7 +25,7 @@ def author():
 @pytest.mark.serverdb
 @pytest.mark.postgres
 def test_a_worker_keeping_its_connection_replaces_one_the_server_closed(
-    django_db_blocker, tmp_path_factory, author, settings
+    worker_pool, author, settings
 ):
     """With ``CELERY_DB_REUSE_MAX`` Celery keeps a connection across tasks and never checks
     it; each delivery applies Django's rule, so a connection the server closed costs one
@@ -37,7 +36,7 @@ def test_a_worker_keeping_its_connection_replaces_one_the_server_closed(
     in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
     reuse = {"DJANGO_BLINKER_CELERY_DB_REUSE_MAX": "1000"}
     try:
-        with workers.celery_worker("reuse", django_db_blocker, tmp_path_factory, **reuse) as events:
+        with worker_pool.celery("reuse", **reuse) as events:
             first = Book.objects.create(title="before", author=author)
             assert [r["pk"] for r in events.take(1)] == [first.pk]
             with connection.cursor() as cursor:

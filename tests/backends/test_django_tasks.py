@@ -17,7 +17,6 @@ from django_blinker.after_commit import wrapper_of
 from django_blinker.background import in_background
 from django_blinker.delivery.event import unseal
 from tests.support import background_receivers as receivers
-from tests.support import workers
 from tests.support.testapp.models import Author, Book
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -134,8 +133,8 @@ def test_coalesced_events_of_one_transaction_are_one_task(author):
 
 
 @pytest.fixture(scope="module")
-def db_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    with workers.db_worker("tasks", django_db_blocker, tmp_path_factory) as events:
+def db_worker(worker_pool):
+    with worker_pool.db_worker("tasks") as events:
         yield events
 
 

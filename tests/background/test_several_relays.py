@@ -27,12 +27,14 @@ from django_blinker.models import OutboxEvent
 from tests.support import background_receivers as receivers
 from tests.support.chaos.processes import Supervised
 from tests.support.testapp.models import Author
-from tests.support.workers import celery_worker, worker_env
+from tests.support.workers import worker_env
 
 pytestmark = [
     pytest.mark.serverdb,
     pytest.mark.celery,
     pytest.mark.slow,
+    # Processes killed on a schedule: once per database server, in `make chaos`.
+    pytest.mark.chaos,
     pytest.mark.django_db(transaction=True),
 ]
 
@@ -57,7 +59,7 @@ STARTED = "Relaying the outbox of default"
 
 
 @pytest.fixture
-def worker(django_db_blocker, tmp_path_factory, settings, monkeypatch):
+def worker(worker_pool, settings, monkeypatch):
     import datetime
 
     from django_blinker.background import outbox
@@ -71,7 +73,7 @@ def worker(django_db_blocker, tmp_path_factory, settings, monkeypatch):
     monkeypatch.setenv("DJANGO_BLINKER_TEST_CONFIRM_AFTER", CONFIRM_AFTER)
     in_background(signals.post_save, receivers.author_saved, sender=Author, backend="celery")
     try:
-        with celery_worker("several-relays", django_db_blocker, tmp_path_factory) as events:
+        with worker_pool.celery("several-relays") as events:
             yield events
     finally:
         background.disconnect(signals.post_save, receivers.author_saved)

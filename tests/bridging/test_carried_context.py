@@ -14,7 +14,6 @@ from django_blinker import after_commit, background, checks, signals
 from django_blinker.delivery.event import PAYLOAD_VERSION, seal
 from django_blinker.delivery.worker import deliver
 from tests.support import background_receivers as receivers
-from tests.support import workers
 from tests.support.testapp.models import Author, Tag
 
 CARRIED = receivers.CARRIED
@@ -254,11 +253,9 @@ def test_a_wrong_path_refuses_the_send_naming_it():
 
 
 @pytest.fixture(scope="module")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    with workers.celery_worker(
+def celery_worker(worker_pool):
+    with worker_pool.celery(
         "context",
-        django_db_blocker,
-        tmp_path_factory,
         DJANGO_BLINKER_TEST_CARRIED_CONTEXT=",".join(CARRIED),
     ) as events:
         yield events

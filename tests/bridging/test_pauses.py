@@ -269,10 +269,10 @@ def test_another_process_honours_a_pause_and_a_resume(probe, django_db_blocker, 
 
 
 @pytest.fixture(scope="module")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+def celery_worker(worker_pool):
     os.environ["DJANGO_BLINKER_TEST_PAUSE_REFRESH"] = "0.2"
     try:
-        with workers.celery_worker("pauses", django_db_blocker, tmp_path_factory) as events:
+        with worker_pool.celery("pauses") as events:
             yield events
     finally:
         del os.environ["DJANGO_BLINKER_TEST_PAUSE_REFRESH"]

@@ -31,7 +31,6 @@ from django_blinker import background, signals
 from django_blinker.background import in_background
 from django_blinker.delivery.event import PAYLOAD_VERSION, SALT, seal
 from tests.support import background_receivers as receivers
-from tests.support import workers
 from tests.support.nesting import nest
 from tests.support.old_messages import DAY, sealed_ago, sealed_without_time
 from tests.support.testapp.models import Author, Book
@@ -349,8 +348,8 @@ def assert_no_records(records: list[dict[str, Any]], worker: Worker) -> None:
 
 
 @pytest.fixture(scope="module")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    with workers.celery_worker("forged-celery", django_db_blocker, tmp_path_factory) as events:
+def celery_worker(worker_pool):
+    with worker_pool.celery("forged-celery") as events:
         yield events
 
 
@@ -508,8 +507,8 @@ def test_celery_worker_never_confirms_an_outbox_event_past_the_limits(celery_eve
 
 
 @pytest.fixture(scope="module")
-def db_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    with workers.db_worker("forged-tasks", django_db_blocker, tmp_path_factory) as events:
+def db_worker(worker_pool):
+    with worker_pool.db_worker("forged-tasks") as events:
         yield events
 
 

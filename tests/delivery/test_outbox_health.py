@@ -32,7 +32,6 @@ from django_blinker.delivery.outbox_health import health, report_missing_row
 from django_blinker.delivery.worker import deliver
 from django_blinker.models import OutboxEvent, OutboxProcess
 from tests.support import background_receivers as receivers
-from tests.support import workers
 from tests.support.outbox_pages import viewer_client
 from tests.support.queues import RecordingBackend, use_backend
 from tests.support.testapp.models import Author, Book
@@ -161,13 +160,13 @@ def test_the_outbox_page_opens_with_its_health(author):
 @pytest.mark.celery
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_warns_of_a_missing_row_and_the_admin_shows_it(
-    django_db_blocker, tmp_path_factory, outbox_on, author, monkeypatch
+    worker_pool, outbox_on, author, monkeypatch
 ):
     from django.db import connection
 
     # The sender dies at its commit: only the copy below is published.
     monkeypatch.setattr(outbox, "publish_stored", lambda backend, envelopes, using: False)
-    with workers.celery_worker("missing-row", django_db_blocker, tmp_path_factory) as events:
+    with worker_pool.celery("missing-row") as events:
         book = books(author, 1)[0]
         row = OutboxEvent.objects.get(receiver=BOOK_SAVED)
         copy = Event(str(row.pk), row.signal, row.receiver, row.message)

@@ -38,7 +38,7 @@ from django_blinker.delivery.redaction import (
 from django_blinker.fields import field_changed
 from django_blinker.models import OutboxEvent
 from tests.support import background_receivers as receivers
-from tests.support import brokers, workers
+from tests.support import brokers
 from tests.support.keysapp.models import Voucher
 from tests.support.outbox_pages import viewer_client
 
@@ -318,8 +318,8 @@ def payment_made(sender, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    with workers.celery_worker("redaction", django_db_blocker, tmp_path_factory) as events:
+def celery_worker(worker_pool):
+    with worker_pool.celery("redaction") as events:
         yield events
 
 

@@ -490,11 +490,11 @@ def test_with_opentelemetry_the_check_is_silent(traced):
 
 
 @pytest.fixture(scope="module")
-def traced_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+def traced_worker(worker_pool):
     key = workers.new_key("spans")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DJANGO_BLINKER_TEST_SPANS_KEY", key)
-        with workers.celery_worker("tracing", django_db_blocker, tmp_path_factory) as events:
+        with worker_pool.celery("tracing") as events:
             patch.delenv("DJANGO_BLINKER_TEST_SPANS_KEY")
             yield events, key
 

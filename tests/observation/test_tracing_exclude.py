@@ -18,12 +18,12 @@ pytestmark = [pytest.mark.celery, pytest.mark.serverdb]
 
 
 @pytest.fixture(scope="module")
-def excluding_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+def excluding_worker(worker_pool):
     key = workers.new_key("excluded-spans")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DJANGO_BLINKER_TEST_SPANS_KEY", key)
         patch.setenv("DJANGO_BLINKER_TEST_TRACING_EXCLUDE", "*.failing")
-        with workers.celery_worker("excluding", django_db_blocker, tmp_path_factory) as events:
+        with worker_pool.celery("excluding") as events:
             patch.delenv("DJANGO_BLINKER_TEST_SPANS_KEY")
             patch.delenv("DJANGO_BLINKER_TEST_TRACING_EXCLUDE")
             yield events, key

@@ -4,6 +4,7 @@ whose first commit callback kills the process (tests/backends/test_celery.py).""
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import sys
@@ -17,12 +18,14 @@ def main() -> None:
     from django.db import transaction
 
     from django_blinker import signals
-    from django_blinker.background import in_background
+    from django_blinker.background import in_background, outbox
     from tests.support import background_receivers as receivers
     from tests.support.celery_app import app
     from tests.support.testapp.models import Book
 
     app.set_current()
+    # The relay may take the row 1 s after the commit, not after the default claim.
+    outbox.sender_claim = lambda: datetime.timedelta(seconds=1)
     in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
     with transaction.atomic():
         # Commit callbacks run in order: this one before the event's publish.

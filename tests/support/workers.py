@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -26,14 +27,26 @@ class Worker:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
+        self.env = env
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("w")
+        self._log_start = 0
+        #: A Celery worker's node name, and whether it takes messages from its queue.
+        self.node = ""
+        self.consuming: bool | None = None
         self.process = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """What the worker wrote since it started, or since :meth:`new_use`."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
+
+    def new_use(self) -> None:
+        """Start :meth:`log` here: a shared worker's next user sees only its own lines."""
+        self._log_start = self.log_path.stat().st_size
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
@@ -164,38 +177,28 @@ class Events:
                 return found
 
 
-@contextlib.contextmanager
-def celery_worker(
-    name: str, django_db_blocker: Any, tmp_path_factory: Any, **extra: str
-) -> Iterator[Events]:
-    """A solo Celery worker of ``tests.support.celery_app`` on this run's test database, with the
-    tests' app made current while it runs; ``extra`` adds to its environment."""
-    from celery import _state
-
-    os.environ.setdefault("DJANGO_BLINKER_CELERY_QUEUE", new_key("queue"))
-    from tests.support.celery_app import app
-
-    key = new_key(name)
-    with django_db_blocker.unblock():
-        env = worker_env(
-            DJANGO_BLINKER_TEST_EVENTS_KEY=key,
-            DJANGO_BLINKER_CELERY_QUEUE=app.conf.task_default_queue,
-            **extra,
-        )
+def _start_celery_worker(name: str, env: dict[str, str], log_dir: Path) -> Worker:
+    """A solo Celery worker of ``tests.support.celery_app``, ready."""
     # A node name of its own: RabbitMQ lets one connection at a time hold a node's pidbox
     # queue, and a second worker of the same name (another run on this host) exits at start.
     argv = [python(), "-m", "celery", "-A", "tests.support.celery_app", "worker"]
-    argv += ["-n", f"{name}-{uuid.uuid4().hex[:8]}@%h"]
+    node = f"{name}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+    argv += ["-n", node]
     argv += ["--pool=solo", "-c", "1", "--without-gossip", "--without-mingle", "-l", "INFO"]
-    worker = Worker("celery-worker", argv, env, tmp_path_factory.mktemp(name))
-    previous = _state.get_current_app()
-    try:
-        worker.wait_for_log("ready.", timeout=60)
-        app.set_current()
-        yield Events(key, worker, purge=app.control.purge)
-    finally:
-        previous.set_current()
-        worker.stop()
+    worker = Worker("celery-worker", argv, env, log_dir)
+    worker.node = node
+    worker.wait_for_log("ready.", timeout=60)
+    worker.consuming = True
+    return worker
+
+
+def _start_db_worker(name: str, env: dict[str, str], log_dir: Path) -> Worker:
+    """django-tasks-db's ``db_worker`` on the "db" backend, started."""
+    argv = [python(), "-m", "django", "db_worker", "--backend", "db", "--interval", "0.05"]
+    argv += ["--no-startup-delay", "--no-reload", "-v", "2"]
+    worker = Worker("db-worker", argv, env, log_dir)
+    worker.wait_for_log("Starting worker", timeout=60)
+    return worker
 
 
 def db_worker_idle() -> bool:
@@ -206,17 +209,104 @@ def db_worker_idle() -> bool:
     return not (jobs.ready().exists() or jobs.running().exists())
 
 
-@contextlib.contextmanager
-def db_worker(name: str, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[Events]:
-    """django-tasks-db's ``db_worker`` on the "db" backend and this run's test database."""
-    key = new_key(name)
-    with django_db_blocker.unblock():
-        env = worker_env(DJANGO_BLINKER_TEST_EVENTS_KEY=key)
-    argv = [python(), "-m", "django", "db_worker", "--backend", "db", "--interval", "0.05"]
-    argv += ["--no-startup-delay", "--no-reload", "-v", "2"]
-    worker = Worker("db-worker", argv, env, tmp_path_factory.mktemp(name))
-    try:
-        worker.wait_for_log("Starting worker", timeout=60)
-        yield Events(key, worker, idle=db_worker_idle)
-    finally:
-        worker.stop()
+EVENTS_KEY = "DJANGO_BLINKER_TEST_EVENTS_KEY"
+
+
+class WorkerPool:
+    """The test session's worker subprocesses on its test databases.
+
+    One Celery worker serves, in turn, every module that needs the session's environment
+    (``tests.support.worker_settings``, its queue and Redis key): it is started at the first
+    such module, consumes the queue only while a module uses it (other tests publish to
+    that queue and expect nobody to take their messages), and is stopped when the session
+    ends, before its test databases go. A module whose environment differs (an ``extra``
+    setting, or a variable it set) gets a worker of its own, beside the idle shared one, as
+    does each user of ``db_worker``: django-tasks-db's worker cannot be told to stop taking jobs."""
+
+    def __init__(self, django_db_blocker: Any, tmp_path_factory: Any) -> None:
+        self._blocker = django_db_blocker
+        self._tmp = tmp_path_factory
+        os.environ.setdefault("DJANGO_BLINKER_CELERY_QUEUE", new_key("queue"))
+        from tests.support.celery_app import app
+
+        with django_db_blocker.unblock():
+            self._session_env = worker_env(DJANGO_BLINKER_CELERY_QUEUE=app.conf.task_default_queue)
+        self._shared: Worker | None = None
+
+    def _env(self, name: str, **extra: str) -> dict[str, str]:
+        with self._blocker.unblock():
+            return worker_env(**extra, **{EVENTS_KEY: new_key(name)})
+
+    @contextlib.contextmanager
+    def celery(self, name: str, **extra: str) -> Iterator[Events]:
+        """A solo Celery worker of ``tests.support.celery_app``, with the tests' app made
+        current while it runs; ``extra`` adds to its environment."""
+        from celery import _state
+
+        from tests.support.celery_app import app
+
+        queue = app.conf.task_default_queue
+        env = self._env(name, DJANGO_BLINKER_CELERY_QUEUE=queue, **extra)
+        shared = _same(env, self._session_env)
+        if shared and self._shared is not None and self._shared.alive():
+            worker = self._shared
+            worker.new_use()
+        else:
+            # The shared worker, between its users, takes nothing from the queue.
+            worker = _start_celery_worker(name, env, self._tmp.mktemp(name))
+            if shared:
+                self.close()
+                self._shared = worker
+        events = Events(worker.env[EVENTS_KEY], worker, purge=app.control.purge)
+        # What other tests published meanwhile is dropped before the worker takes the queue.
+        events.clear()
+        if worker.consuming is False:
+            _tell(app.control.add_consumer, worker, queue)
+        previous = _state.get_current_app()
+        app.set_current()
+        try:
+            yield events
+        finally:
+            previous.set_current()
+            if worker is self._shared and worker.alive():
+                _tell(app.control.cancel_consumer, worker, queue)
+            elif worker is not self._shared:
+                worker.stop()
+
+    @contextlib.contextmanager
+    def db_worker(self, name: str) -> Iterator[Events]:
+        """django-tasks-db's ``db_worker`` on the "db" backend, for this use only."""
+        worker = _start_db_worker(name, self._env(name), self._tmp.mktemp(name))
+        events = Events(worker.env[EVENTS_KEY], worker, idle=db_worker_idle)
+        try:
+            yield events
+        finally:
+            worker.stop()
+
+    def close(self) -> None:
+        """Stop the shared worker."""
+        if self._shared is not None:
+            self._shared.stop()
+            self._shared = None
+
+
+def _tell(command: Callable[..., Any], worker: Worker, queue: str) -> None:
+    """Run a remote-control ``command`` (``add_consumer``, ``cancel_consumer``) on ``worker``
+    alone and wait for its answer."""
+    replies = command(queue, destination=[worker.node], reply=True, timeout=20)
+    assert replies and all("ok" in reply for r in replies for reply in r.values()), (
+        f"{command.__name__}({queue!r}) got {replies!r} from {worker.node}:\n{worker.tail()}"
+    )
+    worker.consuming = command.__name__ == "add_consumer"
+
+
+def _same(env: dict[str, str], shared: dict[str, str]) -> bool:
+    """Whether a worker started with ``env`` runs as one started with ``shared``: the same
+    variables but the events key and pytest's own (``PYTEST_CURRENT_TEST``)."""
+
+    def kept(variables: dict[str, str]) -> dict[str, str]:
+        return {
+            k: v for k, v in variables.items() if k != EVENTS_KEY and not k.startswith("PYTEST_")
+        }
+
+    return kept(env) == kept(shared)

@@ -69,7 +69,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-CELERY_SAVES = int(os.environ.get("DJANGO_BLINKER_CHAOS_SAVES", "10000"))
+CELERY_SAVES = int(os.environ.get("DJANGO_BLINKER_CHAOS_SAVES", "5000"))
 # RabbitMQ: fewer, for CI's time; what it adds (the broker keeping taken messages) needs few.
 RABBITMQ_SAVES = int(os.environ.get("DJANGO_BLINKER_CHAOS_RABBITMQ_SAVES", "3000"))
 TASK_SAVES = int(os.environ.get("DJANGO_BLINKER_CHAOS_TASK_SAVES", "2000"))

@@ -646,6 +646,10 @@ class _ThreadBackend:
         return lambda: self.envelopes.extend(envelopes)
 
 
+# The fork is the point (a prefork worker's child), and the child only publishes and exits.
+@pytest.mark.filterwarnings(
+    "ignore:This process .* is multi-threaded, use of fork:DeprecationWarning"
+)
 def test_publishing_threads_are_reused_and_a_forked_child_starts_its_own(monkeypatch, settings):
     import os
     import threading

@@ -77,6 +77,7 @@ def main() -> int:
     clock.ping()
     Item.objects.all().delete()
     OutboxEvent.objects.all().delete()
+    harness.settled(Item, OutboxEvent)
     item = Item.objects.create(name="delivered")
     with tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False) as log:
         worker = subprocess.Popen(

@@ -42,6 +42,12 @@ class Hooks:
         """The cached plans each hook reads first, by ``(exact, is_async)``, then sender."""
         self.hooks: dict[tuple[bool, bool], Callable[..., Any]] = {}
         self._on_retire: list[Callable[[], None]] = []
+        # What gives the hooks for every sender, by is_async, the plan they call for any
+        # sender at all (see serve_every_sender).
+        self._every_sender: dict[bool, list[Callable[[Plan | None], None]]] = {
+            False: [],
+            True: [],
+        }
         for exact in (False, True):
             sync_hook = _sync_hook(owner, exact, self)
             if post_init:
@@ -53,11 +59,34 @@ class Hooks:
         """From now on these hooks find no plan: they call nobody."""
         for retire in self._on_retire:
             retire()
+        self.forget_every_sender()
         for plans in self.cache.values():
             plans.clear()
 
-    def _retired_with(self, retire: Callable[[], None]) -> None:
+    def serve_every_sender(self, is_async: bool, plan: Plan) -> None:
+        """Give the hooks for every sender ``plan`` for any sender, with no look-up by
+        sender: while no receiver is connected for one sender alone, every sender's plan
+        is the same. A look-up by a class that is held weakly costs a Python-level
+        comparison on every send."""
+        for serve in self._every_sender[is_async]:
+            serve(plan)
+
+    def forget_every_sender(self) -> None:
+        """Back to a plan per sender, looked up on every send."""
+        for is_async in (False, True):
+            for serve in self._every_sender[is_async]:
+                serve(None)
+
+    def _retired_with(
+        self,
+        retire: Callable[[], None],
+        serve: Callable[[Plan | None], None],
+        exact: bool,
+        is_async: bool,
+    ) -> None:
         self._on_retire.append(retire)
+        if not exact:
+            self._every_sender[is_async].append(serve)
 
 
 # Each hook reads what it calls on a cache miss from a variable of its own, which
@@ -71,12 +100,16 @@ def _sync_hook(owner: Plans, exact: bool, hooks: Hooks) -> Callable[..., None]:
         owner.forget,
         owner.failed,
     )
+    every_sender: Plan | None = None
 
     def hook(signal: DjangoSignal, sender: Any, **kwargs: Any) -> None:
-        try:
-            plan = plans[sender]
-        except (KeyError, TypeError):
-            plan = plan_for(sender, exact, False)
+        if every_sender is not None:
+            plan = every_sender
+        else:
+            try:
+                plan = plans[sender]
+            except (KeyError, TypeError):
+                plan = plan_for(sender, exact, False)
         first: Exception | None = None
         for ref, call in plan:
             receiver = ref()
@@ -90,11 +123,15 @@ def _sync_hook(owner: Plans, exact: bool, hooks: Hooks) -> Callable[..., None]:
         if first is not None:
             raise hand_to_django(first)
 
+    def serve(plan: Plan | None) -> None:
+        nonlocal every_sender
+        every_sender = plan
+
     def retire() -> None:
         nonlocal plan_for
         plan_for = _no_plan
 
-    hooks._retired_with(retire)
+    hooks._retired_with(retire, serve, exact, False)
     return _named(owner, hook, exact, "sync")
 
 
@@ -113,6 +150,7 @@ def _post_init_hook(
         owner.forget,
         owner.failed,
     )
+    every_sender: Plan | None = None
 
     def hook(signal: DjangoSignal, sender: Any, instance: Any = _NOTHING, **kwargs: Any) -> None:
         if kwargs or instance is _NOTHING:
@@ -121,10 +159,13 @@ def _post_init_hook(
             return general(signal=signal, sender=sender, **kwargs)
         # The general hook's loop, repeated on purpose: sharing it would mean a call
         # and a kwargs dict per row, on the hottest path of all.
-        try:
-            plan = plans[sender]
-        except (KeyError, TypeError):
-            plan = plan_for(sender, exact, False)
+        if every_sender is not None:
+            plan = every_sender
+        else:
+            try:
+                plan = plans[sender]
+            except (KeyError, TypeError):
+                plan = plan_for(sender, exact, False)
         first: Exception | None = None
         for ref, call in plan:
             receiver = ref()
@@ -139,11 +180,15 @@ def _post_init_hook(
             raise hand_to_django(first)
         return None
 
+    def serve(plan: Plan | None) -> None:
+        nonlocal every_sender
+        every_sender = plan
+
     def retire() -> None:
         nonlocal plan_for
         plan_for = _no_plan
 
-    hooks._retired_with(retire)
+    hooks._retired_with(retire, serve, exact, False)
     return _named(owner, hook, exact, "sync")
 
 
@@ -154,12 +199,16 @@ def _async_hook(
     or Django's send_robust called: then every receiver runs to its end, and the failures
     are handled in connect order as the sync hooks handle them (``Plans.failed``)."""
     plans, plan_for, failed = hooks.cache[exact, True], owner.plan, owner.failed
+    every_sender: Plan | None = None
 
     async def hook(signal: DjangoSignal, sender: Any, **kwargs: Any) -> None:
-        try:
-            plan = plans[sender]
-        except (KeyError, TypeError):
-            plan = plan_for(sender, exact, True)
+        if every_sender is not None:
+            plan = every_sender
+        else:
+            try:
+                plan = plans[sender]
+            except (KeyError, TypeError):
+                plan = plan_for(sender, exact, True)
         calls = list(_live(owner, plan))
         if len(calls) < 2:
             first: Exception | None = None
@@ -191,11 +240,15 @@ def _async_hook(
         if first is not None:
             raise hand_to_django(first)
 
+    def serve(plan: Plan | None) -> None:
+        nonlocal every_sender
+        every_sender = plan
+
     def retire() -> None:
         nonlocal plan_for
         plan_for = _no_plan
 
-    hooks._retired_with(retire)
+    hooks._retired_with(retire, serve, exact, True)
     return _named(owner, hook, exact, "async")
 
 

@@ -185,6 +185,7 @@ class Plans:
         if missed is not None:
             missed()
         self._generation += 1
+        self._hooks.forget_every_sender()
         for plans in self._cache.values():
             plans.clear()
 
@@ -195,6 +196,9 @@ class Plans:
         generation = self._generation
         plan = self._build(sender, exact, is_async)
         if generation != self._generation:
+            return plan
+        if not exact and self._wiring.alike_for_every_sender():
+            self._hooks.serve_every_sender(is_async, plan)
             return plan
         weak = isinstance(sender, type) and not _cacheable(sender)
         if weak or _cacheable(sender):

@@ -125,6 +125,11 @@ class Wiring:
             return True
         return sender is not ANY and identity(sender) in self._routes
 
+    def alike_for_every_sender(self) -> bool:
+        """Whether every sender has the same links: no receiver is connected for one
+        sender alone."""
+        return self._routes.keys() <= {ANY_KEY}
+
     def ordered(self, sender: Any, *, exact: bool = False) -> list[Link]:
         """The links for ``sender`` (and for ``ANY`` unless exact), in connect order.
 

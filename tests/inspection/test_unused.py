@@ -10,13 +10,13 @@ import time
 import uuid
 
 import pytest
-from django.core.cache import caches
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from django_blinker.inspection import unused
 from django_blinker.observation import activity
 from django_blinker.observation import store as activity_store
+from tests.observation.test_store import forget
 from tests.support import pause_probe
 from tests.support.servers import server_env
 
@@ -132,6 +132,8 @@ def test_a_call_recorded_by_another_process_counts(settings, tmp_path, db):
     finally:
         process.kill()
         process.wait(timeout=10)
-        caches["activity"].clear()
+        # Not caches["activity"].clear(): that flushes the whole shared Redis database, and
+        # with it the store of every other test run on this machine.
+        forget(prefix)
     assert PROBE not in out.getvalue()
     assert NEVER in out.getvalue()

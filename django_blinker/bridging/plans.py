@@ -194,11 +194,15 @@ class Plans:
         # Plans are forgotten without the lock (GC callbacks, settings, muting): a plan
         # built across such a change is used once but never cached.
         generation = self._generation
-        plan = self._build(sender, exact, is_async)
+        plan, alike = self._build(sender, exact, is_async)
         if generation != self._generation:
             return plan
-        if not exact and self._wiring.alike_for_every_sender():
-            self._hooks.serve_every_sender(is_async, plan)
+        if not exact and alike:
+            hooks = self._hooks
+            hooks.serve_every_sender(is_async, plan)
+            if generation != self._generation:
+                # Forgotten while it was being served: it must not outlive the change.
+                hooks.forget_every_sender()
             return plan
         weak = isinstance(sender, type) and not _cacheable(sender)
         if weak or _cacheable(sender):
@@ -207,15 +211,20 @@ class Plans:
                 # Model classes are strong keys: throwaway ones (migrations render
                 # historical models) must not pile up for the life of the process.
                 plans.clear()
-            plans[_WeakSender(sender, plans) if weak else sender] = plan
+            key = _WeakSender(sender, plans) if weak else sender
+            plans[key] = plan
+            if generation != self._generation:
+                # Forgotten while it was being stored: the same as above.
+                plans.pop(key, None)
         return plan
 
-    def _build(self, sender: Any, exact: bool, is_async: bool) -> Plan:
+    def _build(self, sender: Any, exact: bool, is_async: bool) -> tuple[Plan, bool]:
+        """The plan, and whether every sender had the same links when it was built."""
         signal = self.signal
-        links = self._wiring.ordered(sender, exact=exact)
+        links, alike = self._wiring.ordered_alike(sender, exact=exact)
         chosen = [link for link in links if link.is_async == is_async]
         if not chosen or signal.is_muted:
-            return ()
+            return (), alike
         wrappers = plan_points()
         # The hooks are robust themselves (see failed): no wrapper, no frame.
         self.robust = conf.settings.robust
@@ -252,7 +261,7 @@ class Plans:
             del observers[0]
         if observers and tells:
             entries.insert(0, self._observer_entry(observers, is_async))
-        return tuple(entries)
+        return tuple(entries), alike
 
     def _observer_entry(self, observers: list[SendObserver], is_async: bool) -> Entry:
         signal = self.signal

@@ -130,6 +130,11 @@ class Wiring:
         sender alone."""
         return self._routes.keys() <= {ANY_KEY}
 
+    def ordered_alike(self, sender: Any, *, exact: bool = False) -> tuple[list[Link], bool]:
+        """:meth:`ordered`, and :meth:`alike_for_every_sender` as of the same moment."""
+        with self.lock:
+            return self.ordered(sender, exact=exact), self.alike_for_every_sender()
+
     def ordered(self, sender: Any, *, exact: bool = False) -> list[Link]:
         """The links for ``sender`` (and for ``ANY`` unless exact), in connect order.
 

@@ -137,9 +137,15 @@ DATABASE_MARKERS = ("django_db", "serverdb", "postgres")
 
 
 def reaches_database(item: pytest.Item) -> bool:
-    """Whether ``item`` can run a query: a ``django_db`` or database-server marker, or a
-    fixture that opens the test database."""
+    """Whether ``item`` can run a query: a ``django_db`` or database-server marker, a
+    fixture that opens the test database, or a Django ``TestCase`` (or
+    ``TransactionTestCase``) method."""
+    from django.test import TransactionTestCase
+
     if any(item.get_closest_marker(name) for name in DATABASE_MARKERS):
+        return True
+    cls = getattr(item, "cls", None)
+    if isinstance(cls, type) and issubclass(cls, TransactionTestCase):
         return True
     return bool(DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())))
 

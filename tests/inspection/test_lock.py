@@ -257,7 +257,9 @@ def test_ci_step_through_manage_py_fails_on_a_changed_wiring_and_shows_the_diff(
             cwd=ROOT,
             capture_output=True,
             text=True,
-            env={"PYTHONPATH": str(ROOT), "PATH": ""},
+            # The demo's settings keep their activity cache in SHOP_DEMO_DIR, else in the
+            # checkout: a test leaves the checkout as it found it.
+            env={"PYTHONPATH": str(ROOT), "PATH": "", "SHOP_DEMO_DIR": str(tmp_path)},
             check=False,
             timeout=120,
         )

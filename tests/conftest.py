@@ -1,12 +1,13 @@
 """Service markers and the CI rule that nothing may be skipped.
 
-A test marked ``serverdb``, ``postgres``, ``redis``, ``celery`` or ``browser`` needs that
-service. ``serverdb`` is any database server that other processes can share with the test
-run (PostgreSQL or MariaDB: worker subprocesses, concurrent connections); ``postgres``
-is kept for what only PostgreSQL has. When a service is missing, the test is skipped on a
-laptop, and fails when ``CI=true``: CI starts every service, so a missing one there is a
-broken pipeline, not a reason to run fewer tests; a tox environment deselects what its
-database cannot run (``-m "not postgres"``).
+A test marked ``serverdb``, ``postgres``, ``redis``, ``celery``, ``rabbitmq``, ``browser``,
+``graphviz`` or ``fork`` needs that service. ``serverdb`` is any database server that other
+processes can share with the test run (PostgreSQL or MariaDB: worker subprocesses,
+concurrent connections); ``postgres`` is kept for what only PostgreSQL has. When a service
+is missing, the test is skipped on a laptop, and fails when ``CI=true``: CI starts every
+service, so a missing one there is a broken pipeline, not a reason to run fewer tests; a
+tox environment deselects what its database cannot run (``-m "not postgres"``). No test
+skips itself: each names its service with a marker.
 With ``CI=true`` a run that skipped anything at all fails, listing what it skipped.
 """
 
@@ -112,6 +113,10 @@ def _graphviz_missing() -> str | None:
     return "needs Graphviz's dot on PATH (apt-get install graphviz)"
 
 
+def _fork_missing() -> str | None:
+    return None if hasattr(os, "fork") else "needs os.fork (a POSIX system)"
+
+
 SERVICES = {
     "serverdb": _serverdb_missing,
     "postgres": _postgres_missing,
@@ -120,6 +125,7 @@ SERVICES = {
     "rabbitmq": _rabbitmq_missing,
     "browser": _browser_missing,
     "graphviz": _graphviz_missing,
+    "fork": _fork_missing,
 }
 
 

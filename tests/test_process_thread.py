@@ -10,7 +10,7 @@ import pytest
 
 from django_blinker.process_thread import ProcessThread
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+pytestmark = pytest.mark.fork
 
 
 def wait_for_stop(stop: threading.Event) -> None:

@@ -39,3 +39,17 @@ def test_a_missing_service_fails_the_test_and_the_run_under_ci():
     assert result.returncode == 1, result.stdout[-2000:]
     assert "CI=true and a 'serverdb' test cannot run" in result.stdout
     assert " skipped" not in result.stdout.splitlines()[-1]
+
+
+def test_no_test_skips_itself():
+    """A skip decided inside a test (``skipif``, ``pytest.skip``, ``importorskip``, unittest's
+    ``skipTest``) escapes the service markers' rule; only tests/conftest.py may skip."""
+    skipping = ("skipif(", "pytest.skip(", "importorskip(", "skipTest(", "unittest.skip")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in (ROOT / "tests").rglob("*.py")
+        if path != ROOT / "tests" / "conftest.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if any(word in line for word in skipping) and "skipping = " not in line
+    ]
+    assert found == []

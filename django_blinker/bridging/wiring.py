@@ -125,15 +125,11 @@ class Wiring:
             return True
         return sender is not ANY and identity(sender) in self._routes
 
-    def alike_for_every_sender(self) -> bool:
-        """Whether every sender has the same links: no receiver is connected for one
-        sender alone."""
-        return self._routes.keys() <= {ANY_KEY}
-
     def ordered_alike(self, sender: Any, *, exact: bool = False) -> tuple[list[Link], bool]:
-        """:meth:`ordered`, and :meth:`alike_for_every_sender` as of the same moment."""
+        """:meth:`ordered`, and whether every sender has the same links (no receiver is
+        connected for one sender alone), both as of one moment."""
         with self.lock:
-            return self.ordered(sender, exact=exact), self.alike_for_every_sender()
+            return self.ordered(sender, exact=exact), self._routes.keys() <= {ANY_KEY}
 
     def ordered(self, sender: Any, *, exact: bool = False) -> list[Link]:
         """The links for ``sender`` (and for ``ANY`` unless exact), in connect order.

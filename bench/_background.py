@@ -53,6 +53,16 @@ def native_task(pk: int) -> None:
     _done()
 
 
+@app.task(name="bench.native_task_fetching")
+def native_task_fetching(pk: int) -> None:
+    """The same task reading its row first, as a background receiver given the instance
+    does: the drain's fair ceiling for a receiver that reads the database."""
+    from bench.benchapp.models import Item
+
+    Item.objects.get(pk=pk)
+    _done()
+
+
 def native_receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A plain Django post_save receiver, the way Celery's docs suggest."""
     native_task.delay_on_commit(instance.pk)

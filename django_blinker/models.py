@@ -73,6 +73,13 @@ class OutboxEventQuerySet(models.QuerySet["OutboxEvent"]):
         """Not confirmed, whatever else: what a worker may still confirm or a retry reset."""
         return self.filter(confirmed_at__isnull=True)
 
+    def as_written(self) -> OutboxEventQuerySet:
+        """Never published nor tried: rows as their sender wrote them, on which its record
+        of a publish at commit may still be made. The relay's publishes and a worker's
+        return of a paused receiver's event leave at least one attempt, so a record that
+        comes late does not undo them."""
+        return self.filter(published_at__isnull=True, attempts=0)
+
     def write(
         self,
         event: str,
@@ -139,8 +146,11 @@ class OutboxEvent(models.Model):
         permissions = (("manage_outboxevent", _("Can retry and discard outbox events")),)
         indexes = (
             models.Index(fields=["dead", "next_attempt_at"], name="django_blinker_outbox_due"),
+            # The relay reads its queues' marks from each end of a backend's confirmations,
+            # and prunes the oldest.
             models.Index(
-                fields=["confirmed_at", "published_at"], name="django_blinker_outbox_confirm"
+                fields=["backend", "confirmed_at", "published_at"],
+                name="django_blinker_outbox_marks",
             ),
             # The relay asks whether an event is its backend's newest publish.
             models.Index(fields=["backend", "published_at"], name="django_blinker_outbox_newest"),

@@ -9,15 +9,15 @@ them when Django starts and the receivers connect.
 Tasks are ``acks_late`` with ``reject_on_worker_lost``: a message is acknowledged only
 after its receiver ran, so a worker killed mid-task gets it delivered again. An outbox
 event's confirmation is written with others a moment later
-(:class:`~django_blinker.delivery.outbox_rows.Confirmations`, flushed when a pool process or the
-worker stops): a worker killed in between leaves it unconfirmed, to be published again. On Redis, a
-message whose worker vanished without a word (the whole worker killed, not one pool
-child) returns only after the transport's ``visibility_timeout`` (one hour by default);
-set ``broker_transport_options = {"visibility_timeout": ...}`` longer than your slowest
-receiver and as short as you can wait. Kombu's Redis transport pops a message before it
-records it as unacknowledged, so a broker restart or a worker killed whole in between can
-lose it; with ``OUTBOX`` on, the relay publishes again what no worker confirmed
-(:mod:`django_blinker.background.outbox`).
+(:data:`~django_blinker.delivery.outbox_rows.confirmations`, flushed when a pool process or
+the worker stops): a worker killed in between leaves it unconfirmed, to be published
+again. On Redis, a message whose worker vanished without a word (the whole worker
+killed, not one pool child) returns only after the transport's ``visibility_timeout``
+(one hour by default); set ``broker_transport_options = {"visibility_timeout": ...}``
+longer than your slowest receiver and as short as you can wait. Kombu's Redis transport
+pops a message before it records it as unacknowledged, so a broker restart or a worker
+killed whole in between can lose it; with ``OUTBOX`` on, the relay publishes again what
+no worker confirmed (:mod:`django_blinker.background.outbox`).
 
 Retry policy: a receiver that raises one of :data:`~django_blinker.delivery.worker.TRANSIENT`
 (:class:`~django_blinker.delivery.worker.Retry`, ``django.db.OperationalError``,
@@ -46,8 +46,8 @@ from kombu.entity import Queue
 from kombu.utils.uuid import uuid
 
 from .. import conf
+from ..delivery.batched_writes import flush_all
 from ..delivery.event import Event
-from ..delivery.outbox_rows import confirmations
 from ..delivery.worker import TRANSIENT, deliver, deliver_many
 
 BOUNDED = True
@@ -105,13 +105,14 @@ def deliver_batch_task(self: Task, messages: Any) -> None:
         raise failed[0][1]
 
 
-def _flush_confirmations(**kwargs: Any) -> None:
-    """Write the confirmations still pending when a pool process or the worker stops."""
-    confirmations.flush()
+def _flush_batched_writes(**kwargs: Any) -> None:
+    """Write the confirmations and publish records still pending when a pool process or
+    the worker stops (a pool process ends without the interpreter's exit handlers)."""
+    flush_all()
 
 
-signals.worker_process_shutdown.connect(_flush_confirmations, weak=False)
-signals.worker_shutdown.connect(_flush_confirmations, weak=False)
+signals.worker_process_shutdown.connect(_flush_batched_writes, weak=False)
+signals.worker_shutdown.connect(_flush_batched_writes, weak=False)
 
 
 @shared_task(name=RELAY_TASK_NAME, ignore_result=True)  # type: ignore[untyped-decorator]

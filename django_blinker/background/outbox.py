@@ -5,12 +5,13 @@ With ``DJANGO_BLINKER["OUTBOX"]`` (on by default) a background receiver's event 
 of :class:`~django_blinker.models.OutboxEvent`, inserted on the sending database inside
 the sending transaction: it commits or rolls back with the data, savepoints included.
 Right after the commit the sending process publishes its own rows
-(:func:`publish_stored`) and marks them published in one ``UPDATE``; the relay leaves a
-fresh row to its sender for :func:`sender_claim` (the row is not due before), so the two
-do not both publish it. A row its sender could not publish (broker down, process killed)
-becomes due and :func:`relay` publishes it, in batches, and keeps it; the worker marks a
-row confirmed once its receiver ran (:func:`~django_blinker.delivery.worker.deliver`) and skips a
-copy of a confirmed one.
+(:func:`publish_stored`); a thread of the process marks them published a moment later,
+with others (:data:`publish_records`). The relay leaves a fresh row to its sender for
+:func:`sender_claim` (the row is not due before), so the two do not both publish it. A
+row its sender could not publish (broker down, process killed) becomes due and
+:func:`relay` publishes it, in batches, and keeps it; the worker marks a row confirmed
+once its receiver ran (:func:`~django_blinker.delivery.worker.deliver`) and skips a copy
+of a confirmed one.
 
 A broker can lose a message it accepted (Redis: kombu pops a message before it records it
 as unacknowledged). A queue hands messages out in order, so an unconfirmed event first
@@ -70,6 +71,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .. import conf
+from ..delivery.batched_writes import BatchedWrites, retried
 from ..delivery.event import Event, Rejected, reseal, signed_ago
 from ..delivery.outbox_health import host
 from ..models import OutboxEvent, OutboxProcess
@@ -120,11 +122,13 @@ def store(
 
 def publish_stored(backend: str, envelopes: list[Event], using: str) -> bool:
     """Publish ``envelopes``, whose rows this process wrote on ``using`` in a transaction
-    that committed, and record it: the published rows in one ``UPDATE`` (published now,
-    one attempt, waiting for a confirmation as after the relay's first publish), the rest
-    made due for the relay after :func:`backoff`. A row the relay published meanwhile
-    keeps the relay's record. Never raises: a failure is logged at WARNING, and the relay
-    publishes what is left. Returns whether all were published."""
+    that committed, and record it: the published rows as published now, one attempt,
+    waiting for a confirmation as after the relay's first publish (a moment later, with
+    others: :data:`publish_records`); the rest at once, made due for the relay after
+    :func:`backoff`. Only rows still as written are recorded (``as_written``): one the
+    relay published, or a worker returned for a paused receiver, meanwhile keeps that. Never
+    raises: a failure is logged at WARNING, and the relay publishes what is left. Returns
+    whether all were published."""
     at = timezone.now()
     error: Exception | None
     try:
@@ -133,28 +137,28 @@ def publish_stored(backend: str, envelopes: list[Event], using: str) -> bool:
         sent, left, error = envelopes[: stopped.sent], envelopes[stopped.sent :], stopped.cause
     else:
         sent, left, error = envelopes, [], None
-    rows = OutboxEvent.objects.using(using).filter(published_at__isnull=True)
-    try:
-        if sent:
-            grace = datetime.timedelta(seconds=conf.settings.outbox_confirm_after)
-            rows.filter(pk__in=[envelope.id for envelope in sent]).update(
-                published_at=at, attempts=1, next_attempt_at=at + grace
-            )
-        if error is not None:
-            rows.filter(pk__in=[envelope.id for envelope in left]).update(
+    if sent:
+        published = [(envelope.id, at) for envelope in sent]
+        if _records_wait(using):
+            publish_records.add(using, published)
+        else:
+            _record_published(using, published)
+    if error is not None:
+        rows = OutboxEvent.objects.using(using).filter(pk__in=[envelope.id for envelope in left])
+        try:
+            rows.as_written().update(
                 attempts=1,
                 next_attempt_at=at + backoff(1),
                 last_error=f"{type(error).__name__}: {error}"[:_LAST_ERROR_LENGTH],
             )
-    except DatabaseError as failure:
-        logger.warning(
-            "Outbox on %r: the publish of %d event(s) could not be recorded (%s); the relay "
-            "publishes them again once they are due",
-            using,
-            len(sent),
-            failure,
-        )
-    if error is not None:
+        except DatabaseError as failure:
+            logger.warning(
+                "Outbox on %r: the failed publish of %d event(s) could not be recorded (%s); "
+                "the relay publishes them once they are due",
+                using,
+                len(left),
+                failure,
+            )
         logger.warning(
             "%s committed but could not be published on %s (%s: %s); left in the outbox on "
             "%r for the relay (manage.py blinker_relay)",
@@ -165,6 +169,46 @@ def publish_stored(backend: str, envelopes: list[Event], using: str) -> bool:
             using,
         )
     return error is None
+
+
+def _records_wait(using: str) -> bool:
+    """Whether the record of a publish on ``using`` may join :data:`publish_records`: not
+    on SQLite, whose one writer would only make the recording thread wait for this one's
+    writes, and not while the commit callbacks run inside a transaction (Django's
+    ``TestCase``), whose rows another connection cannot see yet."""
+    connection = connections[using]
+    return connection.vendor != "sqlite" and not connection.in_atomic_block
+
+
+def _record_published(using: str, published: list[tuple[str, datetime.datetime]]) -> bool:
+    """Mark the rows of ``published`` (event id, publish time) published, in one
+    ``UPDATE``, at the earliest of their times (a batch spans a tenth of a second, against
+    ``OUTBOX_CONFIRM_AFTER``'s minutes); False (logged) when the database refused it."""
+    at = min(when for _event, when in published)
+    grace = datetime.timedelta(seconds=conf.settings.outbox_confirm_after)
+    rows = OutboxEvent.objects.using(using).filter(pk__in=[event for event, _when in published])
+    failure = retried(
+        using,
+        lambda: rows.as_written().update(published_at=at, attempts=1, next_attempt_at=at + grace),
+    )
+    if failure is not None:
+        logger.warning(
+            "Outbox on %r: the publish of %d event(s) could not be recorded (%s); the relay "
+            "publishes them again once they are due",
+            using,
+            len(published),
+            failure,
+        )
+    return failure is None
+
+
+#: The records of this process's publishes at commit, written a batch at a time by a thread
+#: of the process, off the request's path. One lost (the process killed within the tenth
+#: of a second) leaves its row to the relay, which publishes it again after
+#: :func:`sender_claim` unless a worker confirmed it by then: a second delivery at most.
+publish_records: BatchedWrites[tuple[str, datetime.datetime]] = BatchedWrites(
+    _record_published, "django_blinker_publish_record"
+)
 
 
 def backoff(attempts: int) -> datetime.timedelta:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, connections, transaction
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from ..bridging import pauses
@@ -31,11 +31,12 @@ UNCONFIRMED_FACTOR = 12
 
 @dataclass(frozen=True)
 class Queue:
-    """Where one backend's queue stands: its newest publish, the newest publish of an event
-    confirmed at least ``grace`` ago (``mark``: a queue hands out in order, so whatever
-    was published before it has been handed out), the newest confirmed publish, and the
-    oldest publish of an event confirmed over twice ``grace`` ago (``prunable``: deleted
-    if older than the newest confirmed one)."""
+    """Where one backend's queue stands: its newest publish; the publish of the event
+    confirmed last among those confirmed at least ``grace`` ago (``mark``: a queue hands
+    out in order, so whatever was published before it has been handed out); and the
+    publish of the event confirmed last (``newest_confirmed``: the relay keeps its row);
+    the publish of the event confirmed first, if that was over twice ``grace`` ago
+    (``prunable``: there are rows to delete unless it is the kept one)."""
 
     backend: str
     newest: datetime.datetime | None
@@ -45,37 +46,39 @@ class Queue:
 
 
 def read_queues(using: str, now: datetime.datetime, grace: datetime.timedelta) -> list[Queue]:
-    """The :class:`Queue` of each backend with published events: the aggregates of the
-    confirmed rows (one statement, not grouped: grouped, SQLite reads every row through
-    the index of backends) and each backend's newest publish, one lookup in the index
-    django_blinker_outbox_newest. PostgreSQL and MariaDB read no unconfirmed row, however
-    long the backlog."""
+    """The :class:`Queue` of each backend with published events. Each figure is one look-up
+    at an end of an index (django_blinker_outbox_newest, django_blinker_outbox_marks),
+    so a pass costs the same however many rows wait or were confirmed. The marks come
+    from the order of confirmation, not the highest publish among the confirmed rows
+    (which would read every one of them): an event confirmed ``grace`` ago overtook
+    whatever was published before it, whichever confirmed event it is, and workers confirm
+    in about the order of the queue."""
     rows = OutboxEvent.objects.using(using)
-    confirmed: dict[str, Max | Min] = {}
-    for backend in BACKENDS:
-        mine = Q(backend=backend)
-        confirmed[f"{backend}_mark"] = Max(
-            "published_at", filter=mine & Q(confirmed_at__lte=now - grace)
-        )
-        confirmed[f"{backend}_newest_confirmed"] = Max("published_at", filter=mine)
-        confirmed[f"{backend}_prunable"] = Min(
-            "published_at", filter=mine & Q(confirmed_at__lt=now - 2 * grace)
-        )
-    found = rows.filter(confirmed_at__isnull=False).aggregate(**confirmed)
     queues = []
     for backend in BACKENDS:
-        newest = rows.filter(backend=backend).aggregate(newest=Max("published_at"))["newest"]
-        if newest is not None:
-            queues.append(
-                Queue(
-                    backend,
-                    newest,
-                    found[f"{backend}_mark"],
-                    found[f"{backend}_newest_confirmed"],
-                    found[f"{backend}_prunable"],
-                )
+        mine = rows.filter(backend=backend)
+        newest = mine.aggregate(newest=Max("published_at"))["newest"]
+        if newest is None:
+            continue
+        # A batch of confirmations shares one time; the index orders it by publish too.
+        confirmed = mine.filter(confirmed_at__isnull=False).order_by(
+            "-confirmed_at", "-published_at"
+        )
+        first = confirmed.filter(confirmed_at__lt=now - 2 * grace).reverse()
+        queues.append(
+            Queue(
+                backend,
+                newest,
+                _published_at(confirmed.filter(confirmed_at__lte=now - grace)),
+                _published_at(confirmed),
+                _published_at(first),
             )
+        )
     return queues
+
+
+def _published_at(rows: QuerySet[OutboxEvent]) -> datetime.datetime | None:
+    return rows.values_list("published_at", flat=True).first()
 
 
 def claim(
@@ -240,11 +243,12 @@ def mark_published(
 def prune(
     using: str, queues: list[Queue], now: datetime.datetime, grace: datetime.timedelta
 ) -> None:
-    """Delete the rows confirmed over twice ``grace`` ago, but for the newest confirmed
-    publish of each backend, which is what overtakes the events before it. Outside the
-    relay's transaction, by primary key (:func:`~django_blinker.background.pruning.delete_quietly`):
-    two relays pruning at once wait for each other's short deletes instead of
-    deadlocking. Should they still conflict, what is left waits for the next prune."""
+    """Delete the rows confirmed over twice ``grace`` ago and published before the event
+    confirmed last, which each backend keeps: it is what overtakes the events before it.
+    Outside the relay's transaction, by primary key
+    (:func:`~django_blinker.background.pruning.delete_quietly`): two relays pruning at once
+    wait for each other's short deletes instead of deadlocking. Should they still
+    conflict, what is left waits for the next prune."""
     for queue in queues:
         if (
             queue.prunable is None

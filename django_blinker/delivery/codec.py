@@ -55,6 +55,7 @@ from .. import conf
 from .event import Payload
 from .limits import SIZE_SETTING, PayloadLimitExceeded, too_deep
 from .redaction import SUBSTITUTE, sensitive_fields, sensitive_key
+from .row_reads import reader
 
 __all__ = [
     "Budget",
@@ -275,8 +276,12 @@ def _any_model(label: str) -> bool:
 
 
 def fetch_row(model: type[Model], pk: Any, using: str) -> Model:
-    """``model``'s row ``pk`` on ``using``, through its base manager (``DoesNotExist``)."""
-    return model._base_manager.db_manager(using).get(pk=pk)
+    """``model``'s row ``pk`` on ``using``, as its base manager's ``get()`` reads it
+    (``DoesNotExist``; :mod:`~django_blinker.delivery.row_reads`)."""
+    plain = reader(model, using)
+    if plain is None:
+        return model._base_manager.db_manager(using).get(pk=pk)
+    return plain.read(pk)[0]
 
 
 def decode(

@@ -6,26 +6,26 @@ counted in :class:`~django_blinker.models.OutboxProcess` for the admin). The row
 in the same query as the first ``$model`` row the receiver gets when both live on one
 database (:class:`OutboxCheck`): one round trip per event, as a task reading its row back
 takes. Confirmations are written after the receiver ran, a batch at a time
-(:class:`Confirmations`).
+(:data:`confirmations`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import DatabaseError, OperationalError, connections, transaction
-from django.db.models import Case, IntegerField, Model, Subquery, Value, When
+from django.db import DatabaseError, connections, transaction
+from django.db.models import IntegerField, Model
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from .batched_writes import BatchedWrites, retried
 from .codec import fetch_row
 from .event import Event
+from .row_reads import reader
 
 logger = logging.getLogger("django_blinker")
 
@@ -39,15 +39,29 @@ def _model() -> Any:
     return apps.get_model("django_blinker", "OutboxEvent")
 
 
-def _state(using: str, event: Event) -> Any:
-    """The query of the state of ``event``'s outbox row on ``using``: no row, 0 for
-    unconfirmed, 1 for confirmed."""
-    state = Case(
-        When(confirmed_at__isnull=True, then=Value(_UNCONFIRMED)),
-        default=Value(_CONFIRMED),
-        output_field=IntegerField(),
-    )
-    return _model()._base_manager.using(using).filter(pk=event.id).values_list(state, flat=True)
+def _state_sql(using: str) -> tuple[str, Any]:
+    """The query of the state of an event's outbox row on ``using`` (no row, 0 for
+    unconfirmed, 1 for confirmed) as SQL taking the event id, and that id's column. Written
+    once per database: compiling it through the ORM took longer than the query itself."""
+    found = _state_sql_cache.get(using)
+    if found is None:
+        model = _model()
+        quote = connections[using].ops.quote_name
+        confirmed = quote(model._meta.get_field("confirmed_at").column)
+        found = _state_sql_cache[using] = (
+            f"SELECT CASE WHEN {confirmed} IS NULL THEN {_UNCONFIRMED} ELSE {_CONFIRMED} END "
+            f"FROM {quote(model._meta.db_table)} WHERE {quote(model._meta.pk.column)} = %s",
+            model._meta.pk,
+        )
+    return found
+
+
+_state_sql_cache: dict[str, tuple[str, Any]] = {}
+
+
+def _state_params(using: str, event: Event) -> tuple[str, list[Any]]:
+    sql, pk = _state_sql(using)
+    return sql, [pk.get_db_prep_value(event.id, connections[using])]
 
 
 class Copy(Exception):
@@ -70,20 +84,31 @@ class OutboxCheck:
         event's outbox row in the same query; :class:`Copy` when the event must not run."""
         if self._done or using != self.using:
             return fetch_row(model, pk, using)
-        rows = model._base_manager.db_manager(using)
+        sql, params = _state_params(using, self.event)
+        plain = reader(model, using)
         try:
-            row: Model = rows.annotate(**{_STATE: Subquery(_state(using, self.event))}).get(pk=pk)
+            if plain is None:
+                state = RawSQL(f"({sql})", params, output_field=IntegerField())
+                rows = model._base_manager.db_manager(using).annotate(**{_STATE: state})
+                row: Model = rows.get(pk=pk)
+                found = row.__dict__.pop(_STATE)
+            else:
+                row, found = plain.read(pk, f"({sql})", params)
         except ObjectDoesNotExist:
             self.ensure()
             raise
-        self._settle(row.__dict__.pop(_STATE))
+        self._settle(found)
         return row
 
     def ensure(self) -> None:
         """Read the outbox row unless a fetch did; :class:`Copy` when the event must not
         run."""
         if not self._done:
-            self._settle(_state(self.using, self.event).first())
+            sql, params = _state_params(self.using, self.event)
+            with connections[self.using].cursor() as cursor:
+                cursor.execute(sql, params)
+                found = cursor.fetchone()
+            self._settle(None if found is None else found[0])
 
     def runnable(self) -> bool:
         """Whether the event may run (:meth:`ensure` without the exception)."""
@@ -144,126 +169,23 @@ def confirm(using: str, event: Event) -> None:
 
 def _confirm_all(using: str, events: list[Event]) -> bool:
     """Mark the outbox rows of ``events`` on ``using`` confirmed, in one statement; False
-    (logged) when the database refused it :data:`CONFIRM_ATTEMPTS` times."""
+    (logged) when the database refused it (:func:`~.batched_writes.retried`)."""
     # update() sends no model signals, which would make events of the outbox itself.
     rows = _model().objects.using(using).filter(pk__in=[event.id for event in events])
-    for attempt in range(1, CONFIRM_ATTEMPTS + 1):
-        try:
-            rows.unconfirmed().update(confirmed_at=timezone.now())
-        except OperationalError:
-            # A lock held a moment too long (SQLite's "database is locked", a deadlock) or a
-            # dropped connection: the update may be made again, and giving up means the
-            # receiver runs again.
-            if attempt < CONFIRM_ATTEMPTS and not connections[using].in_atomic_block:
-                connections[using].close_if_unusable_or_obsolete()
-                time.sleep(0.05 * attempt)
-                continue
-            _report_unconfirmed(using, events)
-            return False
-        except Exception:
-            _report_unconfirmed(using, events)
-            return False
-        return True
-    return False
+    failure = retried(using, lambda: rows.unconfirmed().update(confirmed_at=timezone.now()))
+    if failure is not None:
+        logger.warning(
+            "Events %s ran, but their outbox rows on %r could not be confirmed; the relay "
+            "will publish them again",
+            ", ".join(event.id for event in events),
+            using,
+            exc_info=failure,
+        )
+    return failure is None
 
 
-def _report_unconfirmed(using: str, events: list[Event]) -> None:
-    logger.warning(
-        "Events %s ran, but their outbox rows on %r could not be confirmed; the relay will "
-        "publish them again",
-        ", ".join(event.id for event in events),
-        using,
-        exc_info=True,
-    )
-
-
-class Confirmations:
-    """Outbox confirmations of events whose receivers ran, written a batch at a time: one
-    ``UPDATE ... WHERE pk IN (...)`` per database once :data:`CONFIRM_BATCH` wait (in the
-    delivering thread), and at the latest :data:`CONFIRM_WITHIN` seconds after the first
-    of them (in a flushing thread of this process, which keeps its database connection
-    while confirmations keep coming), and by :meth:`flush` at shutdown.
-
-    An event is added only after its receiver ran, so nothing is confirmed that did not
-    run; a process killed with confirmations pending leaves those rows unconfirmed, and
-    the relay publishes them again: a second run, never a loss (delivery is at least
-    once). Safe across ``fork``: a child starts with nothing pending and its own thread.
-    """
-
-    def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
-        self._due = threading.Condition(self._lock)
-        self._pending: dict[str, list[Event]] = {}
-        self._count = 0
-        self._thread: threading.Thread | None = None
-
-    def _own(self) -> None:
-        if self._pid != os.getpid():
-            self._reset()
-
-    def add(self, using: str, event: Event) -> None:
-        """Confirm ``event`` in its outbox row on ``using`` with the next batch."""
-        self._own()
-        with self._lock:
-            self._pending.setdefault(using, []).append(event)
-            self._count += 1
-            full = self._count >= CONFIRM_BATCH
-            if not full:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._flush_on_time, name="django_blinker_confirm", daemon=True
-                    )
-                    self._thread.start()
-                self._due.notify()
-        if full:
-            self.flush()
-
-    def pending(self) -> int:
-        """How many confirmations wait to be written."""
-        self._own()
-        return self._count
-
-    def flush(self) -> int:
-        """Write every pending confirmation now; returns how many were pending."""
-        return self._flush()[0]
-
-    def _flush(self) -> tuple[int, bool]:
-        self._own()
-        with self._lock:
-            pending, self._pending, count, self._count = self._pending, {}, self._count, 0
-        written = [_confirm_all(using, events) for using, events in pending.items()]
-        return count, all(written)
-
-    def _flush_on_time(self) -> None:
-        while True:
-            with self._lock:
-                busy = self._due.wait_for(lambda: self._count, timeout=CONFIRM_IDLE)
-            if not busy:
-                # This thread's own connection is kept while confirmations keep coming and
-                # closed once they stop, so that none is left to time out.
-                connections.close_all()
-                with self._lock:
-                    self._due.wait_for(lambda: self._count)
-            started = time.monotonic()
-            while self._count and time.monotonic() < started + CONFIRM_WITHIN:
-                time.sleep(0.01)
-            if not self._flush()[1]:
-                # A broken connection is replaced by the next flush.
-                connections.close_all()
-
-
-#: Confirmations written together (see :class:`Confirmations`).
-CONFIRM_BATCH = 50
-#: Seconds a confirmation may wait for its batch.
-CONFIRM_WITHIN = 0.1
-#: Seconds without a confirmation after which the flushing thread closes its connection.
-CONFIRM_IDLE = 1.0
-#: Times a confirmation is tried when the database fails it (a lock, a lost connection).
-CONFIRM_ATTEMPTS = 3
-
-#: This process's pending outbox confirmations.
-confirmations = Confirmations()
+#: This process's pending outbox confirmations: an event is added only after its receiver
+#: ran, so nothing is confirmed that did not run; a process killed with confirmations
+#: pending leaves those rows unconfirmed, and the relay publishes them again (a second
+#: run, never a loss).
+confirmations: BatchedWrites[Event] = BatchedWrites(_confirm_all, "django_blinker_confirm")

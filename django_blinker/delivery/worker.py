@@ -172,7 +172,7 @@ def deliver(
         _current_event.reset(token)
         if outbox is not None and settled:
             if confirm_soon:
-                confirmations.add(outbox, event)
+                confirmations.add(outbox, [event])
             else:
                 confirm(outbox, event)
 
@@ -221,11 +221,14 @@ def _keep_paused(payload: Payload, event: Event, outbox: str | None, backend: st
     :class:`Retry` when ``backend`` does not say which queue it came from)."""
     if outbox is not None:
         rows = _model("OutboxEvent").objects.using(outbox)
-        # update() sends no model signals; the publish that brought it is not counted.
+        # update() sends no model signals. The publish that brought it is not counted, but
+        # one attempt stays: its sender's record of that publish, should it come later, is
+        # made only on a row of no attempt (OutboxEvent.objects.as_written). Subtracted
+        # after the floor: an unsigned column cannot hold 0 - 1 even for a moment (MySQL).
         rows.filter(pk=event.id).unconfirmed().update(
             published_at=None,
             next_attempt_at=timezone.now(),
-            attempts=Greatest(expressions.F("attempts") - 1, 0),
+            attempts=Greatest(expressions.F("attempts"), 2) - 1,
         )
         where = outbox
     elif backend is None:

@@ -80,8 +80,11 @@ class Supervised:
         return "\n".join(f"--- {w.name}\n{w.tail(15)}" for w in self.workers)
 
 
-def relay_until(stop: threading.Event) -> None:
-    """The relay, as ``blinker_relay`` runs it: a pass, then a short wait."""
+def relay_until(stop: threading.Event, app: Any) -> None:
+    """The relay, as ``blinker_relay`` runs it: a pass, then a short wait, publishing
+    through ``app`` (Celery's current app is per thread: this one's would otherwise be
+    whichever app an earlier test made the default)."""
+    app.set_current()
     try:
         while not stop.is_set():
             # A broker that is down fails the pass; the next one tries again.
@@ -117,7 +120,7 @@ def test_every_committed_event_arrives_though_the_broker_is_killed_and_restarted
     worker = Supervised(rabbitmq.url, queue, key, tmp_path)
     previous = _state.get_current_app()
     stop = threading.Event()
-    relay = threading.Thread(target=relay_until, args=(stop,), daemon=True)
+    relay = threading.Thread(target=relay_until, args=(stop, app), daemon=True)
     in_background(signals.post_save, receivers.book_saved, sender=Book, backend="celery")
     committed: list[int] = []
     try:

@@ -138,6 +138,16 @@ def awaiting_publish():
     return OutboxEvent.objects.filter(published_at__isnull=True)
 
 
+@pytest.fixture
+def records_held(monkeypatch):
+    """The sender's records of its publishes wait, on every database, until the test writes
+    them with ``outbox.publish_records.flush()``."""
+    monkeypatch.setattr(outbox, "_records_wait", lambda using: True)
+    monkeypatch.setattr(outbox.publish_records, "within", 3600)
+    yield
+    outbox.publish_records.flush()
+
+
 def unconfirmed():
     return OutboxEvent.objects.filter(confirmed_at__isnull=True)
 
@@ -421,9 +431,10 @@ def test_an_idle_relay_pass_reads_the_queues_and_the_due_rows_only(backend, auth
     with CaptureQueriesContext(connection) as queries:
         assert outbox.relay() == outbox.RelayResult()
     statements = [query["sql"].split()[0] for query in queries]
-    # Where the queues stand (the confirmed rows, then each backend's newest publish, one
-    # index lookup); overtaken events of the one backend; the rest of what is due.
-    reads = 1 + len(publishing.BACKENDS) + 2
+    # Where the queues stand (each backend's newest publish, and for the one with
+    # published events its three confirmation marks: each one index look-up); overtaken
+    # events of that backend; the rest of what is due.
+    reads = len(publishing.BACKENDS) + 3 + 2
     assert [s for s in statements if s not in ("BEGIN", "COMMIT")] == ["SELECT"] * reads
 
 
@@ -900,20 +911,71 @@ def test_the_sender_publishes_its_rows_at_commit(backend, author):
         Book.objects.create(title="two", author=author)
         assert backend.payloads == []
     assert sorted(published_titles(backend)) == ["one", "two"]
-    assert not awaiting_publish().exists()
+    # Recorded at once on SQLite; on a server by a thread of this process a moment later.
+    wait_until(lambda: not awaiting_publish().exists(), "the publish was never recorded")
     assert set(OutboxEvent.objects.values_list("attempts", flat=True)) == {1}
+    assert outbox.publish_records.pending() == 0
     # Published: nothing is due for a relay.
     assert outbox.relay().claimed == 0
 
 
 @pytest.mark.sender_publishes
-def test_one_update_marks_every_row_of_a_transaction(backend, author):
-    with CaptureQueriesContext(connection) as queries, transaction.atomic():
-        for title in ("a", "b", "c"):
-            Book.objects.create(title=title, author=author)
+def test_where_a_record_of_a_publish_is_written_by_a_thread(backend, author):
+    """Not on SQLite (one writer), not when the commit callbacks run inside a transaction
+    (Django's TestCase: another connection could not see the rows yet)."""
+    server = connection.vendor != "sqlite"
+    assert outbox._records_wait("default") is server
+    with transaction.atomic():
+        assert outbox._records_wait("default") is False
+
+
+@pytest.mark.sender_publishes
+def test_one_update_marks_every_row_of_a_transaction(backend, author, records_held):
+    with CaptureQueriesContext(connection) as queries:
+        with transaction.atomic():
+            for title in ("a", "b", "c"):
+                Book.objects.create(title=title, author=author)
+        assert outbox.publish_records.flush() == 3
     updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
     assert len(updates) == 1
     assert OutboxEvent.objects.filter(published_at__isnull=False).count() == 3
+
+
+@pytest.mark.sender_publishes
+def test_the_records_of_several_transactions_share_one_update(backend, author, records_held):
+    for title in ("a", "b", "c"):
+        with transaction.atomic():
+            Book.objects.create(title=title, author=author)
+    assert awaiting_publish().count() == 3
+    with CaptureQueriesContext(connection) as queries:
+        assert outbox.publish_records.flush() == 3
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["UPDATE"]
+    assert not awaiting_publish().exists()
+
+
+@pytest.mark.sender_publishes
+def test_a_late_record_leaves_a_workers_return_of_a_paused_event(backend, author, records_held):
+    """A worker that read a pause before the sender did returns the event unpublished; the
+    sender's record of its publish, written after that, must not mark it published (the
+    relay would then wait minutes for a confirmation before publishing it again)."""
+    from django.contrib.auth.models import User
+
+    from django_blinker.bridging import pauses
+
+    with transaction.atomic():
+        Book.objects.create(title="returned", author=author)
+    [envelope] = backend.envelopes
+    operator = User.objects.create_user("operator")
+    pauses.pause(RECEIVER, operator, via="test")
+    try:
+        deliver(envelope.message)
+    finally:
+        pauses.resume(RECEIVER, operator, via="test")
+    assert outbox.publish_records.flush() == 1
+    row = OutboxEvent.objects.get()
+    assert (row.published_at, row.confirmed_at, row.attempts) == (None, None, 1)
+    assert receivers.CALLS == []
+    assert outbox.relay().published == 1
 
 
 @pytest.mark.sender_publishes
@@ -986,7 +1048,7 @@ def test_the_sender_keeps_the_relays_record_of_a_row_it_published_first(backend,
 
 @pytest.mark.sender_publishes
 def test_the_events_of_every_receiver_in_a_transaction_share_one_publish_and_one_update(
-    backend, author, monkeypatch
+    backend, author, monkeypatch, records_held
 ):
     prepared = []
     prepare = backend.prepare
@@ -997,9 +1059,11 @@ def test_the_events_of_every_receiver_in_a_transaction_share_one_publish_and_one
 
     monkeypatch.setattr(backend, "prepare", counting)
     in_background(signals.post_save, every_save, sender=Book, backend="celery")
-    with CaptureQueriesContext(connection) as queries, transaction.atomic():
-        Book.objects.create(title="one", author=author)
-        Book.objects.create(title="two", author=author)
+    with CaptureQueriesContext(connection) as queries:
+        with transaction.atomic():
+            Book.objects.create(title="one", author=author)
+            Book.objects.create(title="two", author=author)
+        outbox.publish_records.flush()
     updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
     assert len(updates) == 1
     assert prepared == [4]
@@ -1018,22 +1082,22 @@ def test_a_worker_confirms_after_the_receivers_ran_a_batch_at_a_time(backend, au
     batch; a full batch is written at once, a partial one by the flushing thread."""
     from django_blinker.delivery import outbox_rows as delivery
 
-    monkeypatch.setattr(delivery, "CONFIRM_WITHIN", 3600)
+    monkeypatch.setattr(delivery.confirmations, "within", 3600)
 
-    for n in range(delivery.CONFIRM_BATCH + 3):
+    for n in range(delivery.confirmations.batch + 3):
         Book.objects.create(title=f"book {n}", author=author)
-    assert outbox.relay(batch_size=100).published == delivery.CONFIRM_BATCH + 3
-    full, rest = backend.envelopes[: delivery.CONFIRM_BATCH], backend.envelopes[-3:]
+    assert outbox.relay(batch_size=100).published == delivery.confirmations.batch + 3
+    full, rest = backend.envelopes[: delivery.confirmations.batch], backend.envelopes[-3:]
     for envelope in full[:-1]:
         deliver(envelope.message, confirm_soon=True)
-    assert len(receivers.CALLS) == delivery.CONFIRM_BATCH - 1
+    assert len(receivers.CALLS) == delivery.confirmations.batch - 1
     deliver(full[-1].message, confirm_soon=True)
     confirmed = OutboxEvent.objects.filter(confirmed_at__isnull=False)
     assert {str(pk) for pk in confirmed.values_list("pk", flat=True)} == {e.id for e in full}
-    monkeypatch.setattr(delivery, "CONFIRM_WITHIN", 0.1)
+    monkeypatch.setattr(delivery.confirmations, "within", 0.1)
     for envelope in rest:
         deliver(envelope.message, confirm_soon=True)
-    assert len(receivers.CALLS) == delivery.CONFIRM_BATCH + 3
+    assert len(receivers.CALLS) == delivery.confirmations.batch + 3
     wait_until(lambda: not unconfirmed().exists(), "the flushing thread never confirmed")
     assert delivery.confirmations.pending() == 0
 
@@ -1048,7 +1112,7 @@ def test_pending_confirmations_are_written_when_the_worker_stops(backend, author
 
     from django_blinker.delivery import outbox_rows as delivery
 
-    monkeypatch.setattr(delivery, "CONFIRM_WITHIN", 3600)
+    monkeypatch.setattr(delivery.confirmations, "within", 3600)
     Book.objects.create(title="confirmed at shutdown", author=author)
     outbox.relay()
     deliver(backend.envelopes[0].message, confirm_soon=True)

@@ -116,8 +116,8 @@ def test_the_flushing_thread_keeps_its_connection_while_confirmations_keep_comin
 
     from django_blinker.delivery import outbox_rows
 
-    monkeypatch.setattr(outbox_rows, "CONFIRM_WITHIN", 0.01)
-    monkeypatch.setattr(outbox_rows, "CONFIRM_IDLE", 60)
+    monkeypatch.setattr(outbox_rows.confirmations, "within", 0.01)
+    monkeypatch.setattr(outbox_rows.confirmations, "idle", 60)
     in_background(signals.post_save, book_noted, sender=Book, backend="celery")
     for n in range(5):
         Book.objects.create(title=f"book {n}", author=author)
@@ -146,7 +146,7 @@ def test_the_flushing_thread_keeps_its_connection_while_confirmations_keep_comin
     assert "django_blinker_confirm" not in opened, opened
     # The thread would keep its connection for a minute, past the end of the test database:
     # one more confirmation wakes it, and it closes the connection once idle again.
-    monkeypatch.setattr(outbox_rows, "CONFIRM_IDLE", 0.05)
+    monkeypatch.setattr(outbox_rows.confirmations, "idle", 0.05)
     deliver_and_wait(backend.envelopes[-1])
     time.sleep(0.5)
 
@@ -154,7 +154,7 @@ def test_the_flushing_thread_keeps_its_connection_while_confirmations_keep_comin
 def test_a_confirmation_that_meets_a_lock_is_tried_again(backend, author, caplog, monkeypatch):
     from django.db import connections, transaction
 
-    from django_blinker.delivery import outbox_rows
+    from django_blinker.delivery import batched_writes, outbox_rows
 
     in_background(signals.post_save, book_noted, sender=Book, backend="celery")
     Book.objects.create(title="confirmed", author=author)
@@ -176,7 +176,7 @@ def test_a_confirmation_that_meets_a_lock_is_tried_again(backend, author, caplog
             done.set()
 
     def confirm_beside_a_writer(attempts):
-        monkeypatch.setattr(outbox_rows, "CONFIRM_ATTEMPTS", attempts)
+        monkeypatch.setattr(batched_writes, "WRITE_ATTEMPTS", attempts)
         writing.clear()
         done.clear()
         threading.Thread(target=hold_a_write, args=(0.08,), daemon=True).start()

@@ -358,7 +358,8 @@ def test_a_deleted_users_hash_is_not_in_the_outbox_nor_the_worker_nor_the_admin(
     assert (label, values["username"]) == ("auth.User", "ged")
     assert "password" not in values
 
-    # Published by the sending process at its commit (no relay needed).
+    # Published by the sending process at its commit (no relay needed), and recorded.
+    outbox.publish_records.flush()
     row.refresh_from_db()
     assert row.published_at is not None
     record = events.until("user_deleted")[-1]

@@ -23,15 +23,18 @@ T = TypeVar("T")
 
 #: Times a batched write is tried when the database fails it (a lock, a lost connection).
 WRITE_ATTEMPTS = 3
+#: The most items one write takes (a large transaction's events come at once; a statement
+#: stays under SQLite's 999 parameters).
+MAX_STATEMENT = 900
 
 
 class BatchedWrites(Generic[T]):
-    """Items written by ``write(using, items)`` a batch per database: once ``batch`` wait
-    (in the adding thread), at the latest ``within`` seconds after the first of them (in a
-    thread of this process named ``thread_name``, which keeps its database connection
-    while items keep coming and closes it after ``idle`` seconds without), and by
-    :meth:`flush` (at shutdown: :func:`flush_all`). ``write`` returns whether it wrote, and
-    says why not itself.
+    """Items written by ``write(using, items)`` a batch per database, by a thread of this
+    process named ``thread_name``: at once when ``batch`` wait, else ``within`` seconds
+    after the first of them, and by :meth:`flush` (at shutdown: :func:`flush_all`). The
+    thread that adds an item never writes: it only hands it over. The writing thread keeps
+    its database connection while items keep coming and closes it after ``idle`` seconds
+    without. ``write`` returns whether it wrote, and says why not itself.
 
     Safe across ``fork``: a child starts with nothing pending and a thread of its own.
     """
@@ -56,6 +59,7 @@ class BatchedWrites(Generic[T]):
     def _reset(self) -> None:
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._due = threading.Condition(self._lock)
         self._pending: dict[str, list[T]] = {}
         self._count = 0
@@ -72,18 +76,16 @@ class BatchedWrites(Generic[T]):
         with self._lock:
             if not self._count:
                 self._started = time.monotonic()
-                # Only the first item of a batch wakes the thread: it waits for the batch's time.
-                self._due.notify()
             self._pending.setdefault(using, []).extend(items)
-            self._count += len(items)
-            full = self._count >= self.batch
-            if not full and self._thread is None:
+            before, self._count = self._count, self._count + len(items)
+            # The thread waits for the first item of a batch and for a full batch only.
+            if not before or (before < self.batch <= self._count):
+                self._due.notify()
+            if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._flush_on_time, name=self.thread_name, daemon=True
                 )
                 self._thread.start()
-        if full:
-            self.flush()
 
     def pending(self) -> int:
         """How many items wait to be written."""
@@ -91,14 +93,22 @@ class BatchedWrites(Generic[T]):
         return self._count
 
     def flush(self) -> int:
-        """Write every pending item now; returns how many were pending."""
+        """Write every item added so far now (once a write the thread began has ended);
+        returns how many were pending."""
         return self._flush()[0]
 
     def _flush(self) -> tuple[int, bool]:
         self._own()
-        with self._lock:
-            pending, self._pending, count, self._count = self._pending, {}, self._count, 0
-        written = [self.write(using, items) for using, items in pending.items()]
+        # Held while writing: a flush() returns only once what the thread took is written.
+        with self._writing:
+            with self._lock:
+                pending, self._pending, count, self._count = self._pending, {}, self._count, 0
+            size = max(self.batch, MAX_STATEMENT)
+            written = [
+                self.write(using, items[start : start + size])
+                for using, items in pending.items()
+                for start in range(0, len(items), size)
+            ]
         return count, all(written)
 
     def _flush_on_time(self) -> None:
@@ -111,8 +121,12 @@ class BatchedWrites(Generic[T]):
                 connections.close_all()
             with self._lock:
                 self._due.wait_for(lambda: self._count)
-                # A batch filled and written meanwhile ends the wait; a new one restarts it.
-                while self._count and (left := self._started + self.within - time.monotonic()) > 0:
+                # A full batch ends the wait; so does one written by flush(), and a new
+                # batch after it restarts the wait.
+                while (
+                    0 < self._count < self.batch
+                    and (left := self._started + self.within - time.monotonic()) > 0
+                ):
                     self._due.wait(left)
             if not self._flush()[1]:
                 # A broken connection is replaced by the next flush.

@@ -19,22 +19,42 @@ class Recorder:
 
     def __init__(self) -> None:
         self.batches: list[tuple[str, list[int], str]] = []
-        self.written = threading.Event()
 
     def __call__(self, using: str, items: list[int]) -> bool:
         self.batches.append((using, list(items), threading.current_thread().name))
-        self.written.set()
         return True
 
 
-def test_a_full_batch_is_written_at_once_by_the_thread_that_filled_it():
+def wait_for_batches(recorder, count):
+    deadline = time.monotonic() + 10
+    while len(recorder.batches) < count:
+        assert time.monotonic() < deadline, f"{len(recorder.batches)} of {count} batches written"
+        time.sleep(0.01)
+
+
+def test_a_full_batch_is_written_at_once_by_the_writing_thread_never_the_adding_one():
     recorder = Recorder()
     writes = BatchedWrites(recorder, "test_batched", batch=3, within=3600)
     writes.add("default", [1, 2])
+    time.sleep(0.05)
     assert (recorder.batches, writes.pending()) == ([], 2)
     writes.add("default", [3])
-    assert recorder.batches == [("default", [1, 2, 3], threading.current_thread().name)]
+    wait_for_batches(recorder, 1)
+    assert recorder.batches == [("default", [1, 2, 3], "test_batched")]
     assert writes.pending() == 0
+
+
+def test_what_waits_is_written_in_statements_of_at_most_max_statement_items(monkeypatch):
+    monkeypatch.setattr(batched_writes, "MAX_STATEMENT", 4)
+    recorder = Recorder()
+    writes = BatchedWrites(recorder, "test_batched", batch=2, within=3600)
+    writes.add("default", list(range(10)))  # all ten wait at once
+    wait_for_batches(recorder, 3)
+    assert [items for _using, items, _thread in recorder.batches] == [
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9],
+    ]
 
 
 def test_a_partial_batch_is_written_by_the_thread_within_its_time_one_write_per_database():
@@ -44,11 +64,7 @@ def test_a_partial_batch_is_written_by_the_thread_within_its_time_one_write_per_
     writes.add("default", [1])
     writes.add("other", [2])
     writes.add("default", [3])
-    assert recorder.written.wait(10)
-    deadline = time.monotonic() + 10
-    while len(recorder.batches) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for_batches(recorder, 2)
     assert time.monotonic() - started >= 0.05
     assert sorted(recorder.batches) == [
         ("default", [1, 3], "test_batched"),
@@ -57,20 +73,16 @@ def test_a_partial_batch_is_written_by_the_thread_within_its_time_one_write_per_
     assert writes.pending() == 0
 
 
-def test_a_new_batch_after_a_full_one_waits_its_own_time():
+def test_a_new_batch_after_a_flushed_one_waits_its_own_time():
     recorder = Recorder()
     writes = BatchedWrites(recorder, "test_batched", batch=2, within=3600)
     writes.add("default", [1])
-    writes.add("default", [2])
-    assert [items for _using, items, _thread in recorder.batches] == [[1, 2]]
+    assert writes.flush() == 1
     # The thread still waits out the first batch's hour; a new batch wakes it with its own.
     writes.within = 0.05
-    writes.add("default", [3])
-    deadline = time.monotonic() + 10
-    while len(recorder.batches) < 2:
-        assert time.monotonic() < deadline, "the new batch was not written in its time"
-        time.sleep(0.01)
-    assert recorder.batches[1][1:] == ([3], "test_batched")
+    writes.add("default", [2])
+    wait_for_batches(recorder, 2)
+    assert recorder.batches[1][1:] == ([2], "test_batched")
 
 
 def test_flush_all_writes_what_every_instance_holds():
@@ -130,3 +142,20 @@ def test_a_write_is_not_tried_again_inside_a_transaction_nor_after_another_error
     write, calls = failing(1, ValueError("bad"))
     assert isinstance(retried("default", write), ValueError)
     assert len(calls) == 1
+
+
+def test_flush_returns_once_the_threads_write_in_progress_has_ended():
+    started = threading.Event()
+    recorder = Recorder()
+
+    def slow(using, items):
+        started.set()
+        time.sleep(0.2)
+        return recorder(using, items)
+
+    writes = BatchedWrites(slow, "test_batched", batch=2, within=3600)
+    writes.add("default", [1, 2])
+    assert started.wait(10)
+    assert writes.pending() == 0  # taken by the thread, not yet written
+    writes.flush()
+    assert [items for _using, items, _thread in recorder.batches] == [[1, 2]]

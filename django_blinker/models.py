@@ -182,7 +182,9 @@ def state_filter(state: str) -> models.Q:
 
 
 _STATE_FILTERS: dict[str, models.Q] = {
-    "waiting": models.Q(dead=False, published_at__isnull=True),
+    # A row its worker confirmed before its sender's record of the publish was written
+    # (the sender killed in between) is confirmed, not waiting.
+    "waiting": models.Q(dead=False, published_at__isnull=True, confirmed_at__isnull=True),
     "published": models.Q(dead=False, published_at__isnull=False, confirmed_at__isnull=True),
     "confirmed": models.Q(confirmed_at__isnull=False),
     "dead": models.Q(dead=True, confirmed_at__isnull=True),

@@ -17,6 +17,7 @@ import functools
 import os
 import shutil
 import socket
+import time
 
 import pytest
 from hypothesis import settings
@@ -200,6 +201,36 @@ def _flush_postgres_by_delete():
 
     with flush_by_delete():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _relay_marks_forgotten():
+    """Each test starts with an empty outbox, and may set its clock back: no relay mark
+    this process kept for an earlier test holds (``relay_rows.forget_marks``)."""
+    from django_blinker.background import relay_rows
+
+    relay_rows.forget_marks()
+
+
+#: How long the outbox's batching threads keep an idle connection in the tests (1 s by
+#: default): the session waits it out before the test databases are dropped.
+BATCHED_WRITES_IDLE = 0.05
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's test databases; before they are dropped, what this process's outbox
+    batches wait for is written and their threads' connections are closed (PostgreSQL
+    refuses to drop a database that a connection still uses)."""
+    from django_blinker.background.outbox import publish_records
+    from django_blinker.delivery import batched_writes
+    from django_blinker.delivery.outbox_rows import confirmations
+
+    for writes in (publish_records, confirmations):
+        writes.idle = BATCHED_WRITES_IDLE
+    yield
+    batched_writes.flush_all()
+    time.sleep(10 * BATCHED_WRITES_IDLE)
 
 
 @pytest.fixture(scope="session")

@@ -172,12 +172,23 @@ def publish_stored(backend: str, envelopes: list[Event], using: str) -> bool:
 
 
 def _records_wait(using: str) -> bool:
-    """Whether the record of a publish on ``using`` may join :data:`publish_records`: not
-    on SQLite, whose one writer would only make the recording thread wait for this one's
-    writes, and not while the commit callbacks run inside a transaction (Django's
-    ``TestCase``), whose rows another connection cannot see yet."""
+    """Whether the record of a publish on ``using`` may join :data:`publish_records`,
+    written on another connection: not on SQLite, whose one writer would only make the
+    recording thread wait for this one's writes; not while the commit callbacks run inside
+    a transaction (Django's ``TestCase``), whose rows another connection cannot see yet;
+    and only through one of Django's own database backends. A backend of another package
+    may give each connection a state of its own (django-tenants sets the schema search
+    path per request), which another connection would not share."""
     connection = connections[using]
-    return connection.vendor != "sqlite" and not connection.in_atomic_block
+    engine = str(connection.settings_dict.get("ENGINE", ""))
+    return (
+        engine.startswith(_DJANGO_BACKENDS)
+        and connection.vendor != "sqlite"
+        and not connection.in_atomic_block
+    )
+
+
+_DJANGO_BACKENDS = ("django.db.backends.", "django.contrib.gis.db.backends.")
 
 
 def _record_published(using: str, published: list[tuple[str, datetime.datetime]]) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -31,28 +32,26 @@ UNCONFIRMED_FACTOR = 12
 
 @dataclass(frozen=True)
 class Queue:
-    """Where one backend's queue stands: its newest publish; the publish of the event
-    confirmed last among those confirmed at least ``grace`` ago (``mark``: a queue hands
-    out in order, so whatever was published before it has been handed out); and the
-    publish of the event confirmed last (``newest_confirmed``: the relay keeps its row);
-    the publish of the event confirmed first, if that was over twice ``grace`` ago
-    (``prunable``: there are rows to delete unless it is the kept one)."""
+    """Where one backend's queue stands: its newest publish; the highest publish among the
+    events confirmed at least ``grace`` ago (``mark``: a queue hands out in order, so
+    whatever was published before it has been handed out); the publish of the event
+    confirmed last (``newest_confirmed``: the relay keeps its row); and whether some rows
+    confirmed over twice ``grace`` ago are to be deleted (``prunable``)."""
 
     backend: str
     newest: datetime.datetime | None
     mark: datetime.datetime | None
     newest_confirmed: datetime.datetime | None
-    prunable: datetime.datetime | None
+    prunable: bool
 
 
 def read_queues(using: str, now: datetime.datetime, grace: datetime.timedelta) -> list[Queue]:
-    """The :class:`Queue` of each backend with published events. Each figure is one look-up
-    at an end of an index (django_blinker_outbox_newest, django_blinker_outbox_marks),
-    so a pass costs the same however many rows wait or were confirmed. The marks come
-    from the order of confirmation, not the highest publish among the confirmed rows
-    (which would read every one of them): an event confirmed ``grace`` ago overtook
-    whatever was published before it, whichever confirmed event it is, and workers confirm
-    in about the order of the queue."""
+    """The :class:`Queue` of each backend with published events. Each figure is read from
+    an end of an index (django_blinker_outbox_newest, django_blinker_outbox_marks), and the
+    mark from the confirmations since this process's previous pass (:func:`_mark`), so a
+    pass costs the same however many rows wait or were confirmed. A confirmed row whose
+    publish was never recorded (its sender killed before it wrote the record) counts for
+    no mark, and is deleted with the rest."""
     rows = OutboxEvent.objects.using(using)
     queues = []
     for backend in BACKENDS:
@@ -60,25 +59,72 @@ def read_queues(using: str, now: datetime.datetime, grace: datetime.timedelta) -
         newest = mine.aggregate(newest=Max("published_at"))["newest"]
         if newest is None:
             continue
+        confirmed = mine.filter(confirmed_at__isnull=False)
         # A batch of confirmations shares one time; the index orders it by publish too.
-        confirmed = mine.filter(confirmed_at__isnull=False).order_by(
+        last = confirmed.filter(published_at__isnull=False).order_by(
             "-confirmed_at", "-published_at"
         )
-        first = confirmed.filter(confirmed_at__lt=now - 2 * grace).reverse()
+        newest_confirmed = last.values_list("published_at", flat=True).first()
+        old = confirmed.filter(confirmed_at__lt=now - 2 * grace).order_by(
+            "confirmed_at", "published_at"
+        )
+        first = old.values_list("published_at", flat=True)[:1]
+        prunable = bool(first) and (
+            first[0] is None or newest_confirmed is None or first[0] < newest_confirmed
+        )
         queues.append(
             Queue(
                 backend,
                 newest,
-                _published_at(confirmed.filter(confirmed_at__lte=now - grace)),
-                _published_at(confirmed),
-                _published_at(first),
+                _mark(using, backend, confirmed, now - grace),
+                newest_confirmed,
+                prunable,
             )
         )
     return queues
 
 
-def _published_at(rows: QuerySet[OutboxEvent]) -> datetime.datetime | None:
-    return rows.values_list("published_at", flat=True).first()
+@dataclass(frozen=True)
+class _Seen:
+    until: datetime.datetime
+    mark: datetime.datetime | None
+
+
+_marks: dict[tuple[str, str, str], _Seen] = {}
+_marks_lock = threading.Lock()
+
+
+def _mark(
+    using: str, backend: str, confirmed: QuerySet[OutboxEvent], until: datetime.datetime
+) -> datetime.datetime | None:
+    """The highest publish among the events of ``confirmed`` confirmed at or before
+    ``until``. Only that high-water mark overtakes every event published before it (the
+    publish of the event confirmed last may be older: a slow receiver confirmed after a
+    fast one). A confirmed event stays confirmed, so the mark only rises: this process
+    keeps it and reads only the confirmations since its previous pass, through the index
+    (the first pass reads those the relay has not pruned yet). A confirmation is written
+    within moments of its time, long before it is ``grace`` old, so none comes in behind
+    a pass."""
+    key = (using, str(connections[using].settings_dict.get("NAME")), backend)
+    with _marks_lock:
+        seen = _marks.get(key)
+    if seen is not None and until <= seen.until:
+        return seen.mark
+    window = confirmed.filter(confirmed_at__lte=until)
+    if seen is not None:
+        window = window.filter(confirmed_at__gt=seen.until)
+    found: datetime.datetime | None = window.aggregate(mark=Max("published_at"))["mark"]
+    marks = [m for m in (found, None if seen is None else seen.mark) if m is not None]
+    mark = max(marks, default=None)
+    with _marks_lock:
+        _marks[key] = _Seen(until, mark)
+    return mark
+
+
+def forget_marks() -> None:
+    """Forget the marks this process keeps (tests: a database emptied, a clock set back)."""
+    with _marks_lock:
+        _marks.clear()
 
 
 def claim(
@@ -244,22 +290,19 @@ def prune(
     using: str, queues: list[Queue], now: datetime.datetime, grace: datetime.timedelta
 ) -> None:
     """Delete the rows confirmed over twice ``grace`` ago and published before the event
-    confirmed last, which each backend keeps: it is what overtakes the events before it.
+    confirmed last (or never recorded as published), which each backend keeps.
     Outside the relay's transaction, by primary key
     (:func:`~django_blinker.background.pruning.delete_quietly`): two relays pruning at once
     wait for each other's short deletes instead of deadlocking. Should they still
     conflict, what is left waits for the next prune."""
     for queue in queues:
-        if (
-            queue.prunable is None
-            or queue.newest_confirmed is None
-            or queue.prunable >= queue.newest_confirmed
-        ):
+        if not queue.prunable:
             continue
+        unrecorded = Q(published_at__isnull=True)
+        if queue.newest_confirmed is not None:
+            unrecorded |= Q(published_at__lt=queue.newest_confirmed)
         stale = OutboxEvent.objects.using(using).filter(
-            backend=queue.backend,
-            confirmed_at__lt=now - 2 * grace,
-            published_at__lt=queue.newest_confirmed,
+            unrecorded, backend=queue.backend, confirmed_at__lt=now - 2 * grace
         )
         try:
             delete_quietly(stale)

@@ -23,21 +23,30 @@ class RowReader:
     def __init__(self, model: type[Model], using: str) -> None:
         connection = connections[using]
         opts = model._meta
-        quote = connection.ops.quote_name
         self.model = model
         self.using = using
         self.fields = list(opts.concrete_fields)
         self.names = [field.attname for field in self.fields]
         self.pk = opts.pk
-        table = quote(opts.db_table)
-        self.columns = ", ".join(f"{table}.{quote(_column(field))}" for field in self.fields)
-        self.source = f"FROM {table} WHERE {table}.{quote(_column(opts.pk))} = %s"
+        # Each column as the ORM's compiler selects it: a field may wrap its column
+        # (select_format: a cast, a geometry's binary form) or be read through an
+        # expression of its own (get_col: a decrypting column), with parameters.
+        compiler = model._base_manager.db_manager(using).all().query.get_compiler(using)
+        selected: list[str] = []
+        self.params: list[Any] = []
         self.converters = []
         for position, field in enumerate(self.fields):
             column = field.get_col(opts.db_table)
+            sql, params = column.select_format(compiler, *compiler.compile(column))
+            selected.append(sql)
+            self.params.extend(params)
             found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
             if found:
                 self.converters.append((position, found, column))
+        self.columns = ", ".join(selected)
+        quote = connection.ops.quote_name
+        table = quote(opts.db_table)
+        self.source = f"FROM {table} WHERE {table}.{quote(_column(opts.pk))} = %s"
 
     def read(self, pk: Any, also: str = "", params: Sequence[Any] = ()) -> tuple[Model, Any]:
         """The row ``pk`` and the value of the SQL expression ``also`` (with ``params``)
@@ -46,7 +55,9 @@ class RowReader:
         key = self.pk.get_db_prep_value(pk, connection)
         extra = f", {also}" if also else ""
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {self.columns}{extra} {self.source}", [*params, key])
+            cursor.execute(
+                f"SELECT {self.columns}{extra} {self.source}", [*self.params, *params, key]
+            )
             found = cursor.fetchone()
         if found is None:
             raise self.model.DoesNotExist(  # type: ignore[attr-defined]

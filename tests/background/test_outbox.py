@@ -277,6 +277,27 @@ def test_a_late_original_does_not_make_the_events_before_it_overtaken(backend, a
     assert outbox.relay() == outbox.RelayResult()
 
 
+def test_a_lost_event_is_overtaken_by_the_highest_confirmed_publish_not_the_last_confirmed(
+    backend, author, clock
+):
+    """A slow receiver's event confirmed after a fast later one: the lost event between
+    them is overtaken by the later publish, however the confirmations were ordered, and
+    even once the backend is quiet."""
+    Book.objects.create(title="slow", author=author)
+    Book.objects.create(title="lost", author=author)
+    Book.objects.create(title="fast", author=author)
+    assert outbox.relay().published == 3
+    slow, lost, fast = backend.envelopes
+    clock.advance(1)
+    deliver(fast.message)
+    outbox.relay()  # a pass between the two confirmations: the mark is not due yet
+    clock.advance(1)
+    deliver(slow.message)
+    clock.advance(300)
+    assert outbox.relay() == outbox.RelayResult(published=1, republished=1)
+    assert backend.envelopes[-1] == lost
+
+
 def test_an_event_overtaken_by_a_confirmed_one_is_published_again(backend, author, clock, caplog):
     """The broker lost the first message; the worker ran the second: once the second was
     confirmed OUTBOX_CONFIRM_AFTER ago, the first is published again, and only it."""
@@ -428,12 +449,14 @@ def test_an_idle_relay_pass_reads_the_queues_and_the_due_rows_only(backend, auth
     clock.advance(601)
     outbox.relay()
     assert OutboxEvent.objects.count() == 1
+    clock.advance(1)
     with CaptureQueriesContext(connection) as queries:
         assert outbox.relay() == outbox.RelayResult()
     statements = [query["sql"].split()[0] for query in queries]
     # Where the queues stand (each backend's newest publish, and for the one with
-    # published events its three confirmation marks: each one index look-up); overtaken
-    # events of that backend; the rest of what is due.
+    # published events its newest confirmed publish, its oldest confirmation and the
+    # confirmations of the last second for its mark: each from an end of an index);
+    # overtaken events of that backend; the rest of what is due.
     reads = len(publishing.BACKENDS) + 3 + 2
     assert [s for s in statements if s not in ("BEGIN", "COMMIT")] == ["SELECT"] * reads
 
@@ -922,11 +945,19 @@ def test_the_sender_publishes_its_rows_at_commit(backend, author):
 @pytest.mark.sender_publishes
 def test_where_a_record_of_a_publish_is_written_by_a_thread(backend, author):
     """Not on SQLite (one writer), not when the commit callbacks run inside a transaction
-    (Django's TestCase: another connection could not see the rows yet)."""
+    (Django's TestCase: another connection could not see the rows yet), not through
+    another package's database backend."""
     server = connection.vendor != "sqlite"
     assert outbox._records_wait("default") is server
     with transaction.atomic():
         assert outbox._records_wait("default") is False
+    # Another package's backend may keep a state per connection (a tenant's schema).
+    engine = connection.settings_dict["ENGINE"]
+    try:
+        connection.settings_dict["ENGINE"] = "django_tenants.postgresql_backend"
+        assert outbox._records_wait("default") is False
+    finally:
+        connection.settings_dict["ENGINE"] = engine
 
 
 @pytest.mark.sender_publishes

@@ -1,5 +1,5 @@
-"""Where the relay reads its queues from: the marks by order of confirmation, each one look-up
-at an end of an index, however many confirmed rows the outbox holds."""
+"""Where the relay reads its queues from: each figure from an end of an index, the mark from
+the confirmations since the previous pass, however many confirmed rows the outbox holds."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_blinker.background.relay_rows import Queue, read_queues
+from django_blinker.background.relay_rows import Queue, prune, read_queues
 from django_blinker.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,7 +44,7 @@ def confirmed_rows(now, count):
     return rows
 
 
-def test_the_marks_come_from_the_order_of_confirmation():
+def test_each_backend_queue_figure():
     now = timezone.now()
     rows = confirmed_rows(now, 700)
     by_confirmation = {row.confirmed_at: row.published_at for row in rows if row.confirmed_at}
@@ -56,12 +56,30 @@ def test_the_marks_come_from_the_order_of_confirmation():
     assert queue == Queue(
         "celery",
         newest=now,
-        # Confirmed last among those confirmed at least GRACE ago.
+        # The highest publish among those confirmed at least GRACE ago.
         mark=published_confirmed_at(300),
         newest_confirmed=published_confirmed_at(1),
-        # Confirmed first, over twice GRACE ago.
-        prunable=published_confirmed_at(700),
+        # Rows confirmed over twice GRACE ago, before the newest confirmed publish.
+        prunable=True,
     )
+
+
+def test_a_confirmed_row_whose_publish_was_never_recorded_is_no_mark_and_is_pruned():
+    """Its sender was killed before it recorded the publish, and the worker confirmed it."""
+    now = timezone.now()
+    rows = confirmed_rows(now, 700)
+    unrecorded = OutboxEvent.objects.filter(pk=rows[0].pk)
+    unrecorded.update(published_at=None, confirmed_at=now - datetime.timedelta(seconds=800))
+    OutboxEvent.objects.filter(pk=rows[-2].pk).update(published_at=None)
+    [queue] = read_queues("default", now, GRACE)
+    assert queue.newest_confirmed == rows[-3].published_at
+    assert queue.prunable
+    assert unrecorded.get().state == "confirmed"
+    assert not OutboxEvent.objects.in_state("waiting").exists()
+    prune("default", [queue], now, GRACE)
+    assert not unrecorded.exists()
+    # Confirmed within twice GRACE, or the newest confirmed publish: kept.
+    assert OutboxEvent.objects.filter(confirmed_at__isnull=False).count() == 600
 
 
 def test_a_batch_of_confirmations_marks_its_newest_publish():

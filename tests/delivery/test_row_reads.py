@@ -3,12 +3,17 @@ written once; models the plain statement cannot read go through their base manag
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection, models
+from django.db.models.expressions import Col
 from django.db.models.signals import post_init
+from django.test.utils import isolate_apps
 from django.utils import timezone
 
 from django_blinker.delivery.codec import fetch_row
@@ -89,3 +94,68 @@ def test_an_expression_is_read_with_the_row():
     book = Book.objects.create(title="with", author=Author.objects.create(name="Le Guin"))
     read, value = reader(Book, "default").read(book.pk, "%s + 1", [41])
     assert (read.title, value) == ("with", 42)
+
+
+class LoweredColumn(Col):
+    """A column read through a function, as an encrypted field's column is decrypted."""
+
+    def as_sql(self, compiler, connection):
+        sql, params = super().as_sql(compiler, connection)
+        return f"LOWER({sql})", params
+
+
+class LoweredField(models.CharField):
+    def get_col(self, alias, output_field=None):
+        return LoweredColumn(alias, self, output_field or self)
+
+
+class ShoutedField(models.CharField):
+    def select_format(self, compiler, sql, params):
+        return f"UPPER({sql})", params
+
+
+@contextlib.contextmanager
+def table_of(model):
+    with connection.schema_editor() as editor:
+        editor.create_model(model)
+    try:
+        yield
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(model)
+
+
+@pytest.mark.django_db(transaction=True)
+@isolate_apps("tests.support.testapp")
+def test_a_column_is_selected_as_the_orm_selects_it_and_every_type_converted():
+    class Odd(models.Model):
+        lowered = LoweredField(max_length=20)
+        shouted = ShoutedField(max_length=20)
+        data = models.JSONField(default=dict)
+        price = models.DecimalField(max_digits=8, decimal_places=2)
+        took = models.DurationField()
+        maybe = models.BooleanField(null=True)
+        order = models.IntegerField(db_column="order")  # a reserved word
+        spaced = models.CharField(max_length=5, db_column="with space")
+
+        class Meta:
+            app_label = "testapp"
+            db_table = "select"  # a reserved word too
+
+        def __str__(self):
+            return self.lowered
+
+    with table_of(Odd):
+        row = Odd.objects.create(
+            lowered="HeLLo",
+            shouted="quiet",
+            data={"a": [1, 2.5, None]},
+            price=Decimal("12.30"),
+            took=datetime.timedelta(minutes=3),
+            maybe=None,
+            order=7,
+            spaced="x y",
+        )
+        read = same_as_the_orm(row)
+        assert (read.lowered, read.shouted) == ("hello", "QUIET")
+        assert (read.data, read.price, read.order) == ({"a": [1, 2.5, None]}, Decimal("12.30"), 7)

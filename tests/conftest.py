@@ -245,30 +245,35 @@ def worker_pool(django_db_setup, django_db_blocker, tmp_path_factory):
         pool.close()
 
 
-def _skipped_reports(config: pytest.Config) -> list[pytest.TestReport]:
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
-        return []
-    return list(reporter.stats.get("skipped", []))
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """Under ``CI=true`` a test that did not run is a failed test, whatever skipped it: a
+    service marker fails at setup already; this catches any other skip (a plugin, Django's
+    ``skipUnlessDBFeature``) and an expected failure."""
+    report: pytest.TestReport = yield
+    if IN_CI and report.skipped:
+        reason = getattr(report, "wasxfail", "") or (
+            report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        )
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: this test did not run ({reason}); a skip fails under CI"
+        _not_run.append(f"{report.nodeid}: {reason}")
+    return report
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if IN_CI and _skipped_reports(session.config) and exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+_not_run: list[str] = []
 
 
 def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
 ) -> None:
-    skipped = _skipped_reports(config)
-    if not (IN_CI and skipped):
+    if not _not_run:
         return
     terminalreporter.section("CI=true: skipped tests fail the run", red=True, bold=True)
-    for report in skipped:
-        _, _, reason = report.longrepr if isinstance(report.longrepr, tuple) else ("", 0, "")
-        terminalreporter.line(f"SKIPPED {report.nodeid}: {reason}", red=True)
+    for line in _not_run:
+        terminalreporter.line(f"NOT RUN {line}", red=True)
     terminalreporter.line(
-        f"{len(skipped)} test(s) skipped under CI=true; start the missing service "
+        f"{len(_not_run)} test(s) did not run under CI=true; start the missing service "
         "or deselect the tests explicitly (-m 'not ...').",
         red=True,
     )

@@ -43,13 +43,60 @@ def test_a_missing_service_fails_the_test_and_the_run_under_ci():
 
 def test_no_test_skips_itself():
     """A skip decided inside a test (``skipif``, ``pytest.skip``, ``importorskip``, unittest's
-    ``skipTest``) escapes the service markers' rule; only tests/conftest.py may skip."""
-    skipping = ("skipif(", "pytest.skip(", "importorskip(", "skipTest(", "unittest.skip")
+    ``skipTest``, Django's ``skipUnlessDBFeature``) or an expected failure escapes the
+    service markers' rule; only tests/conftest.py may skip."""
+    skipping = (
+        "skipif(",
+        "pytest.skip(",
+        "mark.skip",
+        "importorskip(",
+        "skipTest(",
+        "unittest.skip",
+        "skipUnlessDBFeature",
+        "skipIfDBFeature",
+        "xfail",
+    )
     found = [
         f"{path.relative_to(ROOT)}:{number}"
         for path in (ROOT / "tests").rglob("*.py")
         if path != ROOT / "tests" / "conftest.py"
         for number, line in enumerate(path.read_text().splitlines(), 1)
-        if any(word in line for word in skipping) and "skipping = " not in line
+        if any(word in line for word in skipping) and path != Path(__file__)
     ]
     assert found == []
+
+
+def test_any_other_skip_fails_its_test_under_ci(tmp_path):
+    """What no marker names (a plugin's skip, Django's ``skipUnlessDBFeature``) fails too:
+    tests/conftest.py as a plugin, run over a test file outside the tree that skips."""
+    test = tmp_path / "test_skipping.py"
+    test.write_text(
+        "import pytest\n\n"
+        "def test_skipped_by_a_helper():\n"
+        "    pytest.skip('a helper decided')\n\n"
+        "def test_runs():\n"
+        "    assert True\n"
+    )
+    results = {}
+    for ci in (False, True):
+        env = {k: v for k, v in os.environ.items() if k != "CI"}
+        if ci:
+            env["CI"] = "true"
+        results[ci] = subprocess.run(
+            [
+                *(sys.executable, "-m", "pytest", "-c", "pyproject.toml", "--rootdir", str(ROOT)),
+                *("-p", "tests.conftest", "-p", "no:cacheprovider", str(test)),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    laptop, ci_run = results[False], results[True]
+    assert laptop.returncode == 0, laptop.stdout[-2000:]
+    assert "1 passed, 1 skipped" in laptop.stdout
+    assert ci_run.returncode == 1, ci_run.stdout[-2000:]
+    assert "1 failed, 1 passed" in ci_run.stdout
+    assert "CI=true: this test did not run (Skipped: a helper decided)" in ci_run.stdout

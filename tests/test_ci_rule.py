@@ -11,13 +11,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_serverdb_tests(ci: bool) -> subprocess.CompletedProcess[str]:
+def run_pytest(arguments: list[str], ci: bool) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "DJANGO_BLINKER_DB")}
     if ci:
         env["CI"] = "true"
-    # SQLite: every "serverdb" test lacks its service; -x stops at the first one.
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/test_databases.py", "-m", "serverdb", "-x"],
+        [sys.executable, "-m", "pytest", *arguments],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -25,6 +24,11 @@ def run_serverdb_tests(ci: bool) -> subprocess.CompletedProcess[str]:
         timeout=300,
         check=False,
     )
+
+
+def run_serverdb_tests(ci: bool) -> subprocess.CompletedProcess[str]:
+    # SQLite: every "serverdb" test lacks its service; -x stops at the first one.
+    return run_pytest(["tests/test_databases.py", "-m", "serverdb", "-x"], ci)
 
 
 def test_a_missing_service_skips_on_a_laptop():
@@ -77,23 +81,9 @@ def test_any_other_skip_fails_its_test_under_ci(tmp_path):
         "def test_runs():\n"
         "    assert True\n"
     )
-    results = {}
-    for ci in (False, True):
-        env = {k: v for k, v in os.environ.items() if k != "CI"}
-        if ci:
-            env["CI"] = "true"
-        results[ci] = subprocess.run(
-            [
-                *(sys.executable, "-m", "pytest", "-c", "pyproject.toml", "--rootdir", str(ROOT)),
-                *("-p", "tests.conftest", "-p", "no:cacheprovider", str(test)),
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+    arguments = ["-c", "pyproject.toml", "--rootdir", str(ROOT), "-p", "tests.conftest"]
+    arguments += ["-p", "no:cacheprovider", str(test)]
+    results = {ci: run_pytest(arguments, ci) for ci in (False, True)}
     laptop, ci_run = results[False], results[True]
     assert laptop.returncode == 0, laptop.stdout[-2000:]
     assert "1 passed, 1 skipped" in laptop.stdout

@@ -21,7 +21,7 @@ import pytest
 from django.db import transaction
 
 from django_blinker import background, signals
-from django_blinker.background import in_background
+from django_blinker.background import in_background, relay_rows
 from tests.support import background_receivers as receivers
 from tests.support import brokers, workers
 from tests.support.testapp.models import Author, Book, Tag
@@ -394,6 +394,8 @@ def test_a_real_worker_confirms_outbox_events_and_the_relay_recovers_a_lost_one(
     OutboxEvent.objects.filter(pk=row.pk).update(
         published_at=long_ago + datetime.timedelta(seconds=1), confirmed_at=long_ago
     )
+    # History rewritten behind the relay's earlier passes: it forgets the mark it kept.
+    relay_rows.forget_marks()
     assert outbox.relay() == outbox.RelayResult(published=1, republished=1)
     events.until("book_saved", pk=lost.pk)
     outbox_confirmed()

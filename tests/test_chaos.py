@@ -168,6 +168,28 @@ class Chaos:
             paths += self.broker.log_paths()
         return "\n".join(tail(path, 25) for path in paths)
 
+    def stuck(self) -> str:
+        """What every service's threads are doing and what the database's sessions wait
+        for: told with a drain that stopped, which logs alone do not explain."""
+        starts = {name: service.ask_for_stacks() for name, service in self.services.items()}
+        time.sleep(2)
+        parts = []
+        for name, start in starts.items():
+            with self.services[name].log_path.open(errors="replace") as log:
+                log.seek(start)
+                parts.append(f"--- threads of {name}:\n{log.read()[-12_000:]}")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, state, wait_event_type, wait_event, now() - xact_start, "
+                "left(query, 160) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            sessions = "\n".join(" | ".join(map(str, row)) for row in cursor.fetchall())
+        parts.append(
+            f"--- database sessions (pid, state, waits on, in transaction for, query):\n{sessions}"
+        )
+        return "\n".join(parts)
+
     def wait_until(self, condition: Callable[[], Any], timeout: float, what: str) -> Any:
         deadline = time.monotonic() + timeout
         while True:
@@ -181,14 +203,19 @@ class Chaos:
     def drain(self, pending: Callable[[], dict[str, int]]) -> None:
         """Wait until nothing is ``pending()``. Fail when rows are undelivered and nothing
         holds their events any more (every other count 0) for ``LOST_AFTER`` seconds, when
-        no receiver recorded anything for ``STALLED_AFTER`` seconds, or after
+        no receiver recorded anything and the backlog got no smaller for ``STALLED_AFTER``
+        seconds, or after
         ``DRAIN_TIMEOUT`` seconds in all."""
         started = time.monotonic()
         done, progressed, held = work_done(), started, started
+        lowest = float("inf")
         while any((left := pending()).values()):
             now = time.monotonic()
-            if work_done() != done:
-                done, progressed = work_done(), now
+            # Skipping late copies (their rows confirmed and deleted) records nothing, but
+            # empties the queue: progress too.
+            backlog = sum(count for name, count in left.items() if name != "undelivered")
+            if work_done() != done or backlog < lowest:
+                done, progressed, lowest = work_done(), now, min(lowest, backlog)
             if any(count for name, count in left.items() if name != "undelivered"):
                 held = now
             elif now - held > LOST_AFTER:
@@ -198,13 +225,14 @@ class Chaos:
                 )
             if now - progressed > STALLED_AFTER:
                 raise AssertionError(
-                    f"nothing delivered for {STALLED_AFTER:g} s; pending: {left}\n"
-                    f"{self.explain_missing()}"
+                    f"nothing delivered or skipped for {STALLED_AFTER:g} s; pending: {left}\n"
+                    f"{self.explain_missing()}\n{self.stuck()}"
                 )
             if now - started > DRAIN_TIMEOUT:
                 raise AssertionError(
                     f"still delivering after {DRAIN_TIMEOUT:g} s (set "
-                    f"DJANGO_BLINKER_CHAOS_DRAIN_TIMEOUT on a loaded machine); pending: {left}"
+                    f"DJANGO_BLINKER_CHAOS_DRAIN_TIMEOUT on a loaded machine); pending: {left}\n"
+                    f"{self.stuck()}"
                 )
             time.sleep(1)
         self.mark("drained")

@@ -1,8 +1,10 @@
 """A worker's side of an event's outbox row: whether a delivery may run, and its confirmation.
 
 A copy of an event whose row a worker confirmed is skipped (logged at INFO), and so is
-one whose row is not in the worker's database at all (a WARNING naming the database,
-counted in :class:`~django_blinker.models.OutboxProcess` for the admin). The row is read
+one whose row is not in the worker's database at all. A copy signed too recently for the
+relay to have deleted its confirmed row says so at WARNING, naming the database, and is
+counted in :class:`~django_blinker.models.OutboxProcess` for the admin; an older one is
+most likely a late copy whose row the relay deleted (INFO). The row is read
 in the same query as the first ``$model`` row the receiver gets when both live on one
 database (:class:`OutboxCheck`): one round trip per event, as a task reading its row back
 takes. Confirmations are written after the receiver ran, a batch at a time
@@ -22,6 +24,7 @@ from django.db.models import IntegerField, Model
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from .. import conf
 from .batched_writes import BatchedWrites, retried
 from .codec import fetch_row
 from .event import Event
@@ -72,11 +75,13 @@ class Copy(Exception):
 class OutboxCheck:
     """Whether the outbox row of one event lets its receiver run, read once per delivery:
     with the first ``$model`` row :meth:`fetch` reads from the outbox's database, else on
-    its own by :meth:`ensure`, which runs before the receiver either way."""
+    its own by :meth:`ensure`, which runs before the receiver either way. ``signed_ago``:
+    the seconds since this copy of the event was signed (sent or relayed)."""
 
-    def __init__(self, using: str, event: Event) -> None:
+    def __init__(self, using: str, event: Event, signed_ago: float | None = None) -> None:
         self.using = using
         self.event = event
+        self.signed_ago = signed_ago
         self._done = False
 
     def fetch(self, model: type[Model], pk: Any, using: str) -> Model:
@@ -122,13 +127,25 @@ class OutboxCheck:
         self._done = True
         event, using = self.event, self.using
         if state is None:
+            if self._may_be_pruned():
+                logger.info(
+                    "Event %s: receiver %s of signal %r skipped: a copy signed %.0f s ago "
+                    "whose outbox row on %r is gone, most likely confirmed and deleted by the "
+                    "relay (it deletes rows twice OUTBOX_CONFIRM_AFTER after their "
+                    "confirmation)",
+                    event.id,
+                    event.receiver,
+                    event.signal,
+                    self.signed_ago,
+                    using,
+                )
+                raise Copy(event.id)
             database = django_settings.DATABASES[using].get("NAME")
             logger.warning(
                 "Event %s: receiver %s of signal %r skipped: the outbox on %r (database %r) "
                 "has no row for it. Either this worker uses another database than the "
                 "process that sent or relayed the event (two environments sharing one "
-                "broker?), or its row was discarded from the admin, or deleted by the relay "
-                "after a worker confirmed it.",
+                "broker?), or its row was discarded from the admin.",
                 event.id,
                 event.receiver,
                 event.signal,
@@ -144,6 +161,15 @@ class OutboxCheck:
                 using,
             )
             raise Copy(event.id)
+
+    def _may_be_pruned(self) -> bool:
+        """Whether the relay may have deleted this event's row after a worker confirmed
+        it. It publishes only unconfirmed rows and deletes a row twice
+        ``OUTBOX_CONFIRM_AFTER`` after its confirmation, so a row that a copy signed more
+        recently than that was published from cannot be gone that way."""
+        if self.signed_ago is None:
+            return False
+        return self.signed_ago >= 2 * conf.settings.outbox_confirm_after
 
 
 def _record_missing_row(using: str, event: str) -> None:

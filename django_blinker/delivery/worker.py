@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from ..bridging import carried_context, extension_points, pauses
 from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode, fetch_row, holds_rows
-from .event import Event, Payload, Rejected, unseal
+from .event import Event, Payload, Rejected, signed_ago, unseal
 from .outbox_rows import Copy, OutboxCheck, confirm, confirmations
 from .registrations import Registration, registration
 
@@ -119,7 +119,8 @@ def deliver(
     re-raised, for the backend's retry policy. An outbox event is confirmed in its row
     once that is settled (not after a :data:`TRANSIENT` exception); a copy of a confirmed
     event is skipped, and so is one whose row is not in this database at all (a WARNING,
-    counted in :class:`~django_blinker.models.OutboxProcess` for the admin).
+    counted in :class:`~django_blinker.models.OutboxProcess` for the admin, unless the copy
+    is old enough for the relay to have deleted its confirmed row).
 
     A worker does not run a paused receiver (:mod:`django_blinker.bridging.pauses`): its
     event is kept in the outbox (``backend``, the queue it came from, names the queue it
@@ -148,7 +149,12 @@ def deliver(
         return None
     if context:
         event = dataclasses.replace(event, context=context)
-    check = None if outbox is None else OutboxCheck(outbox, event)
+    check = None
+    if outbox is not None:
+        # The message was verified: its signing time is what the sender or relay wrote.
+        check = OutboxCheck(
+            outbox, event, signed_ago(message) if isinstance(message, str) else None
+        )
     if in_worker and pauses.paused_names() and _still_paused(found.receiver_id):
         if check is None or check.runnable():
             _keep_paused(payload, event, outbox, backend)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import re
 import socket
 import time
 
 import pytest
 from django.contrib.auth.models import User
+from django.core import signing
 from django.core.management import call_command
 from django.db import transaction
 from django.db.models.signals import post_save
@@ -27,7 +29,7 @@ from django_blinker.background import in_background, outbox
 from django_blinker.background.outbox import record_relay
 from django_blinker.background.publishing import publish
 from django_blinker.delivery import outbox_health
-from django_blinker.delivery.event import Event
+from django_blinker.delivery.event import Event, reseal
 from django_blinker.delivery.outbox_health import health, report_missing_row
 from django_blinker.delivery.worker import deliver
 from django_blinker.models import OutboxEvent, OutboxProcess
@@ -121,6 +123,35 @@ def test_a_copy_whose_row_is_gone_is_skipped_at_warning_and_counted(
     assert process.missing_rows == 2
     assert str(process.last_missing_event) == backend.envelopes[1].id
     assert health("default").missing_rows == 2
+
+
+@pytest.mark.django_db
+def test_a_copy_signed_before_its_row_could_be_pruned_is_skipped_at_info_uncounted(
+    outbox_on, author, monkeypatch, caplog
+):
+    """The relay deletes a row twice OUTBOX_CONFIRM_AFTER (300 s) after its confirmation:
+    a copy signed longer ago than that whose row is gone is most likely a late copy of a
+    confirmed event, not a worker on another database. A fresh one still warns."""
+    backend = use_backend(monkeypatch, RecordingBackend())
+    books(author, 2)
+    outbox.relay()
+    outbox.discard(OutboxEvent.objects.all())
+    late, fresh = (envelope.message for envelope in backend.envelopes)
+    ten_minutes_ago = signing.b62_encode(int(time.time()) - 601)
+    with monkeypatch.context() as clock:
+        clock.setattr(signing.TimestampSigner, "timestamp", lambda self: ten_minutes_ago)
+        late = reseal(late)
+    with caplog.at_level(logging.INFO, "django_blinker"):
+        deliver(late)
+        deliver(fresh)
+    assert receivers.CALLS == []
+    [(late_level, late_text), (fresh_level, fresh_text)] = [
+        (record.levelno, record.getMessage()) for record in caplog.records
+    ]
+    assert late_level == logging.INFO
+    assert re.search(r"a copy signed 60\d s ago whose outbox row on 'default' is gone", late_text)
+    assert (fresh_level, "has no row for it" in fresh_text) == (logging.WARNING, True)
+    assert OutboxProcess.objects.get().missing_rows == 1
 
 
 @pytest.mark.django_db

@@ -123,6 +123,25 @@ class Supervised:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def ask_for_stacks(self) -> int:
+        """Ask each process of the current one's tree in turn for its threads' stacks
+        (SIGUSR2, which the chaos settings hand to ``faulthandler``); returns where they
+        start in the log."""
+        with self._lock:
+            start = self.log_path.stat().st_size
+            pids, tree = [self.process.pid], []
+            while pids:
+                pid = pids.pop(0)
+                tree.append(pid)
+                pids += children(pid)
+            for pid in tree:
+                self._log.write(f"=== supervisor: stacks of pid {pid}\n")
+                self._log.flush()
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGUSR2)
+                time.sleep(0.5)
+        return start
+
     def stop(self, timeout: float = 15.0) -> None:
         """No more restarts; SIGTERM, then SIGKILL for its process group after ``timeout``."""
         self._stopping.set()

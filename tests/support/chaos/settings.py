@@ -5,10 +5,16 @@ receivers on the backend that ``DJANGO_BLINKER_CHAOS`` names (``celery`` or ``ta
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
 
 from tests.support.settings import *  # noqa: F403
 from tests.support.settings import DATABASES
+
+# A stalled run asks each of its processes for its threads' stacks (Supervised.ask_for_stacks);
+# Celery's pool children inherit it.
+faulthandler.register(signal.SIGUSR2, all_threads=True)
 
 DATABASES["default"]["NAME"] = os.environ["DJANGO_BLINKER_WORKER_DB_NAME"]
 DATABASES["default"]["CONN_MAX_AGE"] = 600

@@ -187,6 +187,7 @@ def _relay(options: Any, durable_on: Any, body: Any, durable: Any, purge: Any, b
     """Events per second that ``outbox.relay()`` moves from the outbox to the broker; then,
     on a database server, the backlog drain through a real worker."""
     from django.conf import settings
+    from django.test.utils import override_settings
     from django.utils import timezone
 
     from bench import _background
@@ -194,62 +195,78 @@ def _relay(options: Any, durable_on: Any, body: Any, durable: Any, purge: Any, b
     from django_blinker.background import outbox
     from django_blinker.models import OutboxEvent
 
-    OutboxEvent.objects.all().delete()
-    harness.settled(OutboxEvent)
-    durable_on()
-    body()
-    background.disconnect(signals.post_save, _background.blinker_receiver)
-    # As if the broker had been down at every commit: the relay publishes them all.
-    outbox.publish_records.flush()
-    purge()
-    OutboxEvent.objects.update(published_at=None, attempts=0, next_attempt_at=timezone.now())
-    # A backlog that waited for a broker has been analyzed by then.
-    harness.settled(OutboxEvent, vacuum=False)
-    started = time.perf_counter()
-    published = 0
-    while OutboxEvent.objects.filter(published_at__isnull=True).exists():
-        published += outbox.relay().published
-    took = time.perf_counter() - started
-    assert broker.llen(_background.QUEUE) == published == options.saves
-    # No worker runs here to confirm (delete) the published rows.
-    OutboxEvent.objects.all().delete()
-    purge()
     database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    print(
-        f"\nRelay on {database}: {published:,} events in {took:.2f} s, "
-        f"{published / took:,.0f} events/s (batches of {outbox.BATCH_SIZE}, wall time)"
-    )
-    if database == "sqlite3":
+    for per_message in (PER_MESSAGE, 1):
+        OutboxEvent.objects.all().delete()
+        harness.settled(OutboxEvent)
+        durable_on()
+        body()
+        background.disconnect(signals.post_save, _background.blinker_receiver)
         durable.disable()
+        # As if the broker had been down at every commit: the relay publishes them all.
+        outbox.publish_records.flush()
+        purge()
+        OutboxEvent.objects.update(published_at=None, attempts=0, next_attempt_at=timezone.now())
+        # A backlog that waited for a broker has been analyzed by then.
+        harness.settled(OutboxEvent, vacuum=False)
+        options_now = {**settings.DJANGO_BLINKER, "OUTBOX_EVENTS_PER_MESSAGE": per_message}
+        with override_settings(DJANGO_BLINKER=options_now):
+            started = time.perf_counter()
+            published = 0
+            while OutboxEvent.objects.filter(published_at__isnull=True).exists():
+                published += outbox.relay().published
+            took = time.perf_counter() - started
+        messages = broker.llen(_background.QUEUE)
+        assert published == options.saves
+        assert messages == -(-outbox.BATCH_SIZE // per_message) * (published // outbox.BATCH_SIZE)
+        # No worker runs here to confirm (delete) the published rows.
+        OutboxEvent.objects.all().delete()
+        purge()
+        print(
+            f"\nRelay on {database}: {published:,} events in {took:.2f} s, "
+            f"{published / took:,.0f} events/s (batches of {outbox.BATCH_SIZE}, "
+            f"{per_message} to a message: {messages:,} messages; wall time)"
+        )
+    if database == "sqlite3":
         print("Backlog drain: needs a database server the worker shares (DJANGO_BLINKER_DB)")
         return 0
-    plain, reading, outboxed = _drain(
+    plain, reading, outboxed, single = _drain(
         options.saves, options.drain_rounds, durable_on, body, durable, purge, broker
     )
     print(
         f"Backlog drain through one worker (prefork, 2 processes), {options.saves:,} jobs, "
-        f"median of {options.drain_rounds} rounds: "
-        f"plain Celery tasks {plain:,.0f}/s, plain tasks reading their row {reading:,.0f}/s, "
-        f"outbox + relay {outboxed:,.0f}/s; ratio {outboxed / plain:.2f} to plain tasks "
-        f"(target {DRAIN_TARGET}), {outboxed / reading:.2f} to tasks reading their row"
+        f"median of {options.drain_rounds} rounds:\n"
+        f"  plain Celery tasks                      {plain:7,.0f}/s\n"
+        f"  plain tasks reading their row           {reading:7,.0f}/s\n"
+        f"  outbox + relay, {PER_MESSAGE} events per message     {outboxed:7,.0f}/s  "
+        f"ratio {outboxed / plain:.2f} to plain tasks (target {DRAIN_TARGET}), "
+        f"{outboxed / reading:.2f} to tasks reading their row\n"
+        f"  outbox + relay, 1 event per message     {single:7,.0f}/s  "
+        f"ratio {single / plain:.2f} to plain tasks, {single / reading:.2f} to tasks reading "
+        "their row"
     )
     return 0
 
 
 DRAIN_TARGET = 0.9
+#: OUTBOX_EVENTS_PER_MESSAGE's default, the relay's events per task message.
+PER_MESSAGE = 10
 
 
 def _drain(
     count: int, rounds: int, durable_on: Any, body: Any, durable: Any, purge: Any, broker: Any
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     """Jobs per second a real worker runs from a backlog, the median of ``rounds`` rounds
-    of three ways in turn: ``count`` plain tasks queued before it starts; ``count`` plain
+    of four ways in turn: ``count`` plain tasks queued before it starts; ``count`` plain
     tasks that read their row (as the receiver is given its row); ``count`` outbox events
-    committed while it was away, published by the relay as it works. Timed from the first
-    job done to the last."""
+    committed while it was away, published by the relay as it works, ``PER_MESSAGE`` to a
+    task message and one to a message. Timed from the first job done to the last."""
     import statistics
     import subprocess
     import threading
+
+    from django.conf import settings
+    from django.test.utils import override_settings
 
     from bench import _background
     from bench.benchapp.models import Item
@@ -303,7 +320,7 @@ def _drain(
         while OutboxEvent.objects.filter(published_at__isnull=True).exists():
             outbox.relay()
 
-    def outboxed() -> float:
+    def outboxed(per_message: int) -> float:
         OutboxEvent.objects.all().delete()
         harness.settled(OutboxEvent)
         durable_on()
@@ -315,23 +332,24 @@ def _drain(
         purge()
         OutboxEvent.objects.update(published_at=None, attempts=0, next_attempt_at=timezone.now())
         harness.settled(OutboxEvent, vacuum=False)
-        rate = timed(lambda: threading.Thread(target=relay_all, daemon=True).start())
+        with override_settings(
+            DJANGO_BLINKER={**settings.DJANGO_BLINKER, "OUTBOX_EVENTS_PER_MESSAGE": per_message}
+        ):
+            rate = timed(lambda: threading.Thread(target=relay_all, daemon=True).start())
         purge()
         OutboxEvent.objects.all().delete()
         return rate
 
     from django.utils import timezone
 
-    rates: tuple[list[float], list[float], list[float]] = ([], [], [])
+    rates: tuple[list[float], ...] = ([], [], [], [])
     for _ in range(rounds):
         rates[0].append(plain(_background.native_task))
         rates[1].append(plain(_background.native_task_fetching))
-        rates[2].append(outboxed())
-    return (
-        statistics.median(rates[0]),
-        statistics.median(rates[1]),
-        statistics.median(rates[2]),
-    )
+        rates[2].append(outboxed(PER_MESSAGE))
+        rates[3].append(outboxed(1))
+    first, second, third, fourth = (statistics.median(way) for way in rates)
+    return first, second, third, fourth
 
 
 if __name__ == "__main__":

@@ -153,6 +153,9 @@ KEYS: dict[str, Key] = {
     # Seconds an unconfirmed outbox event may trail a confirmed later one (longer than the
     # slowest receiver) before the relay publishes it again; the newest after 12 times this.
     "OUTBOX_CONFIRM_AFTER": Key(300, (int, float), _at_least(1)),
+    # Events the relay puts in one task message (a batch task): a backlog drains with one
+    # task's overhead per this many events. 1 publishes each event as a task of its own.
+    "OUTBOX_EVENTS_PER_MESSAGE": Key(10, int, _at_least(1, 100)),
     # Seconds a publish to a broker may take before the event is reported as not enqueued.
     "PUBLISH_TIMEOUT": Key(5.0, (int, float), _at_least(0.1, 600)),
     # Seconds a signed background message stays valid; a worker refuses an older one as it
@@ -345,6 +348,11 @@ class Settings:
         """``OUTBOX_CONFIRM_AFTER``: seconds an unconfirmed event may trail a confirmed later
         one before it is published again."""
         return float(self._value("OUTBOX_CONFIRM_AFTER"))
+
+    @property
+    def outbox_events_per_message(self) -> int:
+        """``OUTBOX_EVENTS_PER_MESSAGE``: events the relay puts in one task message."""
+        return int(self._value("OUTBOX_EVENTS_PER_MESSAGE"))
 
     @property
     def publish_timeout(self) -> float:

@@ -1,10 +1,11 @@
 """Background receivers on Celery (``pip install django-blinker[celery]``).
 
 Each event is one ``django_blinker.deliver`` task whose only argument is the signed
-message and whose task id is the event id; coalesced events travel as one
-``django_blinker.deliver_batch``. Both are shared tasks: they bind to the project's Celery
-app; ``include=["django_blinker.backends.celery"]`` in the app, or let the worker register
-them when Django starts and the receivers connect.
+message and whose task id is the event id; coalesced events, and the relay's
+(``OUTBOX_EVENTS_PER_MESSAGE`` to a message), travel as one
+``django_blinker.deliver_batch``. Both are shared tasks: they bind to the project's
+Celery app; ``include=["django_blinker.backends.celery"]`` in the app, or let the worker
+register them when Django starts and the receivers connect.
 
 Tasks are ``acks_late`` with ``reject_on_worker_lost``: a message is acknowledged only
 after its receiver ran, so a worker killed mid-task gets it delivered again. An outbox
@@ -49,6 +50,7 @@ from .. import conf
 from ..delivery.batched_writes import flush_all
 from ..delivery.event import Event
 from ..delivery.worker import TRANSIENT, deliver, deliver_many
+from . import groups
 
 BOUNDED = True
 MAX_RETRIES = 3
@@ -90,8 +92,9 @@ def deliver_task(self: Task, message: Any) -> None:
 
 @shared_task(name=BATCH_TASK_NAME, **_DELIVERY_OPTIONS)  # type: ignore[untyped-decorator]
 def deliver_batch_task(self: Task, messages: Any) -> None:
-    """Run the coalesced events of one transaction in order; retry only the ones that
-    asked for it, fail the task if any other failed (each failure is logged)."""
+    """Run a batch of events in order (a transaction's coalesced events, or a relay's);
+    retry only the ones that asked for it, fail the task if any other failed (each
+    failure is logged)."""
     _fresh_connections(self)
     failed = deliver_many(
         messages if isinstance(messages, list) else [messages],
@@ -182,17 +185,19 @@ def _batched(producer: Any, size: int) -> AbstractContextManager[Any]:
     return batch(max_size=size)  # type: ignore[no-any-return]
 
 
-def prepare(envelopes: list[Event], coalesced: bool) -> Callable[[], None]:
-    """A call that publishes ``envelopes`` on one connection of :func:`_connections`. The
-    task is bound to the current Celery app here, in the caller's thread, since Celery's
-    current app is per thread; Celery's unconfigured fallback app is refused with
+def prepare(envelopes: list[Event], batch: int) -> Callable[[], None]:
+    """A call that publishes ``envelopes``, each as a task of its own (``batch`` 0) or
+    ``batch`` to a batch task, on one connection of :func:`_connections`. The task is
+    bound to the current Celery app here, in the caller's thread, since Celery's current
+    app is per thread; Celery's unconfigured fallback app is refused with
     ``ImproperlyConfigured``."""
-    first = envelopes[0]
     jobs: list[_Job]
-    if coalesced:
+    if batch:
         task = _bound(deliver_batch_task)
-        argsrepr = f"(<{len(envelopes)} {first.signal} events for {first.receiver}>,)"
-        jobs = [(([envelope.message for envelope in envelopes],), None, argsrepr)]
+        jobs = [
+            (([envelope.message for envelope in group],), None, _batch_repr(group))
+            for group in groups(envelopes, batch)
+        ]
     else:
         task = _bound(deliver_task)
         jobs = [
@@ -214,6 +219,14 @@ def prepare(envelopes: list[Event], coalesced: bool) -> Callable[[], None]:
                 publish_all(task, producer, jobs)
 
     return send
+
+
+def _batch_repr(group: list[Event]) -> str:
+    """What monitoring shows of a batch task's argument instead of its signed messages."""
+    first = group[0]
+    if all((e.signal, e.receiver) == (first.signal, first.receiver) for e in group):
+        return f"(<{len(group)} {first.signal} events for {first.receiver}>,)"
+    return f"(<{len(group)} events for {len({e.receiver for e in group})} receivers>,)"
 
 
 #: One task message to publish: its arguments, its task id (None: a new one) and the

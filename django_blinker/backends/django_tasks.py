@@ -33,6 +33,7 @@ from django.utils import timezone
 from .. import conf
 from ..delivery.event import Event
 from ..delivery.worker import deliver, deliver_many
+from . import groups
 
 logger = logging.getLogger("django_blinker")
 
@@ -98,12 +99,18 @@ def writes_in_transaction(using: str) -> bool:
     return isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == using
 
 
-def prepare(envelopes: list[Event], coalesced: bool) -> Callable[[], None]:
-    """A call that enqueues ``envelopes`` on the ``TASKS_BACKEND`` backend."""
+def prepare(envelopes: list[Event], batch: int) -> Callable[[], None]:
+    """A call that enqueues ``envelopes``, each as a task of its own (``batch`` 0) or
+    ``batch`` to a batch task, on the ``TASKS_BACKEND`` backend."""
     alias = conf.settings.tasks_backend
-    if coalesced:
-        batch = _task("deliver_batch_task", alias)
-        return lambda: batch.enqueue([envelope.message for envelope in envelopes])
+    if batch:
+        batch_task = _task("deliver_batch_task", alias)
+
+        def send_batches() -> None:
+            for group in groups(envelopes, batch):
+                batch_task.enqueue([envelope.message for envelope in group])
+
+        return send_batches
     task = _task("deliver_task", alias)
 
     def send() -> None:

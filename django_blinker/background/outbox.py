@@ -9,7 +9,8 @@ Right after the commit the sending process publishes its own rows
 with others (:data:`publish_records`). The relay leaves a fresh row to its sender for
 :func:`sender_claim` (the row is not due before), so the two do not both publish it. A
 row its sender could not publish (broker down, process killed) becomes due and
-:func:`relay` publishes it, in batches, and keeps it; the worker marks a row confirmed
+:func:`relay` publishes it, ``OUTBOX_EVENTS_PER_MESSAGE`` events to a task message, and
+keeps it; the worker marks a row confirmed
 once its receiver ran (:func:`~django_blinker.delivery.worker.deliver`) and skips a copy
 of a confirmed one.
 
@@ -258,7 +259,8 @@ class NotConfirmed(Exception):
 
 def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> RelayResult:
     """Publish up to ``batch_size`` due outbox events of ``using``, oldest first, one
-    publish per backend: new events, and published ones no worker confirmed in time.
+    publish per backend, ``OUTBOX_EVENTS_PER_MESSAGE`` events to a task message: new
+    events, and published ones no worker confirmed in time.
     Events of a failed publish wait for :func:`backoff`; once dead, each is logged and sent
     to :data:`~django_blinker.background.publishing.enqueue_failed` after the relay's transaction
     committed. Then confirmed rows due for deletion are deleted, in transactions of their
@@ -297,7 +299,11 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
                     by_backend.setdefault(row.backend, []).append(row)
             for backend, group in by_backend.items():
                 try:
-                    publish(backend, [_envelope(row) for row in group])
+                    publish(
+                        backend,
+                        [_envelope(row) for row in group],
+                        per_job=config.outbox_events_per_message,
+                    )
                 except PublishError as stopped:
                     error = stopped.cause
                     reasons.append(f"{backend}: {type(error).__name__}: {error}")

@@ -44,7 +44,7 @@ CHUNK = 100
 class _Backend(Protocol):
     BOUNDED: bool
 
-    def prepare(self, envelopes: list[Event], coalesced: bool) -> Callable[[], None]: ...
+    def prepare(self, envelopes: list[Event], batch: int) -> Callable[[], None]: ...
 
 
 class PublishError(Exception):
@@ -127,16 +127,25 @@ def _within(send: Callable[[], None], backend: str, timeout: float) -> None:
         raise error
 
 
-def publish(backend: str, envelopes: list[Event], *, coalesced: bool = False) -> None:
-    """Publish ``envelopes``: one job when ``coalesced``, else one job each, in chunks.
-    Raises :class:`PublishError` (what the backend raised, or ``TimeoutError`` after
-    ``PUBLISH_TIMEOUT`` seconds for one chunk) saying how many were published first."""
+def publish(
+    backend: str, envelopes: list[Event], *, coalesced: bool = False, per_job: int = 1
+) -> None:
+    """Publish ``envelopes``: one job when ``coalesced``, else jobs of up to ``per_job``
+    events each, in chunks. Raises :class:`PublishError` (what the backend raised, or
+    ``TimeoutError`` after ``PUBLISH_TIMEOUT`` seconds for one chunk) saying how many were
+    published first."""
+    if per_job < 1:
+        raise ValueError(f"per_job={per_job!r}; expected a positive number of events")
     module = backend_module(backend)
-    step = len(envelopes) if coalesced else CHUNK
+    if coalesced:
+        step = batch = len(envelopes)
+    else:
+        # Chunks of whole jobs; 0 asks for one task per event, under the event's id.
+        step, batch = max(CHUNK // per_job, 1) * per_job, per_job if per_job > 1 else 0
     timeout = conf.settings.publish_timeout
     for start in range(0, len(envelopes), step):
         try:
-            send = module.prepare(envelopes[start : start + step], coalesced)
+            send = module.prepare(envelopes[start : start + step], batch)
             if module.BOUNDED:
                 _within(send, backend, timeout)
             else:

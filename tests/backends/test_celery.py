@@ -325,6 +325,27 @@ def test_the_relay_task_publishes_the_outbox_from_a_worker(events, author, setti
     outbox_confirmed()
 
 
+@worker_tests
+def test_the_relay_publishes_a_backlog_ten_events_to_a_task_and_the_worker_confirms_each(
+    events, author, settings, sender_dies
+):
+    """A backlog goes out OUTBOX_EVENTS_PER_MESSAGE (10) to a batch task: a real worker
+    runs each event on its committed row and confirms each."""
+    from collections import Counter
+
+    from django_blinker.background import outbox
+
+    with transaction.atomic():
+        books = [Book.objects.create(title=f"backlog {n:02}", author=author) for n in range(25)]
+    assert outbox.relay().published == 25
+    records = {book.pk: events.until("book_saved", pk=book.pk)[-1] for book in books}
+    outbox_confirmed()
+    assert [records[book.pk]["title_in_db"] for book in books] == [b.title for b in books]
+    assert {record["task"][0] for record in records.values()} == {"django_blinker.deliver_batch"}
+    sizes = Counter(record["task"][1] for record in records.values())
+    assert sorted(sizes.values()) == [5, 10, 10]
+
+
 def test_a_stuck_publish_holds_up_no_later_one(silent_broker, settings, caplog):
     # Without the outbox: with it, the stuck event is left for the relay at WARNING.
     """After a silent broker's timeout, the next publish to a broker that answers goes out
@@ -545,28 +566,28 @@ def publishing_app(name: str, **options):
         previous.set_current()
 
 
-@pytest.mark.parametrize("coalesced", [False, True])
-def test_a_chunk_is_published_as_apply_async_publishes_each_of_its_messages(coalesced, monkeypatch):
+@pytest.mark.parametrize("batch", [0, 10])
+def test_a_chunk_is_published_as_apply_async_publishes_each_of_its_messages(batch, monkeypatch):
     """The relay's chunks skip ``apply_async`` but not its message: headers, properties
     and body are what ``apply_async`` writes to the broker for the same task id."""
     from django_blinker.backends import celery as backend
 
     with publishing_app("compared") as (messages, envelopes):
         assert backend._plain(backend._bound(backend.deliver_task))
-        backend.prepare(envelopes, coalesced)()
+        backend.prepare(envelopes, batch)()
         monkeypatch.setattr(backend, "_plain", lambda task: False)
-        backend.prepare(envelopes, coalesced)()
+        backend.prepare(envelopes, batch)()
         published = messages()
     assert len(published) == 2
     for message in published:
         del message["properties"]["delivery_tag"]
-        if coalesced:  # a new task id each time
+        if batch:  # a batch task: a new task id each time
             for key in ("id", "root_id"):
                 del message["headers"][key]
             del message["properties"]["correlation_id"]
     applied, fast = published  # pushed to the head of the list
     assert fast == applied
-    assert fast["headers"]["task"] == backend.BATCH_TASK_NAME if coalesced else backend.TASK_NAME
+    assert fast["headers"]["task"] == backend.BATCH_TASK_NAME if batch else backend.TASK_NAME
 
 
 def test_a_task_class_of_the_project_that_overrides_apply_async_still_publishes_each_message():
@@ -580,6 +601,6 @@ def test_a_task_class_of_the_project_that_overrides_apply_async_still_publishes_
             return super().apply_async(args, kwargs, **options)
 
     with publishing_app("headered", task_cls=HeaderedTask) as (messages, envelopes):
-        backend.prepare(envelopes, False)()
+        backend.prepare(envelopes, 0)()
         [message] = messages()
     assert message["headers"]["tenant"] == "acme"

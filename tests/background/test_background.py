@@ -642,7 +642,7 @@ class _ThreadBackend:
     def __init__(self):
         self.envelopes = []
 
-    def prepare(self, envelopes, coalesced):
+    def prepare(self, envelopes, batch):
         return lambda: self.envelopes.extend(envelopes)
 
 

@@ -89,7 +89,7 @@ def make_due():
 def published_titles(backend):
     return [
         Book.objects.get(pk=payload["kwargs"]["instance"]["$model"][1]).title
-        for payload in backend.payloads
+        for payload in backend.published
     ]
 
 
@@ -166,6 +166,25 @@ def clock(monkeypatch):
     frozen = Clock()
     monkeypatch.setattr(timezone, "now", lambda: frozen.now)
     return frozen
+
+
+@pytest.mark.parametrize(
+    ("per_message", "batches", "singles"),
+    [(None, [10, 10, 5], 0), (4, [4] * 6 + [1], 0), (1, [], 25)],
+)
+def test_the_relay_puts_outbox_events_per_message_events_in_each_task(
+    backend, author, settings, per_message, batches, singles
+):
+    """A backlog drains with one task's overhead per OUTBOX_EVENTS_PER_MESSAGE (10)
+    events; at 1 each event is a task of its own, under its event id."""
+    if per_message is not None:
+        settings.DJANGO_BLINKER = {"OUTBOX": True, "OUTBOX_EVENTS_PER_MESSAGE": per_message}
+    for n in range(25):
+        Book.objects.create(title=f"book {n:02}", author=author)
+    assert outbox.relay() == outbox.RelayResult(published=25)
+    assert [len(batch) for batch in backend.batches] == batches
+    assert len(backend.payloads) == singles
+    assert published_titles(backend) == [f"book {n:02}" for n in range(25)]
 
 
 def test_relay_publishes_due_events_oldest_first_and_keeps_them_until_confirmed(
@@ -672,7 +691,7 @@ def test_two_relays_at_once_never_publish_the_same_event(monkeypatch, author):
     class Backend:
         BOUNDED = False
 
-        def prepare(self, envelopes, coalesced):
+        def prepare(self, envelopes, batch):
             def send():
                 with lock:
                     published.extend((threading.current_thread().name, e.id) for e in envelopes)
@@ -790,8 +809,8 @@ def test_a_relay_holds_up_no_sending_transaction_even_configured_repeatable_read
             connection.close()
 
     class WritingMeanwhile(RecordingBackend):
-        def prepare(self, envelopes, coalesced):
-            record = super().prepare(envelopes, coalesced)
+        def prepare(self, envelopes, batch):
+            record = super().prepare(envelopes, batch)
 
             def send():
                 record()
@@ -891,7 +910,7 @@ def test_a_relay_keeps_the_rows_a_crash_interrupted(monkeypatch, author, caplog)
     class HalfBroken:
         BOUNDED = False
 
-        def prepare(self, envelopes, coalesced):
+        def prepare(self, envelopes, batch):
             def send():
                 sent.extend(e.id for e in envelopes)
                 if len(sent) == 1:
@@ -934,6 +953,7 @@ def test_the_sender_publishes_its_rows_at_commit(backend, author):
         Book.objects.create(title="two", author=author)
         assert backend.payloads == []
     assert sorted(published_titles(backend)) == ["one", "two"]
+    assert backend.batches == [], "a sender's events go each as a task of its own"
     # Recorded at once on SQLite; on a server by a thread of this process a moment later.
     wait_until(lambda: not awaiting_publish().exists(), "the publish was never recorded")
     assert set(OutboxEvent.objects.values_list("attempts", flat=True)) == {1}
@@ -1084,9 +1104,9 @@ def test_the_events_of_every_receiver_in_a_transaction_share_one_publish_and_one
     prepared = []
     prepare = backend.prepare
 
-    def counting(envelopes, coalesced):
+    def counting(envelopes, batch):
         prepared.append(len(envelopes))
-        return prepare(envelopes, coalesced)
+        return prepare(envelopes, batch)
 
     monkeypatch.setattr(backend, "prepare", counting)
     in_background(signals.post_save, every_save, sender=Book, backend="celery")

@@ -43,8 +43,8 @@ class StopOnPublish(RecordingBackend):
         super().__init__()
         self.signum = signum
 
-    def prepare(self, envelopes, coalesced):
-        record = super().prepare(envelopes, coalesced)
+    def prepare(self, envelopes, batch):
+        record = super().prepare(envelopes, batch)
 
         def send():
             record()

@@ -28,9 +28,19 @@ def _redis() -> Any:
     return redis.Redis.from_url(os.environ["DJANGO_BLINKER_TEST_REDIS"])
 
 
+def _celery_task() -> list[str] | None:
+    """The name and id of the Celery task running this receiver, if one is."""
+    try:
+        from celery import current_task
+    except ImportError:
+        return None
+    return [current_task.name, current_task.request.id] if current_task else None
+
+
 def record(receiver: str, **facts: Any) -> None:
     event = current_event()
     entry = {"receiver": receiver, "event": event.id if event else None, "pid": os.getpid()}
+    entry["task"] = _celery_task()
     entry.update(facts)
     CALLS.append(entry)
     if os.environ.get("DJANGO_BLINKER_TEST_REDIS"):

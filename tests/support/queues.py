@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django_blinker.backends import groups
 from django_blinker.delivery.event import unseal
 
 
 class RecordingBackend:
-    """Keeps what would be published: ``payloads`` one by one, ``batches`` as lists."""
+    """Keeps what would be published: ``payloads`` one by one, ``batches`` as lists, and
+    ``published``: every payload in the order published, whichever way."""
 
     BOUNDED = False
 
@@ -14,13 +16,15 @@ class RecordingBackend:
         self.payloads = []
         self.batches = []
         self.envelopes = []
+        self.published = []
 
-    def prepare(self, envelopes, coalesced):
+    def prepare(self, envelopes, batch):
         def send():
             self.envelopes.extend(envelopes)
             opened = [unseal(envelope.message) for envelope in envelopes]
-            if coalesced:
-                self.batches.append(opened)
+            self.published.extend(opened)
+            if batch:
+                self.batches.extend(groups(opened, batch))
             else:
                 self.payloads.extend(opened)
 
@@ -32,7 +36,7 @@ class BrokenBackend:
 
     BOUNDED = False
 
-    def prepare(self, envelopes, coalesced):
+    def prepare(self, envelopes, batch):
         def send():
             raise ConnectionError("broker down")
 

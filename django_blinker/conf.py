@@ -150,8 +150,9 @@ KEYS: dict[str, Key] = {
     # Failed publishes of one outbox event before it is dead-lettered: 20 is about an hour
     # of broker outage (waits of 1, 2, 4 ... seconds, at most five minutes apart).
     "OUTBOX_MAX_ATTEMPTS": Key(20, int, _at_least(1, 10_000)),
-    # Seconds an unconfirmed outbox event may trail a confirmed later one (longer than the
-    # slowest receiver) before the relay publishes it again; the newest after 12 times this.
+    # Seconds an unconfirmed outbox event may trail a confirmed later one (longer than
+    # OUTBOX_EVENTS_PER_MESSAGE times the slowest receiver) before the relay publishes it
+    # again; the newest after 12 times this.
     "OUTBOX_CONFIRM_AFTER": Key(300, (int, float), _at_least(1)),
     # Events the relay puts in one task message (a batch task): a backlog drains with one
     # task's overhead per this many events. 1 publishes each event as a task of its own.

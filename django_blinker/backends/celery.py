@@ -101,9 +101,17 @@ def deliver_batch_task(self: Task, messages: Any) -> None:
         "celery",
         confirm_soon=not self.request.is_eager,
     )
-    retry = [message for message, error in failed if isinstance(error, RETRY_FOR)]
+    retry = [(message, error) for message, error in failed if isinstance(error, RETRY_FOR)]
     if retry:
-        raise self.retry(args=(retry,), countdown=2**self.request.retries)
+        # With exc, running out of retries raises that error, not Celery's
+        # MaxRetriesExceededError, whose text would quote the signed messages.
+        raise self.retry(
+            args=([message for message, _error in retry],),
+            exc=retry[0][1],
+            countdown=2**self.request.retries,
+            argsrepr=f"(<{len(retry)} events to retry>,)",
+            kwargsrepr="{}",
+        )
     if failed:
         raise failed[0][1]
 

@@ -38,9 +38,11 @@ Celery task makes one pass, for Celery beat.
 
 Delivery is at least once, under one event id: a copy published again while the first is
 still running runs again. A publish signs the row's message again
-(:func:`~django_blinker.delivery.event.reseal`) once it was signed over a tenth of
-``MESSAGE_MAX_AGE`` ago, so a worker never refuses it as expired however long the row
-waited, as long as it waits in the queue less than nine tenths of ``MESSAGE_MAX_AGE``.
+(:func:`~django_blinker.delivery.event.reseal`) once it was signed over
+``OUTBOX_CONFIRM_AFTER`` ago (a tenth of ``MESSAGE_MAX_AGE``, if that is shorter), so a
+worker never refuses it as expired however long the row waited, as long as it waits in
+the queue less than nine tenths of ``MESSAGE_MAX_AGE``, and never takes it for a late
+copy of a deleted row unless it waited in the queue too.
 
 The outbox writes and deletes its rows without model signals, so that a receiver of every
 model's ``post_save`` or ``post_delete`` never turns the outbox's own bookkeeping into
@@ -378,12 +380,18 @@ RESEAL_AFTER = 0.1
 
 def _envelope(row: OutboxEvent) -> Event:
     """The envelope of ``row``, its message signed again now if it was signed over
-    :data:`RESEAL_AFTER` of ``MESSAGE_MAX_AGE`` ago, so that an event that waited (a broker
-    outage, a retry from the admin) is not refused as expired. A message that is not
-    genuine stays as it is: the worker refuses it, and says so."""
+    ``OUTBOX_CONFIRM_AFTER`` (or :data:`RESEAL_AFTER` of ``MESSAGE_MAX_AGE``, if shorter)
+    ago. An event that waited (a broker outage, a retry from the admin) is then neither
+    refused as expired nor taken, by a worker that finds no row for it, for a late copy
+    whose confirmed row the relay deleted
+    (:class:`~django_blinker.delivery.outbox_rows.OutboxCheck`): a worker that reads
+    another database still says so. A message that is not genuine
+    stays as it is: the worker refuses it, and says so."""
     message = row.message
     age = signed_ago(message)
-    if age is None or not 0 <= age < conf.settings.message_max_age * RESEAL_AFTER:
+    config = conf.settings
+    limit = min(config.outbox_confirm_after, config.message_max_age * RESEAL_AFTER)
+    if age is None or not 0 <= age < limit:
         with contextlib.suppress(Rejected):
             message = reseal(message)
     return Event(str(row.pk), row.signal, row.receiver, message)

@@ -10,10 +10,10 @@ write one. A worker opens every message with :func:`unseal` before it looks at a
 inside; anything else is :class:`Rejected`, and so is a genuine message signed more than
 ``MESSAGE_MAX_AGE`` seconds ago: a captured message cannot be replayed for ever.
 
-The relay signs an outbox message again when it publishes it, once it is no longer fresh
-(:func:`reseal`, :func:`signed_ago`): an event may wait in its outbox for as long as a
-broker is down, or be retried from the admin long after, and still reach its worker
-fresh. The delivery contract (docs/background.md) says
+The relay signs an outbox message again when it publishes it, once it was signed over
+``OUTBOX_CONFIRM_AFTER`` ago (:func:`reseal`, :func:`signed_ago`): an event may wait in
+its outbox for as long as a broker is down, or be retried from the admin long after, and
+still reach its worker fresh. The delivery contract (docs/background.md) says
 what dedupes what, and for how long.
 
 A message is signed, not encrypted: whoever reads the broker or the outbox table reads the
@@ -57,6 +57,11 @@ class Rejected(Exception):
         self.event = event
 
 
+class Forged(Rejected):
+    """A message that this site's signer did not write: not a string, oversized, a bad
+    signature, or no signing time."""
+
+
 def _signer() -> signing.TimestampSigner:
     return signing.TimestampSigner(salt=SALT)
 
@@ -72,12 +77,12 @@ def _verified(message: object, max_age: float | None) -> str:
     ``PAYLOAD_MAX_BYTES`` (measured before anything else) that :func:`seal` made, at most
     ``max_age`` seconds ago (any time ago when None)."""
     if not isinstance(message, str):
-        raise Rejected(
+        raise Forged(
             f"expected a signed message (str), got {type(message).__name__}",
             claimed_event(message),
         )
     if too_large := limits.oversize(message):
-        raise Rejected(too_large, _claimed_up_front(message))
+        raise Forged(too_large, _claimed_up_front(message))
     try:
         age = None if max_age is None else datetime.timedelta(seconds=max_age)
         return _signer().unsign(message, max_age=age)
@@ -87,10 +92,10 @@ def _verified(message: object, max_age: float | None) -> str:
             claimed_event(message),
         ) from None
     except signing.BadSignature:
-        raise Rejected("bad signature", claimed_event(message)) from None
+        raise Forged("bad signature", claimed_event(message)) from None
     except ValueError:
         # Genuine, but without a signing time: the format of early 0.2 development versions.
-        raise Rejected(
+        raise Forged(
             "no signing time (a message of an older format)", claimed_event(message)
         ) from None
 

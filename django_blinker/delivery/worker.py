@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from ..bridging import carried_context, extension_points, pauses
 from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode, fetch_row, holds_rows
-from .event import Event, Payload, Rejected, signed_ago, unseal
+from .event import Event, Forged, Payload, Rejected, signed_ago, unseal
 from .outbox_rows import Copy, OutboxCheck, confirm, confirmations
 from .registrations import Registration, registration
 
@@ -129,6 +129,13 @@ def deliver(
     With ``confirm_soon`` the confirmation joins the next batch of :data:`confirmations`
     instead of taking an ``UPDATE`` of its own.
     """
+    return _deliver(message, in_worker, backend, confirm_soon, in_batch=False)
+
+
+def _deliver(
+    message: object, in_worker: bool, backend: str | None, confirm_soon: bool, *, in_batch: bool
+) -> Any:
+    """:func:`deliver`; in a batch, a :class:`Forged` message is raised once logged."""
     global _in_worker
     _in_worker = _in_worker or in_worker
     try:
@@ -136,6 +143,8 @@ def deliver(
         outbox = _outbox_of(payload)
     except Rejected as error:
         _log_rejected(error)
+        if in_batch and isinstance(error, Forged):
+            raise
         return None
     kwargs_data = payload["kwargs"]
     using = kwargs_data.get("using") if isinstance(kwargs_data.get("using"), str) else None
@@ -353,12 +362,24 @@ def _model(name: str) -> Any:
 def deliver_many(
     messages: list[Any], backend: str | None = None, *, confirm_soon: bool = False
 ) -> list[tuple[Any, Exception]]:
-    """Deliver coalesced events in order; a failure (logged by :func:`deliver`) does not
-    stop the others. Returns the failed messages with their exceptions."""
+    """Deliver a batch of events in order; a failure (logged by :func:`deliver`) does not
+    stop the others. One signer writes a whole batch, so a message it did not write
+    (:class:`Forged`) ends it: the rest are refused unread, in one line. Returns the failed
+    messages with their exceptions."""
     failed = []
-    for message in messages:
+    for index, message in enumerate(messages):
         try:
-            deliver(message, backend=backend, confirm_soon=confirm_soon)
+            _deliver(message, True, backend, confirm_soon, in_batch=True)
+        except Forged:
+            if index + 1 < len(messages):
+                logger.error(
+                    "Rejected background batch: message %d of %d was not signed here; the "
+                    "%d after it are refused unread",
+                    index + 1,
+                    len(messages),
+                    len(messages) - index - 1,
+                )
+            break
         except Exception as error:
             failed.append((message, error))
     return failed

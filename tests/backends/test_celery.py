@@ -176,6 +176,23 @@ def test_a_failing_receiver_is_logged_in_the_worker_with_event_id_and_traceback(
 
 
 @worker_tests
+def test_a_batch_out_of_retries_logs_its_error_never_its_signed_messages(events, author):
+    """Celery's MaxRetriesExceededError would quote the task's arguments, the signed
+    messages with the signal's keyword values; the batch task's own error is raised."""
+    in_background(
+        signals.post_save, receivers.retrying, sender=Book, backend="celery", coalesce=True
+    )
+    with transaction.atomic():
+        book = Book.objects.create(title="a secret title", author=author)
+    # The first run and MAX_RETRIES more, after 1, 2 and 4 s.
+    for _attempt in range(4):
+        events.until("retrying", timeout=30, pk=book.pk)
+    log = events.worker.wait_for_log(f"raised unexpected: Retry('retrying {book.pk} again')")
+    assert "MaxRetriesExceededError" not in log
+    assert '"version"' not in log and "a secret title" not in log
+
+
+@worker_tests
 def test_coalesced_events_of_one_transaction_run_in_order_in_one_task(events, author):
     in_background(
         signals.post_save,

@@ -334,6 +334,23 @@ def test_deliver_many_goes_on_after_a_failure(author, caplog):
     assert [c["receiver"] for c in receivers.CALLS] == ["failing", "author_saved"]
 
 
+def test_a_batch_ends_at_its_first_message_not_signed_here(author, caplog):
+    """One signer writes a whole batch: past a forgery, 10,000 more entries are refused
+    unread, in one line, instead of one ERROR each."""
+    in_background(signals.post_save, receivers.author_saved, sender=Author, backend="inline")
+    genuine = [author_message(f"e-{n}", "author_saved", author) for n in range(2)]
+    forged = genuine[1][:-1] + ("A" if genuine[1][-1] != "A" else "B")
+    with caplog.at_level(logging.ERROR, "django_blinker"):
+        failed = deliver_many([genuine[0], forged, *[genuine[1]] * 10_000])
+    assert failed == []
+    assert [c["event"] for c in receivers.CALLS] == ["e-0"]
+    assert [record.getMessage() for record in caplog.records] == [
+        "Rejected background message (event e-1): bad signature",
+        "Rejected background batch: message 2 of 10002 was not signed here; the 10000 "
+        "after it are refused unread",
+    ]
+
+
 # Commit callbacks isolated --------------------------------------------------------------
 
 

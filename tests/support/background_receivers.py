@@ -110,6 +110,12 @@ def flaky(sender: Any, instance: Any, **kwargs: Any) -> None:
     record("flaky", pk=instance.pk, attempts=attempts)
 
 
+def retrying(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Asks for a retry at every attempt."""
+    record("retrying", pk=instance.pk)
+    raise Retry(f"retrying {instance.pk} again")
+
+
 def failing(sender: Any, instance: Any, **kwargs: Any) -> None:
     record("failing", pk=instance.pk)
     raise ValueError(f"failing receiver refuses {instance.pk}")
@@ -174,6 +180,7 @@ WIRING = [
     (signals.m2m_changed, tags_changed, "testapp.Book_tags"),
     (signals.post_save, flaky, "testapp.Book"),
     (signals.post_save, failing, "testapp.Book"),
+    (signals.post_save, retrying, "testapp.Book"),
     (signals.post_save, book_saved_batched, "testapp.Book"),
     (signals.post_save, async_book_saved, "testapp.Book"),
     (signals.post_delete, user_deleted, "auth.User"),

@@ -50,6 +50,7 @@ if os.environ.get("DJANGO_BLINKER_TEST_CONFIRM_AFTER"):
         **globals().get("DJANGO_BLINKER", {}),
         "OUTBOX": True,
         "OUTBOX_CONFIRM_AFTER": float(os.environ["DJANGO_BLINKER_TEST_CONFIRM_AFTER"]),
+        "OUTBOX_EVENTS_PER_MESSAGE": int(os.environ.get("DJANGO_BLINKER_TEST_PER_MESSAGE", 10)),
     }
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # Thousands of small commits; PostgreSQL itself is never killed in that test.

@@ -58,8 +58,8 @@ class Rejected(Exception):
 
 
 class Forged(Rejected):
-    """A message that this site's signer did not write: not a string, oversized, a bad
-    signature, or no signing time."""
+    """A message that this site's signer did not write: not a string, or a bad signature.
+    (An oversized or expired message may be genuine: limits and clocks change.)"""
 
 
 def _signer() -> signing.TimestampSigner:
@@ -82,7 +82,7 @@ def _verified(message: object, max_age: float | None) -> str:
             claimed_event(message),
         )
     if too_large := limits.oversize(message):
-        raise Forged(too_large, _claimed_up_front(message))
+        raise Rejected(too_large, _claimed_up_front(message))
     try:
         age = None if max_age is None else datetime.timedelta(seconds=max_age)
         return _signer().unsign(message, max_age=age)
@@ -95,7 +95,7 @@ def _verified(message: object, max_age: float | None) -> str:
         raise Forged("bad signature", claimed_event(message)) from None
     except ValueError:
         # Genuine, but without a signing time: the format of early 0.2 development versions.
-        raise Forged(
+        raise Rejected(
             "no signing time (a message of an older format)", claimed_event(message)
         ) from None
 

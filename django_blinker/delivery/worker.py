@@ -363,8 +363,9 @@ def deliver_many(
     messages: list[Any], backend: str | None = None, *, confirm_soon: bool = False
 ) -> list[tuple[Any, Exception]]:
     """Deliver a batch of events in order; a failure (logged by :func:`deliver`) does not
-    stop the others. One signer writes a whole batch, so a message it did not write
-    (:class:`Forged`) ends it: the rest are refused unread, in one line. Returns the failed
+    stop the others. One signer writes a whole batch, so a message it did not write (not a
+    string, or a bad signature: :class:`Forged`) ends it: the rest are refused unread, in
+    one line. Returns the failed
     messages with their exceptions."""
     failed = []
     for index, message in enumerate(messages):

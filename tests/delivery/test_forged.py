@@ -423,15 +423,36 @@ def test_celery_worker_refuses_a_forged_message_and_runs_nothing(celery_events, 
     assert_logged_at_error(lines)
 
 
+def in_one_batch(target: Target) -> tuple[list[Attack], list[Attack]]:
+    """Every attack, those signed here first: what a batch refuses one by one, up to and
+    including its first message not signed here (not a string, a bad signature), and the
+    rest, which it refuses unread in one line (one signer writes a whole batch)."""
+    attacks = [build(target) for build in ATTACKS.values()]
+    unsigned = [a for a in attacks if a.reason.startswith(("bad signature", "expected a signed"))]
+    signed = [a for a in attacks if a not in unsigned]
+    assert signed and len(unsigned) > 1
+    return signed + unsigned[:1], unsigned[1:]
+
+
+def assert_rest_refused_unread(lines: list[str], refused: list[Attack], unread: list[Attack]):
+    total = len(refused) + len(unread)
+    summary = (
+        f"Rejected background batch: message {len(refused)} of {total} was not signed here; "
+        f"the {len(unread)} after it are refused unread"
+    )
+    assert [line for line in lines if line.startswith(summary)], "\n".join(lines)
+
+
 @pytest.mark.celery
 def test_celery_batch_task_refuses_every_forged_message_and_runs_nothing(celery_events, target):
-    attacks = [build(target) for build in ATTACKS.values()]
+    refused, unread = in_one_batch(target)
     batch_id = new_id()
-    send_celery(CELERY_BATCH_TASK, [attack.message for attack in attacks], batch_id)
+    send_celery(CELERY_BATCH_TASK, [attack.message for attack in refused + unread], batch_id)
     assert_no_records(barrier(celery_events, "celery"), celery_events.worker)
     worker = celery_events.worker
     lines = celery_run(worker, batch_id)
-    assert_refused(worker, attacks, lines)
+    assert_refused(worker, refused, lines)
+    assert_rest_refused_unread(lines, refused, unread)
     assert_logged_at_error(lines)
 
 
@@ -590,12 +611,13 @@ def test_db_worker_refuses_a_forged_task_row_and_runs_nothing(db_events, target,
 
 
 def test_db_worker_batch_task_refuses_every_forged_message_and_runs_nothing(db_events, target):
-    attacks = [build(target) for build in ATTACKS.values()]
+    refused, unread = in_one_batch(target)
     batch_id = new_id()
-    insert_task_row(DB_BATCH_TASK, [attack.message for attack in attacks], batch_id)
+    insert_task_row(DB_BATCH_TASK, [attack.message for attack in refused + unread], batch_id)
     lines = db_run(db_events.worker, batch_id)
     assert_no_records(barrier(db_events, "tasks"), db_events.worker)
-    assert_refused(db_events.worker, attacks, lines)
+    assert_refused(db_events.worker, refused, lines)
+    assert_rest_refused_unread(lines, refused, unread)
 
 
 def test_db_worker_runs_signed_messages_at_the_limits(db_events, target):

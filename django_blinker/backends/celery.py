@@ -237,19 +237,6 @@ def _batch_repr(group: list[Event]) -> str:
     return f"(<{len(group)} events for {len({e.receiver for e in group})} receivers>,)"
 
 
-def probe() -> Callable[[], None]:
-    """A call that opens a new connection to the broker, sending nothing, and raises if it
-    does not answer (bound to the current app here, as :func:`prepare` is)."""
-    app = _bound(deliver_task).app
-    timeout = conf.settings.publish_timeout
-
-    def connect() -> None:
-        with app.connection_for_write(connect_timeout=timeout) as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
-
-    return connect
-
-
 #: One task message to publish: its arguments, its task id (None: a new one) and the
 #: ``argsrepr`` that monitoring shows instead of the signed message.
 _Job = tuple[tuple[Any, ...], str | None, str]

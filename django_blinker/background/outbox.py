@@ -78,7 +78,6 @@ from ..delivery.batched_writes import BatchedWrites, retried
 from ..delivery.event import Event, Rejected, reseal, signed_ago
 from ..delivery.outbox_health import host
 from ..models import OutboxEvent, OutboxProcess
-from . import outages
 from .contention import is_lock_conflict, read_committed, retry_on_lock_conflict
 from .pruning import delete_quietly
 from .publishing import PublishError, enqueue_failed, publish
@@ -135,17 +134,12 @@ def publish_stored(backend: str, envelopes: list[Event], using: str) -> bool:
     whether all were published."""
     at = timezone.now()
     error: Exception | None
-    if (ago := outages.skipping(backend)) is not None:
-        error = BrokerFailed(f"a publish to it failed {ago:.1f} s ago in this process")
-        sent, left = [], envelopes
+    try:
+        publish(backend, envelopes)
+    except PublishError as stopped:
+        sent, left, error = envelopes[: stopped.sent], envelopes[stopped.sent :], stopped.cause
     else:
-        try:
-            publish(backend, envelopes)
-        except PublishError as stopped:
-            sent, left, error = envelopes[: stopped.sent], envelopes[stopped.sent :], stopped.cause
-            outages.failed(backend)
-        else:
-            sent, left, error = envelopes, [], None
+        sent, left, error = envelopes, [], None
     if sent:
         published = [(envelope.id, at) for envelope in sent]
         if _records_wait(using):
@@ -261,11 +255,6 @@ class RelayResult:
         )
 
 
-class BrokerFailed(Exception):
-    """A sender left its events to the relay without trying: a publish to the same broker
-    failed a moment before (:func:`~django_blinker.background.outages.skipping`)."""
-
-
 class NotConfirmed(Exception):
     """An outbox event published ``OUTBOX_MAX_ATTEMPTS`` times that no worker confirmed."""
 
@@ -289,8 +278,6 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
     sent: list[OutboxEvent] = []
     writes = Writes(using)
     grace = datetime.timedelta(seconds=config.outbox_confirm_after)
-    outages.release_if_back(using, now)
-    answered: list[str] = []
     # Where rows can be locked, the claim, the publish and the update are one transaction,
     # and a worker's confirming update waits for it. SQLite cannot lock rows; a read
     # transaction held across the publish would only fail to become a write one
@@ -324,10 +311,8 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
                     reasons.append(f"{backend}: {type(error).__name__}: {error}")
                     sent.extend(group[: stopped.sent])
                     failed += _mark_failed(writes, group[stopped.sent :], error, now, dead)
-                    outages.relay_failed(using, backend)
                 else:
                     sent.extend(group)
-                    answered.append(backend)
             republished = mark_published(writes, sent, now, grace)
             writes.apply()
     except DatabaseError as error:
@@ -341,8 +326,6 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
         )
         retry_on_lock_conflict(writes.apply, using, what="Outbox relay, recording a publish")
     prune(using, queues, now, grace)
-    for backend in answered:
-        outages.relay_published(using, backend, now)
     if failed or dead or republished:
         again = f" ({republished} again: no worker confirmed them in time)" if republished else ""
         because = f" ({'; '.join(reasons)})" if reasons else ""

@@ -154,19 +154,6 @@ def publish(
             raise PublishError(start, error) from error
 
 
-def reachable(backend: str) -> bool:
-    """Whether ``backend``'s broker takes a connection within ``PUBLISH_TIMEOUT`` (no
-    message is sent); True for a backend that cannot be asked (Django Tasks)."""
-    probe = getattr(backend_module(backend), "probe", None)
-    if probe is None:
-        return True
-    try:
-        _within(probe(), backend, conf.settings.publish_timeout)
-    except Exception:
-        return False
-    return True
-
-
 def publish_or_report(backend: str, envelopes: list[Event], *, coalesced: bool) -> bool:
     """:func:`publish`, and on failure log CRITICAL (event ids, signal, receiver, error; never
     the payload) and send :data:`enqueue_failed` for each event not published instead of

@@ -364,41 +364,6 @@ def test_the_relay_publishes_a_backlog_ten_events_to_a_task_and_the_worker_confi
     assert sorted(sizes.values()) == [5, 10, 10]
 
 
-@worker_tests
-def test_after_a_broker_outage_the_backlog_goes_out_as_soon_as_the_broker_answers(
-    events, author, monkeypatch
-):
-    """Broker down: the first commit fails its publish, the next ones leave their events to
-    the relay without waiting on it again, and a relay that failed asks the broker (a real
-    connection) at each pass; once it answers, events that waited out minutes of backoff go
-    out at once and a real worker runs them."""
-    from django.utils import timezone
-
-    from django_blinker.background import outages, outbox
-    from django_blinker.background.publishing import reachable
-    from django_blinker.models import OutboxEvent
-
-    monkeypatch.setattr(outages, "PROBE_EVERY", 0.0)
-    ours = OutboxEvent.objects.filter(receiver="tests.support.background_receivers.book_saved")
-    with brokers.broker_down():
-        books = []
-        for n in range(3):
-            with transaction.atomic():
-                books.append(Book.objects.create(title=f"outage {n}", author=author))
-        first, *others = ours.order_by("created_at").values_list("last_error", flat=True)
-        assert first.split(":")[0] in {"TimeoutError", "OperationalError", "ConnectionError"}
-        assert all(e.startswith("BrokerFailed: a publish to it failed ") for e in others)
-        assert not reachable("celery")
-        ours.update(next_attempt_at=timezone.now())
-        assert outbox.relay().failed == 3
-    # As after minutes of outage: each event's next try is minutes away.
-    ours.update(attempts=8, next_attempt_at=timezone.now() + datetime.timedelta(seconds=250))
-    assert reachable("celery")
-    assert outbox.relay().published == 3
-    assert set(saved_records(events, books)) == {book.pk for book in books}
-    outbox_confirmed()
-
-
 def test_a_stuck_publish_holds_up_no_later_one(silent_broker, settings, caplog):
     # Without the outbox: with it, the stuck event is left for the relay at WARNING.
     """After a silent broker's timeout, the next publish to a broker that answers goes out

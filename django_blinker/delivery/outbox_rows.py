@@ -27,7 +27,7 @@ from django.utils import timezone
 from .. import conf
 from .batched_writes import BatchedWrites, retried
 from .codec import fetch_row
-from .event import Event
+from .event import Event, signed_ago
 from .row_reads import reader
 
 logger = logging.getLogger("django_blinker")
@@ -75,13 +75,13 @@ class Copy(Exception):
 class OutboxCheck:
     """Whether the outbox row of one event lets its receiver run, read once per delivery:
     with the first ``$model`` row :meth:`fetch` reads from the outbox's database, else on
-    its own by :meth:`ensure`, which runs before the receiver either way. ``signed_ago``:
-    the seconds since this copy of the event was signed (sent or relayed)."""
+    its own by :meth:`ensure`, which runs before the receiver either way. ``message``: this
+    copy's verified message, whose signing time is read only if the row is gone."""
 
-    def __init__(self, using: str, event: Event, signed_ago: float | None = None) -> None:
+    def __init__(self, using: str, event: Event, message: str | None = None) -> None:
         self.using = using
         self.event = event
-        self.signed_ago = signed_ago
+        self.message = message
         self._done = False
 
     def fetch(self, model: type[Model], pk: Any, using: str) -> Model:
@@ -127,7 +127,8 @@ class OutboxCheck:
         self._done = True
         event, using = self.event, self.using
         if state is None:
-            if self._may_be_pruned():
+            ago = None if self.message is None else signed_ago(self.message)
+            if ago is not None and _may_be_pruned(ago):
                 logger.info(
                     "Event %s: receiver %s of signal %r skipped: a copy signed %.0f s ago "
                     "whose outbox row on %r is gone, most likely confirmed and deleted by the "
@@ -136,7 +137,7 @@ class OutboxCheck:
                     event.id,
                     event.receiver,
                     event.signal,
-                    self.signed_ago,
+                    ago,
                     using,
                 )
                 raise Copy(event.id)
@@ -162,14 +163,13 @@ class OutboxCheck:
             )
             raise Copy(event.id)
 
-    def _may_be_pruned(self) -> bool:
-        """Whether the relay may have deleted this event's row after a worker confirmed
-        it. It publishes only unconfirmed rows and deletes a row twice
-        ``OUTBOX_CONFIRM_AFTER`` after its confirmation, so a row that a copy signed more
-        recently than that was published from cannot be gone that way."""
-        if self.signed_ago is None:
-            return False
-        return self.signed_ago >= 2 * conf.settings.outbox_confirm_after
+
+def _may_be_pruned(age: float) -> bool:
+    """Whether the relay may have deleted the row of an event whose copy was signed
+    ``age`` seconds ago, after a worker confirmed it. It publishes only unconfirmed
+    rows and deletes a row twice ``OUTBOX_CONFIRM_AFTER`` after its confirmation, so a row
+    that a copy signed more recently than that was published from cannot be gone that way."""
+    return age >= 2 * conf.settings.outbox_confirm_after
 
 
 def _record_missing_row(using: str, event: str) -> None:

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from ..bridging import carried_context, extension_points, pauses
 from .codec import ModelNotAllowed, PayloadLimitExceeded, RowGone, decode, fetch_row, holds_rows
-from .event import Event, Forged, Payload, Rejected, signed_ago, unseal
+from .event import Event, Forged, Payload, Rejected, unseal
 from .outbox_rows import Copy, OutboxCheck, confirm, confirmations
 from .registrations import Registration, registration
 
@@ -158,12 +158,8 @@ def _deliver(
         return None
     if context:
         event = dataclasses.replace(event, context=context)
-    check = None
-    if outbox is not None:
-        # The message was verified: its signing time is what the sender or relay wrote.
-        check = OutboxCheck(
-            outbox, event, signed_ago(message) if isinstance(message, str) else None
-        )
+    # open_message verified the message: a signed string.
+    check = None if outbox is None else OutboxCheck(outbox, event, str(message))
     if in_worker and pauses.paused_names() and _still_paused(found.receiver_id):
         if check is None or check.runnable():
             _keep_paused(payload, event, outbox, backend)

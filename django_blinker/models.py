@@ -152,8 +152,12 @@ class OutboxEvent(models.Model):
                 fields=["backend", "confirmed_at", "published_at"],
                 name="django_blinker_outbox_marks",
             ),
-            # The relay asks whether an event is its backend's newest publish.
-            models.Index(fields=["backend", "published_at"], name="django_blinker_outbox_newest"),
+            # The relay asks whether an event is its backend's newest publish, and takes
+            # those waiting out a failed publish soonest due first.
+            models.Index(
+                fields=["backend", "published_at", "next_attempt_at"],
+                name="django_blinker_outbox_queue",
+            ),
         )
 
     def __str__(self) -> str:

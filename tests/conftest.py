@@ -206,10 +206,12 @@ def _flush_postgres_by_delete():
 @pytest.fixture(autouse=True)
 def _relay_marks_forgotten():
     """Each test starts with an empty outbox, and may set its clock back: no relay mark
-    this process kept for an earlier test holds (``relay_rows.forget_marks``)."""
-    from django_blinker.background import relay_rows
+    this process kept for an earlier test holds (``relay_rows.forget_marks``), nor a
+    broker failure an earlier test made (``outages.forget``)."""
+    from django_blinker.background import outages, relay_rows
 
     relay_rows.forget_marks()
+    outages.forget()
 
 
 #: How long the outbox's batching threads keep an idle connection in the tests (1 s by

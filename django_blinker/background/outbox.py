@@ -78,11 +78,12 @@ from ..delivery.batched_writes import BatchedWrites, retried
 from ..delivery.event import Event, Rejected, reseal, signed_ago
 from ..delivery.outbox_health import host
 from ..models import OutboxEvent, OutboxProcess
+from . import outages
 from .contention import is_lock_conflict, read_committed, retry_on_lock_conflict
 from .pruning import delete_quietly
-from .publishing import PublishError, enqueue_failed, publish
+from .publishing import BACKENDS, PublishError, enqueue_failed, publish
 from .relay_rows import UNCONFIRMED_FACTOR as UNCONFIRMED_FACTOR
-from .relay_rows import Queue, Writes, claim, mark_published, prune, read_queues
+from .relay_rows import Queue, Writes, claim, claim_ahead, mark_published, prune, read_queues
 
 logger = logging.getLogger("django_blinker")
 
@@ -130,16 +131,23 @@ def publish_stored(backend: str, envelopes: list[Event], using: str) -> bool:
     others: :data:`publish_records`); the rest at once, made due for the relay after
     :func:`backoff`. Only rows still as written are recorded (``as_written``): one the
     relay published, or a worker returned for a paused receiver, meanwhile keeps that. Never
-    raises: a failure is logged at WARNING, and the relay publishes what is left. Returns
-    whether all were published."""
+    raises: a failure is logged at WARNING, and the relay publishes what is left. For
+    :data:`~django_blinker.background.outages.SKIP_AFTER_FAILURE` seconds after a failure
+    this process leaves its events to the relay without trying (:class:`BrokerFailed`).
+    Returns whether all were published."""
     at = timezone.now()
     error: Exception | None
-    try:
-        publish(backend, envelopes)
-    except PublishError as stopped:
-        sent, left, error = envelopes[: stopped.sent], envelopes[stopped.sent :], stopped.cause
+    if (ago := outages.skipping(backend)) is not None:
+        error = BrokerFailed(f"a publish to it failed {ago:.1f} s ago in this process")
+        sent, left = [], envelopes
     else:
-        sent, left, error = envelopes, [], None
+        try:
+            publish(backend, envelopes)
+        except PublishError as stopped:
+            sent, left, error = envelopes[: stopped.sent], envelopes[stopped.sent :], stopped.cause
+            outages.failed(backend)
+        else:
+            sent, left, error = envelopes, [], None
     if sent:
         published = [(envelope.id, at) for envelope in sent]
         if _records_wait(using):
@@ -233,13 +241,15 @@ def backoff(attempts: int) -> datetime.timedelta:
 @dataclass(frozen=True)
 class RelayResult:
     """What one or more :func:`relay` calls did: events published (``republished`` of them
-    again, for want of a confirmation), events to publish again later after a failed
-    publish, events dead-lettered."""
+    again, for want of a confirmation; ``ahead`` of them before their next try, their broker
+    taking messages again), events to publish again later after a failed publish, events
+    dead-lettered."""
 
     published: int = 0
     failed: int = 0
     dead: int = 0
     republished: int = 0
+    ahead: int = 0
 
     @property
     def claimed(self) -> int:
@@ -252,7 +262,13 @@ class RelayResult:
             self.failed + other.failed,
             self.dead + other.dead,
             self.republished + other.republished,
+            self.ahead + other.ahead,
         )
+
+
+class BrokerFailed(Exception):
+    """Events left to the relay without a try: a publish to the same broker failed a moment
+    before in this process (:func:`~django_blinker.background.outages.skipping`)."""
 
 
 class NotConfirmed(Exception):
@@ -265,8 +281,9 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
     events, and published ones no worker confirmed in time.
     Events of a failed publish wait for :func:`backoff`; once dead, each is logged and sent
     to :data:`~django_blinker.background.publishing.enqueue_failed` after the relay's transaction
-    committed. Then confirmed rows due for deletion are deleted, in transactions of their
-    own.
+    committed. The rest of the batch goes to events waiting out a failed publish whose
+    broker takes messages again (:func:`_publish_ahead`). Then confirmed rows due for
+    deletion are deleted, in transactions of their own.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}; expected a positive number of events")
@@ -284,11 +301,15 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
     # ("database is locked") when the web process writes meanwhile.
     locks = connections[using].features.has_select_for_update
     queues: list[Queue] = []
+    ahead: list[OutboxEvent] = []
     try:
         with read_committed(using) if locks else contextlib.nullcontext():
             by_backend: dict[str, list[OutboxEvent]] = {}
+            answered: set[str] = set()
+            refused: set[str] = set()
             queues = read_queues(using, now, grace)
-            for row in claim(using, now, batch_size, grace, queues):
+            claimed = claim(using, now, batch_size, grace, queues)
+            for row in claimed:
                 if row.published_at is not None and row.attempts >= config.outbox_max_attempts:
                     last_error = (
                         f"published {row.attempts} times; no worker confirmed it "
@@ -311,8 +332,13 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
                     reasons.append(f"{backend}: {type(error).__name__}: {error}")
                     sent.extend(group[: stopped.sent])
                     failed += _mark_failed(writes, group[stopped.sent :], error, now, dead)
+                    refused.add(backend)
                 else:
                     sent.extend(group)
+                    answered.add(backend)
+            if len(claimed) < batch_size:
+                ahead = _publish_ahead(using, now, batch_size - len(claimed), answered, refused)
+                sent.extend(ahead)
             republished = mark_published(writes, sent, now, grace)
             writes.apply()
     except DatabaseError as error:
@@ -340,7 +366,61 @@ def relay(using: str = DEFAULT_DB_ALIAS, *, batch_size: int = BATCH_SIZE) -> Rel
         )
     for dead_row, cause in dead:
         _report_dead(dead_row, cause)
-    return RelayResult(len(sent), failed, len(dead), republished)
+    if ahead:
+        logger.info(
+            "Outbox relay on %r: %d event(s) waiting out a failed publish published ahead of "
+            "their next try: their broker takes messages again",
+            using,
+            len(ahead),
+        )
+    return RelayResult(len(sent), failed, len(dead), republished, len(ahead))
+
+
+def _publish_ahead(
+    using: str, now: datetime.datetime, room: int, answered: set[str], refused: set[str]
+) -> list[OutboxEvent]:
+    """Publish up to ``room`` events waiting out a failed publish before their next try,
+    for each backend whose broker takes messages: one this pass published to
+    (``answered``), or one that takes the soonest due of them, published first as one task
+    message to ask it. None for a backend this pass failed to publish to (``refused``).
+    A publish ahead that
+    fails costs its events nothing (no attempt counted, the same next try): a broker that
+    takes connections but refuses messages dead-letters nothing sooner, and one that takes
+    messages again is not kept waiting out minutes of backoff. Returns the events
+    published."""
+    sent: list[OutboxEvent] = []
+    per_message = conf.settings.outbox_events_per_message
+    for backend in BACKENDS:
+        if backend in refused or len(sent) >= room:
+            continue
+        taken: list[OutboxEvent] = []
+        if backend not in answered:
+            first = claim_ahead(using, now, backend, min(per_message, room - len(sent)))
+            taken = _published(backend, first, per_message)
+            if not taken:
+                continue
+        rows = claim_ahead(using, now, backend, room - len(sent) - len(taken), taken)
+        sent += taken + _published(backend, rows, per_message)
+    return sent
+
+
+def _published(backend: str, rows: list[OutboxEvent], per_message: int) -> list[OutboxEvent]:
+    """The first of ``rows`` that a publish ahead of their time took (logged, the rest are
+    left as they were)."""
+    if not rows:
+        return []
+    try:
+        publish(backend, [_envelope(row) for row in rows], per_job=per_message)
+    except PublishError as stopped:
+        logger.debug(
+            "Outbox relay: the %s broker still refuses events waiting out a failed publish "
+            "(%s: %s); they keep their next try",
+            backend,
+            type(stopped.cause).__name__,
+            stopped.cause,
+        )
+        return rows[: stopped.sent]
+    return rows
 
 
 def _mark_failed(

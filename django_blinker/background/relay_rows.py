@@ -9,6 +9,7 @@ import datetime
 import logging
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,7 @@ class Queue:
 
 def read_queues(using: str, now: datetime.datetime, grace: datetime.timedelta) -> list[Queue]:
     """The :class:`Queue` of each backend with published events. Each figure is read from
-    an end of an index (django_blinker_outbox_newest, django_blinker_outbox_marks), and the
+    an end of an index (django_blinker_outbox_queue, django_blinker_outbox_marks), and the
     mark from the confirmations since this process's previous pass (:func:`_mark`), so a
     pass costs the same however many rows wait or were confirmed. A confirmed row whose
     publish was never recorded (its sender killed before it wrote the record) counts for
@@ -165,6 +166,34 @@ def claim(
         due = unconfirmed.filter(kept_waiting).exclude(pk__in=[row.pk for row in claimed])
         claimed += _locked(using, due.order_by("next_attempt_at")[: batch_size - len(claimed)])
     return claimed
+
+
+def claim_ahead(
+    using: str,
+    now: datetime.datetime,
+    backend: str,
+    limit: int,
+    taken: Sequence[OutboxEvent] = (),
+) -> list[OutboxEvent]:
+    """Up to ``limit`` events of ``backend`` waiting out a failed publish (never published,
+    tried, not due at ``now``), soonest due first, but those ``taken`` already and those
+    of paused receivers: what the relay publishes ahead of time once their broker takes
+    messages again. The index django_blinker_outbox_queue serves the filter and the order,
+    so a claim reads about as many rows as it takes, however many wait."""
+    waiting = OutboxEvent.objects.using(using).filter(
+        backend=backend,
+        published_at__isnull=True,
+        next_attempt_at__gt=now,
+        attempts__gt=0,
+        dead=False,
+        confirmed_at__isnull=True,
+    )
+    if taken:
+        waiting = waiting.exclude(pk__in=[row.pk for row in taken])
+    paused = pauses.paused_names()
+    if paused:
+        waiting = waiting.exclude(receiver__in=sorted(paused))
+    return _locked(using, waiting.order_by("next_attempt_at")[:limit])
 
 
 def _locked(using: str, rows: QuerySet[OutboxEvent]) -> list[OutboxEvent]:

@@ -364,6 +364,39 @@ def test_the_relay_publishes_a_backlog_ten_events_to_a_task_and_the_worker_confi
     assert sorted(sizes.values()) == [5, 10, 10]
 
 
+@worker_tests
+def test_after_a_broker_outage_what_waits_goes_out_with_the_first_publish_that_succeeds(
+    events, author
+):
+    """Broker down (a real refused connection): the first commit fails its publish, the
+    next leave their events to the relay without waiting on it again, and the relay's
+    tries fail. With the broker back, events that wait out minutes of backoff go out in
+    the relay's next pass, and a real worker runs and confirms them."""
+    from django.utils import timezone
+
+    from django_blinker.background import outbox
+    from django_blinker.models import OutboxEvent
+
+    ours = OutboxEvent.objects.filter(receiver="tests.support.background_receivers.book_saved")
+    with brokers.broker_down():
+        books = []
+        for n in range(3):
+            with transaction.atomic():
+                books.append(Book.objects.create(title=f"outage {n}", author=author))
+        first, *others = ours.order_by("created_at").values_list("last_error", flat=True)
+        assert first.split(":")[0] in {"TimeoutError", "OperationalError", "ConnectionError"}
+        assert all(e.startswith("BrokerFailed: a publish to it failed ") for e in others)
+        ours.update(next_attempt_at=timezone.now())
+        assert outbox.relay().failed == 3
+        # As after minutes of outage: each event's next try is minutes away.
+        ours.update(attempts=8, next_attempt_at=timezone.now() + datetime.timedelta(seconds=250))
+        assert outbox.relay() == outbox.RelayResult(), "a refused question costs nothing"
+        assert set(ours.values_list("attempts", flat=True)) == {8}
+    assert outbox.relay() == outbox.RelayResult(published=3, ahead=3)
+    assert set(saved_records(events, books)) == {book.pk for book in books}
+    outbox_confirmed()
+
+
 def test_a_stuck_publish_holds_up_no_later_one(silent_broker, settings, caplog):
     # Without the outbox: with it, the stuck event is left for the relay at WARNING.
     """After a silent broker's timeout, the next publish to a broker that answers goes out

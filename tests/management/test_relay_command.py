@@ -131,6 +131,16 @@ def test_once_reports_failed_publishes(monkeypatch, author):
     assert list(OutboxEvent.objects.values_list("attempts", flat=True)) == [1, 1]
 
 
+def test_once_after_an_outage_says_how_many_went_out_ahead_of_their_next_try(monkeypatch, author):
+    use_backend(monkeypatch, BrokenBackend())
+    books(author, 2)
+    relay("--once")
+    recording = use_backend(monkeypatch, RecordingBackend())
+    out, _err = relay("--once")
+    assert out == "default: 2 published (2 ahead of their next try), 0 to retry, 0 dead-lettered\n"
+    assert len(recording.envelopes) == 2
+
+
 def test_verbosity_0_prints_nothing_and_2_prints_every_pass(backend, author):
     books(author, 1)
     assert relay("--once", "--verbosity", "0") == ("", "")

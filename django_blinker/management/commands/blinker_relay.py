@@ -144,7 +144,10 @@ class Command(BaseCommand):
         if self.verbosity < 2 and not (self.verbosity == 1 and busy):
             return
         for alias, result in results.items():
-            again = f" ({result.republished} unconfirmed, again)" if result.republished else ""
+            notes = [f"{result.republished} unconfirmed, again"] if result.republished else []
+            if result.ahead:
+                notes.append(f"{result.ahead} ahead of their next try")
+            again = f" ({'; '.join(notes)})" if notes else ""
             self.stdout.write(
                 f"{alias}: {result.published} published{again}, {result.failed} to retry, "
                 f"{result.dead} dead-lettered"

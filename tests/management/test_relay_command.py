@@ -188,6 +188,8 @@ def test_the_loop_finishes_its_batch_on_a_stop_signal_and_returns(
     assert len(backend.envelopes) == 2
     assert unpublished().count() == 3
     assert out.startswith("Relaying the outbox of default (batches of 2, every 0.05 s")
+    if connection.vendor != "postgresql":
+        assert "LISTEN" not in out
     assert out.endswith("default: 2 published, 0 to retry, 0 dead-lettered\nStopped.\n")
     assert signal.getsignal(signum) is before
 
@@ -451,6 +453,7 @@ def test_on_postgresql_a_commit_wakes_the_idle_relay_long_before_its_interval(
     timer.join()
     assert [e.id for e in backend.envelopes] == rows
     assert out.count("published") == 1
+    assert "(batches of 200, every 30 s when idle, at once on a commit to default (LISTEN))" in out
 
 
 @pytest.mark.postgres

@@ -101,9 +101,12 @@ class Command(BaseCommand):
                 relay.run_pass(always_report=True)
                 return
             if self.verbosity:
+                woken = relay.wakeup.aliases
+                at_commit = f", at once on a commit to {', '.join(woken)} (LISTEN)" if woken else ""
                 self.stdout.write(
                     f"Relaying the outbox of {', '.join(relay.databases)} (batches of "
-                    f"{batch_size}, every {interval:g} s when idle); SIGTERM or SIGINT stops it."
+                    f"{batch_size}, every {interval:g} s when idle{at_commit}); SIGTERM or "
+                    "SIGINT stops it."
                 )
             try:
                 relay.run_forever(interval)

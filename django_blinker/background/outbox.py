@@ -148,6 +148,7 @@ def publish_stored(backend: str, envelopes: list[Event], using: str) -> bool:
             outages.failed(backend)
         else:
             sent, left, error = envelopes, [], None
+            outages.succeeded(backend)
     if sent:
         published = [(envelope.id, at) for envelope in sent]
         if _records_wait(using):

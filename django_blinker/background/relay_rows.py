@@ -179,21 +179,29 @@ def claim_ahead(
     tried, not due at ``now``), soonest due first, but those ``taken`` already and those
     of paused receivers: what the relay publishes ahead of time once their broker takes
     messages again. The index django_blinker_outbox_queue serves the filter and the order,
-    so a claim reads about as many rows as it takes, however many wait."""
+    so a claim reads about as many rows as it takes, however many wait or are published."""
     waiting = OutboxEvent.objects.using(using).filter(
-        backend=backend,
-        published_at__isnull=True,
-        next_attempt_at__gt=now,
-        attempts__gt=0,
-        dead=False,
-        confirmed_at__isnull=True,
+        backend=backend, published_at__isnull=True, next_attempt_at__gt=now, attempts__gt=0
     )
     if taken:
         waiting = waiting.exclude(pk__in=[row.pk for row in taken])
     paused = pauses.paused_names()
     if paused:
         waiting = waiting.exclude(receiver__in=sorted(paused))
-    return _locked(using, waiting.order_by("next_attempt_at")[:limit])
+    # Only columns of that index in the condition: MariaDB took the due index (dead,
+    # next_attempt_at) when dead was one, reading every published row due before what
+    # waits, or the marks index when confirmed_at was. The rare dead or confirmed row
+    # among the waiting ones (dead after its last failed publish, confirmed before its
+    # sender recorded the publish) is locked with the rest and left.
+    # PostgreSQL sees the index's order only when asked for all of it (IS NULL is no
+    # equality to its planner); MariaDB and SQLite only when asked for next_attempt_at.
+    if connections[using].vendor == "postgresql":
+        waiting = waiting.order_by("backend", "published_at", "next_attempt_at")
+    else:
+        waiting = waiting.order_by("next_attempt_at")
+    return [
+        row for row in _locked(using, waiting[:limit]) if not row.dead and row.confirmed_at is None
+    ]
 
 
 def _locked(using: str, rows: QuerySet[OutboxEvent]) -> list[OutboxEvent]:

@@ -6,9 +6,11 @@ tests/backends/test_celery.py."""
 from __future__ import annotations
 
 import datetime
+import threading
+import time
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from django_blinker import background, signals
@@ -106,6 +108,60 @@ def test_a_publish_that_succeeds_leaves_the_next_commits_publishing(author, monk
         save(author, title)
     assert [title_of(p) for p in recording.published] == ["one", "two"]
     assert outages.skipping("celery") is None
+
+
+class Held(RecordingBackend):
+    """A broker whose publishes wait until ``release`` is set (a silent one, for a while)."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def prepare(self, envelopes, batch):
+        send = super().prepare(envelopes, batch)
+
+        def held():
+            self.started.set()
+            assert self.release.wait(10)
+            send()
+
+        return held
+
+
+def test_once_the_moment_is_over_one_commit_tries_the_broker_and_the_others_still_skip(
+    author, monkeypatch
+):
+    """Under a threaded server a silent broker would otherwise hold every commit that
+    arrives while the one after the pause waits on it."""
+    monkeypatch.setattr(outages, "SKIP_AFTER_FAILURE", 0.0)
+    outages.failed("celery")
+    held = use_backend(monkeypatch, Held())
+    trying = threading.Thread(target=lambda: (save(author, "tries"), connection.close()))
+    trying.start()
+    assert held.started.wait(10)
+    started = time.monotonic()
+    skipped = save(author, "skips")
+    assert time.monotonic() - started < 2, "it waited on the broker too"
+    assert row_of(skipped).last_error.startswith("BrokerFailed: a publish to it failed ")
+    held.release.set()
+    trying.join(10)
+    assert [title_of(p) for p in held.published] == ["tries"]
+    # That publish went through: commits publish again, each its own.
+    assert outages.skipping("celery") is None
+    save(author, "publishes")
+    assert [title_of(p) for p in held.published] == ["tries", "publishes"]
+
+
+def test_a_failed_try_leaves_the_next_commits_to_the_relay_for_another_moment(author, monkeypatch):
+    broken = use_backend(monkeypatch, CountingBroken())
+    save(author, "fails")
+    monkeypatch.setattr(outages, "SKIP_AFTER_FAILURE", 0.0)
+    save(author, "tries and fails")
+    assert broken.publishes == [1, 1]
+    monkeypatch.setattr(outages, "SKIP_AFTER_FAILURE", 5.0)
+    save(author, "skips")
+    assert broken.publishes == [1, 1]
 
 
 def waiting(author, titles, *, attempts=8, seconds=250):

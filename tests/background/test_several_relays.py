@@ -135,6 +135,19 @@ def drain(events, queue):
         time.sleep(0.5)
 
 
+def outcome(relays, worker, committed):
+    """The processes' logs; the lock error lines of each; how many times each of this
+    run's events was published (the worker's queue may hold what earlier tests left
+    there); the publishes the relays logged as published again; the extra publishes."""
+    logs = {relay.name: relay.log() for relay in relays}
+    logs["celery-worker"] = worker.worker.log()
+    lock_errors = {name: len(LOCK_ERRORS.findall(log)) for name, log in logs.items()}
+    ours = {record["event"] for record in records(worker) if record["pk"] in committed}
+    publishes = Counter(e for e in RECEIVED.findall(logs["celery-worker"]) if e in ours)
+    again = sum(int(n) for log in logs.values() for n in AGAIN.findall(log))
+    return logs, lock_errors, publishes, again, sum(publishes.values()) - len(publishes)
+
+
 def test_three_relays_killed_six_times_never_deadlock_and_lose_nothing(worker, tmp_path):
     from tests.support.celery_app import app
 
@@ -156,16 +169,9 @@ def test_three_relays_killed_six_times_never_deadlock_and_lose_nothing(worker, t
     finally:
         for relay in relays:
             relay.stop()
-    logs = {relay.name: relay.log() for relay in relays}
-    logs["celery-worker"] = worker.worker.log()
+    logs, lock_errors, publishes, again, extra = outcome(relays, worker, committed)
     kills = sum(relay.restarts for relay in relays)
-    lock_errors = {name: len(LOCK_ERRORS.findall(log)) for name, log in logs.items()}
     rolled_back = sum(log.count("Outbox relay: database error") for log in logs.values())
-    # This run's events only: the worker's queue may hold what earlier tests left there.
-    ours = {record["event"] for record in records(worker) if record["pk"] in committed}
-    publishes = Counter(e for e in RECEIVED.findall(logs["celery-worker"]) if e in ours)
-    again = sum(int(n) for log in logs.values() for n in AGAIN.findall(log))
-    extra = sum(publishes.values()) - len(publishes)
     print(
         f"\nlock error lines {lock_errors}, relay transactions rolled back {rolled_back}, "
         f"kills {kills}, events {len(publishes)}, publishes {sum(publishes.values())} "
@@ -181,3 +187,43 @@ def test_three_relays_killed_six_times_never_deadlock_and_lose_nothing(worker, t
     # A relay killed after its publish and before its commit publishes its batch again;
     # nothing else is published more than once but what the relays logged.
     assert extra <= kills * BATCH_SIZE + again
+
+
+def test_two_relays_publishing_a_backlog_ahead_of_its_backoff_never_deadlock(worker, tmp_path):
+    """A backlog left by an outage: every event waits out minutes of backoff when two
+    relays start on a broker that is back. They publish it ahead of time, sharing the
+    claims (SKIP LOCKED) without a deadlock (MariaDB deadlocked when the claim read the
+    index of due rows) and without publishing any event twice."""
+    import datetime
+
+    from django.db.models import F
+
+    from tests.support.celery_app import app
+
+    queue = app.conf.task_default_queue
+    committed = set()
+    for number in range(EVENTS // PER_TRANSACTION):
+        with transaction.atomic():
+            for n in range(PER_TRANSACTION):
+                committed.add(Author.objects.create(name=f"waiting {number}-{n}").pk)
+    OutboxEvent.objects.update(
+        attempts=8,
+        last_error="ConnectionError: broker down",
+        next_attempt_at=F("created_at") + datetime.timedelta(seconds=1000),
+    )
+    relays = [start_relay(f"relay-{n}", tmp_path, queue) for n in range(2)]
+    started = time.monotonic()
+    try:
+        drain(worker, queue)
+    finally:
+        for relay in relays:
+            relay.stop()
+    logs, lock_errors, publishes, again, extra = outcome(relays, worker, committed)
+    print(
+        f"\nlock error lines {lock_errors}, events {len(publishes)}, extra publishes {extra} "
+        f"({again} logged as published again), {time.monotonic() - started:.0f} s"
+    )
+    assert not any(lock_errors.values()), {n: logs[n] for n, c in lock_errors.items() if c}
+    assert sum(log.count("ahead of their next try") for log in logs.values()) > 0
+    assert len(publishes) == len(committed)
+    assert extra <= again

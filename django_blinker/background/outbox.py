@@ -396,9 +396,11 @@ def _publish_ahead(
             continue
         taken: list[OutboxEvent] = []
         if backend not in answered:
-            first = claim_ahead(using, now, backend, min(per_message, room - len(sent)))
-            taken = _published(backend, first, per_message)
-            if not taken:
+            asked = min(per_message, room - len(sent))
+            taken = _published(backend, claim_ahead(using, now, backend, asked), per_message)
+            if len(taken) < asked:
+                # Refused, or all that waits went out in that one message.
+                sent += taken
                 continue
         rows = claim_ahead(using, now, backend, room - len(sent) - len(taken), taken)
         sent += taken + _published(backend, rows, per_message)

@@ -25,15 +25,8 @@ def confirmed_rows(now, count):
     5 ms before its confirmation; and one published event waiting for its worker."""
 
     def row(published, confirmed=None):
-        return OutboxEvent(
-            id=uuid.uuid4(),
-            signal="post_save",
-            receiver="app.receiver",
-            backend="celery",
-            message="{}",
-            attempts=1,
-            published_at=published,
-            confirmed_at=confirmed,
+        return outbox_row(
+            timezone.now(), attempts=1, published_at=published, confirmed_at=confirmed
         )
 
     rows = []
